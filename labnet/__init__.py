@@ -1,0 +1,66 @@
+"""labnet: physical-learning experiments on resistor networks, on the bench and in a simulator.
+
+Public API (see README.md):
+
+* :class:`Network` and the generators :func:`random_network`, :func:`square_lattice`,
+  :func:`delaunay_network`, :func:`breadboard16`;
+* physics: :func:`solve`, :class:`Solver`, :func:`edge_currents`, :func:`dissipated_power`;
+* rules: :mod:`labnet.rules` (:func:`coupled_learning`, :class:`Rule`, …);
+* tasks: :mod:`labnet.tasks`;
+* files and runs: :func:`load_protocol`, :func:`load_rig`, :func:`build_rig`,
+  :func:`run_protocol`, :class:`Engine`, :class:`Rig`.
+"""
+
+from labnet.errors import ConfigError, InstrumentError, LabnetError, LimitError
+from labnet.generators import breadboard16, delaunay_network, random_network, square_lattice
+from labnet.network import Network
+from labnet.physics import Solver, dissipated_power, edge_currents, solve
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "InstrumentError",
+    "LabnetError",
+    "LimitError",
+    "Network",
+    "Solver",
+    "breadboard16",
+    "build_rig",
+    "delaunay_network",
+    "dissipated_power",
+    "edge_currents",
+    "load_protocol",
+    "load_rig",
+    "random_network",
+    "run_protocol",
+    "solve",
+    "square_lattice",
+    "Engine",
+    "Rig",
+    "__version__",
+]
+
+
+def __getattr__(name: str):  # lazy: keep `import labnet` light
+    if name in ("load_protocol",):
+        from labnet.protocol import load_protocol
+
+        return load_protocol
+    if name in ("load_rig", "build_rig"):
+        from labnet import rigfile
+
+        return getattr(rigfile, name)
+    if name == "run_protocol":
+        from labnet.runner import run_protocol
+
+        return run_protocol
+    if name == "Engine":
+        from labnet.engine import Engine
+
+        return Engine
+    if name == "Rig":
+        from labnet.rig import Rig
+
+        return Rig
+    raise AttributeError(name)

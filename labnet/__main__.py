@@ -1,0 +1,7 @@
+"""``python -m labnet`` — the same as the ``labnet`` command."""
+
+import sys
+
+from labnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""The ``labnet`` command line.
+
+Exit codes: 0 done, 2 bad input (a one-line error on stderr naming file and key), 1 failure at
+run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from labnet import __version__
+from labnet.errors import ConfigError, LabnetError
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"labnet: error: {message} (see labnet --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="labnet", description="Physical-learning experiments on resistor networks: "
+                "bench and simulator.")
+    p.add_argument("--version", action="version", version=f"labnet {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a protocol (default rig: the simulated 16-edge breadboard)",
+                         description="Run a training protocol and write a session folder.")
+    run.add_argument("protocol", type=Path, help="protocol TOML file")
+    run.add_argument("--rig", type=Path, help="rig TOML file (overrides the protocol's)")
+    run.add_argument("--steps", type=int, help="number of training steps (overrides the protocol's)")
+    run.add_argument("--seed", type=int, help="seed (overrides the protocol's)")
+    run.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    val = sub.add_parser("validate", help="validate protocol and rig files without touching hardware",
+                         description="Validate protocol and rig files; nothing is sent to any instrument.")
+    val.add_argument("files", nargs="+", type=Path, help="protocol or rig TOML files")
+    return p
+
+
+def _kind_of(path: Path) -> str:
+    from labnet.schema import read_toml
+
+    data = read_toml(path)
+    if "rig" in data and "protocol" not in data:
+        return "rig"
+    if "protocol" in data:
+        return "protocol"
+    raise ConfigError(str(path), "-", "neither a protocol (no [protocol] table) nor a rig file (no [rig] table)")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from labnet.protocol import load_protocol
+    from labnet.rigfile import load_rig
+
+    for f in args.files:
+        if _kind_of(f) == "rig":
+            spec = load_rig(f)
+            print(f"{f}: ok (rig {spec.name!r}, {spec.kind}, {spec.network.n_nodes} nodes, "
+                  f"{spec.network.n_edges} edges, part {spec.part.name})")
+        else:
+            proto = load_protocol(f)
+            print(f"{f}: ok (protocol {proto.name!r}, {proto.kind}, rig {proto.rig.name!r}, "
+                  f"{proto.train.steps} steps)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from labnet.protocol import load_protocol
+    from labnet.runner import run_protocol, summary
+
+    proto = load_protocol(args.protocol, rig=args.rig, steps=args.steps, seed=args.seed)
+    outcome = run_protocol(proto, args.out, progress=not args.quiet)
+    print(summary(outcome))
+    return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"labnet: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("labnet: stopped (Ctrl-C); sources are in the safe state", file=sys.stderr)
+        return EXIT_FAIL
+    except LabnetError as exc:
+        print(f"labnet: failed: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""The engine: training and evaluation as explicit free/clamped measurement cycles.
+
+One training step, for each sample of the batch::
+
+    apply inputs -> settle -> measure V^F
+    clamp outputs at V_O^F + η (V_T − V_O^F) -> settle -> measure V^C
+    Δk_j from the rule on ΔV_j^F, ΔV_j^C          (local: per edge)
+
+then one quantised update of every code (batch-averaged Δk), written to the digipots.
+Evaluation measures the free state of train and test samples. The engine emits events;
+sinks (the session writer, the progress bar, live plots) subscribe to them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from labnet.protocol import TrainSettings
+from labnet.rig import Rig
+from labnet.rules import Rule, apply_step
+from labnet.tasks import Samples, Task
+
+
+@dataclass(frozen=True)
+class StateMeasured:
+    """One measured state: a row of the session CSV."""
+
+    step: int
+    phase: str  # "free", "clamped" or "eval"
+    split: str  # "train" or "test"
+    sample: int
+    held: dict[str, float]
+    voltages: np.ndarray  # (N,)
+    codes: np.ndarray  # (E,)
+    bench_s: float
+    error: float | None = None
+    predicted: int | None = None
+
+
+@dataclass(frozen=True)
+class StepDone:
+    step: int
+    train_error: float  # mean free-state error of this step's batch (V²)
+    codes: np.ndarray
+    moved: int  # edges whose code changed
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    step: int
+    train: dict[str, float]
+    test: dict[str, float]
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    status: str  # "completed", "stopped" or "failed"
+    reason: str
+    steps: int
+
+
+Event = StateMeasured | StepDone | Evaluated | RunEnded
+
+
+@dataclass
+class RunResult:
+    """What a training run produced."""
+
+    status: str
+    reason: str
+    steps: int
+    evaluations: list[Evaluated] = field(default_factory=list)
+    final_codes: np.ndarray | None = None
+    wall_s: float = 0.0
+    bench_s: float = 0.0
+
+    @property
+    def initial(self) -> Evaluated:
+        return self.evaluations[0]
+
+    @property
+    def final(self) -> Evaluated:
+        return self.evaluations[-1]
+
+
+class Engine:
+    """Runs training on a rig.
+
+    Parameters
+    ----------
+    rig : Rig
+        An open rig (its network carries the roles the task uses).
+    task : Task
+    rule : Rule
+    settings : TrainSettings
+    seed : int
+        Seeds the batch draw and stochastic rounding.
+    """
+
+    def __init__(self, rig: Rig, task: Task, rule: Rule, settings: TrainSettings, seed: int = 0) -> None:
+        self.rig = rig
+        self.task = task
+        self.rule = rule
+        self.settings = settings
+        self.rng = np.random.default_rng([seed, 11])
+        net = rig.network
+        self.inputs = list(net.inputs)
+        self.outputs = list(net.outputs)
+        self.out_idx = net.indices(self.outputs)
+        self._sinks: list[Callable[[Event], None]] = []
+        self.step = 0
+
+    def subscribe(self, sink: Callable[[Event], None]) -> None:
+        """Call ``sink(event)`` for every event from now on."""
+        self._sinks.append(sink)
+
+    def emit(self, event: Event) -> None:
+        for sink in self._sinks:
+            sink(event)
+
+    # ------------------------------------------------------------------ states
+    def _measure(self, held: dict[str, float], step: int, phase: str, split: str, sample: int,
+                 target: np.ndarray | None) -> np.ndarray:
+        self.rig.apply(held)
+        self.rig.settle(self.settings.settle_s)
+        v = self.rig.measure()
+        err = pred = None
+        if target is not None:
+            out = v[self.out_idx]
+            err = float(self.task.sample_error(out, target)[0])
+            if self.task.patterns is not None:
+                pred = int(self.task.predict(out)[0])
+        self.emit(StateMeasured(step, phase, split, sample, held, v, self.rig.codes, self.rig.clock.now(), err, pred))
+        return v
+
+    def free_state(self, x: np.ndarray, **kw: Any) -> np.ndarray:
+        """Apply inputs ``x`` (n_in,), outputs floating; measured node voltages (N,)."""
+        return self._measure(dict(zip(self.inputs, map(float, x))), **kw)
+
+    def clamped_state(self, x: np.ndarray, clamp_v: np.ndarray, **kw: Any) -> np.ndarray:
+        """Apply inputs ``x`` and hold outputs at ``clamp_v`` (n_out,); measured voltages (N,)."""
+        held = dict(zip(self.inputs, map(float, x)))
+        held.update(zip(self.outputs, map(float, clamp_v)))
+        return self._measure(held, **kw)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, step: int) -> Evaluated:
+        """Free states of the train samples (at most ``eval_train_max``) and of the test samples."""
+        res = {}
+        for split, samples in (("train", self._eval_train()), ("test", self.task.test)):
+            outs = np.array([
+                self.free_state(samples.inputs[s], step=step, phase="eval", split=split, sample=s,
+                                target=samples.targets[s])[self.out_idx]
+                for s in range(len(samples))
+            ])
+            res[split] = self.task.score(outs, samples)
+        ev = Evaluated(step, res["train"], res["test"])
+        self.emit(ev)
+        return ev
+
+    def _eval_train(self) -> Samples:
+        tr = self.task.train
+        m = self.settings.eval_train_max
+        if m and len(tr) > m:
+            return Samples(tr.inputs[:m], tr.targets[:m], None if tr.labels is None else tr.labels[:m])
+        return tr
+
+    # ------------------------------------------------------------------ training
+    def train_step(self) -> StepDone:
+        """One step: free and clamped state for each sample of a batch, one local update."""
+        self.step += 1
+        tr = self.task.train
+        batch = self.rng.integers(0, len(tr), size=self.settings.batch) if len(tr) > 1 else np.zeros(1, int)
+        eta = self.rule.eta
+        net = self.rig.network
+        dks = []
+        errs = []
+        for s in batch:
+            x, t = tr.inputs[s], tr.targets[s]
+            vf = self.free_state(x, step=self.step, phase="free", split="train", sample=int(s), target=t)
+            of = vf[self.out_idx]
+            errs.append(float(self.task.sample_error(of, t)[0]))
+            vc = self.clamped_state(x, of + eta * (t - of), step=self.step, phase="clamped", split="train",
+                                    sample=int(s), target=None)
+            dks.append(self.rule.dk(net.delta_v(vf), net.delta_v(vc)))
+        dk = np.mean(dks, axis=0)
+        codes = self.rig.codes
+        step = self.rule.step(dk, self.rig.model.slope(codes), self.rng)
+        new = apply_step(codes, step, self.rig.limits.code_min, self.rig.limits.code_max)
+        self.rig.write_codes(new)
+        done = StepDone(self.step, float(np.mean(errs)), new, int(np.count_nonzero(new != codes)))
+        self.emit(done)
+        return done
+
+    def run(self, initial_codes: np.ndarray | None = None) -> RunResult:
+        """Train for ``settings.steps`` steps (or to ``target_error``), evaluating along the way.
+
+        Always ends with the rig in the safe state and a :class:`RunEnded` event.
+        """
+        t0 = time.perf_counter()
+        result = RunResult("failed", "", 0)
+        try:
+            if initial_codes is not None:
+                self.rig.write_codes(initial_codes)
+            result.evaluations.append(self.evaluate(self.step))
+            status, reason = "completed", f"{self.settings.steps} steps"
+            target = self.settings.target_error
+            while self.step < self.settings.steps:
+                self.train_step()
+                last = self.step == self.settings.steps
+                if self.step % self.settings.eval_every == 0 or last:
+                    ev = self.evaluate(self.step)
+                    result.evaluations.append(ev)
+                    if target > 0 and ev.train["mse"] <= target:
+                        status, reason = "completed", f"target error {target:g} V² reached"
+                        break
+            if result.evaluations[-1].step != self.step:
+                result.evaluations.append(self.evaluate(self.step))
+            result.status, result.reason = status, reason
+        except KeyboardInterrupt:
+            result.status, result.reason = "stopped", "interrupted (Ctrl-C)"
+            raise
+        except Exception as exc:
+            result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            try:
+                self.rig.safe_state()
+            finally:
+                result.steps = self.step
+                result.final_codes = self.rig.codes
+                result.wall_s = time.perf_counter() - t0
+                result.bench_s = self.rig.clock.now()
+                self.emit(RunEnded(result.status, result.reason, self.step))
+        return result

@@ -1,0 +1,201 @@
+"""Kirchhoff solves of a resistor network: node voltages, edge currents, dissipated power.
+
+One implementation serves the simulator (the truth of the breadboard), in-silico training and
+analysis. With edge conductances k (S, shape (E,)) and some nodes held at given voltages, the
+free nodes f satisfy Kirchhoff's current law
+
+    L_ff V_f = −L_fh V_h,        L = Δᵀ diag(k) Δ,
+
+where Δ is the (E, N) incidence matrix. :class:`Solver` factorises L_ff once (dense Cholesky
+below :data:`DENSE_MAX` free nodes, sparse above) and serves any number of held-voltage
+vectors at once; :meth:`Solver.clamped` solves the clamped state — some free nodes held too —
+on the *same* factorisation through a bordered (Schur complement) system.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import scipy.linalg as la
+import scipy.sparse.linalg as spla
+
+from labnet.errors import ConfigError
+from labnet.network import Network
+
+#: Free-node count at or below which the dense path is used.
+DENSE_MAX = 400
+
+
+class Solver:
+    """Factorised reduced Laplacian of ``network`` for conductances ``k`` and a set of held nodes.
+
+    Parameters
+    ----------
+    network : Network
+    conductances : array, shape (E,)
+        Edge conductances in siemens, all > 0.
+    held : sequence of str
+        Nodes whose voltage is imposed (by sources, or ground). Ground is always held; it is
+        added if missing.
+    """
+
+    def __init__(self, network: Network, conductances: np.ndarray, held: Sequence[str]) -> None:
+        k = np.asarray(conductances, dtype=float)
+        if k.shape != (network.n_edges,):
+            raise ConfigError("<code>", "conductances", f"expected shape ({network.n_edges},), got {k.shape}")
+        if not np.all(np.isfinite(k)) or np.any(k <= 0):
+            raise ConfigError("<code>", "conductances", "every conductance must be finite and > 0 S")
+        names = list(dict.fromkeys([network.ground, *held]))
+        self.network = network
+        self.conductances = k
+        self.held_names: tuple[str, ...] = tuple(names)
+        self.held_idx = network.indices(names)
+        mask = np.ones(network.n_nodes, dtype=bool)
+        mask[self.held_idx] = False
+        self.free_idx = np.flatnonzero(mask)
+        self._free_pos = -np.ones(network.n_nodes, dtype=np.int64)
+        self._free_pos[self.free_idx] = np.arange(self.free_idx.size)
+        lap = network.laplacian(k)
+        self._l_fh = lap[self.free_idx][:, self.held_idx].tocsr()
+        l_ff = lap[self.free_idx][:, self.free_idx]
+        self.dense = self.free_idx.size <= DENSE_MAX
+        if self.free_idx.size == 0:
+            self._solve = lambda b: b
+        elif self.dense:
+            cf = la.cho_factor(l_ff.toarray(), lower=True, check_finite=False)
+            self._solve = lambda b: la.cho_solve(cf, b, check_finite=False)
+        else:
+            lu = spla.splu(l_ff.tocsc(), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
+            self._solve = lu.solve
+        self._border: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def solve_free_rhs(self, rhs: np.ndarray) -> np.ndarray:
+        """L_ff⁻¹ · rhs for rhs of shape (F,) or (F, B)."""
+        return self._solve(np.asarray(rhs, dtype=float))
+
+    def _held_vector(self, held_values: Mapping[str, float | np.ndarray]) -> tuple[np.ndarray, tuple[int, ...]]:
+        missing = [n for n in self.held_names if n != self.network.ground and n not in held_values]
+        if missing:
+            raise ConfigError("<code>", "held", f"no voltage given for held node(s) {missing}")
+        extra = [n for n in held_values if n not in self.held_names]
+        if extra:
+            raise ConfigError("<code>", "held", f"node(s) {extra} are not held by this solver")
+        vals = [np.asarray(held_values.get(n, 0.0), dtype=float) for n in self.held_names]
+        shape = np.broadcast_shapes(*(v.shape for v in vals))
+        if len(shape) > 1:
+            raise ConfigError("<code>", "held", f"held values must be scalars or shape (B,), got {shape}")
+        return np.stack([np.broadcast_to(v, shape) for v in vals]), shape
+
+    def solve(self, held_values: Mapping[str, float | np.ndarray]) -> np.ndarray:
+        """Node voltages (V), shape (N,) or (N, B), for the given held voltages.
+
+        ``held_values`` maps every held node (ground may be omitted: 0 V) to a voltage or an
+        array of B voltages.
+        """
+        vh, shape = self._held_vector(held_values)
+        v = np.empty((self.network.n_nodes, *shape))
+        v[self.held_idx] = vh
+        v[self.free_idx] = self._solve(-(self._l_fh @ vh))
+        return v
+
+    def clamped(
+        self, held_values: Mapping[str, float | np.ndarray], clamp: Mapping[str, float | np.ndarray]
+    ) -> np.ndarray:
+        """Node voltages with extra nodes ``clamp`` (free in this solver) held as well.
+
+        Reuses this solver's factorisation: with E selecting the clamped free nodes,
+        x = L_ff⁻¹(b − E μ) and Eᵀx = v_c give (Eᵀ L_ff⁻¹ E) μ = Eᵀ L_ff⁻¹ b − v_c. The
+        |clamp| columns L_ff⁻¹E are computed once per clamp set and cached.
+        """
+        vh, shape = self._held_vector(held_values)
+        names = list(clamp)
+        pos = self._free_pos[self.network.indices(names)]
+        if np.any(pos < 0):
+            raise ConfigError("<code>", "clamp", f"clamped nodes {names} must be free in this solver")
+        key = tuple(int(p) for p in pos)
+        if key not in self._border:
+            e = np.zeros((self.free_idx.size, len(key)))
+            e[list(key), np.arange(len(key))] = 1.0
+            z = self._solve(e)
+            self._border[key] = (z, np.linalg.inv(z[list(key)]))
+        z, s_inv = self._border[key]
+        vc = np.stack([np.broadcast_to(np.asarray(clamp[n], dtype=float), shape) for n in names])
+        x0 = self._solve(-(self._l_fh @ vh))
+        mu = s_inv @ (x0[list(key)] - vc)
+        x = x0 - z @ mu
+        x[list(key)] = vc  # exact by construction; remove round-off
+        v = np.empty((self.network.n_nodes, *shape))
+        v[self.held_idx] = vh
+        v[self.free_idx] = x
+        return v
+
+
+def solve(
+    network: Network, conductances: np.ndarray, held: Mapping[str, float | np.ndarray]
+) -> np.ndarray:
+    """Node voltages of a resistor network.
+
+    Parameters
+    ----------
+    network : Network
+    conductances : array, shape (E,)
+        Edge conductances in siemens (> 0), in ``network.edges`` order.
+    held : mapping node -> float or array of shape (B,)
+        Voltages (V) imposed at some nodes. Ground is held at 0 V unless given.
+
+    Returns
+    -------
+    voltages : array, shape (N,) or (N, B)
+        Node voltages in ``network.nodes`` order.
+
+    Examples
+    --------
+    >>> from labnet import Network, solve
+    >>> net = Network(["g", "a", "b"], [("a", "b"), ("b", "g")], ground="g")
+    >>> solve(net, [1e-3, 1e-3], {"a": 1.0}).round(3).tolist()
+    [0.0, 1.0, 0.5]
+    """
+    return Solver(network, conductances, list(held)).solve(held)
+
+
+def edge_currents(network: Network, conductances: np.ndarray, voltages: np.ndarray) -> np.ndarray:
+    """Current (A) through every edge from its from-node to its to-node, shape (E,) or (E, B)."""
+    k = np.asarray(conductances, dtype=float)
+    dv = network.delta_v(voltages)
+    return k.reshape(k.shape + (1,) * (dv.ndim - 1)) * dv
+
+
+def dissipated_power(network: Network, conductances: np.ndarray, voltages: np.ndarray) -> np.ndarray:
+    """Total power (W) dissipated in the edges, Σ_j k_j ΔV_j²; scalar or shape (B,)."""
+    k = np.asarray(conductances, dtype=float)
+    dv = network.delta_v(voltages)
+    return np.tensordot(k, dv**2, axes=(0, 0))
+
+
+def laplacian_dense(network: Network, conductances: np.ndarray) -> np.ndarray:
+    """Dense weighted Laplacian, shape (N, N) — for small networks and tests."""
+    return network.laplacian(conductances).toarray()
+
+
+def thevenin_resistance(solver: Solver, nodes: Sequence[str]) -> np.ndarray:
+    """Resistance (Ω) seen from each named free node to the held nodes: diag(L_ff⁻¹), shape (n,)."""
+    pos = solver._free_pos[solver.network.indices(nodes)]
+    out = np.zeros(len(pos))
+    ok = pos >= 0
+    if np.any(ok):
+        e = np.zeros((solver.free_idx.size, int(ok.sum())))
+        e[pos[ok], np.arange(int(ok.sum()))] = 1.0
+        out[ok] = np.einsum("ij,ij->j", e, solver.solve_free_rhs(e))
+    return out
+
+
+__all__ = [
+    "DENSE_MAX",
+    "Solver",
+    "dissipated_power",
+    "edge_currents",
+    "laplacian_dense",
+    "solve",
+    "thevenin_resistance",
+]

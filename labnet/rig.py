@@ -1,0 +1,266 @@
+"""The lab bench as the engine sees it: a network wired to digipots, sources and a meter.
+
+A :class:`Rig` maps edges to digipot channels and nodes to meter and source channels, keeps
+the host's record of every code, enforces limits before anything is applied, and always
+ends in the safe state (sources at 0 V, outputs off) when used as a context manager.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from labnet.conductance import ConductanceModel, PartModel
+from labnet.errors import LimitError
+from labnet.network import Network
+from labnet.parts import PartSpec
+from labnet.physics import Solver, edge_currents
+from labnet.roles import Clock, CurrentSensing, Digipots, Meter, Sources
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the bench must never exceed.
+
+    Attributes
+    ----------
+    max_source_v : float
+        Largest |voltage| (V) any source may apply.
+    max_edge_current_a : float
+        Largest predicted |current| (A) through any digipot.
+    code_min, code_max : int
+        Codes the engine may write (keeps R away from the bare wiper resistance).
+    source_max_v : dict
+        Per source channel limit (V), tighter than ``max_source_v`` where given.
+    """
+
+    max_source_v: float
+    max_edge_current_a: float
+    code_min: int
+    code_max: int
+    source_max_v: dict[str, float] = field(default_factory=dict)
+
+    def channel_limit(self, channel: str) -> float:
+        return min(self.max_source_v, self.source_max_v.get(channel, np.inf))
+
+
+class WallClock:
+    """Real time: ``now`` from a monotonic clock, ``sleep`` really sleeps."""
+
+    def __init__(self) -> None:
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class Rig:
+    """A bench: ``network`` + ``part`` wired to ``digipots``, ``sources``, ``meter``.
+
+    Parameters
+    ----------
+    network : Network
+        Roles and wiring maps (edge -> digipot channel, node -> meter/source channel).
+    part : PartSpec
+        The digipot part on every edge.
+    digipots, sources, meter : role implementations
+    limits : Limits
+    clock : Clock, optional
+        Defaults to wall time; the simulator passes its virtual clock.
+    model : ConductanceModel, optional
+        Code -> conductance used for limit checks and by the rules; nominal part model by
+        default, a calibration table once one is loaded.
+    name : str
+        The rig's name (from its file).
+    simulated : bool
+        True when the instruments are emulated (dry run).
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        part: PartSpec,
+        digipots: Digipots,
+        sources: Sources,
+        meter: Meter,
+        limits: Limits,
+        *,
+        clock: Clock | None = None,
+        model: ConductanceModel | None = None,
+        name: str = "rig",
+        simulated: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.network = network
+        self.part = part
+        self.digipots = digipots
+        self.sources = sources
+        self.meter = meter
+        self.limits = limits
+        self.clock: Clock = clock if clock is not None else WallClock()
+        self.model: ConductanceModel = model if model is not None else PartModel(part, network.n_edges)
+        self.name = name
+        self.simulated = simulated
+        self.extra = dict(extra or {})
+        self._codes: np.ndarray | None = None
+        self._held: dict[str, float] = {}
+        self._metered = [n for n in network.nodes if n in network.meter_channels]
+        self._metered_idx = network.indices(self._metered)
+        self._channels = list(network.edge_channels)
+        self.is_open = False
+
+    # ------------------------------------------------------------------ life cycle
+    def open(self) -> Rig:
+        """Put sources in the safe state, configure the meter, learn the present codes."""
+        self.sources.safe_state()
+        self.meter.configure([self.network.meter_channels[n] for n in self._metered])
+        self._codes = np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64)
+        self.is_open = True
+        return self
+
+    def close(self) -> None:
+        """Safe state, then close every instrument (each attempted even if one fails)."""
+        errors: list[BaseException] = []
+        for action in (self.safe_state, self.digipots.close, self.sources.close, self.meter.close):
+            try:
+                action()
+            except Exception as exc:  # noqa: BLE001 - every instrument must get its chance
+                errors.append(exc)
+        self.is_open = False
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Rig:
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            self.close()
+        except Exception:
+            if exc is None:
+                raise
+
+    def safe_state(self) -> None:
+        """Sources to 0 V, outputs off."""
+        self._held = {}
+        self.sources.safe_state()
+
+    # ------------------------------------------------------------------ codes
+    @property
+    def codes(self) -> np.ndarray:
+        """Host record of every edge's code, shape (E,), ``network.edges`` order."""
+        if self._codes is None:
+            raise RuntimeError("rig is not open")
+        return self._codes.copy()
+
+    def write_codes(self, codes: np.ndarray) -> None:
+        """Write codes (shape (E,)); only edges whose code changes are sent."""
+        new = np.asarray(codes, dtype=np.int64)
+        if new.shape != (self.network.n_edges,):
+            raise ValueError(f"codes: expected shape ({self.network.n_edges},), got {new.shape}")
+        lo, hi = self.limits.code_min, self.limits.code_max
+        if np.any(new < lo) or np.any(new > hi):
+            bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
+            raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
+        old = self.codes
+        changed = np.flatnonzero(new != old)
+        if changed.size:
+            if self._held:
+                self.check_pattern(self._held, new)
+            self.digipots.write_codes([self._channels[i] for i in changed], [int(new[i]) for i in changed])
+            self._codes = new.copy()
+
+    def conductances(self, codes: np.ndarray | None = None) -> np.ndarray:
+        """Model conductances (S), shape (E,), at ``codes`` (default: present codes)."""
+        return self.model.conductance(self.codes if codes is None else codes)
+
+    # ------------------------------------------------------------------ sources
+    def check_pattern(self, held: Mapping[str, float], codes: np.ndarray | None = None) -> np.ndarray:
+        """Refuse a voltage pattern that exceeds a limit; return predicted edge currents (A).
+
+        Checks every source channel's voltage limit and predicts every edge current from the
+        model conductances. Raises :class:`LimitError` and applies nothing on violation.
+        """
+        for node, v in held.items():
+            if node not in self.network.source_channels:
+                raise LimitError(f"node {node!r} has no source channel")
+            ch = self.network.source_channels[node]
+            lim = self.limits.channel_limit(ch)
+            if not np.isfinite(v) or abs(v) > lim:
+                raise LimitError(f"node {node!r} (source channel {ch}): {v} V exceeds the {lim} V limit")
+        k = self.conductances(codes)
+        if not held:
+            return np.zeros(self.network.n_edges)
+        v = Solver(self.network, k, list(held)).solve(dict(held))
+        i = edge_currents(self.network, k, v)
+        j = int(np.argmax(np.abs(i)))
+        if abs(i[j]) > self.limits.max_edge_current_a:
+            raise LimitError(
+                f"edge {self.network.edges[j]}: predicted {abs(i[j]) * 1e3:.3f} mA exceeds the "
+                f"{self.limits.max_edge_current_a * 1e3:.3f} mA rating"
+            )
+        return i
+
+    def apply(self, held: Mapping[str, float]) -> None:
+        """Drive the given nodes (node -> V) and float every other source node."""
+        held = {str(n): float(v) for n, v in held.items()}
+        self.check_pattern(held)
+        self.sources.apply({self.network.source_channels[n]: v for n, v in held.items()})
+        self._held = held
+
+    @property
+    def held(self) -> dict[str, float]:
+        """Nodes presently driven and their voltages."""
+        return dict(self._held)
+
+    def read_source_currents(self, nodes: list[str]) -> np.ndarray | None:
+        """Currents (A) the sources deliver at ``nodes`` if the sources can measure them."""
+        if isinstance(self.sources, CurrentSensing):
+            return np.asarray(self.sources.read_currents([self.network.source_channels[n] for n in nodes]))
+        return None
+
+    # ------------------------------------------------------------------ measuring
+    def settle(self, seconds: float) -> None:
+        self.clock.sleep(seconds)
+
+    def measure(self) -> np.ndarray:
+        """One meter scan: node voltages (V), shape (N,), ``network.nodes`` order.
+
+        Nodes without a meter channel read as NaN, except ground (0 V).
+        """
+        raw = np.asarray(self.meter.read(), dtype=float)
+        v = np.full(self.network.n_nodes, np.nan)
+        v[self._metered_idx] = raw
+        if self.network.ground not in self.network.meter_channels:
+            v[self.network.index[self.network.ground]] = 0.0
+        return v
+
+    def describe(self) -> dict[str, Any]:
+        """Everything the session header should say about this rig."""
+        ident: dict[str, Any] = {}
+        for role, inst in (("digipots", self.digipots), ("sources", self.sources), ("meter", self.meter)):
+            try:
+                ident[role] = inst.identity()
+            except Exception as exc:  # noqa: BLE001 - identity is informative only
+                ident[role] = {"error": str(exc)}
+        return {
+            "name": self.name,
+            "simulated": self.simulated,
+            "part": self.part.to_dict(),
+            "limits": asdict(self.limits),
+            "instruments": ident,
+            **self.extra,
+        }
+
+
+__all__ = ["Limits", "Rig", "WallClock", "PartModel"]

@@ -1,0 +1,122 @@
+"""Local learning rules: pure per-edge functions.
+
+Every function here is element-wise over edges: edge j's result depends only on edge j's own
+voltage drops (free ΔV_j^F, clamped ΔV_j^C), its present code or conductance and its own
+code -> conductance curve. A rule never sees another edge — that is what makes it physical.
+
+Coupled learning (Stern et al., PRX 11, 021045, 2021):
+
+    Δk_j = (α/η) [ (ΔV_j^F)² − (ΔV_j^C)² ]          (S)
+
+On a digipot the change is quantised to whole taps. Conductance falls as the code rises
+(R = D/N·R_AB + R_W), so the tap step has the sign of Δk / (dk/dD).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def coupled_learning(dv_free: np.ndarray, dv_clamped: np.ndarray, *, alpha: float, eta: float) -> np.ndarray:
+    """Continuous coupled-learning update Δk (S), same shape as the inputs.
+
+    Parameters
+    ----------
+    dv_free, dv_clamped : array, shape (E,) or (E, B)
+        Voltage drop (V) across each edge in the free and in the clamped state. With a trailing
+        batch axis the update is averaged over the batch.
+    alpha : float
+        Learning rate (S/V²).
+    eta : float
+        Nudge amplitude (dimensionless, 0 < η ≤ 1).
+    """
+    g = (np.asarray(dv_free) ** 2 - np.asarray(dv_clamped) ** 2) * (alpha / eta)
+    return g.mean(axis=-1) if g.ndim > 1 else g
+
+
+def clip_conductance(k: np.ndarray, k_min: np.ndarray | float, k_max: np.ndarray | float) -> np.ndarray:
+    """Conductances clipped to what each part can do, [k_min, k_max] (S)."""
+    return np.clip(k, k_min, k_max)
+
+
+def taps_wanted(dk: np.ndarray, slope: np.ndarray) -> np.ndarray:
+    """The continuous tap change that would realise Δk, Δk / (dk/dD) (taps, float)."""
+    return np.asarray(dk) / np.asarray(slope)
+
+
+def sign_step(dk: np.ndarray, slope: np.ndarray, *, deadband: float) -> np.ndarray:
+    """Sign rule: one tap in the direction of Δk where |Δk| > ``deadband`` (S), else none.
+
+    Returns integer tap changes in {−1, 0, +1}, shape (E,).
+    """
+    dk = np.asarray(dk)
+    step = np.sign(dk) * np.sign(slope)
+    return np.where(np.abs(dk) > deadband, step, 0.0).astype(np.int64)
+
+
+def stochastic_round(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Round each element down or up with probability given by its fractional part.
+
+    Unbiased: E[result] = x. Integer array of x's shape.
+    """
+    x = np.asarray(x, dtype=float)
+    lo = np.floor(x)
+    return (lo + (rng.random(x.shape) < (x - lo))).astype(np.int64)
+
+
+def stochastic_step(dk: np.ndarray, slope: np.ndarray, rng: np.random.Generator, *, max_taps: int) -> np.ndarray:
+    """Tap change by stochastic rounding of Δk/(dk/dD), limited to ±``max_taps``; shape (E,)."""
+    return np.clip(stochastic_round(taps_wanted(dk, slope), rng), -max_taps, max_taps)
+
+
+def nearest_step(dk: np.ndarray, slope: np.ndarray, *, max_taps: int) -> np.ndarray:
+    """Tap change by rounding Δk/(dk/dD) to the nearest integer, limited to ±``max_taps``."""
+    return np.clip(np.rint(taps_wanted(dk, slope)), -max_taps, max_taps).astype(np.int64)
+
+
+def apply_step(codes: np.ndarray, step: np.ndarray, code_min: int, code_max: int) -> np.ndarray:
+    """New codes, codes + step clipped to [code_min, code_max]; shape (E,)."""
+    return np.clip(np.asarray(codes, dtype=np.int64) + step, code_min, code_max)
+
+
+RULE_KINDS = ("sign", "stochastic", "coupled")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A configured learning rule (from a protocol's ``[rule]`` table).
+
+    Attributes
+    ----------
+    kind : {"sign", "stochastic", "coupled"}
+        ``sign``: one tap where |Δk| exceeds ``deadband_s``; ``stochastic``: stochastic rounding
+        of Δk to taps; ``coupled``: nearest-tap rounding on a rig, continuous Δk in silico.
+    eta : float
+        Nudge amplitude η.
+    alpha : float
+        Learning rate α (S/V²).
+    deadband_s : float
+        Dead band of the sign rule (S).
+    max_taps : int
+        Largest tap step per update.
+    """
+
+    kind: str = "sign"
+    eta: float = 0.5
+    alpha: float = 1e-3
+    deadband_s: float = 0.0
+    max_taps: int = 4
+
+    def dk(self, dv_free: np.ndarray, dv_clamped: np.ndarray) -> np.ndarray:
+        """Δk (S) per edge for this rule's α and η."""
+        return coupled_learning(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta)
+
+    def step(self, dk: np.ndarray, slope: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Integer tap changes, shape (E,), realising Δk on parts with local slope dk/dD."""
+        if self.kind == "sign":
+            return sign_step(dk, slope, deadband=self.deadband_s)
+        if self.kind == "stochastic":
+            return stochastic_step(dk, slope, rng, max_taps=self.max_taps)
+        return nearest_step(dk, slope, max_taps=self.max_taps)
