@@ -146,8 +146,9 @@ def _sim_settings(t: Table) -> dict[str, Any]:
 def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | None = None) -> Rig:
     """Instantiate the rig's instruments (simulated or real) and wrap them in a Rig.
 
-    ``sim_seed`` overrides the simulator's seed (a protocol's seed reaches the part draw only
-    if the rig file gives none). ``network`` replaces the rig's roles (same wiring) when a
+    ``sim_seed`` (a protocol's seed) seeds the simulator's run-to-run noise; the part draw is
+    fixed by the rig file's ``[simulator] seed`` (the same board in every run), or by
+    ``sim_seed`` if the rig file gives none. ``network`` replaces the rig's roles (same wiring) when a
     protocol assigns other inputs and outputs.
     """
     net = spec.network if network is None else network
@@ -158,7 +159,7 @@ def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | 
         settings = dict(spec.sim)
         if "seed" not in settings and sim_seed is not None:
             settings["seed"] = sim_seed
-        board = Breadboard(spec.network, spec.part, SimSettings(**settings))
+        board = Breadboard(spec.network, spec.part, SimSettings(**settings), noise_seed=sim_seed)
         return Rig(
             net,
             spec.part,

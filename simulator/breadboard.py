@@ -100,15 +100,18 @@ class Breadboard:
     part : PartSpec
     settings : SimSettings
     clock : VirtualClock, optional
+    noise_seed : int, optional
+        Seeds the run-to-run randomness (meter noise) separately from the part draw, which
+        ``settings.seed`` fixes: the same board, measured in another run.
     """
 
     def __init__(self, network: Network, part: PartSpec, settings: SimSettings | None = None,
-                 clock: VirtualClock | None = None) -> None:
+                 clock: VirtualClock | None = None, noise_seed: int | None = None) -> None:
         self.network = network
         self.part = part
         self.settings = s = settings or SimSettings()
         self.clock = clock or VirtualClock()
-        self.rng = np.random.default_rng(s.seed)
+        self.rng = np.random.default_rng(s.seed if noise_seed is None else [s.seed, 2, noise_seed])
         e = network.n_edges
         draw = np.random.default_rng([s.seed, 1])  # part draw independent of noise stream
         tol = part.tolerance if s.tolerance else 0.0
