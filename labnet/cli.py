@@ -37,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    res = sub.add_parser("resume", help="continue a stopped or crashed run from its last complete step",
+                         description="Continue a stopped or crashed run from its last complete step; rows are "
+                         "appended to the same session CSV and the run ends where the uninterrupted run would have.")
+    res.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
+    res.add_argument("--quiet", action="store_true", help="no progress bar")
+
     val = sub.add_parser("validate", help="validate protocol and rig files without touching hardware",
                          description="Validate protocol and rig files; nothing is sent to any instrument.")
     val.add_argument("files", nargs="+", type=Path, help="protocol or rig TOML files")
@@ -80,7 +86,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate}
+def cmd_resume(args: argparse.Namespace) -> int:
+    from labnet.runner import resume_session, summary
+
+    outcome = resume_session(args.session, progress=not args.quiet)
+    print(summary(outcome))
+    return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,8 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"labnet: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("labnet: stopped (Ctrl-C); sources are in the safe state", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = str(exc) or "Ctrl-C"
+        print(f"labnet: stopped ({why}); sources are in the safe state; continue with `labnet resume SESSION`",
+              file=sys.stderr)
         return EXIT_FAIL
     except LabnetError as exc:
         print(f"labnet: failed: {exc}", file=sys.stderr)

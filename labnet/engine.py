@@ -13,6 +13,7 @@ sinks (the session writer, the progress bar, live plots) subscribe to them.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from labnet.errors import LimitError
 from labnet.protocol import TrainSettings
 from labnet.rig import Rig
 from labnet.rules import Rule, apply_step
+from labnet.signals import StopSignal, shielded
 from labnet.tasks import Samples, Task
+
+log = logging.getLogger("labnet.engine")
 
 
 @dataclass(frozen=True)
@@ -58,13 +63,25 @@ class Evaluated:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """Step ``step`` is complete (update written, evaluation done if due): a resume point.
+
+    ``state`` is :meth:`Engine.state` at that moment (JSON-able).
+    """
+
+    step: int
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class RunEnded:
     status: str  # "completed", "stopped" or "failed"
     reason: str
     steps: int
+    safe: bool = True  # the rig reached the safe state
 
 
-Event = StateMeasured | StepDone | Evaluated | RunEnded
+Event = StateMeasured | StepDone | Evaluated | Checkpoint | RunEnded
 
 
 @dataclass
@@ -114,6 +131,8 @@ class Engine:
         self.out_idx = net.indices(self.outputs)
         self._sinks: list[Callable[[Event], None]] = []
         self.step = 0
+        self.evaluations: list[Evaluated] = []
+        self._stop_reason: str | None = None
 
     def subscribe(self, sink: Callable[[Event], None]) -> None:
         """Call ``sink(event)`` for every event from now on."""
@@ -122,6 +141,50 @@ class Engine:
     def emit(self, event: Event) -> None:
         for sink in self._sinks:
             sink(event)
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Stop cleanly after the present step (status ``stopped``; the run can be resumed)."""
+        self._stop_reason = reason
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        """What :meth:`restore` needs to continue exactly from here (JSON-able).
+
+        Step counter, the generator's state (batch draw, stochastic rounding), the host's
+        record of the codes, and the evaluations so far.
+        """
+        return {
+            "step": self.step,
+            "rng": self.rng.bit_generator.state,
+            "codes": [int(c) for c in self.rig.codes],
+            "evaluations": [{"step": e.step, "train": dict(e.train), "test": dict(e.test)} for e in self.evaluations],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` output: step, generator, evaluations and codes.
+
+        The codes are re-written to every digipot (not only those the host thinks changed) and
+        verified where the part reads back (:meth:`Rig.restore_codes`).
+        """
+        self.step = int(state["step"])
+        self.rng.bit_generator.state = state["rng"]
+        self.evaluations = [Evaluated(int(e["step"]), dict(e["train"]), dict(e["test"])) for e in state["evaluations"]]
+        self.rig.restore_codes(np.asarray(state["codes"], dtype=np.int64))
+
+    def preflight(self) -> None:
+        """Check every input pattern of the task at the present codes before anything is applied.
+
+        Raises :class:`LimitError` (nothing applied) if a train or test input would exceed a
+        source limit or an edge's rated current. Clamped patterns depend on what is measured and
+        are checked when applied (:meth:`Rig.apply`).
+        """
+        for split, samples in (("train", self.task.train), ("test", self.task.test)):
+            for s in range(len(samples)):
+                held = dict(zip(self.inputs, map(float, samples.inputs[s])))
+                try:
+                    self.rig.check_pattern(held)
+                except LimitError as exc:
+                    raise LimitError(f"{split} sample {s}: {exc}") from None
 
     # ------------------------------------------------------------------ states
     def _measure(self, held: dict[str, float], step: int, phase: str, split: str, sample: int,
@@ -197,31 +260,52 @@ class Engine:
         self.emit(done)
         return done
 
-    def run(self, initial_codes: np.ndarray | None = None) -> RunResult:
+    def run(self, initial_codes: np.ndarray | None = None, *, resume: bool = False) -> RunResult:
         """Train for ``settings.steps`` steps (or to ``target_error``), evaluating along the way.
 
-        Always ends with the rig in the safe state and a :class:`RunEnded` event.
+        With ``resume=True`` the engine continues from the state given to :meth:`restore`
+        (no initial codes, no initial evaluation). A :class:`Checkpoint` event follows every
+        complete step. Always ends with the rig in the safe state — the cleanup runs with stop
+        signals deferred (:func:`labnet.signals.shielded`) — and a :class:`RunEnded` event.
+        Exceptions (a limit refusal, an instrument that stayed unreachable, Ctrl-C) are
+        re-raised after the cleanup.
         """
         t0 = time.perf_counter()
-        result = RunResult("failed", "", 0)
+        result = RunResult("failed", "", self.step)
+        safe = False
         try:
-            if initial_codes is not None:
-                self.rig.write_codes(initial_codes)
-            result.evaluations.append(self.evaluate(self.step))
+            if not resume:
+                self.preflight()
+                if initial_codes is not None:
+                    self.rig.write_codes(initial_codes)
+                self.evaluations = [self.evaluate(self.step)]
+                self.emit(Checkpoint(self.step, self.state()))
+            result.evaluations = self.evaluations
             status, reason = "completed", f"{self.settings.steps} steps"
             target = self.settings.target_error
-            while self.step < self.settings.steps:
+            reached = target > 0 and bool(self.evaluations) and self.evaluations[-1].train["mse"] <= target
+            if reached:
+                reason = f"target error {target:g} V² reached"
+            while self.step < self.settings.steps and not reached:
+                if self._stop_reason is not None:
+                    status, reason = "stopped", self._stop_reason
+                    break
                 self.train_step()
                 last = self.step == self.settings.steps
                 if self.step % self.settings.eval_every == 0 or last:
                     ev = self.evaluate(self.step)
-                    result.evaluations.append(ev)
+                    self.evaluations.append(ev)
                     if target > 0 and ev.train["mse"] <= target:
-                        status, reason = "completed", f"target error {target:g} V² reached"
-                        break
-            if result.evaluations[-1].step != self.step:
-                result.evaluations.append(self.evaluate(self.step))
+                        reason = f"target error {target:g} V² reached"
+                        reached = True
+                self.emit(Checkpoint(self.step, self.state()))
+            if status == "completed" and self.evaluations[-1].step != self.step:
+                self.evaluations.append(self.evaluate(self.step))
+                self.emit(Checkpoint(self.step, self.state()))
             result.status, result.reason = status, reason
+        except StopSignal as exc:
+            result.status, result.reason = "stopped", f"interrupted by {exc}"
+            raise
         except KeyboardInterrupt:
             result.status, result.reason = "stopped", "interrupted (Ctrl-C)"
             raise
@@ -229,12 +313,19 @@ class Engine:
             result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            try:
-                self.rig.safe_state()
-            finally:
+            with shielded():
+                try:
+                    self.rig.safe_state()
+                    safe = True
+                except Exception as exc:  # noqa: BLE001 - reported in RunEnded and re-raised by the rig's close
+                    log.error("safe state failed: %s", exc, extra={"event": "safe_state_failed"})
                 result.steps = self.step
-                result.final_codes = self.rig.codes
+                result.evaluations = self.evaluations
+                try:
+                    result.final_codes = self.rig.codes
+                except RuntimeError:
+                    result.final_codes = None
                 result.wall_s = time.perf_counter() - t0
                 result.bench_s = self.rig.clock.now()
-                self.emit(RunEnded(result.status, result.reason, self.step))
+                self.emit(RunEnded(result.status, result.reason, self.step, safe))
         return result

@@ -7,6 +7,7 @@ ends in the safe state (sources at 0 V, outputs off) when used as a context mana
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -16,11 +17,13 @@ from typing import Any
 import numpy as np
 
 from labnet.conductance import ConductanceModel, PartModel
-from labnet.errors import LimitError
+from labnet.errors import InstrumentError, LimitError
 from labnet.network import Network
 from labnet.parts import PartSpec
 from labnet.physics import Solver, edge_currents
 from labnet.roles import Clock, CurrentSensing, Digipots, Meter, Sources
+
+log = logging.getLogger("labnet.rig")
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,11 @@ class Rig:
         self._metered_idx = network.indices(self._metered)
         self._channels = list(network.edge_channels)
         self.is_open = False
+        #: Re-reads of a scan that is physically impossible before giving up (InstrumentError).
+        self.measure_rereads = 2
+        #: Attempts (with back-off ``safe_state_backoff_s``) to reach the safe state.
+        self.safe_state_attempts = 4
+        self.safe_state_backoff_s = 0.2
 
     # ------------------------------------------------------------------ life cycle
     def open(self) -> Rig:
@@ -151,9 +159,29 @@ class Rig:
                 raise
 
     def safe_state(self) -> None:
-        """Sources to 0 V, outputs off."""
+        """Sources to 0 V, outputs off.
+
+        Tried ``safe_state_attempts`` times with a growing back-off (a supply that just
+        dropped off the bus may come back); every failed attempt is logged; the last error is
+        raised if none succeeded.
+        """
         self._held = {}
-        self.sources.safe_state()
+        last: Exception | None = None
+        for attempt in range(1, self.safe_state_attempts + 1):
+            try:
+                self.sources.safe_state()
+                if attempt > 1:
+                    log.warning("safe state reached on attempt %d", attempt,
+                                extra={"event": "recovery", "fields": {"action": "safe_state", "attempt": attempt}})
+                return
+            except Exception as exc:  # noqa: BLE001 - must keep trying whatever went wrong
+                last = exc
+                log.error("safe state attempt %d failed: %s", attempt, exc,
+                          extra={"event": "retry", "fields": {"action": "safe_state", "attempt": attempt}})
+                if attempt < self.safe_state_attempts:
+                    time.sleep(self.safe_state_backoff_s * attempt)
+        assert last is not None
+        raise last
 
     # ------------------------------------------------------------------ codes
     @property
@@ -180,6 +208,32 @@ class Rig:
             self.digipots.write_codes([self._channels[i] for i in changed], [int(new[i]) for i in changed])
             self._codes = new.copy()
 
+    def restore_codes(self, codes: np.ndarray) -> None:
+        """Write ``codes`` to *every* channel (resume, recovery) and verify them.
+
+        Unlike :meth:`write_codes` this does not trust the host record (a board may have been
+        reset or power-cycled since). Codes are verified by reading them back; for parts that
+        cannot read back, the driver reports its own record and the check confirms the write
+        was accepted. Raises :class:`InstrumentError` on a mismatch.
+        """
+        new = np.asarray(codes, dtype=np.int64)
+        if new.shape != (self.network.n_edges,):
+            raise ValueError(f"codes: expected shape ({self.network.n_edges},), got {new.shape}")
+        lo, hi = self.limits.code_min, self.limits.code_max
+        if np.any(new < lo) or np.any(new > hi):
+            bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
+            raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
+        if self._held:
+            self.check_pattern(self._held, new)
+        self.digipots.write_codes(list(self._channels), [int(c) for c in new])
+        self._codes = new.copy()
+        back = np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64)
+        if not np.array_equal(back, new):
+            j = int(np.flatnonzero(back != new)[0])
+            raise InstrumentError(f"edge {self.network.edges[j]}: wrote code {new[j]}, read back {back[j]}")
+        log.info("codes restored on all %d channels", len(new),
+                 extra={"event": "codes_restored", "fields": {"codes": [int(c) for c in new]}})
+
     def conductances(self, codes: np.ndarray | None = None) -> np.ndarray:
         """Model conductances (S), shape (E,), at ``codes`` (default: present codes)."""
         return self.model.conductance(self.codes if codes is None else codes)
@@ -189,8 +243,17 @@ class Rig:
         """Refuse a voltage pattern that exceeds a limit; return predicted edge currents (A).
 
         Checks every source channel's voltage limit and predicts every edge current from the
-        model conductances. Raises :class:`LimitError` and applies nothing on violation.
+        model conductances. Raises :class:`LimitError` and applies nothing on violation; the
+        refusal is logged (``limit_refused`` in the session's events).
         """
+        try:
+            return self._check_pattern(held, codes)
+        except LimitError as exc:
+            log.error("pattern refused: %s", exc,
+                      extra={"event": "limit_refused", "fields": {"held": {str(k): float(v) for k, v in held.items()}}})
+            raise
+
+    def _check_pattern(self, held: Mapping[str, float], codes: np.ndarray | None) -> np.ndarray:
         for node, v in held.items():
             if node not in self.network.source_channels:
                 raise LimitError(f"node {node!r} has no source channel")
@@ -236,14 +299,47 @@ class Rig:
     def measure(self) -> np.ndarray:
         """One meter scan: node voltages (V), shape (N,), ``network.nodes`` order.
 
-        Nodes without a meter channel read as NaN, except ground (0 V).
+        Nodes without a meter channel read as NaN, except ground (0 V). A scan that is
+        physically impossible (:meth:`implausible`) is read again, up to
+        ``measure_rereads`` times, each logged; then :class:`InstrumentError`.
         """
-        raw = np.asarray(self.meter.read(), dtype=float)
-        v = np.full(self.network.n_nodes, np.nan)
-        v[self._metered_idx] = raw
-        if self.network.ground not in self.network.meter_channels:
-            v[self.network.index[self.network.ground]] = 0.0
-        return v
+        for attempt in range(self.measure_rereads + 1):
+            raw = np.asarray(self.meter.read(), dtype=float)
+            v = np.full(self.network.n_nodes, np.nan)
+            v[self._metered_idx] = raw
+            if self.network.ground not in self.network.meter_channels:
+                v[self.network.index[self.network.ground]] = 0.0
+            problem = self.implausible(v)
+            if problem is None:
+                return v
+            log.warning("implausible meter reading (%s), reading again", problem,
+                        extra={"event": "retry", "fields": {"action": "measure", "attempt": attempt + 1,
+                                                            "problem": problem}})
+        raise InstrumentError(f"meter: reading implausible after {self.measure_rereads + 1} scans: {problem}")
+
+    def implausible(self, v: np.ndarray) -> str | None:
+        """Why a scan ``v`` (V, shape (N,)) cannot be right for the applied pattern, or None.
+
+        A passive resistor network obeys the maximum principle: every node lies between the
+        lowest and highest held voltage (ground, 0 V, included); a driven node reads its setpoint.
+        Tolerance: 2 % of the span plus 20 mV (source errors, meter loading and noise are far
+        smaller; a wildly-off reading is far larger). NaN from an unmetered node is ignored.
+        """
+        held = dict(self._held)
+        ends = [0.0, *held.values()]
+        lo, hi = min(ends), max(ends)
+        tol = 0.02 * (hi - lo) + 0.02
+        metered = v[self._metered_idx]
+        if not np.all(np.isfinite(metered)):
+            return "non-finite value"
+        j = int(np.argmax(np.where(np.isfinite(v), np.maximum(v - hi, lo - v), -np.inf)))
+        if v[j] > hi + tol or v[j] < lo - tol:
+            return f"node {self.network.nodes[j]} reads {v[j]:.6g} V outside [{lo:.6g}, {hi:.6g}] V"
+        for node, sv in held.items():
+            i = self.network.index[node]
+            if node in self.network.meter_channels and abs(v[i] - sv) > 0.02 * abs(sv) + 0.02:
+                return f"driven node {node} reads {v[i]:.6g} V, set to {sv:.6g} V"
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Everything the session header should say about this rig."""

@@ -1,20 +1,45 @@
-"""Running a protocol end to end: rig + engine + session + progress bar + summary."""
+"""Running a protocol end to end: rig + engine + session + progress bar + summary.
+
+:func:`run_protocol` starts a run in a new session folder; :func:`resume_session` continues a
+stopped or crashed one from its last checkpoint (``labnet.checkpoint``) and appends to the
+same CSV. Both run under :func:`labnet.signals.stop_signals` (Ctrl-C, SIGTERM and SIGHUP stop
+the run; the cleanup cannot be interrupted), leave the rig in the safe state, and record how
+the run ended in ``status.json`` and in a final ``# run_ended`` line of the CSV.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
-from labnet.engine import Engine, Evaluated, Event, RunEnded, RunResult, StateMeasured, StepDone
-from labnet.protocol import Protocol
+from labnet.checkpoint import RUN_NAME, read_checkpoint, restore_sim_state, sim_state, write_checkpoint
+from labnet.engine import Checkpoint, Engine, Evaluated, Event, RunEnded, RunResult, StateMeasured, StepDone
+from labnet.errors import ConfigError
+from labnet.protocol import Protocol, load_protocol
 from labnet.rig import Rig
 from labnet.rigfile import build_rig
-from labnet.session import SessionWriter, new_session_dir, versions
+from labnet.session import (
+    CSV_NAME,
+    EventLog,
+    SessionWriter,
+    atomic_write_json,
+    attach_event_log,
+    detach_event_log,
+    new_session_dir,
+    read_markers,
+    read_status,
+    versions,
+    write_status,
+)
+from labnet.signals import StopSignal, shielded, stop_signals
 
 
 def state_columns(rig: Rig) -> list[str]:
@@ -27,18 +52,19 @@ def state_columns(rig: Rig) -> list[str]:
         + [f"set_{n}" for n in src_nodes]
         + [f"v_{n}" for n in net.nodes]
         + [f"code_e{j}" for j in range(net.n_edges)]
-        + ["error", "predicted"]
+        + ["error", "predicted", "attempt"]
     )
 
 
 class CsvSink:
     """Writes every :class:`StateMeasured` as a row; fsyncs once per step and at the end."""
 
-    def __init__(self, writer: SessionWriter, rig: Rig, clock: Callable[[], float]) -> None:
+    def __init__(self, writer: SessionWriter, rig: Rig, clock: Callable[[], float], attempt: int = 0) -> None:
         self.writer = writer
         self.net = rig.network
         self.src_nodes = [n for n in self.net.nodes if n in self.net.source_channels]
         self.clock = clock
+        self.attempt = attempt
 
     def __call__(self, ev: Event) -> None:
         if isinstance(ev, StateMeasured):
@@ -51,6 +77,7 @@ class CsvSink:
                 "sample": ev.sample,
                 "error": ev.error,
                 "predicted": ev.predicted,
+                "attempt": self.attempt,
             }
             for n in self.src_nodes:
                 if n in ev.held:
@@ -64,14 +91,42 @@ class CsvSink:
             self.writer.sync()
 
 
+class CheckpointSink:
+    """On every :class:`Checkpoint` event: fsync the CSV and the event log, then replace
+    ``checkpoint.json`` atomically (engine state, codes, CSV extent, simulator state)."""
+
+    def __init__(self, folder: Path, writer: SessionWriter, events: EventLog, rig: Rig, attempt: int) -> None:
+        self.folder = folder
+        self.writer = writer
+        self.events = events
+        self.rig = rig
+        self.attempt = attempt
+        self.last_step: int | None = None
+
+    def __call__(self, ev: Event) -> None:
+        if not isinstance(ev, Checkpoint):
+            return
+        self.writer.sync()
+        self.events.sync()
+        write_checkpoint(self.folder, {
+            "step": ev.step,
+            "attempt": self.attempt,
+            "engine": ev.state,
+            "csv_rows": self.writer.rows,
+            "csv_bytes": self.writer.bytes,
+            "sim": sim_state(self.rig) if self.rig.simulated else {},
+        })
+        self.last_step = ev.step
+
+
 class Progress:
     """A tqdm progress bar showing the step and the present error (stderr)."""
 
-    def __init__(self, total: int, name: str, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, name: str, stream: TextIO | None = None, initial: int = 0) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(total=total, desc=name, unit="step", file=stream or sys.stderr, dynamic_ncols=True,
-                        disable=None)
+                        disable=None, initial=initial)
         self.last_eval = ""
 
     def __call__(self, ev: Event) -> None:
@@ -97,6 +152,7 @@ class RunOutcome:
     session: Path
     protocol: Protocol
     rig: Rig
+    status: dict[str, Any] = field(default_factory=dict)  # what status.json says
 
 
 def session_header(protocol: Protocol, rig: Rig) -> dict[str, Any]:
@@ -119,42 +175,203 @@ def session_header(protocol: Protocol, rig: Rig) -> dict[str, Any]:
             "code_e<j>": "digipot code of edge j (network.edges order) when the state was measured",
             "error": "mean squared output error of the state (V^2), free and eval states",
             "predicted": "predicted class (classification)",
+            "attempt": "0 for the original run, n for its n-th resume; rows of an earlier attempt with a step "
+                       "after a later '# resumed' line's from_step are superseded (labnet.session.read_session "
+                       "drops them)",
         },
     }
 
 
 def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress: bool = True,
-                 session_dir: Path | None = None) -> RunOutcome:
+                 session_dir: Path | None = None, rig: Rig | None = None,
+                 subscribers: Sequence[Callable[[Event], None]] = ()) -> RunOutcome:
     """Run a training protocol on its rig; write a session folder; return the result.
 
     ``out`` is the folder under which the session folder is created (default ``sessions``);
-    ``session_dir`` names the session folder itself.
+    ``session_dir`` names the session folder itself. ``rig`` replaces the rig built from the
+    protocol's rig file (tests, fault campaigns); ``subscribers`` receive every engine event.
+    A run stopped by a signal re-raises :class:`~labnet.signals.StopSignal` and a run that
+    failed re-raises its error, both after the safe state and ``status.json`` are written.
     """
-    import time
+    if rig is None:
+        rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
+    folder = Path(session_dir) if session_dir is not None else new_session_dir(out or "sessions", protocol.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / RUN_NAME, {
+        "format": 1,
+        "protocol_file": str(protocol.path),
+        "rig_file": str(protocol.rig.path),
+        "steps": protocol.train.steps,
+        "seed": protocol.seed,
+    })
+    return _execute(protocol, rig, folder, attempt=0, checkpoint=None, progress=progress, subscribers=subscribers)
 
-    rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
-    task = protocol.build_task()
-    folder = session_dir or new_session_dir(out or "sessions", protocol.name)
+
+def load_session(folder: str | Path) -> tuple[Protocol, dict[str, Any] | None, int]:
+    """Validate a session folder for resuming: (protocol, checkpoint or None, next attempt).
+
+    Raises :class:`ConfigError` (exit code 2 at the CLI) when the folder is not a resumable
+    session: missing files, a run that already completed, or one still running.
+    """
+    f = Path(folder)
+    if not f.is_dir():
+        raise ConfigError(str(f), "-", "session folder not found")
+    for name in (CSV_NAME, "protocol.toml", "rig.toml", RUN_NAME):
+        if not (f / name).is_file():
+            raise ConfigError(str(f), name, "missing from the session folder (not a labnet session?)")
+    try:
+        run = json.loads((f / RUN_NAME).read_text(encoding="utf-8"))
+        steps, seed = int(run["steps"]), int(run["seed"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(str(f / RUN_NAME), "-", f"unreadable run record ({exc})") from None
+    status = read_status(f)
+    if status is not None:
+        if status.get("status") == "completed":
+            raise ConfigError(str(f), "status", "the run already completed; nothing to resume")
+        pid = int(status.get("pid", 0))
+        if status.get("status") == "running" and pid != os.getpid() and _alive(pid):
+            raise ConfigError(str(f), "status", f"the run is still running (pid {pid})")
+    protocol = load_protocol(f / "protocol.toml", rig=f / "rig.toml", steps=steps, seed=seed)
+    try:
+        ck = read_checkpoint(f)
+    except ValueError as exc:
+        raise ConfigError(str(f), "checkpoint.json", str(exc)) from None
+    attempts = [int(m.get("attempt", 0)) for m in read_markers(f / CSV_NAME, "resumed")]
+    return protocol, ck, max(attempts, default=0) + 1
+
+
+def resume_session(folder: str | Path, *, progress: bool = True, rig: Rig | None = None,
+                   subscribers: Sequence[Callable[[Event], None]] = ()) -> RunOutcome:
+    """Continue a stopped or crashed run from its last complete step, appending to its CSV.
+
+    The rig is rebuilt from the session's copy of the rig file (or ``rig``); codes are
+    re-written to every channel and verified; the engine's generator and, on a simulator, every
+    random stream and the virtual clock are restored, so the run ends exactly where the
+    uninterrupted run would have. Without a checkpoint (the run died in its first
+    evaluation) the run starts over, still appending to the same CSV.
+    """
+    f = Path(folder)
+    protocol, ck, attempt = load_session(f)
+    if rig is None:
+        rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
+    return _execute(protocol, rig, f, attempt=attempt, checkpoint=ck, progress=progress, subscribers=subscribers)
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed child not yet reaped) is not running
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkpoint: dict[str, Any] | None,
+             progress: bool, subscribers: Sequence[Callable[[Event], None]]) -> RunOutcome:
+    """Open the rig, run (or resume) the engine, and always: safe state, status, files closed."""
     t0 = time.perf_counter()
-    with rig:
-        writer = SessionWriter(
-            folder,
-            session_header(protocol, rig),
-            state_columns(rig),
-            files={"protocol.toml": protocol.text, "rig.toml": protocol.rig.text},
-        )
-        engine = Engine(rig, task, protocol.rule, protocol.train, seed=protocol.seed)
-        engine.subscribe(CsvSink(writer, rig, lambda: time.perf_counter() - t0))
-        if progress:
-            engine.subscribe(Progress(protocol.train.steps, protocol.name))
-        init = None
-        if protocol.rig.initial_code is not None:
-            init = np.full(rig.network.n_edges, protocol.rig.initial_code)
+    events = EventLog(folder)
+    undo = attach_event_log(events)
+    from_step = -1 if checkpoint is None else int(checkpoint["step"])
+    writer: SessionWriter | None = None
+    ended: dict[str, Any] = {}
+    result: RunResult | None = None
+    error: BaseException | None = None
+    opened = False
+    status: dict[str, Any] = {}
+    with stop_signals():
         try:
-            result = engine.run(initial_codes=init)
+            write_status(folder, "running", "", attempt=attempt, step=max(from_step, 0))
+            events.log("run_started" if attempt == 0 else "resumed", attempt=attempt, from_step=from_step)
+            rig.open()
+            opened = True
+            if attempt == 0:
+                writer = SessionWriter(folder, session_header(protocol, rig), state_columns(rig),
+                                       files={"protocol.toml": protocol.text, "rig.toml": protocol.rig.text})
+            else:
+                writer = SessionWriter(folder, {}, state_columns(rig), append=True)
+                ck_rows = 0 if checkpoint is None else int(checkpoint["csv_rows"])
+                marker = {"attempt": attempt, "from_step": from_step, "checkpoint_rows": ck_rows,
+                          "superseded_rows": writer.rows - ck_rows, "partial_line": writer.partial_line}
+                writer.comment("resumed", marker)
+                writer.sync()
+                events.log("resume_point", **marker)
+            engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, seed=protocol.seed)
+            engine.subscribe(CsvSink(writer, rig, lambda: time.perf_counter() - t0, attempt))
+            engine.subscribe(CheckpointSink(folder, writer, events, rig, attempt))
+            engine.subscribe(lambda ev: ended.update(ev.__dict__) if isinstance(ev, RunEnded) else None)
+            for sink in subscribers:
+                engine.subscribe(sink)
+            if progress:
+                engine.subscribe(Progress(protocol.train.steps, protocol.name, initial=max(from_step, 0)))
+            if checkpoint is None:
+                init = None
+                if protocol.rig.initial_code is not None:
+                    init = np.full(rig.network.n_edges, protocol.rig.initial_code)
+                result = engine.run(initial_codes=init)
+            else:
+                engine.restore(checkpoint["engine"])
+                if checkpoint.get("sim"):
+                    missing = restore_sim_state(rig, checkpoint["sim"])
+                    if missing:
+                        events.log("sim_state_missing", paths=missing)
+                result = engine.run(resume=True)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            with shielded():
+                status = _finish(folder, rig, opened, writer, events, ended, error, attempt)
+                detach_event_log(events, undo)
+                events.close()
+    assert result is not None
+    return RunOutcome(result, folder, protocol, rig, status)
+
+
+def _finish(folder: Path, rig: Rig, opened: bool, writer: SessionWriter | None, events: EventLog,
+            ended: dict[str, Any], error: BaseException | None, attempt: int) -> dict[str, Any]:
+    """The cleanup every run gets (called with stop signals deferred): safe state, close the
+    instruments, write the end of the CSV and ``status.json``."""
+    safe = False
+    try:
+        rig.safe_state()
+        safe = True
+    except Exception as exc:  # noqa: BLE001 - recorded below; a source may be on: say so loudly
+        events.log("safe_state_failed", error=f"{type(exc).__name__}: {exc}")
+    if opened:
+        try:
+            rig.close()
+        except Exception as exc:  # noqa: BLE001 - recorded
+            events.log("close_failed", error=f"{type(exc).__name__}: {exc}")
+    if ended:
+        state, reason = ended["status"], ended["reason"]
+    elif isinstance(error, StopSignal):
+        state, reason = "stopped", f"interrupted by {error}"
+    elif isinstance(error, KeyboardInterrupt):
+        state, reason = "stopped", "interrupted (Ctrl-C)"
+    elif error is not None:
+        state, reason = "failed", f"{type(error).__name__}: {error}"
+    else:
+        state, reason = "failed", "ended without a result"
+    ck = read_checkpoint(folder)
+    info = {"attempt": attempt, "step": None if ck is None else ck["step"], "safe_state": safe,
+            "rows": None if writer is None else writer.rows,
+            "events": dict(events.counts)}
+    if writer is not None and not writer.closed:
+        try:
+            writer.comment("run_ended", {"status": state, "reason": reason, **info})
         finally:
             writer.close()
-    return RunOutcome(result, folder, protocol, rig)
+    events.log("run_ended", status=state, reason=reason, safe_state=safe)
+    events.sync()
+    return write_status(folder, state, reason, resumable=state != "completed", **info)
 
 
 def summary(outcome: RunOutcome) -> str:

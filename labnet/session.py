@@ -5,6 +5,23 @@ The CSV starts with ``#`` comment lines that make it self-describing — each is
 instrument identities) — followed by a header row and one row per measured state, appended
 and flushed as it happens. ``pandas.read_csv(path, comment="#")`` reads it;
 :func:`read_header` returns the comment block as a dict.
+
+Durability and resume (see ARCHITECTURE.md, "Stopping, crashing and resuming")
+-------------------------------------------------------------------------------
+* Every row is appended with **one** ``os.write`` of the complete line on an ``O_APPEND``
+  descriptor, so a process killed at any moment (``kill -9``) leaves only complete rows;
+  the file is fsynced at least once per training step (:meth:`SessionWriter.sync`).
+* The CSV is never rewritten. A resumed run appends to the same file: it first writes a
+  ``# resumed: {...}`` comment line, then its rows with the next ``attempt`` number. Rows of
+  an earlier attempt whose ``step`` is after the resume point (``from_step``) were measured
+  by a step that never completed; they stay in the file but are *superseded*.
+  :func:`read_session` drops them; ``pandas.read_csv`` alone shows every row.
+* The single exception to "never rewritten": an incomplete last line (only possible if the
+  machine itself lost power mid-write) is cut off on resume and its text is kept, quoted,
+  in the ``# resumed`` line, so no byte a run produced is lost.
+* ``status.json`` (replaced atomically) says how the run ended — ``running``, ``completed``,
+  ``stopped`` or ``failed`` with a reason — and ``events.jsonl`` logs limit refusals,
+  retries, recoveries, signals and resumes, one JSON object per line.
 """
 
 from __future__ import annotations
@@ -13,9 +30,11 @@ import csv
 import datetime as _dt
 import io
 import json
+import logging
 import os
 import platform
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -24,6 +43,11 @@ from typing import Any
 import numpy as np
 
 CSV_NAME = "session.csv"
+STATUS_NAME = "status.json"
+EVENTS_NAME = "events.jsonl"
+
+#: Loggers whose records (INFO and above) are copied into a session's ``events.jsonl``.
+LOGGED = ("labnet", "drivers", "simulator")
 
 
 def versions() -> dict[str, str]:
@@ -41,13 +65,58 @@ def new_session_dir(base: str | Path, name: str) -> Path:
     """A fresh folder ``base/<YYYYmmdd-HHMMSS>-<name>`` (suffixed if it already exists)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     root = Path(base)
-    d = root / f"{stamp}-{name}"
+    root.mkdir(parents=True, exist_ok=True)
     n = 1
-    while d.exists():
-        n += 1
-        d = root / f"{stamp}-{name}-{n}"
-    d.mkdir(parents=True)
-    return d
+    while True:
+        d = root / (f"{stamp}-{name}" if n == 1 else f"{stamp}-{name}-{n}")
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            n += 1
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """fsync a directory so a file created or renamed in it survives a machine crash."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: temp file, fsync, ``os.replace``, fsync dir.
+
+    A reader (or a crash at any moment) sees either the old or the new file, never a mix.
+    """
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        _write_all(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, p)
+    fsync_dir(p.parent)
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """:func:`atomic_write_text` of ``data`` as indented JSON."""
+    atomic_write_text(path, json.dumps(data, default=_json_default, indent=1, sort_keys=True) + "\n")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
 class SessionWriter:
@@ -63,6 +132,16 @@ class SessionWriter:
         Column names; every row is a mapping with (a subset of) these keys.
     files : mapping name -> text
         Input files copied into the folder (protocol, rig).
+    append : bool
+        Continue an existing CSV (resume): no header is written; an incomplete last line is
+        cut off and kept in :attr:`partial_line` (the caller records it).
+
+    Attributes
+    ----------
+    rows : int
+        Data rows in the file (including those found on opening with ``append``).
+    bytes : int
+        Size of the file (bytes) after the last write.
     """
 
     def __init__(self, folder: str | Path, header: Mapping[str, Any], columns: Sequence[str],
@@ -71,35 +150,162 @@ class SessionWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / CSV_NAME
         self.columns = list(columns)
+        self.partial_line = ""
         for name, text in (files or {}).items():
             (self.folder / name).write_text(text, encoding="utf-8")
-        if append:
-            self._fh = open(self.path, "a", encoding="utf-8", newline="")
-        else:
-            self._fh = open(self.path, "x", encoding="utf-8", newline="")
-            for k, v in header.items():
-                self._fh.write(f"# {k}: {json.dumps(v, default=_json_default, sort_keys=True)}\n")
-            self._fh.write(",".join(self.columns) + "\n")
-            self.sync()
         self.rows = 0
+        if append:
+            self.partial_line, self.rows = _repair_tail(self.path)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            self.bytes = os.fstat(self._fd).st_size
+        else:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+            self.bytes = 0
+            lines = [f"# {k}: {_dumps(v)}\n" for k, v in header.items()]
+            lines.append(",".join(self.columns) + "\n")
+            self._append("".join(lines))
+            self.sync()
+            fsync_dir(self.folder)
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def _append(self, text: str) -> None:
+        if self._fd < 0:
+            raise ValueError(f"{self.path}: session writer is closed")
+        data = text.encode("utf-8")
+        _write_all(self._fd, data)  # one write(2) for a row: a kill leaves whole rows only
+        self.bytes += len(data)
 
     def write(self, row: Mapping[str, Any]) -> None:
-        """Append one row and flush it to the OS."""
+        """Append one row (a single ``write`` of the whole line; it reaches the OS at once)."""
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow([_cell(row.get(c)) for c in self.columns])
-        self._fh.write(buf.getvalue())
-        self._fh.flush()
+        self._append(buf.getvalue())
         self.rows += 1
 
+    def comment(self, key: str, value: Any) -> None:
+        """Append a ``# key: JSON`` line (``pandas.read_csv(comment="#")`` skips it)."""
+        self._append(f"# {key}: {_dumps(value)}\n")
+
     def sync(self) -> None:
-        """Flush and fsync: what is written survives a crash of the process or the machine."""
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        """fsync: what is written survives a crash of the process or the machine."""
+        if self._fd >= 0:
+            os.fsync(self._fd)
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self.sync()
-            self._fh.close()
+        if self._fd >= 0:
+            try:
+                self.sync()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _repair_tail(path: Path) -> tuple[str, int]:
+    """Cut an incomplete last line off ``path``; return (its text, number of data rows)."""
+    data = path.read_bytes()
+    partial = ""
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        partial = data[cut:].decode("utf-8", errors="replace")
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+            fh.flush()
+            os.fsync(fh.fileno())
+        data = data[:cut]
+    lines = [ln for ln in data.split(b"\n") if ln and not ln.startswith(b"#")]
+    return partial, max(len(lines) - 1, 0)
+
+
+class EventLog:
+    """``events.jsonl``: one JSON object per line (time, kind, details), appended and flushed."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / EVENTS_NAME
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.counts: dict[str, int] = {}
+
+    def log(self, kind: str, **fields: Any) -> None:
+        """Append one event ``{"time": ISO-8601 UTC, "kind": kind, **fields}``."""
+        if self._fd < 0:
+            return
+        rec = {"time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"), "kind": kind, **fields}
+        _write_all(self._fd, (json.dumps(rec, default=_json_default, sort_keys=False) + "\n").encode("utf-8"))
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def sync(self) -> None:
+        if self._fd >= 0:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+
+class EventLogHandler(logging.Handler):
+    """Copies log records into an :class:`EventLog`.
+
+    The event kind is the record's ``event`` attribute (``logger.warning(msg, extra={"event":
+    "retry", ...})``), else ``"log"``; other ``extra`` keys listed in ``fields`` are kept.
+    """
+
+    def __init__(self, events: EventLog, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            fields = dict(getattr(record, "fields", {}) or {})
+            self.events.log(getattr(record, "event", "log"), level=record.levelname, logger=record.name,
+                            message=record.getMessage(), **fields)
+        except Exception:  # noqa: BLE001 - logging must never break a run
+            self.handleError(record)
+
+
+def attach_event_log(events: EventLog, names: Sequence[str] = LOGGED) -> list[tuple[logging.Logger, int]]:
+    """Route the records of loggers ``names`` (INFO and up) into ``events``; returns what to undo."""
+    handler = EventLogHandler(events)
+    undo = []
+    for name in names:
+        lg = logging.getLogger(name)
+        undo.append((lg, lg.level))
+        if lg.level == logging.NOTSET or lg.level > logging.INFO:
+            lg.setLevel(logging.INFO)
+        lg.addHandler(handler)
+    events.handler = handler  # type: ignore[attr-defined]
+    return undo
+
+
+def detach_event_log(events: EventLog, undo: list[tuple[logging.Logger, int]]) -> None:
+    """Undo :func:`attach_event_log`."""
+    handler = getattr(events, "handler", None)
+    for lg, level in undo:
+        if handler is not None:
+            lg.removeHandler(handler)
+        lg.setLevel(level)
+
+
+def write_status(folder: str | Path, status: str, reason: str = "", **fields: Any) -> dict[str, Any]:
+    """Atomically (re)write ``status.json``: how the run stands or ended."""
+    rec = {"status": status, "reason": reason, "pid": os.getpid(),
+           "updated": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"),
+           "unix_time": time.time(), **fields}
+    atomic_write_json(Path(folder) / STATUS_NAME, rec)
+    return rec
+
+
+def read_status(folder: str | Path) -> dict[str, Any] | None:
+    """``status.json`` of a session folder, or None if there is none."""
+    p = Path(folder) / STATUS_NAME
+    if not p.exists():
+        return None
+    return json.loads(p.read_text(encoding="utf-8"))
 
 
 def copy_into(folder: Path, src: Path, name: str) -> None:
@@ -119,6 +325,61 @@ def read_header(path: str | Path) -> dict[str, Any]:
             except json.JSONDecodeError:
                 out[key] = val
     return out
+
+
+def read_markers(path: str | Path, key: str) -> list[dict[str, Any]]:
+    """Every ``# key: JSON`` comment line of the CSV after its header block (e.g. ``resumed``)."""
+    out = []
+    prefix = f"# {key}: "
+    in_header = True
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                in_header = False
+                continue
+            if not in_header and line.startswith(prefix):
+                try:
+                    out.append(json.loads(line[len(prefix):]))
+                except json.JSONDecodeError:
+                    continue
+    return out
+
+
+def superseded_mask(df: Any, resumes: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Boolean mask of rows an exact resume made obsolete.
+
+    A resume numbered ``attempt`` = b from ``from_step`` = k supersedes every row of an
+    earlier attempt a < b whose step is > k (that step never completed in attempt a).
+    """
+    mask = np.zeros(len(df), dtype=bool)
+    if "attempt" not in df.columns or not len(df):
+        return mask
+    att = df["attempt"].fillna(0).to_numpy(dtype=int)
+    step = df["step"].to_numpy(dtype=int)
+    for r in resumes:
+        mask |= (att < int(r["attempt"])) & (step > int(r["from_step"]))
+    return mask
+
+
+def read_session(path: str | Path, *, keep_superseded: bool = False) -> Any:
+    """The session CSV as a DataFrame; rows superseded by a resume are dropped by default.
+
+    ``path`` is the CSV or its session folder.
+    """
+    import pandas as pd
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / CSV_NAME
+    df = pd.read_csv(p, comment="#")
+    if keep_superseded:
+        return df
+    mask = superseded_mask(df, read_markers(p, "resumed"))
+    return df.loc[~mask].reset_index(drop=True)
+
+
+def _dumps(v: Any) -> str:
+    return json.dumps(v, default=_json_default, sort_keys=True)
 
 
 def _cell(v: Any) -> str:

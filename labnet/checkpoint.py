@@ -1,0 +1,137 @@
+"""Checkpoints: everything needed to continue a run exactly where its last complete step ended.
+
+A checkpoint is written after every *complete* step — the step's free and clamped states,
+its update written to the digipots and, when one is due, its evaluation — as
+``checkpoint.json`` in the session folder, replaced atomically (temp file, fsync,
+``os.replace``). It holds:
+
+* ``step``, ``attempt`` and the engine state: the batch/stochastic-rounding generator's
+  state, the evaluations so far;
+* ``codes``: the host's record of every digipot code after the step;
+* ``csv_rows`` / ``csv_bytes``: how much of the CSV the step's rows fill (the CSV was
+  fsynced before the checkpoint was written, so the file is at least that long);
+* ``sim``: on a simulated rig, the state of the simulator — every random stream (meter noise,
+  fault injection, …) and its virtual clock — so a resumed dry run draws the very same noise
+  the uninterrupted run would have. On a bench there is nothing to restore there: the codes
+  are re-written from the host record and verified (``Rig.restore_codes``).
+
+The simulator state is found by walking the rig's instrument objects (those defined in the
+``simulator`` and ``drivers`` packages, through attributes, lists, tuples and dicts, a few
+levels deep): every ``numpy.random.Generator`` and every virtual clock (an object with a
+float ``t`` and a ``charge`` method) is saved under its attribute path and restored to the
+same path. labnet thus never imports the simulator, and a new emulated instrument with its
+own generator is covered without code here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labnet.session import atomic_write_json
+
+CHECKPOINT_NAME = "checkpoint.json"
+RUN_NAME = "run.json"
+FORMAT = 1
+
+_WALK_PACKAGES = ("simulator", "drivers")
+_MAX_DEPTH = 6
+
+
+def _walk(obj: Any, path: str, depth: int, seen: set[int]) -> Iterator[tuple[str, Any]]:
+    if id(obj) in seen or depth > _MAX_DEPTH:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, np.random.Generator):
+        yield path, obj
+        return
+    if _is_clock(obj):
+        yield path, obj
+        return
+    if isinstance(obj, dict):
+        for k in sorted(obj, key=str):
+            yield from _walk(obj[k], f"{path}[{k!r}]", depth + 1, seen)
+        return
+    if isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _walk(v, f"{path}[{i}]", depth + 1, seen)
+        return
+    mod = type(obj).__module__.split(".")[0]
+    if mod not in _WALK_PACKAGES:
+        return
+    attrs = getattr(obj, "__dict__", None)
+    if not isinstance(attrs, dict):
+        return
+    for k in sorted(attrs):
+        yield from _walk(attrs[k], f"{path}.{k}", depth + 1, seen)
+
+
+def _is_clock(obj: Any) -> bool:
+    return (type(obj).__module__.split(".")[0] in _WALK_PACKAGES and isinstance(getattr(obj, "t", None), float)
+            and callable(getattr(obj, "charge", None)))
+
+
+def _roots(rig: Any) -> dict[str, Any]:
+    return {"digipots": rig.digipots, "sources": rig.sources, "meter": rig.meter, "clock": rig.clock}
+
+
+def find_state(rig: Any) -> dict[str, Any]:
+    """Paths of the random generators and virtual clocks inside the rig's instruments."""
+    seen: set[int] = set()
+    out: dict[str, Any] = {}
+    for name, root in _roots(rig).items():
+        for path, obj in _walk(root, name, 0, seen):
+            out.setdefault(path, obj)
+    return out
+
+
+def sim_state(rig: Any) -> dict[str, Any]:
+    """JSON-able state of the rig's simulator: ``{path: {"rng": state} | {"clock_t": t}}``."""
+    out: dict[str, Any] = {}
+    for path, obj in find_state(rig).items():
+        if isinstance(obj, np.random.Generator):
+            out[path] = {"rng": obj.bit_generator.state}
+        else:
+            out[path] = {"clock_t": float(obj.t)}
+    return out
+
+
+def restore_sim_state(rig: Any, state: dict[str, Any]) -> list[str]:
+    """Put the saved generator states and clock times back; returns the paths not found.
+
+    Objects are matched by path; a path present now but absent from ``state`` is left as it is.
+    """
+    now = find_state(rig)
+    missing = []
+    for path, saved in state.items():
+        obj = now.get(path)
+        if obj is None:
+            missing.append(path)
+            continue
+        if "rng" in saved and isinstance(obj, np.random.Generator):
+            obj.bit_generator.state = saved["rng"]
+        elif "clock_t" in saved and not isinstance(obj, np.random.Generator):
+            obj.t = float(saved["clock_t"])
+        else:
+            missing.append(path)
+    return missing
+
+
+def write_checkpoint(folder: str | Path, data: dict[str, Any]) -> None:
+    """Atomically replace the session's ``checkpoint.json``."""
+    atomic_write_json(Path(folder) / CHECKPOINT_NAME, {"format": FORMAT, **data})
+
+
+def read_checkpoint(folder: str | Path) -> dict[str, Any] | None:
+    """The session's checkpoint, or None if the run never completed its first checkpoint."""
+    p = Path(folder) / CHECKPOINT_NAME
+    if not p.exists():
+        return None
+    data = json.loads(p.read_text(encoding="utf-8"))
+    if data.get("format") != FORMAT:
+        raise ValueError(f"{p}: unsupported checkpoint format {data.get('format')!r}")
+    return data
