@@ -138,7 +138,8 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         roles.finish()
     task_t = top.table("task")
     task_table = dict(task_t.data)
-    make_task(task_table, network, np.random.default_rng(0), f)  # validate now
+    _check_task_voltages(make_task(task_table, network, np.random.default_rng(0), f), task_table, network,
+                         rig_spec, f)  # validate now, against the rig's source limits too
     rt = top.table("rule")
     rule = Rule(
         kind=rt.str("kind", "sign", choices=RULE_KINDS),
@@ -161,8 +162,8 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
     extra = {k: top.raw(k) for k in ("analysis",) if top.has(k)}
     top.finish()
     if steps is not None:
-        if steps < 0:
-            raise ConfigError("--steps", "steps", f"expected a non-negative integer, got {steps}")
+        if not 0 <= steps <= 10_000_000:
+            raise ConfigError("--steps", "steps", f"expected an integer in 0..10000000, got {steps}")
         train = TrainSettings(**{**train.__dict__, "steps": steps})
     if seed is not None:
         if seed < 0:
@@ -170,6 +171,33 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         file_seed = seed
     return Protocol(p, name, kind, file_seed, rig_spec, network, task_table, rule, train,
                     text=p.read_text(encoding="utf-8"), extra=extra)
+
+
+def _check_task_voltages(task: Task, table: dict[str, Any], network: Network, rig: RigSpec, file: str) -> None:
+    """Refuse a task whose input or target voltages exceed the source channels' limits.
+
+    Inputs are driven at the input nodes; outputs are clamped between their free value and
+    the target, so targets must be drivable by the output nodes' sources as well.
+    """
+    ranges = table.get("input_range_v")
+    for role, nodes, arrays, key in (
+        ("input", network.inputs, (task.train.inputs, task.test.inputs), "task.inputs_v"),
+        ("output", network.outputs, (task.train.targets, task.test.targets), "task.targets_v"),
+    ):
+        worst = np.max(np.abs(np.concatenate(arrays)), axis=0)
+        if role == "input" and isinstance(ranges, list) and len(ranges) == 2:
+            worst = np.maximum(worst, max(abs(float(ranges[0])), abs(float(ranges[1]))))
+            key = "task.input_range_v"
+        if role == "output" and task.patterns is not None:
+            key = "task.patterns_v" if "patterns_v" in table else "task"
+        for node, v in zip(nodes, np.broadcast_to(worst, (len(nodes),))):
+            ch = network.source_channels.get(node)
+            if ch is None:
+                raise ConfigError(file, "roles", f"{role} node {node!r} has no source channel in rig {rig.path}")
+            lim = rig.limits.channel_limit(ch)
+            if v > lim:
+                raise ConfigError(file, key, f"{v:g} V at {role} node {node!r} exceeds the {lim:g} V limit of its "
+                                  f"source channel {ch} (rig file {rig.path})")
 
 
 def make_task(table: dict[str, Any], network: Network, rng: np.random.Generator, file: str) -> Task:

@@ -121,6 +121,8 @@ class Table:
         if length is not None and len(v) != length:
             raise self.error(name, f"expected {length} values, got {len(v)}")
         for x in v:
+            if float(x) != float(x) or float(x) in (float("inf"), float("-inf")):
+                raise self.error(name, f"expected finite numbers, got {x}")
             _range(self, name, float(x), lo, hi)
         return [float(x) for x in v]
 

@@ -1,0 +1,222 @@
+"""Exact resume: a run stopped or crashed at any measured state, then resumed, ends exactly where
+the uninterrupted run ends — same final codes, same evaluations, and (after dropping the rows
+a resume supersedes) the very same CSV rows apart from wall-clock time stamps.
+
+Regression with the stochastic rule exercises the engine's generator (batch draws, stochastic
+rounding); every run exercises the simulator's noise generator and virtual clock.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labnet.checkpoint import find_state, read_checkpoint
+from labnet.engine import Checkpoint, StateMeasured
+from labnet.errors import ConfigError
+from labnet.protocol import load_protocol
+from labnet.runner import resume_session, run_protocol
+from labnet.session import read_markers, read_session, read_status
+
+ROOT = Path(__file__).resolve().parent.parent
+RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
+
+REGRESSION = f"""
+[protocol]
+name = "reg-resume"
+rig = "{RIG}"
+seed = 5
+
+[task]
+kind = "regression"
+n_train = 20
+n_test = 5
+
+[rule]
+kind = "stochastic"
+alpha = 2e-3
+max_taps = 3
+
+[train]
+steps = 12
+batch = 2
+eval_every = 4
+settle_s = 0.001
+eval_train_max = 5
+"""
+
+ALLOSTERY = f"""
+[protocol]
+name = "allo-resume"
+rig = "{RIG}"
+seed = 1
+
+[task]
+kind = "allostery"
+inputs_v = [1.0, 0.3]
+targets_v = [0.25, 0.15]
+
+[rule]
+kind = "sign"
+deadband_s = 1e-7
+
+[train]
+steps = 15
+eval_every = 5
+settle_s = 0.001
+"""
+
+
+class Crash(Exception):
+    """Stands in for anything that kills a run half-way."""
+
+
+class CrashAt:
+    """Raise :class:`Crash` at the ``n``-th measured state (0-based)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.seen = 0
+
+    def __call__(self, ev: object) -> None:
+        if isinstance(ev, StateMeasured):
+            if self.seen == self.n:
+                raise Crash(f"crash at state {self.n}")
+            self.seen += 1
+
+
+def _protocol(tmp_path: Path, text: str, name: str = "p.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return load_protocol(p)
+
+
+def _rows(folder: Path) -> pd.DataFrame:
+    return read_session(folder).drop(columns=["time_s", "attempt"])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
+    """The uninterrupted runs: (protocol, outcome) per kind."""
+    d = tmp_path_factory.mktemp("ref")
+    out = {}
+    for kind, text in (("regression", REGRESSION), ("allostery", ALLOSTERY)):
+        proto = _protocol(d, text, f"{kind}.toml")
+        out[kind] = (proto, run_protocol(proto, session_dir=d / kind, progress=False))
+    return out
+
+
+def _assert_same(ref, outcome, folder: Path) -> None:
+    assert outcome.result.status == "completed"
+    np.testing.assert_array_equal(outcome.result.final_codes, ref.result.final_codes)
+    assert [(e.step, e.train, e.test) for e in outcome.result.evaluations] == \
+        [(e.step, e.train, e.test) for e in ref.result.evaluations]
+    pd.testing.assert_frame_equal(_rows(folder), _rows(ref.session))
+
+
+@pytest.mark.parametrize("kind,crash_at", [
+    ("regression", 0),    # before the first checkpoint: starts over
+    ("regression", 7),    # in the initial evaluation
+    ("regression", 11),   # inside step 1
+    ("regression", 33),   # in an evaluation
+    ("regression", 50),
+    ("allostery", 3),
+    ("allostery", 20),
+    ("allostery", 35),
+])
+def test_crash_then_resume_is_exact(tmp_path: Path, reference, kind: str, crash_at: int) -> None:
+    proto, ref = reference[kind]
+    folder = tmp_path / "s"
+    with pytest.raises(Crash):
+        run_protocol(proto, session_dir=folder, progress=False, subscribers=[CrashAt(crash_at)])
+    st = read_status(folder)
+    assert st["status"] == "failed" and "Crash" in st["reason"] and st["safe_state"] is True
+    out = resume_session(folder, progress=False)
+    _assert_same(ref, out, folder)
+    assert read_status(folder)["status"] == "completed"
+    # append-only: the crashed attempt's rows are all still in the file
+    everything = read_session(folder, keep_superseded=True)
+    assert (everything["attempt"] == 0).sum() == crash_at + 1  # the row of the fatal state was written
+    marker = read_markers(folder / "session.csv", "resumed")[0]
+    assert marker["attempt"] == 1
+    assert marker["superseded_rows"] == crash_at + 1 - marker["checkpoint_rows"]
+
+
+def test_crash_twice_resume_twice(tmp_path: Path, reference) -> None:
+    proto, ref = reference["regression"]
+    folder = tmp_path / "s"
+    with pytest.raises(Crash):
+        run_protocol(proto, session_dir=folder, progress=False, subscribers=[CrashAt(20)])
+    with pytest.raises(Crash):
+        resume_session(folder, progress=False, subscribers=[CrashAt(9)])
+    out = resume_session(folder, progress=False)
+    _assert_same(ref, out, folder)
+    assert [m["attempt"] for m in read_markers(folder / "session.csv", "resumed")] == [1, 2]
+
+
+def test_resume_repairs_a_torn_last_line(tmp_path: Path, reference) -> None:
+    """A machine crash can leave half a line; resume cuts it off and keeps its text."""
+    proto, ref = reference["allostery"]
+    folder = tmp_path / "s"
+    with pytest.raises(Crash):
+        run_protocol(proto, session_dir=folder, progress=False, subscribers=[CrashAt(25)])
+    with open(folder / "session.csv", "a") as fh:
+        fh.write("0.5,1.25,12,free,tra")
+    out = resume_session(folder, progress=False)
+    _assert_same(ref, out, folder)
+    marker = read_markers(folder / "session.csv", "resumed")[0]
+    assert marker["partial_line"] == "0.5,1.25,12,free,tra"
+
+
+def test_checkpoint_holds_engine_and_simulator_state(tmp_path: Path, reference) -> None:
+    proto, _ = reference["regression"]
+    folder = tmp_path / "s"
+    seen: list[int] = []
+    run_protocol(proto, session_dir=folder, progress=False,
+                 subscribers=[lambda ev: seen.append(ev.step) if isinstance(ev, Checkpoint) else None])
+    assert seen == list(range(0, 13))  # initial evaluation + every step
+    ck = read_checkpoint(folder)
+    assert ck["step"] == 12 and len(ck["engine"]["codes"]) == 16
+    assert ck["engine"]["rng"]["bit_generator"] == "PCG64"
+    kinds = {next(iter(v)) for v in ck["sim"].values()}
+    assert kinds == {"rng", "clock_t"}
+    assert ck["csv_rows"] == len(pd.read_csv(folder / "session.csv", comment="#"))
+
+
+def test_find_state_sees_the_simulator_noise_and_clock(reference) -> None:
+    _, ref = reference["allostery"]
+    found = find_state(ref.rig)
+    assert any(isinstance(o, np.random.Generator) for o in found.values())
+    assert any(hasattr(o, "charge") for o in found.values())
+
+
+def test_completed_session_is_not_resumed(reference) -> None:
+    _, ref = reference["allostery"]
+    with pytest.raises(ConfigError, match="already completed"):
+        resume_session(ref.session, progress=False)
+
+
+def test_running_session_is_not_resumed(tmp_path: Path, reference) -> None:
+    import subprocess
+    import sys
+
+    proto, _ = reference["allostery"]
+    folder = tmp_path / "s"
+    with pytest.raises(Crash):
+        run_protocol(proto, session_dir=folder, progress=False, subscribers=[CrashAt(5)])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        st = json.loads((folder / "status.json").read_text())
+        st.update(status="running", pid=sleeper.pid)
+        (folder / "status.json").write_text(json.dumps(st))
+        with pytest.raises(ConfigError, match="still running"):
+            resume_session(folder, progress=False)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    # the owner is gone: now it is a crashed run and resumes
+    assert resume_session(folder, progress=False).result.status == "completed"

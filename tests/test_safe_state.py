@@ -1,0 +1,308 @@
+"""Safe state and limits: every way a run can end leaves the sources at 0 V with outputs off,
+records how it ended, and a second Ctrl-C cannot skip the cleanup. Limit refusals apply nothing
+and are logged in the session.
+
+Signal tests run a real ``labnet``-like process whose sources are wrapped by a spy that appends
+every call to a file (one ``write`` per line), so the parent can see what the process did to
+the sources before it exited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labnet.engine import StateMeasured
+from labnet.errors import LimitError
+from labnet.protocol import load_protocol
+from labnet.rigfile import build_rig, load_rig
+from labnet.runner import run_protocol
+from labnet.session import read_status
+
+ROOT = Path(__file__).resolve().parent.parent
+RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
+
+PROTOCOL = f"""
+[protocol]
+name = "safe"
+rig = "{RIG}"
+seed = 1
+
+[task]
+kind = "allostery"
+inputs_v = [1.0, 0.3]
+targets_v = [0.25, 0.15]
+
+[rule]
+kind = "sign"
+deadband_s = 1e-7
+
+[train]
+steps = 100000
+eval_every = 50
+settle_s = 0.001
+"""
+
+SPY_RUN = textwrap.dedent('''
+    import os, sys, time
+    from labnet.protocol import load_protocol
+    from labnet.rigfile import build_rig
+    from labnet.runner import run_protocol
+
+    proto_path, folder, spy_path, slow = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    proto = load_protocol(proto_path)
+    rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
+    fd = os.open(spy_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+    class Spy:
+        def __init__(self, inner):
+            self.inner = inner
+            self.channels = inner.channels
+            self.slowed = False
+            self.applied = False
+        def apply(self, voltages):
+            self.applied = True
+            os.write(fd, f"apply {sorted(voltages)}\\n".encode())
+            self.inner.apply(voltages)
+        def safe_state(self):
+            os.write(fd, b"safe_begin\\n")
+            if self.applied and not self.slowed and slow > 0:  # the first cleanup is slow: time for more signals
+                self.slowed = True
+                end = time.monotonic() + slow
+                while time.monotonic() < end:
+                    time.sleep(0.01)
+            self.inner.safe_state()
+            os.write(fd, f"safe_done driven={self.inner.board.driven}\\n".encode())
+        def identity(self):
+            return self.inner.identity()
+        def close(self):
+            self.inner.close()
+
+    rig.sources = Spy(rig.sources)
+    try:
+        run_protocol(proto, session_dir=folder, rig=rig, progress=False)
+    except KeyboardInterrupt as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        sys.exit(1)
+''')
+
+
+def _start(tmp_path: Path, slow: float) -> tuple[subprocess.Popen, Path, Path]:
+    proto = tmp_path / "p.toml"
+    proto.write_text(PROTOCOL)
+    script = tmp_path / "spy_run.py"
+    script.write_text(SPY_RUN)
+    folder, spy = tmp_path / "session", tmp_path / "spy.log"
+    proc = subprocess.Popen([sys.executable, str(script), str(proto), str(folder), str(spy), str(slow)],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until it is training (sources on)
+        if spy.exists() and spy.read_text().count("apply") >= 20:
+            break
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.stderr.read()}")
+        time.sleep(0.02)
+    return proc, folder, spy
+
+
+def _check_ended_safe(folder: Path, spy: Path, reason_word: str) -> list[str]:
+    lines = spy.read_text().splitlines()
+    last_apply = max(i for i, ln in enumerate(lines) if ln.startswith("apply"))
+    after = lines[last_apply + 1:]
+    assert any(ln == "safe_done driven={}" for ln in after), after  # sources off after the last apply
+    assert lines[-1] == "safe_done driven={}"
+    st = read_status(folder)
+    assert st["status"] == "stopped" and reason_word in st["reason"] and st["safe_state"] is True
+    df = pd.read_csv(folder / "session.csv", comment="#")
+    assert len(df) == st["rows"] and df["v_n1"].notna().all()
+    assert (folder / "session.csv").read_text().splitlines()[-1].startswith("# run_ended:")
+    return lines
+
+
+@pytest.mark.parametrize("sig,word", [(signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"),
+                                      (signal.SIGHUP, "SIGHUP")])
+def test_signal_stops_in_safe_state(tmp_path: Path, sig: int, word: str) -> None:
+    proc, folder, spy = _start(tmp_path, slow=0.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    _check_ended_safe(folder, spy, word)
+
+
+def test_second_ctrl_c_cannot_skip_cleanup(tmp_path: Path) -> None:
+    proc, folder, spy = _start(tmp_path, slow=0.8)
+    proc.send_signal(signal.SIGINT)
+    while "safe_begin" not in spy.read_text():
+        time.sleep(0.005)
+    sent = 0
+    while proc.poll() is None and sent < 30:  # hammer it during the (slow) cleanup
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM) if sent % 5 == 4 else None
+        sent += 1
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=60)
+    assert sent >= 10, "cleanup finished before the second signals could be sent"
+    assert proc.returncode == 1, err
+    _check_ended_safe(folder, spy, "SIGINT")
+
+
+# ---------------------------------------------------------------- in-process endings
+class Interrupt:
+    def __init__(self, n: int, exc: BaseException) -> None:
+        self.n, self.exc, self.seen = n, exc, 0
+
+    def __call__(self, ev: object) -> None:
+        if isinstance(ev, StateMeasured):
+            self.seen += 1
+            if self.seen == self.n:
+                raise self.exc
+
+
+@pytest.mark.parametrize("exc,status", [(KeyboardInterrupt(), "stopped"), (RuntimeError("cable"), "failed")])
+def test_exception_ends_safe_and_recorded(tmp_path: Path, exc: BaseException, status: str) -> None:
+    p = tmp_path / "p.toml"
+    p.write_text(PROTOCOL.replace("steps = 100000", "steps = 30"))
+    proto = load_protocol(p)
+    rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
+    board = rig.sources.board
+    with pytest.raises(type(exc)):
+        run_protocol(proto, session_dir=tmp_path / "s", rig=rig, progress=False, subscribers=[Interrupt(17, exc)])
+    assert board.driven == {}
+    st = read_status(tmp_path / "s")
+    assert st["status"] == status and st["safe_state"] and st["resumable"]
+    ev = [json.loads(ln) for ln in (tmp_path / "s" / "events.jsonl").read_text().splitlines()]
+    assert ev[-1]["kind"] == "run_ended" and ev[-1]["status"] == status
+
+
+def test_completed_run_recorded(tmp_path: Path) -> None:
+    p = tmp_path / "p.toml"
+    p.write_text(PROTOCOL.replace("steps = 100000", "steps = 5"))
+    out = run_protocol(load_protocol(p), session_dir=tmp_path / "s", progress=False)
+    assert out.rig.sources.board.driven == {}
+    st = read_status(tmp_path / "s")
+    assert (st["status"], st["reason"], st["step"], st["resumable"]) == ("completed", "5 steps", 5, False)
+
+
+# ---------------------------------------------------------------- limits
+class RecordingSources:
+    def __init__(self, inner) -> None:
+        self.inner, self.channels, self.calls = inner, inner.channels, []
+
+    def apply(self, voltages) -> None:
+        self.calls.append(dict(voltages))
+        self.inner.apply(voltages)
+
+    def safe_state(self) -> None:
+        self.inner.safe_state()
+
+    def identity(self):
+        return self.inner.identity()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _rig_with_limits(tmp_path: Path, max_i: float = 1e-3, extra: str = ""):
+    text = RIG.read_text().replace("max_edge_current_a = 1e-3", f"max_edge_current_a = {max_i}")
+    text = text.replace("code_max = 99", "code_max = 99\n" + extra)
+    f = tmp_path / "rig.toml"
+    f.write_text(text)
+    spec = load_rig(f)
+    rig = build_rig(spec)
+    rig.sources = RecordingSources(rig.sources)
+    return spec, rig
+
+
+def test_refused_pattern_applies_nothing_and_is_logged(tmp_path: Path, caplog) -> None:
+    _, rig = _rig_with_limits(tmp_path, max_i=1e-4)
+    with rig:
+        ok = rig.check_pattern({"n1": 0.05})
+        assert np.max(np.abs(ok)) < 1e-4
+        with caplog.at_level("INFO", logger="labnet.rig"), pytest.raises(LimitError, match="rating"):
+            rig.apply({"n1": 1.0, "n2": 0.3})
+        with pytest.raises(LimitError, match="limit"):
+            rig.apply({"n1": 1.5})
+        with pytest.raises(LimitError, match="no source channel"):
+            rig.apply({"n9": 0.1})
+        assert rig.sources.calls == [] and rig.held == {}
+    assert [r.event for r in caplog.records if hasattr(r, "event")] == ["limit_refused"] * 3
+
+
+def test_per_channel_limit(tmp_path: Path) -> None:
+    _, rig = _rig_with_limits(tmp_path, extra='source_max_v = { "psu1.2" = 0.2 }')
+    with rig:
+        rig.apply({"n1": 0.9})
+        with pytest.raises(LimitError, match="psu1.2"):
+            rig.apply({"n2": 0.3})
+        assert rig.sources.calls == [{"psu1.1": 0.9}]
+
+
+def test_code_change_under_a_held_pattern_is_checked(tmp_path: Path) -> None:
+    _, rig = _rig_with_limits(tmp_path, max_i=2e-4)
+    with rig:
+        rig.write_codes(np.full(16, 99))
+        rig.apply({"n1": 0.3})
+        before = rig.codes
+        with pytest.raises(LimitError):
+            rig.write_codes(np.full(16, 10))  # lower R under 0.3 V: too much current
+        np.testing.assert_array_equal(rig.codes, before)
+
+
+def test_run_refused_at_preflight_touches_no_source(tmp_path: Path) -> None:
+    """Inputs that would overload an edge at the initial codes: the run fails before any apply."""
+    spec, rig = _rig_with_limits(tmp_path, max_i=5e-5)
+    p = tmp_path / "p.toml"
+    p.write_text(PROTOCOL.replace(str(RIG), str(tmp_path / "rig.toml")).replace("steps = 100000", "steps = 5"))
+    proto = load_protocol(p)
+    with pytest.raises(LimitError, match="train sample 0"):
+        run_protocol(proto, session_dir=tmp_path / "s", rig=rig, progress=False)
+    assert rig.sources.calls == []
+    st = read_status(tmp_path / "s")
+    assert st["status"] == "failed" and "LimitError" in st["reason"]
+    kinds = [json.loads(ln)["kind"] for ln in (tmp_path / "s" / "events.jsonl").read_text().splitlines()]
+    assert "limit_refused" in kinds
+
+
+def test_implausible_reading_is_read_again_then_refused(tmp_path: Path, caplog) -> None:
+    _, rig = _rig_with_limits(tmp_path)
+    real = rig.meter.read
+    wild = iter([True, False, True, True, True])
+
+    def read():
+        v = real()
+        if next(wild):
+            v = v.copy()
+            v[3] = 9.9e37  # SCPI overload value
+        return v
+
+    rig.meter.read = read
+    with rig:
+        rig.apply({"n1": 0.5, "n2": 0.2})
+        v = rig.measure()  # first scan wild, second fine
+        assert np.all(np.abs(v) < 1)
+        with pytest.raises(Exception, match="implausible after 3 scans"):
+            rig.measure()
+    assert sum(getattr(r, "event", "") == "retry" for r in caplog.records) == 4
+
+
+def test_no_process_left_running() -> None:
+    """Guard: the signal tests reaped their children (nothing of ours left as a zombie)."""
+    assert os.waitpid(-1, os.WNOHANG) == (0, 0) if _has_children() else True
+
+
+def _has_children() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        return True
+    except ChildProcessError:
+        return False
