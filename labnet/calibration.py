@@ -263,7 +263,8 @@ class ConductanceFit:
         return np.array([self.k[pos[(j, int(c))]] for j, c in enumerate(codes)])
 
 
-def kcl_system(network: Network, data: Sequence[PatternData], use_currents: bool) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
+def kcl_system(network: Network, data: Sequence[PatternData],
+               use_currents: bool) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int]]]:
     """Rows of the linear system M k = b from measured patterns at one code vector.
 
     Returns M (R, E), b (R,) in A and the (pattern, node) of each row. A node gives a row when
@@ -700,7 +701,8 @@ def calibration_columns(network: Network) -> list[str]:
             + [f"i_{n}" for n in src] + [f"code_e{j}" for j in range(network.n_edges)])
 
 
-def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *, session_dir: Path | None = None) -> tuple[CalibrationResult, Path, Rig]:
+def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *,
+                    session_dir: Path | None = None) -> tuple[CalibrationResult, Path, Rig]:
     """Build the rig, calibrate, write the session folder (session.csv, calibration.csv, calibration_fit.csv)."""
     from labnet.rigfile import build_rig
     from labnet.session import new_session_dir

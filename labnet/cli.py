@@ -43,6 +43,26 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
     res.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    cal = sub.add_parser("calibrate", help="measure every edge's code -> conductance table in situ",
+                         description="Calibrate a rig in situ: least-squares conductances from node voltages under "
+                         "source patterns over a code sweep, part model per edge, table CSV in a session folder.")
+    cal.add_argument("file", type=Path, help="rig TOML file, or a calibrate protocol (e.g. protocols/calibrate.toml)")
+    cal.add_argument("--rig", type=Path, help="rig TOML file (overrides the protocol's)")
+    cal.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
+
+    prb = sub.add_parser("probe", help="measure the response to random input voltages (D_eff, gain)",
+                         description="Apply seeded random voltage patterns, measure every node, and report the "
+                         "participation ratio (D_eff) and gain of the responses with bootstrap error bars.")
+    prb.add_argument("file", type=Path, help="rig TOML file, or a probe protocol (e.g. protocols/probe.toml)")
+    prb.add_argument("--rig", type=Path, help="rig TOML file (overrides the protocol's)")
+    prb.add_argument("--codes-from", type=Path, help="session folder whose final codes to probe (a trained network)")
+    prb.add_argument("--samples", type=int, help="number of random patterns (overrides the protocol's)")
+    prb.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
+
+    rep = sub.add_parser("report", help="write figures and a report page into a session folder",
+                         description="Figures (PNG) and report.md for a training session folder.")
+    rep.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
+
     val = sub.add_parser("validate", help="validate protocol and rig files without touching hardware",
                          description="Validate protocol and rig files; nothing is sent to any instrument.")
     val.add_argument("files", nargs="+", type=Path, help="protocol or rig TOML files")
@@ -60,6 +80,13 @@ def _kind_of(path: Path) -> str:
     raise ConfigError(str(path), "-", "neither a protocol (no [protocol] table) nor a rig file (no [rig] table)")
 
 
+def _protocol_kind(path: Path) -> str:
+    from labnet.schema import read_toml
+
+    head = read_toml(path).get("protocol", {})
+    return str(head.get("kind", "train")) if isinstance(head, dict) else "train"
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from labnet.protocol import load_protocol
     from labnet.rigfile import load_rig
@@ -69,6 +96,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
             spec = load_rig(f)
             print(f"{f}: ok (rig {spec.name!r}, {spec.kind}, {spec.network.n_nodes} nodes, "
                   f"{spec.network.n_edges} edges, part {spec.part.name})")
+        elif _protocol_kind(f) in ("calibrate", "probe"):
+            from labnet.calibration import load_calibrate_protocol
+            from labnet.probe import load_probe_protocol
+
+            kind = _protocol_kind(f)
+            other = load_calibrate_protocol(f) if kind == "calibrate" else load_probe_protocol(f)
+            print(f"{f}: ok (protocol {other.name!r}, {kind}, rig {other.rig.name!r})")
         else:
             proto = load_protocol(f)
             print(f"{f}: ok (protocol {proto.name!r}, {proto.kind}, rig {proto.rig.name!r}, "
@@ -94,7 +128,37 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate}
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from labnet.calibration import calibration_summary, load_calibrate_protocol, run_calibration
+
+    proto = load_calibrate_protocol(args.file, rig=args.rig)
+    res, folder, rig = run_calibration(proto, args.out)
+    print(calibration_summary(res, folder, rig))
+    return EXIT_OK
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from labnet.probe import codes_from_session, load_probe_protocol, probe_summary, run_probe_protocol
+
+    proto = load_probe_protocol(args.file, rig=args.rig)
+    if args.samples is not None and args.samples < 3:
+        raise ConfigError("--samples", "samples", f"expected at least 3, got {args.samples}")
+    codes = codes_from_session(args.codes_from) if args.codes_from else None
+    res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples)
+    print(probe_summary(res, folder, rig, model))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from labnet.report import write_report
+
+    page = write_report(args.session)
+    print(f"labnet report: {page}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
+            "probe": cmd_probe, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -190,9 +190,12 @@ def model_probe(network: Network, conductances: np.ndarray, settings: ProbeSetti
 class CsvLog:
     """A CSV with the session's ``# key: JSON`` header style, appended and flushed row by row."""
 
-    def __init__(self, path: str | Path, header: Mapping[str, Any], columns: Sequence[str]) -> None:
+    def __init__(self, path: str | Path, header: Mapping[str, Any], columns: Sequence[str], *, append: bool = False) -> None:
         self.path = Path(path)
         self.columns = list(columns)
+        if append and self.path.exists():  # a resumed run continues the same file
+            self._fh = open(self.path, "a", encoding="utf-8", newline="")
+            return
         self._fh = open(self.path, "w", encoding="utf-8", newline="")
         for k, v in header.items():
             self._fh.write(f"# {k}: {json.dumps(v, default=_jd, sort_keys=True)}\n")

@@ -159,7 +159,11 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         eval_train_max=tt.int("eval_train_max", 0, lo=0),
     )
     tt.finish()
-    extra = {k: top.raw(k) for k in ("analysis",) if top.has(k)}
+    extra = {k: top.raw(k) for k in ("analysis", "calibration") if top.has(k)}
+    if extra:  # [analysis] and [calibration] are validated by labnet.tracking
+        from labnet.tracking import validate_extra
+
+        extra = validate_extra(extra, f, network, rig_spec.limits.max_source_v)
     top.finish()
     if steps is not None:
         if not 0 <= steps <= 10_000_000:

@@ -40,6 +40,7 @@ from labnet.session import (
     write_status,
 )
 from labnet.signals import StopSignal, shielded, stop_signals
+from labnet.tracking import attach as attach_analysis
 
 
 def state_columns(rig: Rig) -> list[str]:
@@ -309,6 +310,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
             engine.subscribe(lambda ev: ended.update(ev.__dict__) if isinstance(ev, RunEnded) else None)
             for sink in subscribers:
                 engine.subscribe(sink)
+            attach_analysis(protocol, rig, engine, folder)  # [calibration] table, [analysis] tracking
             if progress:
                 engine.subscribe(Progress(protocol.train.steps, protocol.name, initial=max(from_step, 0)))
             if checkpoint is None:
