@@ -1,0 +1,119 @@
+"""Keysight DAQ970A / 34970A scanning voltmeter: the :class:`~labnet.roles.Meter` role.
+
+Configured once (scan list, DC volts on a fixed range, NPLC, auto-zero once, no extra channel
+delay — the protocol's ``settle_s`` already waited), then every state is one ``READ?`` that
+returns all channels of the scan. The instrument scans in ascending channel order whatever
+order the list was given in; :meth:`read` returns the readings in the order ``configure``
+was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, channel_list, floats
+from labnet.errors import InstrumentError
+
+PLC_S = 1 / 60  # one power-line cycle at 60 Hz (s)
+NPLC_CHOICES = ("0.02", "0.2", "1", "2", "10", "20", "100", "200")
+OVERLOAD = 9.9e37
+
+
+def _chanlist(name: str, v: Any) -> str:
+    if not (isinstance(v, str) and v.startswith("(@") and v.endswith(")")):
+        raise ValueError(f"{name}={v!r}: expected a channel list like (@101:110)")
+    return v
+
+
+class DAQ970A(ScpiInstrument):
+    """Keysight DAQ970A (or 34970A/34972A) with a 20-channel multiplexer module.
+
+    Parameters
+    ----------
+    resource : pyvisa-resource-like
+    nplc : float
+        Integration time in power-line cycles (one of 0.02, 0.2, 1, 2, 10, 20, 100, 200).
+    range_v : float
+        Fixed DC range (V): 0.1, 1, 10, 100 or 300.
+    channel_delay_s : float
+        Extra delay after closing each channel (s); 0 because the engine settles first.
+    """
+
+    models = ("DAQ970A", "DAQ973A", "34970A", "34972A")
+
+    conf_volt_dc = Command("CONF:VOLT:DC {range_v},{chanlist}", "DC volts on a fixed range (V).",
+                           range_v=Choice("0.1", "1", "10", "100", "300"), chanlist=_chanlist)
+    set_nplc = Command("VOLT:DC:NPLC {nplc},{chanlist}", "Integration time (power-line cycles).",
+                       nplc=Choice(*NPLC_CHOICES), chanlist=_chanlist)
+    set_autozero = Command("ZERO:AUTO {mode},{chanlist}", "Auto-zero: OFF, ONCE or ON.",
+                           mode=Choice("OFF", "ONCE", "ON"), chanlist=_chanlist)
+    set_channel_delay = Command("ROUT:CHAN:DEL {delay_s:g},{chanlist}", "Delay after closing a channel (s).",
+                                delay_s=Range(0.0, 60.0), chanlist=_chanlist)
+    set_scan = Command("ROUT:SCAN {chanlist}", "The scan list.", chanlist=_chanlist)
+    read_scan = Query("READ?", floats, "Trigger one scan and return every reading (V).")
+
+    def __init__(self, resource: Any, nplc: float = 1.0, range_v: float = 10.0, channel_delay_s: float = 0.0,
+                 label: str = "meter", timeout_s: float = 10.0) -> None:
+        Choice(*NPLC_CHOICES)("nplc", f"{nplc:g}")
+        Choice("0.1", "1", "10", "100", "300")("range_v", f"{range_v:g}")
+        Range(0.0, 60.0)("channel_delay_s", channel_delay_s)
+        super().__init__(resource, label, timeout_s)
+        self.nplc = float(nplc)
+        self.range_v = float(range_v)
+        self.channel_delay_s = float(channel_delay_s)
+        self._order: list[int] = []
+        self._channels: list[str] = []
+
+    def configure(self, channels: Sequence[str]) -> None:
+        """Set up the scan list once; raises before sending if a channel is not ``SCC``
+        (slot 1-3, channel 01-20) or appears twice."""
+        chans = [str(c) for c in channels]
+        if not chans:
+            raise ValueError("meter: empty channel list")
+        for c in chans:
+            if not (len(c) == 3 and c.isdigit() and 1 <= int(c[0]) <= 3 and 1 <= int(c[1:]) <= 20):
+                raise ValueError(f"meter channel {c!r}: expected slot 1-3 and channel 01-20, e.g. '101'")
+        if len(set(chans)) != len(chans):
+            raise ValueError(f"meter channels repeated: {chans}")
+        if not self.idn_info:
+            self.idn()
+        lst = channel_list(chans)
+        self.write("*CLS")
+        self.conf_volt_dc(range_v=f"{self.range_v:g}", chanlist=lst)
+        self.set_nplc(nplc=f"{self.nplc:g}", chanlist=lst)
+        self.set_autozero(mode="ONCE", chanlist=lst)
+        self.set_channel_delay(delay_s=self.channel_delay_s, chanlist=lst)
+        self.set_scan(chanlist=lst)
+        self.check_errors("configuring the scan")
+        scan_order = sorted(chans, key=int)
+        self._order = [scan_order.index(c) for c in chans]
+        self._channels = chans
+
+    def read(self) -> np.ndarray:
+        """One scan: voltages (V) of the configured channels in configure order."""
+        if not self._channels:
+            raise InstrumentError(f"{self.label}: read() before configure()")
+        vals = self.read_scan()
+        if len(vals) != len(self._channels):
+            raise InstrumentError(f"{self.label}: READ? returned {len(vals)} readings for {len(self._channels)} channels")
+        arr = np.asarray(vals, dtype=float)[self._order]
+        if np.any(np.abs(arr) >= OVERLOAD):
+            bad = [self._channels[i] for i in np.flatnonzero(np.abs(arr) >= OVERLOAD)]
+            raise InstrumentError(f"{self.label}: overload on channel(s) {', '.join(bad)} (range {self.range_v:g} V)")
+        return arr
+
+    def scan_time_s(self) -> float:
+        """Integration time of one scan (s): channels x NPLC x 1 PLC — the floor of ``read``."""
+        return len(self._channels) * self.nplc * PLC_S
+
+    def identity(self) -> dict[str, Any]:
+        return {**self.idn_info, "nplc": self.nplc, "range_v": self.range_v}
+
+
+class Keysight34970A(DAQ970A):
+    """The older 34970A/34972A: same commands for this subset."""
+
+    models = ("34970A", "34972A")

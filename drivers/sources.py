@@ -1,0 +1,274 @@
+"""Voltage sources: Keysight E36312A, Keithley 2450, and the composite that routes channel names.
+
+Each source driver keeps the state of its outputs and sends only what changes, one message
+per :meth:`apply` (commands joined by ``;:``), so a state change costs one write per
+instrument and no round trip. Every driver enforces its channels' voltage limits (the
+instrument's own maximum and the rig's limit, whichever is lower) before sending anything.
+
+:class:`RoutedSources` is the :class:`~labnet.roles.Sources` role of a rig: channel
+``"psu1.2"`` is channel ``"2"`` of the instrument registered under prefix ``"psu1"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, floats
+from labnet.errors import InstrumentError, LimitError
+
+
+class ScpiSource(ScpiInstrument):
+    """Common logic of a multi-channel voltage source.
+
+    Parameters
+    ----------
+    resource : pyvisa-resource-like
+    max_v : mapping channel -> V, optional
+        The rig's limit per channel (tighter than the instrument's own maximum).
+    current_limit_a : float
+        Current limit (compliance) of every channel (A).
+    """
+
+    #: channel -> the instrument's own maximum |V|
+    hw_max_v: dict[str, float] = {}
+    hw_max_a: float = 1.0
+
+    def __init__(self, resource: Any, *, max_v: Mapping[str, float] | None = None, current_limit_a: float = 0.01,
+                 label: str = "", timeout_s: float = 5.0) -> None:
+        super().__init__(resource, label, timeout_s)
+        self.channels = tuple(self.hw_max_v)
+        self.max_v = {ch: float(self.hw_max_v[ch]) for ch in self.channels}
+        for ch, v in (max_v or {}).items():
+            if ch not in self.max_v:
+                raise ValueError(f"{self.label}: no channel {ch!r} (channels: {', '.join(self.channels)})")
+            self.max_v[ch] = min(self.max_v[ch], float(v))
+        Range(1e-9, self.hw_max_a)("current_limit_a", current_limit_a)
+        self.current_limit_a = float(current_limit_a)
+        self.state: dict[str, tuple[float, bool]] = {ch: (0.0, False) for ch in self.channels}
+
+    def check(self, voltages: Mapping[str, float]) -> dict[str, float]:
+        """Validate a pattern (channel -> V) against this instrument's limits; send nothing."""
+        out = {}
+        for ch, v in voltages.items():
+            ch = str(ch)
+            if ch not in self.max_v:
+                raise LimitError(f"{self.label}: no channel {ch!r} (channels: {', '.join(self.channels)})")
+            fv = float(v)
+            if not np.isfinite(fv) or abs(fv) > self.max_v[ch]:
+                raise LimitError(f"{self.label} channel {ch}: {v} V exceeds its {self.max_v[ch]:g} V limit")
+            out[ch] = fv
+        return out
+
+    def apply(self, voltages: Mapping[str, float]) -> None:
+        """Drive exactly these channels (channel -> V), outputs on; every other output off.
+        Sends one message with only the changes (nothing if nothing changes)."""
+        want = self.check(voltages)
+        cmds: list[str] = []
+        new = dict(self.state)
+        for ch in self.channels:
+            v_old, on_old = self.state[ch]
+            if ch in want:
+                if want[ch] != v_old or not on_old:
+                    cmds += self._set_cmds(ch, want[ch], turn_on=not on_old)
+                new[ch] = (want[ch], True)
+            elif on_old:
+                cmds += self._off_cmds(ch)
+                new[ch] = (v_old, False)
+        if cmds:
+            self.write(";:".join(cmds))
+        self.state = new
+
+    def safe_state(self) -> None:
+        """Every channel to 0 V and its output off (sent unconditionally)."""
+        self.write(";:".join(self._safe_cmds()))
+        self.state = {ch: (0.0, False) for ch in self.channels}
+
+    def setup(self) -> None:
+        """Identify, set current limits, go to the safe state, check the error queue."""
+        self.idn()
+        self.write("*CLS")
+        for cmd in self._setup_cmds():
+            self.write(cmd)
+        self.safe_state()
+        self.check_errors("setting up")
+
+    # per-model command builders
+    def _set_cmds(self, ch: str, v: float, turn_on: bool) -> list[str]:
+        raise NotImplementedError
+
+    def _off_cmds(self, ch: str) -> list[str]:
+        raise NotImplementedError
+
+    def _safe_cmds(self) -> list[str]:
+        raise NotImplementedError
+
+    def _setup_cmds(self) -> list[str]:
+        raise NotImplementedError
+
+    def identity(self) -> dict[str, Any]:
+        return {**self.idn_info, "current_limit_a": self.current_limit_a, "max_v": dict(self.max_v)}
+
+
+class E36312A(ScpiSource):
+    """Keysight E36312A triple supply: channel 1 0-6 V / 5 A, channels 2 and 3 0-25 V / 1 A.
+
+    A channel whose output is off is disconnected from the network (the model's floating node).
+    """
+
+    models = ("E36312A", "E36311A", "E36313A")
+    hw_max_v = {"1": 6.0, "2": 25.0, "3": 25.0}
+    hw_max_a = 1.0
+
+    set_voltage = Command("VOLT {voltage_v:.6g},(@{channel})", "Channel level (V).",
+                          voltage_v=Range(0.0, 25.0), channel=Choice("1", "2", "3"))
+    set_current = Command("CURR {current_a:.6g},(@{channel})", "Channel current limit (A).",
+                          current_a=Range(0.0, 5.0), channel=Choice("1", "2", "3"))
+    output = Command("OUTP {state},(@{channel})", "Output on or off.", state=Choice("ON", "OFF"),
+                     channel=Choice("1", "2", "3"))
+    measure_current = Query("MEAS:CURR? (@{channels})", floats, "Measured currents (A).", channels=lambda n, v: v)
+
+    def check(self, voltages: Mapping[str, float]) -> dict[str, float]:
+        out = super().check(voltages)
+        for ch, v in out.items():
+            if v < 0:
+                raise LimitError(f"{self.label} channel {ch}: {v} V is negative (the E36312A sources 0 V and up)")
+        return out
+
+    def _set_cmds(self, ch: str, v: float, turn_on: bool) -> list[str]:
+        cmds = [type(self).set_voltage.format(voltage_v=v, channel=ch)]
+        if turn_on:
+            cmds.append(type(self).output.format(state="ON", channel=ch))
+        return cmds
+
+    def _off_cmds(self, ch: str) -> list[str]:
+        return [type(self).output.format(state="OFF", channel=ch)]
+
+    def _safe_cmds(self) -> list[str]:
+        return ["OUTP OFF,(@1:3)", "VOLT 0,(@1:3)"]
+
+    def _setup_cmds(self) -> list[str]:
+        return [f"CURR {self.current_limit_a:.6g},(@1:3)"]
+
+    def read_currents(self, channels: Sequence[str]) -> np.ndarray:
+        """Current (A) each channel delivers (0 for an output that is off, without asking)."""
+        chans = [str(c) for c in channels]
+        for c in chans:
+            if c not in self.state:
+                raise LimitError(f"{self.label}: no channel {c!r}")
+        on = [c for c in chans if self.state[c][1]]
+        out = np.zeros(len(chans))
+        if on:
+            vals = self.measure_current(channels=",".join(on))
+            if len(vals) != len(on):
+                raise InstrumentError(f"{self.label}: MEAS:CURR? returned {len(vals)} values for {len(on)} channels")
+            for c, v in zip(on, vals):
+                out[chans.index(c)] = v
+        return out
+
+
+class Keithley2450(ScpiSource):
+    """Keithley 2450 SMU as a voltage source with a current limit; it measures current too.
+
+    The output-off state is set to high impedance (``:OUTP:SMOD HIMP``), so an output that is
+    off leaves its node floating, as the rig model assumes.
+    """
+
+    models = ("2450",)
+    hw_max_v = {"1": 200.0}
+    hw_max_a = 1.05
+
+    set_voltage = Command(":SOUR:VOLT {voltage_v:.6g}", "Source level (V).", voltage_v=Range(-210.0, 210.0))
+    set_ilimit = Command(":SOUR:VOLT:ILIM {limit_a:.6g}", "Current limit (A).", limit_a=Range(1e-9, 1.05))
+    output = Command(":OUTP {state}", "Output on or off.", state=Choice("ON", "OFF"))
+    measure_current = Query(":MEAS:CURR?", float, "Measured current (A).")
+
+    def _set_cmds(self, ch: str, v: float, turn_on: bool) -> list[str]:
+        cmds = [type(self).set_voltage.format(voltage_v=v)]
+        if turn_on:
+            cmds.append(":OUTP ON")
+        return cmds
+
+    def _off_cmds(self, ch: str) -> list[str]:
+        return [":OUTP OFF"]
+
+    def _safe_cmds(self) -> list[str]:
+        return [":OUTP OFF", ":SOUR:VOLT 0"]
+
+    def _setup_cmds(self) -> list[str]:
+        return [":SOUR:FUNC VOLT", ":SOUR:VOLT:RANG 2", type(self).set_ilimit.format(limit_a=self.current_limit_a),
+                ':SENS:FUNC "CURR"', ":SENS:CURR:RANG:AUTO ON", ":OUTP:SMOD HIMP"]
+
+    def read_currents(self, channels: Sequence[str]) -> np.ndarray:
+        out = np.zeros(len(channels))
+        for i, c in enumerate(channels):
+            if str(c) not in self.state:
+                raise LimitError(f"{self.label}: no channel {c!r}")
+            if self.state[str(c)][1]:
+                out[i] = self.measure_current()
+        return out
+
+
+class RoutedSources:
+    """The Sources role over several instruments: ``"<prefix>.<channel>"`` names.
+
+    Parameters
+    ----------
+    instruments : mapping prefix -> source driver
+    """
+
+    def __init__(self, instruments: Mapping[str, ScpiSource]) -> None:
+        self.instruments = dict(instruments)
+        self.channels = tuple(f"{p}.{c}" for p, inst in self.instruments.items() for c in inst.channels)
+
+    def _split(self, channel: str) -> tuple[str, str]:
+        prefix, dot, ch = str(channel).partition(".")
+        if not dot or prefix not in self.instruments:
+            raise LimitError(f"source channel {channel!r}: expected <instrument>.<channel> with instrument one of "
+                             f"{', '.join(self.instruments)}")
+        return prefix, ch
+
+    def apply(self, voltages: Mapping[str, float]) -> None:
+        """Drive exactly these channels; all other outputs off. Every instrument checks its
+        part of the pattern before any instrument is sent anything."""
+        per: dict[str, dict[str, float]] = {p: {} for p in self.instruments}
+        for name, v in voltages.items():
+            p, ch = self._split(name)
+            per[p][ch] = v
+        for p, inst in self.instruments.items():
+            inst.check(per[p])
+        for p, inst in self.instruments.items():
+            inst.apply(per[p])
+
+    def safe_state(self) -> None:
+        """Every instrument to 0 V, outputs off; each is attempted even if another fails."""
+        errors: list[Exception] = []
+        for inst in self.instruments.values():
+            try:
+                inst.safe_state()
+            except Exception as exc:  # noqa: BLE001 - every instrument must get its chance
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def read_currents(self, channels: Sequence[str]) -> np.ndarray:
+        out = np.zeros(len(channels))
+        for i, name in enumerate(channels):
+            p, ch = self._split(name)
+            out[i] = self.instruments[p].read_currents([ch])[0]
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        return {p: inst.identity() for p, inst in self.instruments.items()}
+
+    def close(self) -> None:
+        errors: list[Exception] = []
+        for inst in self.instruments.values():
+            try:
+                inst.close()
+            except Exception as exc:  # noqa: BLE001
+                errors.append(exc)
+        if errors:
+            raise errors[0]

@@ -1,0 +1,85 @@
+"""Simulated benches reachable by address: the registry behind ``sim://<rig>`` and ``@sim``.
+
+A :class:`SimBench` is one physical model (:class:`~simulator.breadboard.Breadboard`) with
+the emulated instruments wired to it: the digipot board (serial) and SCPI instruments
+(VISA), plus the bench's :class:`~simulator.faults.FaultPlan`. :func:`register` makes it
+reachable by its name, so that
+
+* ``serial.serial_for_url("sim://sim16")`` opens the board of bench ``sim16``
+  (pyserial protocol handler :mod:`simulator.protocol_sim`), and
+* ``pyvisa.ResourceManager(simulator.visa.library()).open_resource("TCPIP0::sim16::daq::INSTR")``
+  opens its instrument ``daq`` (pyvisa backend :mod:`simulator.visa`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from simulator.board import BoardTiming, EmulatedBoard
+from simulator.breadboard import Breadboard
+from simulator.faults import FaultPlan
+
+_BENCHES: dict[str, SimBench] = {}
+
+
+class SimBench:
+    """A breadboard model with its emulated instruments.
+
+    Parameters
+    ----------
+    name : str
+        The host part of the addresses (``sim://<name>``, ``TCPIP0::<name>::<device>::INSTR``).
+    model : Breadboard
+    faults : FaultPlan, optional
+    board_timing : BoardTiming, optional
+    """
+
+    def __init__(self, name: str, model: Breadboard, faults: FaultPlan | None = None,
+                 board_timing: BoardTiming | None = None) -> None:
+        self.name = name
+        self.model = model
+        self.clock = model.clock
+        self.faults = faults or FaultPlan()
+        self.board = EmulatedBoard(model, self.faults, board_timing)
+        self.instruments: dict[str, Any] = {}
+        self._driven: dict[str, dict[str, float]] = {}
+
+    def add_instrument(self, device: str, model: str, prefix: str = "", **options: Any) -> Any:
+        """Wire an emulated SCPI instrument (``"DAQ970A"``, ``"34970A"``, ``"E36312A"``,
+        ``"Keithley2450"``) under VISA device name ``device``; source channels it drives are
+        ``<prefix>.<n>`` in the rig's network."""
+        from simulator.scpi_emu import make_emulator
+
+        inst = make_emulator(model, self, device, prefix, **options)
+        self.instruments[device] = inst
+        return inst
+
+    def set_outputs(self, instrument: str, outputs: Mapping[str, float]) -> None:
+        """An emulated source reports its enabled outputs (full channel name -> V)."""
+        self._driven[instrument] = dict(outputs)
+        merged: dict[str, float] = {}
+        for d in self._driven.values():
+            merged.update(d)
+        self.model.drive(merged)
+
+
+def register(bench: SimBench) -> SimBench:
+    """Make ``bench`` reachable by its name (replaces an earlier bench of that name)."""
+    _BENCHES[bench.name] = bench
+    return bench
+
+
+def unregister(name: str) -> None:
+    _BENCHES.pop(name, None)
+
+
+def get_bench(name: str) -> SimBench:
+    try:
+        return _BENCHES[name]
+    except KeyError:
+        raise KeyError(f"no simulated bench named {name!r} (registered: {sorted(_BENCHES) or 'none'})") from None
+
+
+def benches() -> list[str]:
+    return sorted(_BENCHES)

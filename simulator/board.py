@@ -1,0 +1,405 @@
+"""An emulated digipot board: the firmware's protocol logic with the real board's quirks.
+
+:class:`BoardLogic` is the Python twin of ``drivers/firmware/parser.c`` (the same replies to
+the same bytes; the shared byte-sequence tests check both). :class:`EmulatedBoard` puts it on
+a modelled wire, backed by the one physical model (:class:`~simulator.breadboard.Breadboard`):
+
+* a reset when the port opens (DTR), a boot time, then the ready line ``!RDY LNDP 1.0``;
+  bytes that arrive while the board boots are lost, wipers go to the power-up code;
+* a 64-byte receive ring: bytes that arrive while the firmware is busy (executing a command,
+  sending its blocking reply) queue there, and the ones that find it full are lost
+  (the next reply is then ``-- ER 02 OVERFLOW``);
+* modelled time on the breadboard's virtual clock: bytes at the baud rate (10 bits a byte),
+  a USB round-trip latency, command execution (X9C wipers step at ``x9c_step_s`` a tap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from drivers import digiproto as dp
+from simulator.breadboard import Breadboard
+from simulator.faults import FaultPlan
+
+FW_VERSION = "1.0"
+
+
+@dataclass(frozen=True)
+class BoardConfig:
+    """What the firmware was built for.
+
+    Attributes
+    ----------
+    family : str
+        ``"X9C"`` (up/down, no readback, non-volatile) or ``"MCP41"``/``"MCP42"`` (SPI, readback).
+    n_channels : int
+    max_code : int
+    power_up_code : int
+    """
+
+    family: str
+    n_channels: int
+    max_code: int
+    power_up_code: int
+
+    @property
+    def readback(self) -> bool:
+        return self.family != "X9C"
+
+    @property
+    def nonvolatile(self) -> bool:
+        return self.family == "X9C"
+
+    @property
+    def width(self) -> int:
+        return dp.code_width(self.max_code)
+
+
+def _is_hex(s: str) -> bool:
+    return len(s) > 0 and all(c in "0123456789ABCDEF" for c in s)
+
+
+class BoardLogic:
+    """The firmware's command handling, hardware-free: one request line in, one reply line out.
+
+    ``codes`` is the firmware's record of every wiper (what it last set; after a reset the
+    power-up code). ``hw_set``/``hw_read`` are overridden to reach a physical model.
+    """
+
+    def __init__(self, cfg: BoardConfig) -> None:
+        self.cfg = cfg
+        self.codes = [cfg.power_up_code] * cfg.n_channels
+        self.synced = False
+        self.last_seq = 0
+        self.last_req_crc = -1
+        self.last_reply = b""
+        self.stored: list[int] = []  # channels stored (STORE), for inspection
+
+    # hardware hooks (the firmware's hw_* functions)
+    def hw_set(self, ch: int, code: int) -> None:
+        self.codes[ch] = code
+
+    def hw_read(self, ch: int) -> int:
+        return self.codes[ch]
+
+    def hw_store(self, ch: int) -> None:
+        self.stored.append(ch)
+
+    def reset(self) -> None:
+        self.codes = [self.cfg.power_up_code] * self.cfg.n_channels
+        self.synced = False
+        self.last_seq = 0
+        self.last_req_crc = -1
+        self.last_reply = b""
+
+    def ready_line(self) -> bytes:
+        return dp.seal(f"!RDY {dp.FIRMWARE} {FW_VERSION}")
+
+    @staticmethod
+    def _err(seq: str, code: int) -> bytes:
+        return dp.seal(f"{seq} ER {code:02d} {dp.ERROR_NAMES[code]}")
+
+    def handle(self, line: bytes, overflow: bool = False) -> bytes:
+        """Reply to one request line (without its ``\\n``); ``overflow``: bytes of it were lost."""
+        if overflow or len(line) + 1 > dp.MAX_LINE:
+            return self._err("--", dp.E_OVERFLOW)
+        star = line.rfind(b"*")
+        if star < 0 or len(line) != star + 3:
+            return self._err("--", dp.E_CRC)
+        body = line[:star]
+        try:
+            kk = line[star + 1:].decode("ascii")
+            text = body.decode("ascii")
+        except UnicodeDecodeError:
+            return self._err("--", dp.E_CRC)
+        if not _is_hex(kk) or int(kk, 16) != dp.crc8(body):
+            return self._err("--", dp.E_CRC)
+        req_crc = int(kk, 16)
+        if len(text) < 4 or text[2] != " " or not _is_hex(text[:2]) or (len(text) > 4 and text[4] != " "):
+            return self._err("--", dp.E_SYNTAX)
+        sseq, cmd = text[:2], text[3]
+        seq = int(sseq, 16)
+        args = text[5:].split(" ") if len(text) > 5 else []
+        if cmd == "I":
+            if args:
+                return self._err(sseq, dp.E_SYNTAX)
+            c = self.cfg
+            return dp.seal(f"{sseq} OK I {dp.FIRMWARE} {FW_VERSION} {c.family} {c.n_channels} {c.max_code} "
+                           f"{int(c.readback)} {int(c.nonvolatile)}")
+        if cmd == "Y":
+            if args:
+                return self._err(sseq, dp.E_SYNTAX)
+            self.synced = True
+            self.last_seq = seq
+            self.last_req_crc = req_crc
+            self.last_reply = dp.seal(f"{sseq} OK Y")
+            return self.last_reply
+        if not self.synced:
+            return self._err(sseq, dp.E_NOSYNC)
+        if seq == self.last_seq:
+            if req_crc == self.last_req_crc:
+                return self.last_reply  # a retransmission: replay, do not execute again
+            return self._err(sseq, dp.E_SEQ)
+        if seq != (self.last_seq + 1) & 0xFF:
+            return self._err(sseq, dp.E_SEQ)
+        reply = self._execute(sseq, cmd, args)
+        self.last_seq = seq
+        self.last_req_crc = req_crc
+        self.last_reply = reply
+        return reply
+
+    def _span(self, sseq: str, first: str, count: int) -> tuple[int, bytes | None]:
+        if not (len(first) == 2 and _is_hex(first)):
+            return 0, self._err(sseq, dp.E_SYNTAX)
+        f = int(first, 16)
+        if count < 1 or f + count > self.cfg.n_channels:
+            return f, self._err(sseq, dp.E_CHANNEL)
+        return f, None
+
+    def _execute(self, sseq: str, cmd: str, args: list[str]) -> bytes:
+        w = self.cfg.width
+        if cmd == "W":
+            if len(args) != 2 or not _is_hex(args[1]) or len(args[1]) % w:
+                return self._err(sseq, dp.E_SYNTAX)
+            codes = dp.unpack_codes(args[1], w)
+            f, err = self._span(sseq, args[0], len(codes))
+            if err:
+                return err
+            if any(c > self.cfg.max_code for c in codes):
+                return self._err(sseq, dp.E_CODE)
+            for i, c in enumerate(codes):
+                self.hw_set(f + i, c)
+            return dp.seal(f"{sseq} OK W {len(codes):02X} {dp.table_crc(self.codes):02X}")
+        if cmd in "RS" and len(cmd) == 1:
+            want = 3 if cmd == "S" else 2
+            if len(args) != want or not (len(args[1]) == 2 and _is_hex(args[1])):
+                return self._err(sseq, dp.E_SYNTAX)
+            if cmd == "S" and args[2] != dp.STORE_TOKEN:
+                return self._err(sseq, dp.E_SYNTAX)
+            n = int(args[1], 16)
+            if cmd == "R" and n > dp.max_codes_per_line(w):
+                return self._err(sseq, dp.E_CHANNEL)
+            f, err = self._span(sseq, args[0], n)
+            if err:
+                return err
+            if cmd == "S":
+                if not self.cfg.nonvolatile:
+                    return self._err(sseq, dp.E_NOTSUP)
+                for ch in range(f, f + n):
+                    self.hw_store(ch)
+                return dp.seal(f"{sseq} OK S {n:02X}")
+            return dp.seal(f"{sseq} OK R {dp.pack_codes([self.hw_read(ch) for ch in range(f, f + n)], w)}")
+        return self._err(sseq, dp.E_UNKNOWN)
+
+
+class _ModelBoardLogic(BoardLogic):
+    """BoardLogic whose wipers are the breadboard model's digipots."""
+
+    def __init__(self, cfg: BoardConfig, model: Breadboard) -> None:
+        super().__init__(cfg)
+        self.model = model
+        self._edge = {int(ch): i for i, ch in enumerate(model.network.edge_channels)}
+        self.taps_moved = 0
+
+    def hw_set(self, ch: int, code: int) -> None:
+        self.taps_moved += abs(code - self.codes[ch])
+        super().hw_set(ch, code)
+        if ch in self._edge:
+            self.model.set_codes([self._edge[ch]], [code])
+
+    def hw_read(self, ch: int) -> int:
+        if self.cfg.readback and ch in self._edge:
+            return int(self.model.codes[self._edge[ch]])  # the part's own register
+        return self.codes[ch]
+
+
+@dataclass(frozen=True)
+class BoardTiming:
+    """Modelled times of the board and its USB-serial link.
+
+    Attributes
+    ----------
+    baud : int
+        UART rate; a byte takes 10 bits (8N1).
+    usb_rtt_s : float
+        Round-trip latency the USB-serial bridge adds (half each way), s.
+    boot_s : float
+        From reset to the ready line (bootloader wait + X9C homing), s.
+    parse_s : float
+        Firmware time to check and parse one line, s.
+    x9c_step_s : float
+        One X9C up/down step (INC low + high), s.
+    spi_write_s : float
+        One SPI wiper write, s.
+    """
+
+    baud: int = 115200
+    usb_rtt_s: float = 1e-3
+    boot_s: float = 1.6
+    parse_s: float = 1e-4
+    x9c_step_s: float = 2e-6
+    spi_write_s: float = 1e-5
+
+    @property
+    def byte_s(self) -> float:
+        return 10.0 / self.baud
+
+
+class EmulatedBoard:
+    """The board on its wire: bytes in at modelled times, replies out at modelled times.
+
+    Parameters
+    ----------
+    model : Breadboard
+    faults : FaultPlan
+    timing : BoardTiming
+    """
+
+    RX_RING = 64
+
+    def __init__(self, model: Breadboard, faults: FaultPlan | None = None, timing: BoardTiming | None = None) -> None:
+        part = model.part
+        family = "X9C" if part.interface == "updown" else "MCP41"
+        n = max(model.network.edge_channels) + 1
+        self.cfg = BoardConfig(family, n, part.max_code, part.power_up_code)
+        self.model = model
+        self.clock = model.clock
+        self.faults = faults or FaultPlan()
+        self.timing = timing or BoardTiming()
+        self.logic = _ModelBoardLogic(self.cfg, model)
+        self._ring: list[tuple[float, int]] = []
+        self._line = bytearray()
+        self._overflow = False
+        self._busy_until = 0.0
+        self._booting_until = 0.0
+        self._wire_free = 0.0  # when the host->board line is free again
+        self.tx: list[tuple[float, bytes]] = []  # (time available to the host, bytes)
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.lines = 0
+
+    # ------------------------------------------------------------------ resets
+    def power_on_reset(self, t: float | None = None) -> None:
+        """Reset as DTR or a brown-out does: wipers to power-up, ready line after the boot time."""
+        t = self.clock.now() if t is None else t
+        self.model.reset()
+        self.logic.reset()
+        self._ring.clear()
+        self._line.clear()
+        self._overflow = False
+        self.tx = [(a, b) for a, b in self.tx if a <= t]  # what was already in the host's buffer stays
+        self._booting_until = t + self.timing.boot_s
+        ready = self.logic.ready_line()
+        self._busy_until = self._booting_until + len(ready) * self.timing.byte_s
+        self._emit(self._busy_until, ready)
+
+    def reset_now(self) -> None:
+        """Fault hook: the board resets at the present modelled time."""
+        self.power_on_reset()
+
+    # ------------------------------------------------------------------ wire
+    def _emit(self, t_sent: float, data: bytes) -> None:
+        self.bytes_out += len(data)
+        self.tx.append((t_sent + self.timing.usb_rtt_s / 2, data))
+
+    def host_write(self, data: bytes, t: float) -> None:
+        """The host wrote ``data`` at modelled time ``t``; deliver it byte by byte."""
+        tm = self.timing
+        data = bytearray(data)
+        if data.endswith(b"\n") and self.faults.fire("reset", t, line=bytes(data)):
+            self.power_on_reset(t)
+            return
+        if data and self.faults.fire("drop", t, line=bytes(data)):
+            del data[self.faults.randint(len(data))]
+        start = max(t + tm.usb_rtt_s / 2, self._wire_free)
+        for i, b in enumerate(data):
+            ta = start + (i + 1) * tm.byte_s
+            self._advance(ta)
+            self.bytes_in += 1
+            if ta < self._booting_until:
+                continue  # the bootloader swallows it
+            if len(self._ring) >= self.RX_RING:
+                self._overflow = True
+                continue
+            self._ring.append((ta, b))
+        self._wire_free = start + len(data) * tm.byte_s
+        self._advance(float("inf"))
+
+    def _advance(self, t: float) -> None:
+        """Let the firmware take bytes from the ring while it is free, up to time ``t``."""
+        while self._ring:
+            ta, b = self._ring[0]
+            now = max(ta, self._busy_until)
+            if now > t:
+                return
+            self._ring.pop(0)
+            if b != 0x0A:
+                if len(self._line) < dp.MAX_LINE:
+                    self._line.append(b)
+                else:
+                    self._overflow = True
+                continue
+            line, over = bytes(self._line).rstrip(b"\r"), self._overflow
+            self._line.clear()
+            self._overflow = False
+            self._execute(line, over, now)
+
+    def _execute(self, line: bytes, overflow: bool, now: float) -> None:
+        tm = self.timing
+        self.lines += 1
+        moved0 = self.logic.taps_moved
+        reply = self.logic.handle(line, overflow)
+        moved = self.logic.taps_moved - moved0
+        exec_s = tm.parse_s + (moved * tm.x9c_step_s if self.cfg.family == "X9C" else 0.0)
+        if self.cfg.family != "X9C" and line[3:4] == b"W":
+            exec_s += tm.spi_write_s * max(1, (len(line) - 12) // self.cfg.width)
+        t_done = now + exec_s + len(reply) * tm.byte_s
+        self._busy_until = t_done
+        if self.faults.fire("garble", now, reply=reply):
+            r = bytearray(reply)
+            k = self.faults.randint(len(r) - 1)
+            r[k] ^= 0x20 if r[k] != 0x0A else 0x01
+            reply = bytes(r)
+        if self.faults.fire("delay", now, reply=reply):
+            t_done += self.faults.delay_s
+        self._emit(t_done, reply)
+
+    def host_read(self, size: int, timeout_s: float | None, until: bytes | None = None) -> bytes:
+        """Block (in modelled time) like a pyserial read: up to ``size`` bytes or ``until``."""
+        now = self.clock.now()
+        deadline = float("inf") if timeout_s is None else now + timeout_s
+        got = bytearray()
+        t_last = now
+        while self.tx and len(got) < size:
+            ta, chunk = self.tx[0]
+            if ta > deadline:
+                break
+            take = chunk[: size - len(got)]
+            if until is not None:
+                k = (bytes(got) + take).find(until)
+                if k >= 0:
+                    take = take[: k + len(until) - len(got)]
+            got += take
+            t_last = max(t_last, ta)
+            rest = chunk[len(take):]
+            if rest:
+                self.tx[0] = (ta, rest)
+            else:
+                self.tx.pop(0)
+            if until is not None and got.endswith(until):
+                break
+        done = len(got) >= size or (until is not None and got.endswith(until))
+        end = t_last if done else deadline
+        if end == float("inf"):
+            raise RuntimeError("blocking read with no timeout and nothing to read (would hang forever)")
+        self.clock.charge(end - now)
+        return bytes(got)
+
+    def in_waiting(self) -> int:
+        now = self.clock.now()
+        return sum(len(c) for t, c in self.tx if t <= now)
+
+    def flush_input(self) -> None:
+        """Drop what the host has received (pyserial ``reset_input_buffer``)."""
+        now = self.clock.now()
+        self.tx = [(t, c) for t, c in self.tx if t > now]
