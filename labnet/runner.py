@@ -31,6 +31,7 @@ from labnet.session import (
     EventLog,
     SessionWriter,
     atomic_write_json,
+    atomic_write_text,
     attach_event_log,
     detach_event_log,
     new_session_dir,
@@ -198,6 +199,9 @@ def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress:
         rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
     folder = Path(session_dir) if session_dir is not None else new_session_dir(out or "sessions", protocol.name)
     folder.mkdir(parents=True, exist_ok=True)
+    # What a resume needs, before anything else happens (run.json last: it marks a session).
+    atomic_write_text(folder / "protocol.toml", protocol.text)
+    atomic_write_text(folder / "rig.toml", protocol.rig.text)
     atomic_write_json(folder / RUN_NAME, {
         "format": 1,
         "protocol_file": str(protocol.path),
@@ -217,7 +221,7 @@ def load_session(folder: str | Path) -> tuple[Protocol, dict[str, Any] | None, i
     f = Path(folder)
     if not f.is_dir():
         raise ConfigError(str(f), "-", "session folder not found")
-    for name in (CSV_NAME, "protocol.toml", "rig.toml", RUN_NAME):
+    for name in ("protocol.toml", "rig.toml", RUN_NAME):
         if not (f / name).is_file():
             raise ConfigError(str(f), name, "missing from the session folder (not a labnet session?)")
     try:
@@ -237,6 +241,8 @@ def load_session(folder: str | Path) -> tuple[Protocol, dict[str, Any] | None, i
         ck = read_checkpoint(f)
     except ValueError as exc:
         raise ConfigError(str(f), "checkpoint.json", str(exc)) from None
+    if not (f / CSV_NAME).is_file():  # stopped before its first row: start it again
+        return protocol, None, 0
     attempts = [int(m.get("attempt", 0)) for m in read_markers(f / CSV_NAME, "resumed")]
     return protocol, ck, max(attempts, default=0) + 1
 
@@ -294,8 +300,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
             rig.open()
             opened = True
             if attempt == 0:
-                writer = SessionWriter(folder, session_header(protocol, rig), state_columns(rig),
-                                       files={"protocol.toml": protocol.text, "rig.toml": protocol.rig.text})
+                writer = SessionWriter(folder, session_header(protocol, rig), state_columns(rig))
             else:
                 writer = SessionWriter(folder, {}, state_columns(rig), append=True)
                 ck_rows = 0 if checkpoint is None else int(checkpoint["csv_rows"])

@@ -152,20 +152,29 @@ class SessionWriter:
         self.columns = list(columns)
         self.partial_line = ""
         for name, text in (files or {}).items():
-            (self.folder / name).write_text(text, encoding="utf-8")
+            atomic_write_text(self.folder / name, text)
         self.rows = 0
         if append:
             self.partial_line, self.rows = _repair_tail(self.path)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-            self.bytes = os.fstat(self._fd).st_size
         else:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
-            self.bytes = 0
+            # The header and column row appear at once: written to a temporary file, then
+            # linked into place (which, like O_EXCL, refuses to replace an existing CSV).
             lines = [f"# {k}: {_dumps(v)}\n" for k, v in header.items()]
             lines.append(",".join(self.columns) + "\n")
-            self._append("".join(lines))
-            self.sync()
+            tmp = self.folder / f".{CSV_NAME}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(fd, "".join(lines).encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.path)
+            finally:
+                tmp.unlink()
             fsync_dir(self.folder)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self.bytes = os.fstat(self._fd).st_size
 
     @property
     def closed(self) -> bool:

@@ -1,0 +1,143 @@
+"""Durability: ``kill -9`` at random moments of a real ``labnet run`` process.
+
+For every kill: the session CSV parses with ``pandas.read_csv(path, comment="#")`` and holds
+only complete rows (at least as many as the last checkpoint says were written), and
+``resume`` then ends exactly where the uninterrupted run ends — same final codes, same
+evaluations, same rows apart from wall-clock time.
+
+``LABNET_KILLS`` sets the number of kills (default 20); the moments are drawn from a seeded
+generator, uniformly over the life of the process from the moment its session folder exists.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labnet.checkpoint import read_checkpoint
+from labnet.protocol import load_protocol
+from labnet.runner import resume_session, run_protocol
+from labnet.session import read_session, read_status
+
+ROOT = Path(__file__).resolve().parent.parent
+RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
+KILLS = int(os.environ.get("LABNET_KILLS", "20"))
+
+PROTOCOL = f"""
+[protocol]
+name = "kill9"
+rig = "{RIG}"
+seed = 3
+
+[task]
+kind = "regression"
+n_train = 20
+n_test = 4
+
+[rule]
+kind = "stochastic"
+alpha = 2e-3
+max_taps = 3
+
+[train]
+steps = 60
+batch = 2
+eval_every = 5
+settle_s = 0.001
+eval_train_max = 4
+"""
+
+
+def _launch(proto: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "labnet", "run", str(proto), "--out", str(out), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+
+
+def _session(out: Path) -> Path | None:
+    found = [d for d in out.iterdir() if d.is_dir()] if out.exists() else []
+    return found[0] if found else None
+
+
+def _complete_rows(df: pd.DataFrame) -> bool:
+    must = ["step", "phase", "split", "sample", "attempt"] + [c for c in df.columns
+                                                             if c.startswith(("v_", "code_e", "bench_s"))]
+    return bool(df[must].notna().all().all())
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory):
+    d = tmp_path_factory.mktemp("kill9")
+    proto_path = d / "p.toml"
+    proto_path.write_text(PROTOCOL)
+    ref = run_protocol(load_protocol(proto_path), session_dir=d / "reference", progress=False)
+    # time a real process: when its session folder appears and when it ends
+    t0 = time.monotonic()
+    proc = _launch(proto_path, d / "timing")
+    t_session = None
+    while proc.poll() is None:
+        if t_session is None and _session(d / "timing") is not None:
+            t_session = time.monotonic() - t0
+        time.sleep(0.002)
+    t_end = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr.read()
+    return proto_path, ref, (t_session or 0.0, t_end)
+
+
+def _kill_at(procs_delays: list[tuple[subprocess.Popen, float]]) -> None:
+    """SIGKILL each process at its moment (seconds after now) unless it already ended."""
+    t0 = time.monotonic()
+    for proc, delay in sorted(procs_delays, key=lambda pd_: pd_[1]):
+        time.sleep(max(0.0, delay - (time.monotonic() - t0)))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+    for proc, _ in procs_delays:
+        proc.wait()
+
+
+def test_kill9_at_random_moments_then_resume(setup, tmp_path: Path) -> None:
+    """Kill until ``KILLS`` processes died mid-run (two at a time: two cores)."""
+    proto_path, ref, (t_session, t_end) = setup
+    rng = np.random.default_rng(2026)
+    outcomes = {"killed_mid_run": 0, "finished_first": 0, "before_session": 0}
+    ref_rows = read_session(ref.session).drop(columns=["time_s", "attempt"])
+    i = 0
+    while outcomes["killed_mid_run"] < KILLS and i < 3 * KILLS:
+        batch = [(f"k{i + j}", float(rng.uniform(t_session, t_end))) for j in range(2)]
+        i += 2
+        launched = [(_launch(proto_path, tmp_path / name), delay) for name, delay in batch]
+        _kill_at(launched)
+        for name, _ in batch:
+            folder = _session(tmp_path / name)
+            if folder is None or not (folder / "run.json").exists():
+                outcomes["before_session"] += 1
+                continue
+            csv = folder / "session.csv"
+            if csv.exists():
+                df = pd.read_csv(csv, comment="#")
+                assert _complete_rows(df), f"{name}: incomplete row"
+                assert csv.read_bytes().endswith(b"\n")
+                ck = read_checkpoint(folder)
+                if ck is not None:
+                    assert len(df) >= ck["csv_rows"]
+            st = read_status(folder)
+            if st is not None and st["status"] == "completed":
+                outcomes["finished_first"] += 1
+                continue
+            outcomes["killed_mid_run"] += 1
+            assert st is None or st["status"] == "running"  # SIGKILL: no chance to say more
+            res = resume_session(folder, progress=False)
+            assert res.result.status == "completed"
+            np.testing.assert_array_equal(res.result.final_codes, ref.result.final_codes)
+            assert [(e.step, e.train, e.test) for e in res.result.evaluations] == \
+                [(e.step, e.train, e.test) for e in ref.result.evaluations]
+            pd.testing.assert_frame_equal(read_session(folder).drop(columns=["time_s", "attempt"]), ref_rows)
+    print(f"\nkill -9: {i} processes killed at moments uniform in [{t_session:.2f}, {t_end:.2f}] s: {outcomes}")
+    assert outcomes["killed_mid_run"] >= KILLS
