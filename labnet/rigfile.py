@@ -7,7 +7,10 @@ A rig file::
 
     [rig]
     name = "sim16"
-    kind = "simulator"          # "simulator": the model without a wire
+    kind = "simulator"          # "simulator" (emulated instruments) or "bench" (real ones);
+                                # derived from the addresses when omitted
+    transport = "wire"          # "wire": real drivers over (emulated) transports (default when
+                                # [instruments] is given); "direct": the model without a wire
 
     [network]                   # labnet.Network.from_dict
     nodes = [...]
@@ -33,6 +36,23 @@ A rig file::
     [simulator]                 # simulator.breadboard.SimSettings
     seed = 16
     ...
+
+    [instruments.board]         # the digipot board (drivers.digipot)
+    address = "sim://sim16"     # pyserial port or URL: "/dev/ttyUSB0", "COM3", "sim://<bench>"
+    baud = 115200
+    timeout_s = 0.5             # optional: reply timeout (s)
+    retries = 4                 # optional: retransmissions per request
+
+    [instruments.meter]         # scanning voltmeter (drivers.daq970a)
+    model = "DAQ970A"           # DAQ970A | 34970A
+    address = "TCPIP0::sim16::daq::INSTR@sim"   # VISA resource name; "@sim": the simulator
+    nplc = 1.0                  # backend, "@py": pyvisa-py, none: the system VISA library
+    range_v = 10.0              # optional
+
+    [instruments.sources.psu1]  # channel "psu1.2" is channel 2 of this instrument
+    model = "E36312A"           # E36312A | Keithley2450
+    address = "USB0::0x2A8D::0x1102::MY59001234::INSTR"
+    current_limit_a = 0.01
 """
 
 from __future__ import annotations
@@ -48,6 +68,63 @@ from labnet.rig import Limits, Rig
 from labnet.schema import Table, read_toml
 
 RIG_KINDS = ("simulator", "bench")
+RIG_TRANSPORTS = ("wire", "direct")
+BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 500000, 1000000)
+METER_MODELS = ("DAQ970A", "34970A")
+NPLC_VALUES = (0.02, 0.2, 1.0, 2.0, 10.0, 20.0, 100.0, 200.0)
+METER_RANGES_V = (0.1, 1.0, 10.0, 100.0, 300.0)
+#: source model -> (channel -> the instrument's maximum V, maximum current limit A)
+SOURCE_MODELS: dict[str, tuple[dict[str, float], float]] = {
+    "E36312A": ({"1": 6.0, "2": 25.0, "3": 25.0}, 1.0),
+    "Keithley2450": ({"1": 200.0}, 1.05),
+}
+
+
+@dataclass(frozen=True)
+class BoardSpec:
+    """``[instruments.board]``: the digipot board's serial port."""
+
+    address: str
+    baud: int
+    timeout_s: float
+    retries: int
+
+    @property
+    def simulated(self) -> bool:
+        return self.address.startswith("sim://")
+
+
+@dataclass(frozen=True)
+class VisaSpec:
+    """A SCPI instrument: model, VISA address (``resource[@backend]``) and options."""
+
+    model: str
+    address: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def resource(self) -> str:
+        return self.address.rsplit("@", 1)[0] if "@" in self.address else self.address
+
+    @property
+    def backend(self) -> str:
+        return self.address.rsplit("@", 1)[1] if "@" in self.address else ""
+
+    @property
+    def simulated(self) -> bool:
+        return self.backend == "sim"
+
+
+@dataclass(frozen=True)
+class InstrumentsSpec:
+    """The validated ``[instruments]`` table."""
+
+    board: BoardSpec
+    meter: VisaSpec
+    sources: dict[str, VisaSpec]
+
+    def simulated(self) -> list[bool]:
+        return [self.board.simulated, self.meter.simulated, *(s.simulated for s in self.sources.values())]
 
 
 @dataclass
@@ -62,8 +139,9 @@ class RigSpec:
     limits: Limits
     initial_code: int | None
     sim: dict[str, Any] = field(default_factory=dict)
-    instruments: dict[str, Any] = field(default_factory=dict)
+    instruments: InstrumentsSpec | None = None
     text: str = ""
+    transport: str = "direct"
 
     @property
     def simulated(self) -> bool:
@@ -78,7 +156,9 @@ def load_rig(path: str | Path) -> RigSpec:
     top = Table(data, f)
     rig = top.table("rig")
     name = rig.str("name", p.stem)
+    kind_given = rig.has("kind")
     kind = rig.str("kind", "simulator", choices=RIG_KINDS)
+    transport = rig.str("transport", "wire" if top.has("instruments") else "direct", choices=RIG_TRANSPORTS)
     rig.finish()
     network = Network.from_dict(top.raw("network"), file=f, key="network")
     parts = top.table("parts")
@@ -110,7 +190,24 @@ def load_rig(path: str | Path) -> RigSpec:
         sim = _sim_settings(top.table("simulator"))
     elif kind == "simulator":
         sim = {}
-    instruments = dict(top.raw("instruments", {}))
+    instruments = None
+    if top.has("instruments"):
+        instruments = _instruments(top.table("instruments"), network, Limits(max_v, max_i, code_min, code_max, source_max))
+        sims = instruments.simulated()
+        if any(sims) and not all(sims):
+            raise ConfigError(f, "instruments", "mixes simulated addresses (sim://, @sim) with real ones")
+        derived = "simulator" if all(sims) else "bench"
+        if not kind_given:
+            kind = derived
+        elif kind != derived:
+            raise ConfigError(f, "rig.kind", f"kind {kind!r} but the instrument addresses are "
+                              f"{'simulated' if derived == 'simulator' else 'real'}")
+    if transport == "wire" and instruments is None:
+        raise ConfigError(f, "instruments", "missing required table (rig.transport = \"wire\" needs the instrument addresses)")
+    if transport == "direct" and kind != "simulator":
+        raise ConfigError(f, "rig.transport", "\"direct\" (no wire) exists only for simulated rigs")
+    if kind == "simulator" and not top.has("simulator") and transport == "wire":
+        raise ConfigError(f, "simulator", "missing required table (simulated instruments need the breadboard model)")
     top.finish()
     return RigSpec(
         path=p,
@@ -123,7 +220,67 @@ def load_rig(path: str | Path) -> RigSpec:
         sim=sim,
         instruments=instruments,
         text=p.read_text(encoding="utf-8"),
+        transport=transport,
     )
+
+
+def _address(t: Table, name: str = "address") -> str:
+    a = t.str(name)
+    if not a.strip() or a != a.strip():
+        raise t.error(name, f"expected a non-empty address without surrounding spaces, got {a!r}")
+    return a
+
+
+def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
+    """Validate ``[instruments]`` against the network's channels and the limits."""
+    b = t.table("board")
+    board = BoardSpec(
+        address=_address(b),
+        baud=b.int("baud", 115200),
+        timeout_s=b.float("timeout_s", 0.5, lo=0.01, hi=60.0),
+        retries=b.int("retries", 4, lo=0, hi=20),
+    )
+    if board.baud not in BAUD_RATES:
+        raise b.error("baud", f"expected one of {list(BAUD_RATES)}, got {board.baud}")
+    b.finish()
+    m = t.table("meter")
+    meter = VisaSpec(m.str("model", choices=METER_MODELS), _address(m),
+                     {"nplc": m.float("nplc", 1.0), "range_v": m.float("range_v", 10.0)})
+    if meter.options["nplc"] not in NPLC_VALUES:
+        raise m.error("nplc", f"expected one of {list(NPLC_VALUES)}, got {meter.options['nplc']}")
+    if meter.options["range_v"] not in METER_RANGES_V:
+        raise m.error("range_v", f"expected one of {list(METER_RANGES_V)}, got {meter.options['range_v']}")
+    m.finish()
+    for node, ch in network.meter_channels.items():
+        if not (len(ch) == 3 and ch.isdigit() and 1 <= int(ch[0]) <= 3 and 1 <= int(ch[1:]) <= 20):
+            raise ConfigError(t.file, f"network.meter_channels.{node}",
+                              f"expected a {meter.model} channel (slot 1-3, channel 01-20, e.g. \"101\"), got {ch!r}")
+    st = t.table("sources")
+    sources: dict[str, VisaSpec] = {}
+    for prefix in st.data:
+        s = st.table(prefix)
+        model = s.str("model", choices=list(SOURCE_MODELS))
+        hw_v, hw_a = SOURCE_MODELS[model]
+        sources[prefix] = VisaSpec(model, _address(s), {"current_limit_a": s.float("current_limit_a", 0.01, lo=0.0, hi=hw_a,
+                                                                                   lo_open=True)})
+        s.finish()
+    st.finish()
+    if not sources:
+        raise ConfigError(t.file, "instruments.sources", "expected at least one source instrument table")
+    for node, full in network.source_channels.items():
+        prefix, dot, ch = full.partition(".")
+        if not dot or prefix not in sources:
+            raise ConfigError(t.file, f"network.source_channels.{node}",
+                              f"expected <instrument>.<channel> with instrument one of {sorted(sources)}, got {full!r}")
+        hw_v = SOURCE_MODELS[sources[prefix].model][0]
+        if ch not in hw_v:
+            raise ConfigError(t.file, f"network.source_channels.{node}",
+                              f"{sources[prefix].model} {prefix!r} has channels {sorted(hw_v)}, got {ch!r}")
+        if limits.channel_limit(full) > hw_v[ch]:
+            raise ConfigError(t.file, "limits.max_source_v", f"{limits.channel_limit(full)} V on {full} exceeds the "
+                              f"{sources[prefix].model}'s {hw_v[ch]} V maximum")
+    t.finish()
+    return InstrumentsSpec(board, meter, sources)
 
 
 def _sim_settings(t: Table) -> dict[str, Any]:
@@ -152,6 +309,8 @@ def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | 
     protocol assigns other inputs and outputs.
     """
     net = spec.network if network is None else network
+    if spec.transport == "wire":
+        return _build_wired(spec, net, sim_seed)
     if spec.kind == "simulator":
         from simulator.breadboard import Breadboard, SimSettings
         from simulator.direct import DirectDigipots, DirectMeter, DirectSources
@@ -173,3 +332,109 @@ def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | 
             extra={"simulator": board.describe()},
         )
     raise ConfigError(str(spec.path), "rig.kind", f"rig kind {spec.kind!r} needs the instrument drivers (not available)")
+
+
+def _model(spec: RigSpec, sim_seed: int | None) -> Any:
+    from simulator.breadboard import Breadboard, SimSettings
+
+    settings = dict(spec.sim)
+    if "seed" not in settings and sim_seed is not None:
+        settings["seed"] = sim_seed
+    return Breadboard(spec.network, spec.part, SimSettings(**settings), noise_seed=sim_seed)
+
+
+def _sim_host(spec: RigSpec) -> str:
+    """The bench name the simulated addresses point at (all must agree)."""
+    from urllib.parse import urlsplit
+
+    from pyvisa import rname
+
+    ins = spec.instruments
+    assert ins is not None
+    names = {("instruments.board.address", urlsplit(ins.board.address).netloc)}
+    for key, v in [("instruments.meter.address", ins.meter)] + [(f"instruments.sources.{p}.address", s)
+                                                                 for p, s in ins.sources.items()]:
+        try:
+            host = getattr(rname.parse_resource_name(v.resource), "host_address", None)
+        except rname.InvalidResourceName:
+            host = None
+        if not host:
+            raise ConfigError(str(spec.path), key, f"a simulated VISA address is TCPIP0::<bench>::<device>::INSTR@sim, "
+                              f"got {v.address!r}")
+        names.add((key, host))
+    hosts = {h for _, h in names}
+    if len(hosts) != 1:
+        raise ConfigError(str(spec.path), "instruments", f"simulated addresses name different benches: {sorted(hosts)}")
+    return hosts.pop()
+
+
+def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
+    """Real drivers on real pyserial / pyvisa objects; beneath them the bench or the emulators."""
+    import pyvisa
+    import serial
+    from pyvisa import rname
+
+    from drivers.daq970a import DAQ970A, Keysight34970A
+    from drivers.digipot import DigipotBoard
+    from drivers.sources import E36312A, Keithley2450, RoutedSources
+    from labnet.rig import WallClock
+
+    ins = spec.instruments
+    assert ins is not None
+    extra: dict[str, Any] = {"transport": "wire"}
+    clock: Any = WallClock()
+    if spec.simulated:
+        import simulator  # noqa: F401 - registers the sim:// pyserial handler
+        from simulator.bench import SimBench, register
+        from simulator.visa import library
+
+        host = _sim_host(spec)
+        model = _model(spec, sim_seed)
+        bench = register(SimBench(host, model))
+        devices = {"meter": (ins.meter, "")} | {p: (s, p) for p, s in ins.sources.items()}
+        for _, (v, prefix) in devices.items():
+            bench.add_instrument(rname.parse_resource_name(v.resource).lan_device_name, v.model, prefix)
+        clock = model.clock
+        extra["simulator"] = model.describe()
+        extra["sim_bench"] = host
+    opened: list[Any] = []
+    managers: dict[str, Any] = {}
+
+    def resource(v: Any) -> Any:
+        if v.backend not in managers:
+            managers[v.backend] = (pyvisa.ResourceManager(library()) if v.backend == "sim"
+                                   else pyvisa.ResourceManager(f"@{v.backend}" if v.backend else ""))
+        r = managers[v.backend].open_resource(v.resource)
+        opened.append(r)
+        return r
+
+    try:
+        port = serial.serial_for_url(ins.board.address, baudrate=ins.board.baud, timeout=ins.board.timeout_s)
+        opened.append(port)
+        board = DigipotBoard(port, timeout_s=ins.board.timeout_s, retries=ins.board.retries, sleep=clock.sleep)
+        board.connect()
+        need = max(net.edge_channels) + 1
+        if board.n_channels < need or board.max_code != spec.part.max_code:
+            raise ConfigError(str(spec.path), "parts.model", f"the board reports {board.n_channels} channels, max code "
+                              f"{board.max_code}; the rig needs {need} channels of {spec.part.name} (max code "
+                              f"{spec.part.max_code})")
+        meter_cls = DAQ970A if ins.meter.model == "DAQ970A" else Keysight34970A
+        meter = meter_cls(resource(ins.meter), nplc=ins.meter.options["nplc"], range_v=ins.meter.options["range_v"],
+                          label=f"meter ({ins.meter.model})")
+        drivers: dict[str, Any] = {}
+        for p, v in ins.sources.items():
+            cls = E36312A if v.model == "E36312A" else Keithley2450
+            limits = {ch: spec.limits.channel_limit(f"{p}.{ch}") for ch in SOURCE_MODELS[v.model][0]}
+            drivers[p] = cls(resource(v), max_v=limits, current_limit_a=v.options["current_limit_a"],
+                             label=f"source {p} ({v.model})")
+            drivers[p].setup()
+        sources = RoutedSources(drivers)
+    except BaseException:
+        for r in opened:
+            try:
+                r.close()
+            except Exception:  # noqa: BLE001, S110 - closing what was opened, the first error matters
+                pass
+        raise
+    return Rig(net, spec.part, board, sources, meter, spec.limits, clock=clock, name=spec.name,
+               simulated=spec.simulated, extra=extra)
