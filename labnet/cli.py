@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="seed (overrides the protocol's)")
     run.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--dry-run", action="store_true",
+                     help="validate, run on the simulator (a bench rig's addresses replaced by emulated ones) "
+                     "through the real drivers, and print the estimated bench time")
 
     res = sub.add_parser("resume", help="continue a stopped or crashed run from its last complete step",
                          description="Continue a stopped or crashed run from its last complete step; rows are "
@@ -115,8 +118,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     from labnet.runner import run_protocol, summary
 
     proto = load_protocol(args.protocol, rig=args.rig, steps=args.steps, seed=args.seed)
+    if args.dry_run:
+        from dataclasses import replace
+
+        from labnet.rigfile import dry_run_spec
+
+        proto = replace(proto, rig=dry_run_spec(proto.rig))
     outcome = run_protocol(proto, args.out, progress=not args.quiet)
     print(summary(outcome))
+    if args.dry_run:
+        from labnet.rigfile import wire_report
+
+        print(wire_report(outcome.rig, outcome.result.steps))
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 
 

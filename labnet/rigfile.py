@@ -438,3 +438,40 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         raise
     return Rig(net, spec.part, board, sources, meter, spec.limits, clock=clock, name=spec.name,
                simulated=spec.simulated, extra=extra)
+
+
+def dry_run_spec(spec: RigSpec) -> RigSpec:
+    """The same rig on the simulator: a simulated rig as it is; a bench rig with every address
+    replaced by its emulated twin (``sim://<rig>``, ``TCPIP0::<rig>::<device>::INSTR@sim``),
+    using the rig file's ``[simulator]`` table (defaults where it has none). Nothing real is
+    opened by building the returned spec."""
+    from dataclasses import replace
+
+    if spec.simulated:
+        return spec
+    ins = spec.instruments
+    if ins is None:  # pragma: no cover - a bench rig always has instruments (load_rig checks)
+        raise ConfigError(str(spec.path), "instruments", "missing required table")
+    host = "".join(c if c.isalnum() or c in "-_" else "-" for c in spec.name) or "dryrun"
+    sim_ins = InstrumentsSpec(
+        replace(ins.board, address=f"sim://{host}"),
+        replace(ins.meter, address=f"TCPIP0::{host}::meter::INSTR@sim"),
+        {p: replace(s, address=f"TCPIP0::{host}::{p}::INSTR@sim") for p, s in ins.sources.items()},
+    )
+    return replace(spec, kind="simulator", instruments=sim_ins, transport="wire")
+
+
+def wire_report(rig: Rig, steps: int) -> str:
+    """Estimated bench time of a finished run on a simulated wired rig, with where it went."""
+    from simulator.bench import get_bench
+    from simulator.timing import Counters, report, snapshot
+
+    name = rig.extra.get("sim_bench")
+    t = rig.clock.now()
+    lines = [f"estimated bench time: {t:.1f} s ({t / 60:.1f} min, {t / 3600:.2f} h) for {steps} steps"]
+    if name:
+        bench = get_bench(name)
+        zero = Counters(0.0, 0, 0, 0, 0, 0, 0.0)
+        r = report(zero, snapshot(bench), steps, bench.board.timing.baud)
+        lines.append("  averaged over the run (evaluations and start-up included), " + r.text())
+    return "\n".join(lines)

@@ -244,6 +244,7 @@ class DAQ970AEmulator(ScpiEmulator):
             ("READ", True): self._read,
         })
         self.scans = 0
+        self.integration_total_s = 0.0
 
     def rst(self) -> None:
         self.dcv: dict[int, float] = {}
@@ -330,6 +331,7 @@ class DAQ970AEmulator(ScpiEmulator):
         if self.faults.fire("outlier", self.clock.now(), device=self.device):
             out[self.faults.randint(len(out))] = self.faults.outlier_v
         self.scans += 1
+        self.integration_total_s += sum(self.nplc.get(ch, 1.0) * PLC_S for ch in self.scan)
         return ",".join(f"{v:+.8E}" for v in out), self.clock.now() + self.scan_time_s()
 
 
