@@ -394,9 +394,9 @@ def choose_groups(network: Network, model: Any, sweep: np.ndarray, base: int, pa
                   rng: np.random.Generator, n_groups: int = 2, tries: int = 20) -> list[list[int]]:
     """A partition of the edges into ``n_groups`` whose sweep design is fully identifiable.
 
-    Checked before touching the bench: the design is simulated with the nominal ``model``
-    (noise-free), and a partition whose joint least-squares system has a rank deficit is
-    rejected. Falls back to one edge per group (always identifiable where anything is).
+    Checked before touching the bench: the whole design is simulated with the nominal
+    ``model`` (noise-free), and a partition whose joint least-squares system has a rank
+    deficit is rejected. Falls back to one edge per group (always identifiable where anything is).
     """
     from labnet.physics import Solver
 
@@ -531,7 +531,7 @@ class CalibrationTable:
                 fh.write(f"# {key}: {json.dumps(val, default=_json, sort_keys=True)}\n")
             fh.write("edge,code,conductance_s,sigma_s\n")
             for a, b, kk, ss in zip(e.ravel(), c.ravel(), self.k.ravel(), self.sigma.ravel()):
-                fh.write(f"{a},{b},{kk!r},{ss!r}\n")
+                fh.write(f"{a},{b},{float(kk)!r},{float(ss)!r}\n")
         return p
 
     @classmethod
@@ -727,11 +727,12 @@ def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *,
     rows = ["edge,r_ab_ohm,r_w_ohm,inl_ohm,sigma_r_ab_ohm,sigma_r_w_ohm,sigma_inl_ohm,corrected,chi2,dof"]
     for j, f in enumerate(res.fits):
         sd = np.sqrt(np.diag(f.cov))
-        rows.append(f"{j},{f.r_ab_ohm!r},{f.r_w_ohm!r},{f.inl_ohm!r},{sd[0]!r},{sd[1]!r},{sd[2]!r},{int(f.corrected)},{f.chi2!r},{f.dof}")
+        vals = [f.r_ab_ohm, f.r_w_ohm, f.inl_ohm, *sd]
+        rows.append(f"{j}," + ",".join(repr(float(v)) for v in vals) + f",{int(f.corrected)},{float(f.chi2)!r},{f.dof}")
     (folder / "calibration_fit.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     pts = ["edge,code,conductance_s,sigma_s"]
     for (j, c), kk, ss in zip(res.points.keys, res.points.k, res.points.sigma):
-        pts.append(f"{j},{c},{kk!r},{ss!r}")
+        pts.append(f"{j},{c},{float(kk)!r},{float(ss)!r}")
     (folder / "calibration_points.csv").write_text("\n".join(pts) + "\n", encoding="utf-8")
     return res, folder, rig
 
