@@ -26,6 +26,7 @@ own generator is covered without code here.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,54 @@ def _is_clock(obj: Any) -> bool:
 
 
 def _roots(rig: Any) -> dict[str, Any]:
-    return {"digipots": rig.digipots, "sources": rig.sources, "meter": rig.meter, "clock": rig.clock}
+    roots = {}
+    bench = _sim_bench(rig)
+    if bench is not None:
+        roots["bench"] = bench
+    roots.update(digipots=rig.digipots, sources=rig.sources, meter=rig.meter, clock=rig.clock)
+    return roots
+
+
+def _sim_bench(rig: Any) -> Any:
+    """The simulated bench behind a wired simulated rig (``rig.extra["sim_bench"]``), if any.
+
+    Looked up in ``sys.modules`` only: labnet does not import the simulator here; if the rig
+    is simulated over the wire, ``simulator.bench`` is already loaded.
+    """
+    name = getattr(rig, "extra", {}).get("sim_bench")
+    mod = sys.modules.get("simulator.bench")
+    if not name or mod is None:
+        return None
+    try:
+        return mod.get_bench(name)
+    except KeyError:
+        return None
+
+
+def sim_model(rig: Any) -> Any:
+    """The simulator's physical model behind ``rig`` (an object with ``driven`` — the source
+    channels whose outputs are on — and ``held_voltages()``), or None on a bench."""
+    seen: set[int] = set()
+    for root in _roots(rig).values():
+        found = _find_model(root, 0, seen)
+        if found is not None:
+            return found
+    return None
+
+
+def _find_model(obj: Any, depth: int, seen: set[int]) -> Any:
+    if id(obj) in seen or depth > _MAX_DEPTH:
+        return None
+    seen.add(id(obj))
+    if type(obj).__module__.split(".")[0] not in _WALK_PACKAGES:
+        return None
+    if isinstance(getattr(obj, "driven", None), dict) and callable(getattr(obj, "held_voltages", None)):
+        return obj
+    for v in sorted(getattr(obj, "__dict__", {}).items()):
+        found = _find_model(v[1], depth + 1, seen)
+        if found is not None:
+            return found
+    return None
 
 
 def find_state(rig: Any) -> dict[str, Any]:

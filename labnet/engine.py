@@ -157,19 +157,24 @@ class Engine:
             "step": self.step,
             "rng": self.rng.bit_generator.state,
             "codes": [int(c) for c in self.rig.codes],
+            "held": self.rig.held,
             "evaluations": [{"step": e.step, "train": dict(e.train), "test": dict(e.test)} for e in self.evaluations],
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Continue from :meth:`state` output: step, generator, evaluations and codes.
+        """Continue from :meth:`state` output: step, generator, evaluations, codes, sources.
 
         The codes are re-written to every digipot (not only those the host thinks changed) and
-        verified where the part reads back (:meth:`Rig.restore_codes`).
+        verified where the part reads back (:meth:`Rig.restore_codes`); the voltage pattern held
+        at the checkpoint is applied again (limits checked), so sources and their drivers are
+        in the state the uninterrupted run had when it went on.
         """
         self.step = int(state["step"])
         self.rng.bit_generator.state = state["rng"]
         self.evaluations = [Evaluated(int(e["step"]), dict(e["train"]), dict(e["test"])) for e in state["evaluations"]]
         self.rig.restore_codes(np.asarray(state["codes"], dtype=np.int64))
+        if state.get("held"):  # the sources as they were: instruments and drivers in the same state
+            self.rig.apply(state["held"])
 
     def preflight(self) -> None:
         """Check every input pattern of the task at the present codes before anything is applied.

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from labnet.checkpoint import sim_model
 from labnet.engine import StateMeasured
 from labnet.errors import LimitError
 from labnet.protocol import load_protocol
@@ -55,6 +56,7 @@ settle_s = 0.001
 
 SPY_RUN = textwrap.dedent('''
     import os, sys, time
+    from labnet.checkpoint import sim_model
     from labnet.protocol import load_protocol
     from labnet.rigfile import build_rig
     from labnet.runner import run_protocol
@@ -82,7 +84,7 @@ SPY_RUN = textwrap.dedent('''
                 while time.monotonic() < end:
                     time.sleep(0.01)
             self.inner.safe_state()
-            os.write(fd, f"safe_done driven={self.inner.board.driven}\\n".encode())
+            os.write(fd, f"safe_done driven={sim_model(rig).driven}\\n".encode())
         def identity(self):
             return self.inner.identity()
         def close(self):
@@ -174,7 +176,7 @@ def test_exception_ends_safe_and_recorded(tmp_path: Path, exc: BaseException, st
     p.write_text(PROTOCOL.replace("steps = 100000", "steps = 30"))
     proto = load_protocol(p)
     rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
-    board = rig.sources.board
+    board = sim_model(rig)
     with pytest.raises(type(exc)):
         run_protocol(proto, session_dir=tmp_path / "s", rig=rig, progress=False, subscribers=[Interrupt(17, exc)])
     assert board.driven == {}
@@ -188,7 +190,7 @@ def test_completed_run_recorded(tmp_path: Path) -> None:
     p = tmp_path / "p.toml"
     p.write_text(PROTOCOL.replace("steps = 100000", "steps = 5"))
     out = run_protocol(load_protocol(p), session_dir=tmp_path / "s", progress=False)
-    assert out.rig.sources.board.driven == {}
+    assert sim_model(out.rig).driven == {}
     st = read_status(tmp_path / "s")
     assert (st["status"], st["reason"], st["step"], st["resumable"]) == ("completed", "5 steps", 5, False)
 
