@@ -74,6 +74,25 @@ class BoardLogic:
         self.last_req_crc = -1
         self.last_reply = b""
         self.stored: list[int] = []  # channels stored (STORE), for inspection
+        self._line = bytearray()
+        self._overflow = False
+
+    def feed(self, byte: int) -> bytes:
+        """One received byte; the reply when it completes a line, else ``b""`` (as ``lndp_feed``)."""
+        if byte != 0x0A:
+            if len(self._line) < dp.MAX_LINE:
+                self._line.append(byte)
+            else:
+                self._overflow = True
+            return b""
+        line, over = bytes(self._line).rstrip(b"\r"), self._overflow
+        self._line.clear()
+        self._overflow = False
+        return self.handle(line, over)
+
+    def overflow(self) -> None:
+        """The receive ring overflowed: the line being received is incomplete."""
+        self._overflow = True
 
     # hardware hooks (the firmware's hw_* functions)
     def hw_set(self, ch: int, code: int) -> None:
@@ -91,6 +110,8 @@ class BoardLogic:
         self.last_seq = 0
         self.last_req_crc = -1
         self.last_reply = b""
+        self._line = bytearray()
+        self._overflow = False
 
     def ready_line(self) -> bytes:
         return dp.seal(f"!RDY {dp.FIRMWARE} {FW_VERSION}")
@@ -268,8 +289,6 @@ class EmulatedBoard:
         self.timing = timing or BoardTiming()
         self.logic = _ModelBoardLogic(self.cfg, model)
         self._ring: list[tuple[float, int]] = []
-        self._line = bytearray()
-        self._overflow = False
         self._busy_until = 0.0
         self._booting_until = 0.0
         self._wire_free = 0.0  # when the host->board line is free again
@@ -285,8 +304,6 @@ class EmulatedBoard:
         self.model.reset()
         self.logic.reset()
         self._ring.clear()
-        self._line.clear()
-        self._overflow = False
         self.tx = [(a, b) for a, b in self.tx if a <= t]  # what was already in the host's buffer stays
         self._booting_until = t + self.timing.boot_s
         ready = self.logic.ready_line()
@@ -319,7 +336,7 @@ class EmulatedBoard:
             if ta < self._booting_until:
                 continue  # the bootloader swallows it
             if len(self._ring) >= self.RX_RING:
-                self._overflow = True
+                self.logic.overflow()
                 continue
             self._ring.append((ta, b))
         self._wire_free = start + len(data) * tm.byte_s
@@ -333,23 +350,17 @@ class EmulatedBoard:
             if now > t:
                 return
             self._ring.pop(0)
-            if b != 0x0A:
-                if len(self._line) < dp.MAX_LINE:
-                    self._line.append(b)
-                else:
-                    self._overflow = True
-                continue
-            line, over = bytes(self._line).rstrip(b"\r"), self._overflow
-            self._line.clear()
-            self._overflow = False
-            self._execute(line, over, now)
+            if b == 0x0A:
+                line = bytes(self.logic._line)
+                moved0 = self.logic.taps_moved
+                reply = self.logic.feed(b)
+                self._execute(line, reply, self.logic.taps_moved - moved0, now)
+            else:
+                self.logic.feed(b)
 
-    def _execute(self, line: bytes, overflow: bool, now: float) -> None:
+    def _execute(self, line: bytes, reply: bytes, moved: int, now: float) -> None:
         tm = self.timing
         self.lines += 1
-        moved0 = self.logic.taps_moved
-        reply = self.logic.handle(line, overflow)
-        moved = self.logic.taps_moved - moved0
         exec_s = tm.parse_s + (moved * tm.x9c_step_s if self.cfg.family == "X9C" else 0.0)
         if self.cfg.family != "X9C" and line[3:4] == b"W":
             exec_s += tm.spi_write_s * max(1, (len(line) - 12) // self.cfg.width)

@@ -1,0 +1,76 @@
+"""The board firmware: the parser's host build and its Python twin answer the shared byte
+sequences (drivers/firmware/vectors.json) byte for byte; the ATmega328P build fits."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from drivers.firmware.make_vectors import vectors as make_vectors
+from simulator.board import BoardConfig, BoardLogic
+
+FW = Path(__file__).resolve().parent.parent / "drivers" / "firmware"
+VECTORS = json.loads((FW / "vectors.json").read_text(encoding="ascii"))
+
+
+def test_vectors_file_is_current():
+    assert VECTORS == make_vectors(), "run python drivers/firmware/make_vectors.py"
+
+
+@pytest.fixture(scope="module")
+def host_parser(tmp_path_factory) -> Path:
+    if shutil.which("gcc") is None or shutil.which("make") is None:
+        pytest.skip("no host C compiler")
+    build = tmp_path_factory.mktemp("fw-host")
+    subprocess.run(["make", "-s", "-C", str(FW), f"BUILD={build}", "host"], check=True, capture_output=True)
+    return build / "host_lndp"
+
+
+@pytest.mark.parametrize("vec", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_host_build_of_the_parser(host_parser: Path, vec: dict):
+    cfg = [str(x) for x in vec["config"]]
+    out = subprocess.run([str(host_parser), *cfg], input=vec["in"].encode("latin-1"), capture_output=True, check=True)
+    assert out.stdout.decode("latin-1") == vec["out"]
+
+
+@pytest.mark.parametrize("vec", VECTORS, ids=[v["name"] for v in VECTORS])
+def test_python_twin_of_the_parser(vec: dict):
+    fam, n, mx, pu, _rb, _nv = vec["config"]
+    logic = BoardLogic(BoardConfig(fam, n, mx, pu))
+    got = bytearray()
+    for b in vec["in"].encode("latin-1"):
+        if b == 0:
+            logic.overflow()
+        else:
+            got += logic.feed(b)
+    assert got.decode("latin-1") == vec["out"]
+
+
+def test_host_parser_ready_line_and_store(host_parser: Path):
+    from drivers import digiproto as dp
+
+    data = dp.request(0, "Y") + dp.request(1, "S", "02", "03", "STORE")
+    out = subprocess.run([str(host_parser), "X9C", "16", "99", "49", "0", "1", "--ready"], input=data,
+                         capture_output=True, check=True)
+    assert out.stdout.startswith(dp.seal("!RDY LNDP 1.0"))
+    assert out.stderr.decode().split() == ["store", "2", "store", "3", "store", "4"]
+
+
+@pytest.mark.parametrize("family,max_code,power_up", [("X9C", 99, 49), ("MCP42", 256, 128)])
+def test_atmega328p_build_fits(tmp_path: Path, family: str, max_code: int, power_up: int):
+    if shutil.which("avr-gcc") is None:
+        pytest.skip("avr-gcc not installed (CI installs gcc-avr avr-libc binutils-avr)")
+    res = subprocess.run(["make", "-s", "-C", str(FW), f"BUILD={tmp_path}", f"FAMILY={family}", f"MAX_CODE={max_code}",
+                          f"POWER_UP_CODE={power_up}", "all", "size"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    m = re.search(r"flash (\d+) / 32768 bytes, RAM (\d+) / 2048 bytes", res.stdout)
+    assert m, res.stdout
+    flash, ram = int(m.group(1)), int(m.group(2))
+    assert 0 < flash <= 32768 and 0 < ram <= 2048
+    assert (tmp_path / "lndp.hex").read_text().startswith(":")
+    print(f"{family}: flash {flash} B, RAM {ram} B")
