@@ -7,9 +7,14 @@ free nodes f satisfy Kirchhoff's current law
     L_ff V_f = −L_fh V_h,        L = Δᵀ diag(k) Δ,
 
 where Δ is the (E, N) incidence matrix. :class:`Solver` factorises L_ff once (dense Cholesky
-below :data:`DENSE_MAX` free nodes, sparse above) and serves any number of held-voltage
+below :data:`DENSE_MAX` free nodes, sparse above: CHOLMOD when scikit-sparse is installed —
+the optional ``fast`` extra — else SciPy's SuperLU) and serves any number of held-voltage
 vectors at once; :meth:`Solver.clamped` solves the clamped state — some free nodes held too —
 on the *same* factorisation through a bordered (Schur complement) system.
+
+:class:`Solver` is for one set of conductances. Training loops that change conductances every
+step should use :mod:`labnet.insilico`, which keeps the symbolic analysis across steps and can
+go below one factorisation per step (:mod:`labnet.solvers`).
 """
 
 from __future__ import annotations
@@ -18,10 +23,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import scipy.linalg as la
-import scipy.sparse.linalg as spla
 
 from labnet.errors import ConfigError
 from labnet.network import Network
+from labnet.solvers import ReducedLaplacian, SparseCholesky
 
 #: Free-node count at or below which the dense path is used.
 DENSE_MAX = 400
@@ -38,9 +43,14 @@ class Solver:
     held : sequence of str
         Nodes whose voltage is imposed (by sources, or ground). Ground is always held; it is
         added if missing.
+    backend : {"cholmod", "splu"}, optional
+        Sparse factorisation back end (used above :data:`DENSE_MAX` free nodes). Default:
+        CHOLMOD when scikit-sparse is installed, else SciPy's SuperLU.
     """
 
-    def __init__(self, network: Network, conductances: np.ndarray, held: Sequence[str]) -> None:
+    def __init__(
+        self, network: Network, conductances: np.ndarray, held: Sequence[str], backend: str | None = None
+    ) -> None:
         k = np.asarray(conductances, dtype=float)
         if k.shape != (network.n_edges,):
             raise ConfigError("<code>", "conductances", f"expected shape ({network.n_edges},), got {k.shape}")
@@ -51,23 +61,21 @@ class Solver:
         self.conductances = k
         self.held_names: tuple[str, ...] = tuple(names)
         self.held_idx = network.indices(names)
-        mask = np.ones(network.n_nodes, dtype=bool)
-        mask[self.held_idx] = False
-        self.free_idx = np.flatnonzero(mask)
-        self._free_pos = -np.ones(network.n_nodes, dtype=np.int64)
-        self._free_pos[self.free_idx] = np.arange(self.free_idx.size)
-        lap = network.laplacian(k)
-        self._l_fh = lap[self.free_idx][:, self.held_idx].tocsr()
-        l_ff = lap[self.free_idx][:, self.free_idx]
+        red = ReducedLaplacian(network, self.held_idx)
+        self.free_idx = red.free_idx
+        self._free_pos = red.free_pos
+        self._l_fh = red.coupling(k)  # (F, H) dense: H is a handful of sources
         self.dense = self.free_idx.size <= DENSE_MAX
+        self.backend = "dense" if self.dense else None
         if self.free_idx.size == 0:
             self._solve = lambda b: b
         elif self.dense:
-            cf = la.cho_factor(l_ff.toarray(), lower=True, check_finite=False)
+            cf = la.cho_factor(red.dense(k), lower=True, check_finite=False)
             self._solve = lambda b: la.cho_solve(cf, b, check_finite=False)
         else:
-            lu = spla.splu(l_ff.tocsc(), permc_spec="MMD_AT_PLUS_A", options={"SymmetricMode": True})
-            self._solve = lu.solve
+            factor = SparseCholesky(red.matrix(k), backend)
+            self.backend = factor.backend
+            self._solve = factor.solve
         self._border: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def solve_free_rhs(self, rhs: np.ndarray) -> np.ndarray:

@@ -1,0 +1,710 @@
+"""In-silico coupled learning: fast training of simulated resistor networks at every scale.
+
+One training step on samples s (inputs x_s at the input nodes, targets t_s at the outputs):
+
+    free state     V^F_s: inputs held, outputs floating
+    clamped state  V^C_s: outputs also held at o_s + η (t_s − o_s),  o_s = V^F_s at the outputs
+    update         Δk_j = (α/η) · mean_s [ (ΔV^F_{j,s})² − (ΔV^C_{j,s})² ]     (labnet.rules)
+
+How it is made fast (all exact algebra; float64 throughout):
+
+* **Superposition.** The network is linear, so the free response to any inputs is
+  V^F_f = G x with G = −L_ff⁻¹ L_f,in (one column per input node), and holding the outputs
+  adds Z S⁻¹ (v_c − o) with Z = L_ff⁻¹ E_out and S = Z_out,out (a bordered / Schur-complement
+  solve on the *same* factorisation). A step therefore needs L_ff⁻¹ applied to n_in + n_out
+  columns, whatever the number of samples — the free and the clamped state of every sample of
+  an epoch come from one factorisation and one multi-right-hand-side solve.
+* **Moments.** The batch mean of (ΔV_j)² is a quadratic form in the samples' second-moment
+  matrix of [x; t], so a 1,000-sample epoch costs the same O(E·(n_in+n_out)²) as one sample.
+* **Pattern reuse.** L_ff is assembled from conductances by one sparse mat-vec into a fixed
+  CSC pattern; the fill-reducing ordering / symbolic analysis is done once
+  (:class:`labnet.solvers.SparseCholesky`, CHOLMOD when installed).
+* **Below one factorisation per step** (``method="pcg"``): conjugate gradients preconditioned
+  by an earlier step's factorisation, warm-started from the previous step's G and Z, stopping
+  at relative residual ``rtol`` (default 1e-12); the factor is refreshed when an iteration
+  count exceeds ``refresh_iterations`` and recomputed at once if PCG does not converge. With
+  the default tolerance the node voltages agree with a fresh direct solve to about 1e-10
+  relative (tested in ``tests/test_insilico.py``).
+* **Small networks**: dense LAPACK Cholesky with conductances scattered straight into the
+  matrix; :class:`BatchedCoupledLearning` trains many independent small networks in one
+  vectorised call.
+
+Conductances in siemens (S), voltages in volts (V), α in S/V².
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import lapack
+
+from labnet import batched as _kernels
+from labnet.conductance import ConductanceModel
+from labnet.errors import ConfigError
+from labnet.network import Network
+from labnet.rules import Rule, apply_step, clip_conductance, coupled_learning
+from labnet.solvers import DEFAULT_BACKEND, ReducedLaplacian, SparseCholesky, block_pcg
+
+_dpotrf, _dpotrs, _dposv = lapack.get_lapack_funcs(("potrf", "potrs", "posv"), (np.zeros(1),))
+
+#: Free-node count at or below which the compiled small-network kernel (numba) is used.
+KERNEL_MAX = 64
+
+#: Free-node count at or below which :class:`CoupledLearning` uses dense LAPACK.
+DENSE_MAX = 400
+
+METHODS = ("auto", "dense", "direct", "pcg")
+
+
+@dataclass
+class StepStats:
+    """Bookkeeping of the linear algebra of a trainer (cumulative)."""
+
+    steps: int = 0
+    factorisations: int = 0
+    pcg_iterations: int = 0
+    pcg_solves: int = 0
+
+
+def _as_2d(a: np.ndarray | Sequence[float] | Sequence[Sequence[float]], n_cols: int, what: str) -> np.ndarray:
+    arr = np.asarray(a, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2 or arr.shape[1] != n_cols:
+        raise ConfigError("<code>", what, f"expected shape (S, {n_cols}), got {np.shape(a)}")
+    return arr
+
+
+class CoupledLearning:
+    """Coupled learning in silico on one network.
+
+    Parameters
+    ----------
+    network : Network
+        Its ``inputs`` are driven, its ``outputs`` are clamped; ground is held at 0 V.
+    conductances : array, shape (E,)
+        Initial conductances (S), > 0. Ignored when ``codes`` is given (quantised training).
+    inputs : array, shape (S, n_in)
+        Training input voltages (V), columns in ``network.inputs`` order.
+    targets : array, shape (S, n_out)
+        Target output voltages (V), columns in ``network.outputs`` order.
+    alpha : float
+        Learning rate α (S/V²).
+    eta : float
+        Nudge amplitude η (0 < η ≤ 1).
+    k_min, k_max : float or array (E,)
+        Conductance range (S) of the continuous rule.
+    rule, model, codes, code_range : optional
+        Tap-quantised training: a :class:`labnet.rules.Rule` (its ``kind``, dead band and
+        ``max_taps`` are used; its α and η are the ones above), a code → conductance model
+        (:class:`labnet.conductance.ConductanceModel`), initial integer codes (E,) and the
+        allowed (code_min, code_max).
+    method : {"auto", "dense", "direct", "pcg"}
+        ``dense``: LAPACK Cholesky per step; ``direct``: sparse numeric refactorisation per step
+        (symbolic analysis reused); ``pcg``: stale-factor preconditioned CG; ``auto``: dense up
+        to :data:`DENSE_MAX` free nodes, else ``pcg``.
+    rtol : float
+        PCG stopping tolerance on the relative residual of every column.
+    refresh_iterations : int
+        Refactorise at the next step when a PCG solve needed more iterations than this.
+    backend : {"cholmod", "splu"}, optional
+        Sparse factorisation back end.
+    seed : int or Generator
+        For stochastic rounding and batch draws.
+    use_kernel : bool
+        Full-batch continuous steps of small networks (≤ :data:`KERNEL_MAX` free nodes) run in
+        the compiled kernel of :mod:`labnet.batched` when numba is installed.
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        conductances: np.ndarray | None,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        *,
+        alpha: float,
+        eta: float,
+        k_min: float | np.ndarray = 0.0,
+        k_max: float | np.ndarray = np.inf,
+        rule: Rule | None = None,
+        model: ConductanceModel | None = None,
+        codes: np.ndarray | None = None,
+        code_range: tuple[int, int] | None = None,
+        method: str = "auto",
+        rtol: float = 1e-12,
+        refresh_iterations: int = 6,
+        backend: str | None = None,
+        seed: int | np.random.Generator = 0,
+        use_kernel: bool = True,
+    ) -> None:
+        if method not in METHODS:
+            raise ConfigError("<code>", "method", f"expected one of {METHODS}, got {method!r}")
+        if not network.inputs or not network.outputs:
+            raise ConfigError("<code>", "network", "coupled learning needs input and output nodes")
+        if not 0 < eta <= 1:
+            raise ConfigError("<code>", "eta", f"expected 0 < eta <= 1, got {eta}")
+        self.network = network
+        self.alpha = float(alpha)
+        self.eta = float(eta)
+        self.k_min, self.k_max = k_min, k_max
+        self.rng = np.random.default_rng(seed)
+        self.rule = rule
+        self.model = model
+        self.quantised = codes is not None
+        if self.quantised:
+            if model is None or rule is None or code_range is None:
+                raise ConfigError("<code>", "codes", "quantised training needs rule, model and code_range")
+            self.codes = np.asarray(codes, dtype=np.int64).copy()
+            self.code_range = (int(code_range[0]), int(code_range[1]))
+            k = model.conductance(self.codes)
+        else:
+            if conductances is None:
+                raise ConfigError("<code>", "conductances", "give conductances (or codes for quantised training)")
+            k = np.array(conductances, dtype=float)
+        if k.shape != (network.n_edges,) or not np.all(np.isfinite(k)) or np.any(k <= 0):
+            raise ConfigError("<code>", "conductances", f"expected {network.n_edges} finite conductances > 0 S")
+        self.k = k
+        n_in, n_out = len(network.inputs), len(network.outputs)
+        self.inputs = _as_2d(inputs, n_in, "inputs")
+        self.targets = _as_2d(targets, n_out, "targets")
+        if self.inputs.shape[0] != self.targets.shape[0]:
+            raise ConfigError("<code>", "targets", "inputs and targets need the same number of samples")
+        # held: ground first, then inputs; outputs are free nodes
+        held_idx = network.indices([network.ground, *network.inputs])
+        self.red = red = ReducedLaplacian(network, held_idx)
+        self.n_in, self.n_out, self.n_free = n_in, n_out, red.n_free
+        self.out_pos = red.free_pos[network.indices(network.outputs)]
+        self.in_cols = np.arange(1, 1 + n_in)  # columns of L_fh that belong to the inputs
+        if method == "auto":
+            method = "dense" if red.n_free <= DENSE_MAX else "pcg"
+        self.method = method
+        self.rtol = float(rtol)
+        self.refresh_iterations = int(refresh_iterations)
+        self.backend = "dense" if method == "dense" else (backend or DEFAULT_BACKEND)
+        self.stats = StepStats()
+        # incidence pieces: drops ΔV = D_f V_f + D_in x
+        self.d_free = red.d_free
+        self.d_in = red.d_held[:, 1:].toarray()  # (E, n_in)
+        e_out = np.zeros((red.n_free, n_out))
+        e_out[self.out_pos, np.arange(n_out)] = 1.0
+        self._e_out = e_out
+        if method == "dense":
+            self.d_free = red.d_free.toarray()
+            self._rhs = np.zeros((red.n_free, n_in + n_out), order="F")
+            self._rhs[:, n_in:] = e_out
+            # conductances -> [L_ff | L_f,in] in one dense product (F, F + n_in) flattened row-major
+            flat_ff = red._dense_flat // red.n_free * (red.n_free + n_in) + red._dense_flat % red.n_free
+            rh, ch, eh = red._fh
+            keep = ch >= 1
+            flat_fh = rh[keep] * (red.n_free + n_in) + red.n_free + ch[keep] - 1
+            rows = np.concatenate([flat_ff, flat_fh])
+            cols = np.concatenate([red._dense_edges, eh[keep]])
+            vals = np.concatenate([red._dense_sign, np.ones(int(keep.sum()))])  # input block holds −L_f,in
+            size = red.n_free * (red.n_free + n_in)
+            if size * network.n_edges <= 40_000:  # tiny: one dense mat-vec beats a scatter
+                amap = np.zeros((size, network.n_edges))
+                np.add.at(amap, (rows, cols), vals)
+                self._assemble = amap.__matmul__
+            else:
+                self._assemble = lambda k: np.bincount(rows, weights=k[cols] * vals, minlength=size)
+            self._c_in = self.d_in @ self.inputs.T  # (E, S): input part of every sample's drops
+            self._rhs1 = np.zeros((red.n_free, 1 + n_out), order="F")
+            self._rhs1[:, 1:] = e_out
+        else:
+            self._in_map = red.fh_map  # (F·H, E)
+            self._factor: SparseCholesky | None = None
+            self._factor_stale = True
+            self._guess: np.ndarray | None = None
+        self._moments_all = self._moments(np.arange(self.inputs.shape[0]))
+        self._kernel: BatchedCoupledLearning | None = None
+        if (method == "dense" and not self.quantised and _kernels.HAVE_NUMBA and red.n_free <= KERNEL_MAX
+                and use_kernel):
+            self._kernel = BatchedCoupledLearning(
+                network, k[None, :], self.inputs, self.targets, alpha=alpha, eta=eta, k_min=k_min, k_max=k_max
+            )
+
+    # ------------------------------------------------------------------ linear algebra
+    def responses(self) -> tuple[np.ndarray, np.ndarray]:
+        """G (F, n_in) and Z (F, n_out) for the present conductances.
+
+        G = −L_ff⁻¹ L_f,in is the free-node response to one volt on each input; Z = L_ff⁻¹ E_out
+        the response to unit current injected at each output (Ω).
+        """
+        k = self.k
+        f, n_in = self.n_free, self.n_in
+        self.stats.steps += 1
+        if self.method == "dense":
+            a = self._assemble(k).reshape(f, f + n_in)
+            self._rhs[:, :n_in] = a[:, f:]
+            c, info = lapack.dpotrf(a[:, :f], lower=1, clean=0, overwrite_a=1)
+            if info:
+                raise np.linalg.LinAlgError(f"reduced Laplacian not positive definite (dpotrf info={info})")
+            x, info = lapack.dpotrs(c, self._rhs, lower=1)
+            self.stats.factorisations += 1
+            return x[:, :n_in], x[:, n_in:]
+        lap = self.red.matrix(k)
+        rhs = np.empty((f, n_in + self.n_out))
+        rhs[:, :n_in] = -(self._in_map @ k).reshape(f, -1)[:, self.in_cols]
+        rhs[:, n_in:] = self._e_out
+        if self.method == "direct" or self._factor is None or self._factor_stale:
+            if self._factor is None:
+                self._factor = SparseCholesky(lap, self.backend)
+            else:
+                self._factor.refactor(lap)
+            self.stats.factorisations += 1
+            self._factor_stale = False
+            x = self._factor.solve(rhs)
+        else:
+            res = block_pcg(lap.__matmul__, self._factor.solve, rhs, self._guess, rtol=self.rtol, maxiter=40)
+            self.stats.pcg_iterations += res.iterations
+            self.stats.pcg_solves += 1
+            if not res.converged:  # drifted too far: refactorise now and solve directly
+                self._factor.refactor(lap)
+                self.stats.factorisations += 1
+                x = self._factor.solve(rhs)
+            else:
+                x = res.x
+                if res.iterations > self.refresh_iterations:
+                    self._factor_stale = True
+        self._guess = x
+        return x[:, :n_in], x[:, n_in:]
+
+    def _drops(self, g: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Q_F (E, n_in): edge drops per input volt; R (E, n_out): per volt of output clamp shift; G_out."""
+        g_out = g[self.out_pos]
+        s = z[self.out_pos]
+        q_f = self.d_free @ g + self.d_in
+        _, zs, info = _dposv(s, z.T, lower=1)  # S⁻¹ Zᵀ (S symmetric positive definite)
+        r = self.d_free @ zs.T  # D_f Z S⁻¹
+        return q_f, r, g_out
+
+    def _moments(self, idx: np.ndarray) -> np.ndarray:
+        u = np.concatenate([self.inputs[idx], self.targets[idx]], axis=1)
+        return u.T @ u / len(idx)
+
+    # ------------------------------------------------------------------ training
+    def gradient(self, samples: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """Δk (S), shape (E,), of the continuous rule averaged over ``samples``, and their mean free error (V²).
+
+        ``samples``: indices into the training set (default: all of them — one epoch).
+        """
+        g, z = self.responses()
+        q_f, r, g_out = self._drops(g, z)
+        if samples is None:
+            idx = None
+            x, t = self.inputs, self.targets
+        else:
+            idx = np.asarray(samples, dtype=np.int64).reshape(-1)
+            x, t = self.inputs[idx], self.targets[idx]
+        n = x.shape[0]
+        err = float(np.mean((x @ g_out.T - t) ** 2))
+        eta = self.eta
+        if n <= self.n_in + self.n_out:  # explicit per-sample drops, (E, n)
+            dv_f = q_f @ x.T
+            dv_c = dv_f + eta * (r @ (t.T - g_out @ x.T))
+            return coupled_learning(dv_f, dv_c, alpha=self.alpha, eta=eta).reshape(-1), err
+        m = self._moments_all if idx is None else self._moments(idx)
+        n_in = self.n_in
+        q_c = np.concatenate([q_f - eta * (r @ g_out), eta * r], axis=1)  # ΔV^C = Q_C [x; t]
+        mean_f2 = np.einsum("ej,jk,ek->e", q_f, m[:n_in, :n_in], q_f)
+        mean_c2 = np.einsum("ej,jk,ek->e", q_c, m, q_c)
+        return (self.alpha / eta) * (mean_f2 - mean_c2), err
+
+    def step(self, samples: np.ndarray | None = None) -> float:
+        """One training step on ``samples`` (default: all — a full-batch epoch); returns the mean
+        free-state error (V²) measured before the update."""
+        if samples is None and self._kernel is not None:
+            return float(self._run_kernel(1)[0])
+        if self.method == "dense" and not self.quantised:
+            if samples is None and self.inputs.shape[0] == 1:
+                return self._step_dense_single(0)
+            if samples is not None and np.size(samples) == 1:
+                return self._step_dense_single(int(np.reshape(samples, -1)[0]))
+        dk, err = self.gradient(samples)
+        self.apply(dk)
+        return err
+
+    def _run_kernel(self, steps: int) -> np.ndarray:
+        kern = self._kernel
+        assert kern is not None
+        kb = np.ascontiguousarray(self.k).reshape(1, -1)  # a view of self.k when contiguous
+        errs = np.empty((steps, 1))
+        _kernels.train_small(kb, kern.ends, kern.out_pos, kern._xb, kern._tb, kern.alpha, kern.eta,
+                             kern._kmin_b, kern._kmax_b, kern.f, steps, errs)
+        self.k = kb.reshape(-1)
+        self.stats.steps += steps
+        self.stats.factorisations += steps
+        return errs[:, 0]
+
+    def _step_dense_single(self, s: int) -> float:
+        """Lean path for one sample on a small network: the sample's own right-hand side and the
+        output columns in one LAPACK solve, drops by one dense product. Same result as
+        ``gradient([s])`` + ``apply`` to round-off (tested)."""
+        f = self.n_free
+        a = self._assemble(self.k).reshape(f, f + self.n_in)
+        rhs = self._rhs1
+        rhs[:, 0] = a[:, f:] @ self.inputs[s]
+        c, info = _dpotrf(a[:, :f], lower=1, clean=0, overwrite_a=1)
+        if info:
+            raise np.linalg.LinAlgError(f"reduced Laplacian not positive definite (dpotrf info={info})")
+        x, _ = _dpotrs(c, rhs, lower=1)
+        w = self.d_free @ x  # (E, 1 + n_out): drops of V_f and of each Z column
+        xo = x[self.out_pos]
+        o = xo[:, 0]
+        d = self.targets[s] - o
+        _, mu, info = _dposv(xo[:, 1:], d * self.eta, lower=1)  # S⁻¹ η (t − o)
+        dv_f = w[:, 0] + self._c_in[:, s]
+        delta = w[:, 1:] @ mu  # ΔV^C − ΔV^F
+        # Δk = (α/η)[(ΔV^F)² − (ΔV^C)²] = −(α/η) δ (2ΔV^F + δ)
+        dv_f *= 2.0
+        dv_f += delta
+        dv_f *= delta
+        k = self.k - (self.alpha / self.eta) * dv_f
+        np.maximum(k, self.k_min, out=k)
+        np.minimum(k, self.k_max, out=k)
+        self.k = k
+        self.stats.steps += 1
+        self.stats.factorisations += 1
+        return float(d @ d) / d.size
+
+    epoch = step
+
+    def apply(self, dk: np.ndarray) -> None:
+        """Apply a conductance change Δk (S), shape (E,): clipped (continuous) or as taps (quantised)."""
+        if not self.quantised:
+            self.k = clip_conductance(self.k + dk, self.k_min, self.k_max)
+            return
+        assert self.rule is not None and self.model is not None
+        taps = self.rule.step(dk, self.model.slope(self.codes), self.rng)
+        new = apply_step(self.codes, taps, *self.code_range)
+        if np.any(new != self.codes):
+            self.codes = new
+            self.k = self.model.conductance(new)
+
+    def train(self, steps: int, batch: int | None = None) -> np.ndarray:
+        """Run ``steps`` steps; with ``batch`` draw that many samples per step, else full batch.
+
+        Returns the per-step mean free error (V²), shape (steps,).
+        """
+        if batch is None and self._kernel is not None:
+            return self._run_kernel(steps)
+        errs = np.empty(steps)
+        s = self.inputs.shape[0]
+        for i in range(steps):
+            idx = None if batch is None else self.rng.integers(0, s, size=batch)
+            errs[i] = self.step(idx)
+        return errs
+
+    def outputs(self, inputs: np.ndarray) -> np.ndarray:
+        """Free-state output voltages (V), shape (S, n_out), for inputs (S, n_in) at the present conductances."""
+        g, _ = self.responses()
+        return _as_2d(inputs, self.n_in, "inputs") @ g[self.out_pos].T
+
+    def states(self, samples: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Full node voltages (V) of the free and clamped states, each (N, S), for ``samples``.
+
+        For checks and analysis; training itself never forms them.
+        """
+        idx = np.arange(self.inputs.shape[0]) if samples is None else np.asarray(samples).reshape(-1)
+        g, z = self.responses()
+        x, t = self.inputs[idx], self.targets[idx]
+        vf_free = g @ x.T
+        o = vf_free[self.out_pos]
+        s = z[self.out_pos]
+        vc_free = vf_free + z @ np.linalg.solve(s, self.eta * (t.T - o))
+        n = self.network.n_nodes
+        vf = np.zeros((n, len(idx)))
+        vc = np.zeros((n, len(idx)))
+        in_idx = self.network.indices(self.network.inputs)
+        for v, free in ((vf, vf_free), (vc, vc_free)):
+            v[self.red.free_idx] = free
+            v[in_idx] = x.T
+        return vf, vc
+
+
+# ====================================================================== batched small networks
+class BatchedCoupledLearning:
+    """Many independent small networks trained by coupled learning in one vectorised call.
+
+    All networks share node count, edge count and the numbers of inputs and outputs; they may
+    differ in wiring (give a list of networks), conductances, tasks and hyper-parameters.
+    Every step does, for all B networks at once: assemble L_ff and L_f,in, solve for G and Z by
+    vectorised Gaussian elimination (exact for the SPD reduced Laplacian; no pivoting needed),
+    the free and clamped drops of every sample, the continuous rule, clipping.
+
+    Parameters
+    ----------
+    networks : Network or sequence of B Networks
+    conductances : array, shape (B, E)
+        Initial conductances (S).
+    inputs : array, shape (S, n_in) or (B, S, n_in)
+        Training inputs (V) shared by all networks or one set per network.
+    targets : array, shape (S, n_out) or (B, S, n_out)
+        Targets (V).
+    alpha, eta : float or array (B,)
+        Per-network learning rate (S/V²) and nudge.
+    k_min, k_max : float or array broadcastable to (B, E)
+        Conductance range (S).
+    engine : {"auto", "numba", "numpy"}
+        ``numba``: the compiled kernel of :mod:`labnet.batched` (one loop over steps and
+        networks); ``numpy``: vectorised NumPy over the batch axis; ``auto``: numba when it is
+        installed and the networks have at most :data:`KERNEL_MAX` free nodes.
+    """
+
+    def __init__(
+        self,
+        networks: Network | Sequence[Network],
+        conductances: np.ndarray,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        *,
+        alpha: float | np.ndarray,
+        eta: float | np.ndarray,
+        k_min: float | np.ndarray = 0.0,
+        k_max: float | np.ndarray = np.inf,
+        engine: str = "auto",
+    ) -> None:
+        k = np.array(conductances, dtype=float)
+        if k.ndim != 2:
+            raise ConfigError("<code>", "conductances", f"expected shape (B, E), got {k.shape}")
+        b, e = k.shape
+        nets = [networks] * b if isinstance(networks, Network) else list(networks)
+        if len(nets) != b:
+            raise ConfigError("<code>", "networks", f"expected {b} networks (one per row of conductances), got {len(nets)}")
+        shapes = {(n.n_nodes, n.n_edges, len(n.inputs), len(n.outputs)) for n in nets}
+        if len(shapes) != 1:
+            raise ConfigError("<code>", "networks", f"networks differ in size or roles: {sorted(shapes)}")
+        n_nodes, n_edges, n_in, n_out = shapes.pop()
+        if n_edges != e:
+            raise ConfigError("<code>", "conductances", f"expected {n_edges} edges per network, got {e}")
+        self.b, self.e, self.n_in, self.n_out = b, e, n_in, n_out
+        self.f = f = n_nodes - 1 - n_in
+        if engine not in ("auto", "numba", "numpy"):
+            raise ConfigError("<code>", "engine", f"expected 'auto', 'numba' or 'numpy', got {engine!r}")
+        if engine == "numba" and not _kernels.HAVE_NUMBA:
+            raise ConfigError("<code>", "engine", "engine 'numba' needs numba (pip install labnet[fast])")
+        engine = ("numba" if _kernels.HAVE_NUMBA and f <= KERNEL_MAX else "numpy") if engine == "auto" else engine
+        self.shared = isinstance(networks, Network) or all(n is nets[0] for n in nets)
+        self.engine = engine
+        self.k = k  # stored transposed, (E, B), for the vectorised arithmetic
+        self.alpha = np.broadcast_to(np.asarray(alpha, float), (b,)).copy()
+        self.eta = np.broadcast_to(np.asarray(eta, float), (b,)).copy()
+        self.k_min, self.k_max = k_min, k_max
+        self._kmin_b = np.ascontiguousarray(np.broadcast_to(np.asarray(k_min, float), (b, e)))
+        self._kmax_b = np.ascontiguousarray(np.broadcast_to(np.asarray(k_max, float), (b, e)))
+        self._kmin_t = np.ascontiguousarray(self._kmin_b.T)
+        self._kmax_t = np.ascontiguousarray(self._kmax_b.T)
+        x = np.asarray(inputs, float)
+        t = np.asarray(targets, float)
+        self.inputs = np.broadcast_to(x, (b, *x.shape[-2:])) if x.ndim == 2 else x
+        self.targets = np.broadcast_to(t, (b, *t.shape[-2:])) if t.ndim == 2 else t
+        if self.inputs.shape[:2] != self.targets.shape[:2] or self.inputs.shape[2] != n_in or self.targets.shape[2] != n_out:
+            raise ConfigError("<code>", "inputs", "inputs (B, S, n_in) and targets (B, S, n_out) do not match the networks")
+        # per network: free-node relabelling, output positions, edge ends in [free | inputs | ground] space
+        w = f + n_in  # columns of the assembled [L_ff | L_f,in]
+        ends = np.empty((b, 2, e), dtype=np.int64)  # relabelled ends: 0..f-1 free, f..f+n_in-1 inputs, w ground
+        out_pos = np.empty((b, n_out), dtype=np.int64)
+        for i, net in enumerate(nets if not self.shared else nets[:1]):
+            lab = np.empty(n_nodes, dtype=np.int64)
+            held = net.indices([net.ground, *net.inputs])
+            free = np.setdiff1d(np.arange(n_nodes), held)
+            lab[free] = np.arange(f)
+            lab[held[1:]] = f + np.arange(n_in)
+            lab[held[0]] = w
+            src, dst = net.edge_ends
+            ends[i] = lab[src], lab[dst]
+            out_pos[i] = lab[net.indices(net.outputs)]
+        if self.shared:
+            ends[:] = ends[0]
+            out_pos[:] = out_pos[0]
+        self.ends = ends
+        self.out_pos = out_pos
+        # scatter pattern of the augmented system [L_ff | −L_f,in | E_out], row stride ww:
+        # edge (p, q) with p free adds +k at (p, p), −k at (p, q) for q free, +k at (p, q) for q an input
+        ww = w + n_out
+        self._ww = ww
+        rows, cols, edges, signs = [], [], [], []
+        ar = np.arange(e)
+        for i in range(1 if self.shared else b):
+            a, c = ends[i]
+            for p, q in ((a, c), (c, a)):
+                m = p < f
+                m2 = m & (q < w)
+                rows += [p[m] * ww + p[m], p[m2] * ww + q[m2]]
+                edges += [ar[m], ar[m2]]
+                signs += [np.ones(int(m.sum())), np.where(q[m2] < f, -1.0, 1.0)]
+                cols.append(np.full(int(m.sum()) + int(m2.sum()), i))
+        r, nb, ed, sg = (np.concatenate(v) for v in (rows, cols, edges, signs))
+        n_out_ar = np.arange(n_out)
+        if self.shared:
+            amap = np.zeros((f * ww, e))
+            np.add.at(amap, (r, ed), sg)
+            self._amap = amap  # (f·ww, E) @ kT (E, B) -> (f·ww, B)
+            self._one_rows = out_pos[0] * ww + w + n_out_ar  # rows of the (f·ww, B) array holding E_out's ones
+        else:
+            self._flat = r * b + nb  # index into a (f·ww, B) array
+            self._edge_flat = ed * b + nb  # index into kT.ravel()
+            self._sign = sg
+            self._one_flat = ((out_pos * ww + w + n_out_ar[None, :]) * b + np.arange(b)[:, None]).ravel()
+        # drops ΔV = V[a] − V[c] with V = [V_f, x, 0]: dense incidence (shared wiring) or a gather
+        if self.shared:
+            dfull = np.zeros((e, w + 1))
+            dfull[ar, ends[0, 0]] += 1.0
+            dfull[ar, ends[0, 1]] -= 1.0
+            self._d_free = np.ascontiguousarray(dfull[:, :f])
+            self._d_in = dfull[:, f:w]  # (E, n_in)
+        else:
+            bb = np.arange(b)[None, :]
+            self._ia = ends[:, 0].T * b + bb  # (E, B) flat index into a (nodes·B) array
+            self._ic = ends[:, 1].T * b + bb
+        self._xs = np.ascontiguousarray(self.inputs.transpose(1, 2, 0))  # (S, n_in, B)
+        self._ts = np.ascontiguousarray(self.targets.transpose(1, 2, 0))  # (S, n_out, B)
+        self._xb = np.ascontiguousarray(self.inputs)  # (B, S, n_in) for the compiled kernel
+        self._tb = np.ascontiguousarray(self.targets)
+        u = np.concatenate([self._xs, self._ts], axis=1)  # (S, m, B)
+        self._moments = np.einsum("sib,sjb->ijb", u, u) / u.shape[0]  # (m, m, B)
+
+    @property
+    def k(self) -> np.ndarray:
+        """Conductances (S), shape (B, E)."""
+        return self._kb if self.engine == "numba" else self._kt.T
+
+    @k.setter
+    def k(self, value: np.ndarray) -> None:
+        v = np.asarray(value, dtype=float)
+        if self.engine == "numba":
+            self._kb = np.ascontiguousarray(v).copy()
+        else:
+            self._kt = np.ascontiguousarray(v.T)
+
+    def _assemble(self) -> np.ndarray:
+        """The augmented systems [L_ff | −L_f,in | E_out] of every network, shape (f, f + n_in + n_out, B)."""
+        f, ww, b = self.f, self._ww, self.b
+        kt = self._kt if self.engine == "numpy" else np.ascontiguousarray(self._kb.T)  # (E, B)
+        if self.shared:
+            m = self._amap @ kt
+            m[self._one_rows] = 1.0
+        else:
+            m = np.bincount(self._flat, weights=kt.ravel()[self._edge_flat] * self._sign, minlength=f * ww * b)
+            m[self._one_flat] = 1.0
+        return m.reshape(f, ww, b)
+
+    def responses(self) -> tuple[np.ndarray, np.ndarray]:
+        """G (f, n_in, B) and Z (f, n_out, B) of every network (see :meth:`CoupledLearning.responses`)."""
+        f, n_in = self.f, self.n_in
+        m = self._assemble()
+        if f > 24:  # LAPACK per matrix beats the elimination loop for larger systems
+            lhs = np.ascontiguousarray(m[:, :f].transpose(2, 0, 1))
+            rhs = np.ascontiguousarray(m[:, f:].transpose(2, 0, 1))
+            x = np.linalg.solve(lhs, rhs).transpose(1, 2, 0)
+        else:
+            for j in range(f):  # forward elimination, vectorised over the batch
+                row = m[j, j + 1 :]
+                row /= m[j, j]
+                m[j + 1 :, j + 1 :] -= m[j + 1 :, j, None, :] * row[None]
+            x = m[:, f:]
+            for j in range(f - 1, 0, -1):  # back substitution (rows already scaled by their pivots)
+                x[:j] -= m[:j, j : j + 1] * x[j : j + 1]
+        return x[:, :n_in], x[:, n_in:]
+
+    def _edge_drops(self, x: np.ndarray, with_inputs: bool) -> np.ndarray:
+        """Edge drops of node responses x (f, c, B) -> (c, E, B); input nodes at identity if ``with_inputs``."""
+        f, b = self.f, self.b
+        c = x.shape[1]
+        if self.shared:
+            out = self._d_free @ x.transpose(1, 0, 2)  # (c, E, B)
+            if with_inputs:
+                out += self._d_in.T[:, :, None]
+            return out
+        full = np.zeros((c, f + self.n_in + 1, b))
+        full[:, :f] = x.transpose(1, 0, 2)
+        if with_inputs:
+            full[np.arange(c), f + np.arange(c)] = 1.0
+        flat = full.reshape(c, -1)
+        return np.take(flat, self._ia, axis=1) - np.take(flat, self._ic, axis=1)
+
+    def gradient(self) -> tuple[np.ndarray, np.ndarray]:
+        """Δk (S), shape (B, E), of the continuous rule over each network's samples, and errors (B,) (V²)."""
+        g, z = self.responses()
+        n_in, n_out = self.n_in, self.n_out
+        bi = np.arange(self.b)
+        g_out = g[self.out_pos.T, :, bi].transpose(0, 2, 1)  # (n_out, n_in, B)
+        s = z[self.out_pos.T, :, bi].transpose(0, 2, 1)  # (n_out, n_out, B)
+        q_f = self._edge_drops(g, True)  # (n_in, E, B) drops per input volt
+        dz = self._edge_drops(z, False)  # (n_out, E, B)
+        if n_out == 1:
+            s_inv = 1.0 / s
+        elif n_out == 2:
+            det = s[0, 0] * s[1, 1] - s[0, 1] * s[1, 0]
+            s_inv = np.stack([np.stack([s[1, 1], -s[0, 1]]), np.stack([-s[1, 0], s[0, 0]])]) / det
+        else:
+            s_inv = np.linalg.inv(s.transpose(2, 0, 1)).transpose(1, 2, 0)
+        eta = self.eta
+        r = [sum(dz[k] * (eta * s_inv[k, j]) for k in range(n_out)) for j in range(n_out)]  # η D_f Z S⁻¹
+        xs, ts = self._xs, self._ts
+        n_s = xs.shape[0]
+        out = np.einsum("ojb,sjb->sob", g_out, xs)  # (S, n_out, B) free outputs
+        err = np.mean((out - ts) ** 2, axis=(0, 1))
+        acc = np.zeros((self.e, self.b))
+        if n_s <= n_in + n_out:  # explicit per sample
+            for si in range(n_s):
+                dv_f = sum(q_f[j] * xs[si, j] for j in range(n_in))
+                d = ts[si] - out[si]  # (n_out, B)
+                delta = sum(r[k] * d[k] for k in range(n_out))
+                acc -= delta * (2.0 * dv_f + delta)
+            acc /= n_s
+        else:  # second moments of [x; t]: mean (ΔV^F)² − mean (ΔV^C)²
+            q_c = [q_f[j] - sum(r[k] * g_out[k, j] for k in range(n_out)) for j in range(n_in)] + r
+            m = self._moments
+            for i in range(n_in + n_out):
+                for j in range(n_in + n_out):
+                    term = q_c[i] * q_c[j]
+                    if i < n_in and j < n_in:
+                        term = q_f[i] * q_f[j] - term
+                    else:
+                        term = -term
+                    acc += term * m[i, j]
+        acc *= self.alpha / eta
+        return acc.T, err  # (B, E)
+
+    def step(self) -> np.ndarray:
+        """One full-batch step of every network; returns each network's mean free error (V²), shape (B,)."""
+        if self.engine == "numba":
+            return self._run_kernel(1)[0]
+        dk, err = self.gradient()
+        kt = self._kt
+        kt += dk.T
+        np.maximum(kt, self._kmin_t, out=kt)
+        np.minimum(kt, self._kmax_t, out=kt)
+        return err
+
+    def _run_kernel(self, steps: int) -> np.ndarray:
+        errs = np.empty((steps, self.b))
+        _kernels.train_small(self._kb, self.ends, self.out_pos, self._xb, self._tb, self.alpha, self.eta,
+                             self._kmin_b, self._kmax_b, self.f, steps, errs)
+        return errs
+
+    def train(self, steps: int) -> np.ndarray:
+        """``steps`` steps; per-step errors (V²) measured before each update, shape (steps, B)."""
+        if self.engine == "numba":
+            return self._run_kernel(steps)
+        return np.stack([self.step() for _ in range(steps)])
+
+
+def direct_states(
+    network: Network, conductances: np.ndarray, x: np.ndarray, t: np.ndarray, eta: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference free and clamped node voltages (N,) by two fresh direct solves (:func:`labnet.physics.solve`)."""
+    from labnet.physics import solve
+
+    held = dict(zip(network.inputs, map(float, x)))
+    vf = solve(network, conductances, held)
+    o = vf[network.indices(network.outputs)]
+    held.update(zip(network.outputs, map(float, o + eta * (np.asarray(t) - o))))
+    return vf, solve(network, conductances, held)
+
+
+__all__ = ["BatchedCoupledLearning", "CoupledLearning", "DENSE_MAX", "KERNEL_MAX", "StepStats", "direct_states"]
