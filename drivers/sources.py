@@ -20,6 +20,11 @@ from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, floats
 from labnet.errors import InstrumentError, LimitError
 
 
+def join_commands(cmds: list[str]) -> str:
+    """One message from several commands, each after the first from the root (``;:``)."""
+    return cmds[0] + "".join(";" + (c if c.startswith(":") else ":" + c) for c in cmds[1:])
+
+
 class ScpiSource(ScpiInstrument):
     """Common logic of a multi-channel voltage source.
 
@@ -78,12 +83,12 @@ class ScpiSource(ScpiInstrument):
                 cmds += self._off_cmds(ch)
                 new[ch] = (v_old, False)
         if cmds:
-            self.write(";:".join(cmds))
+            self.write(join_commands(cmds))
         self.state = new
 
     def safe_state(self) -> None:
         """Every channel to 0 V and its output off (sent unconditionally)."""
-        self.write(";:".join(self._safe_cmds()))
+        self.write(join_commands(self._safe_cmds()))
         self.state = {ch: (0.0, False) for ch in self.channels}
 
     def setup(self) -> None:
