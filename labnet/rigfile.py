@@ -377,6 +377,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
     from drivers.daq970a import DAQ970A, Keysight34970A
     from drivers.digipot import DigipotBoard
     from drivers.sources import E36312A, Keithley2450, RoutedSources
+    from labnet.errors import InstrumentError
     from labnet.rig import WallClock
 
     ins = spec.instruments
@@ -400,16 +401,25 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
     opened: list[Any] = []
     managers: dict[str, Any] = {}
 
-    def resource(v: Any) -> Any:
-        if v.backend not in managers:
-            managers[v.backend] = (pyvisa.ResourceManager(library()) if v.backend == "sim"
-                                   else pyvisa.ResourceManager(f"@{v.backend}" if v.backend else ""))
-        r = managers[v.backend].open_resource(v.resource)
+    def cannot(key: str, address: str, exc: BaseException) -> InstrumentError:
+        return InstrumentError(f"{spec.path}: {key}: cannot open {address!r}: {exc}")
+
+    def resource(v: Any, key: str) -> Any:
+        try:
+            if v.backend not in managers:
+                managers[v.backend] = (pyvisa.ResourceManager(library()) if v.backend == "sim"
+                                       else pyvisa.ResourceManager(f"@{v.backend}" if v.backend else ""))
+            r = managers[v.backend].open_resource(v.resource)
+        except (OSError, ValueError, pyvisa.errors.Error) as exc:
+            raise cannot(key, v.address, exc) from exc
         opened.append(r)
         return r
 
     try:
-        port = serial.serial_for_url(ins.board.address, baudrate=ins.board.baud, timeout=ins.board.timeout_s)
+        try:
+            port = serial.serial_for_url(ins.board.address, baudrate=ins.board.baud, timeout=ins.board.timeout_s)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise cannot("instruments.board.address", ins.board.address, exc) from exc
         opened.append(port)
         board = DigipotBoard(port, timeout_s=ins.board.timeout_s, retries=ins.board.retries, sleep=clock.sleep)
         board.connect()
@@ -419,13 +429,15 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
                               f"{board.max_code}; the rig needs {need} channels of {spec.part.name} (max code "
                               f"{spec.part.max_code})")
         meter_cls = DAQ970A if ins.meter.model == "DAQ970A" else Keysight34970A
-        meter = meter_cls(resource(ins.meter), nplc=ins.meter.options["nplc"], range_v=ins.meter.options["range_v"],
+        meter = meter_cls(resource(ins.meter, "instruments.meter.address"), nplc=ins.meter.options["nplc"],
+                          range_v=ins.meter.options["range_v"],
                           label=f"meter ({ins.meter.model})")
         drivers: dict[str, Any] = {}
         for p, v in ins.sources.items():
             cls = E36312A if v.model == "E36312A" else Keithley2450
             limits = {ch: spec.limits.channel_limit(f"{p}.{ch}") for ch in SOURCE_MODELS[v.model][0]}
-            drivers[p] = cls(resource(v), max_v=limits, current_limit_a=v.options["current_limit_a"],
+            drivers[p] = cls(resource(v, f"instruments.sources.{p}.address"), max_v=limits,
+                             current_limit_a=v.options["current_limit_a"],
                              label=f"source {p} ({v.model})")
             drivers[p].setup()
         sources = RoutedSources(drivers)
