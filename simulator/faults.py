@@ -94,6 +94,10 @@ class FaultPlan:
         self._scheduled[kind].update(int(i) for i in at)
         return self
 
+    def schedule_next(self, kind: str, after: int = 0) -> FaultPlan:
+        """Fire ``kind`` at its next opportunity (``after`` = how many opportunities to let pass)."""
+        return self.schedule(kind, self._count[kind] + after)
+
     def fire(self, kind: str, t: float, **detail: Any) -> bool:
         """Called by a transport at an opportunity for ``kind``; True if the fault happens now."""
         i = self._count[kind]

@@ -84,10 +84,12 @@ def parse_channels(text: str) -> list[int]:
 def split_args(text: str) -> tuple[list[str], list[int] | None]:
     """Arguments of one command: plain values and an optional channel list."""
     chans = None
+    if text.count("(@") > 1 or ("(@" in text and not re.search(r"\(@[^)]*\)", text)):
+        raise ScpiError(-102)
     m = re.search(r"\(@[^)]*\)", text)
     if m:
         chans = parse_channels(m.group(0))
-        text = (text[: m.start()] + text[m.end():]).strip().rstrip(",").strip()
+        text = (text[: m.start()] + text[m.end():]).strip().strip(",").strip()
     args = [a.strip() for a in text.split(",")] if text.strip() else []
     if any(a == "" for a in args):
         raise ScpiError(-102)

@@ -73,13 +73,13 @@ class SimVisaLibrary(highlevel.VisaLibraryBase):
         try:
             parsed = rname.parse_resource_name(resource_name)
         except rname.InvalidResourceName:
-            return 0, SC.error_invalid_resource_name
+            raise errors.VisaIOError(SC.error_invalid_resource_name.value) from None
         host = getattr(parsed, "host_address", None)
         device = getattr(parsed, "lan_device_name", None)
         try:
             inst = get_bench(host).instruments[device]
         except KeyError:
-            return 0, SC.error_resource_not_found
+            raise errors.VisaIOError(SC.error_resource_not_found.value) from None
         return self._register(_Session(resource_name, inst)), SC.success
 
     def close(self, session: Any) -> SC:
