@@ -31,10 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
 KILLS = int(os.environ.get("LABNET_KILLS", "20"))
 
-PROTOCOL = f"""
+PROTOCOL = """
 [protocol]
 name = "kill9"
-rig = "{RIG}"
+rig = "RIG"
 seed = 3
 
 [task]
@@ -54,6 +54,17 @@ eval_every = 5
 settle_s = 0.001
 eval_train_max = 4
 """
+
+
+def direct_rig(folder: Path) -> Path:
+    """sim16 without the emulated wire (the same model; several times faster per step)."""
+    text = RIG.read_text()
+    if "[instruments" in text:
+        text = text[:text.index("[instruments")]
+    text = "\n".join(ln for ln in text.splitlines() if not ln.replace(" ", "").startswith("transport="))
+    out = folder / "sim16-direct.toml"
+    out.write_text(text + "\n")
+    return out
 
 
 def _launch(proto: Path, out: Path) -> subprocess.Popen:
@@ -76,7 +87,7 @@ def _complete_rows(df: pd.DataFrame) -> bool:
 def setup(tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("kill9")
     proto_path = d / "p.toml"
-    proto_path.write_text(PROTOCOL)
+    proto_path.write_text(PROTOCOL.replace('"RIG"', f'"{direct_rig(d)}"'))
     ref = run_protocol(load_protocol(proto_path), session_dir=d / "reference", progress=False)
     # time a real process: when its session folder appears and when it ends
     t0 = time.monotonic()
