@@ -19,6 +19,7 @@ The DAQ scans in ascending channel order whatever order the list was written in.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -127,7 +128,9 @@ class ScpiEmulator:
         self.timing = timing or VisaTiming()
         self.error_queue: list[tuple[int, str]] = []
         self._out: list[tuple[float, bytes]] = []
-        self.messages: list[str] = []  # every message received, for tests and campaigns
+        self.messages: deque[str] = deque(maxlen=256)  # the latest messages received, for tests and campaigns
+        self.n_queries = 0  # messages with a query in them
+        self.n_writes = 0  # messages without
         self.handlers: dict[tuple[str, bool], Callable[[list[str], list[int] | None], str | None]] = {
             ("*IDN", True): lambda a, c: f"{self.manufacturer},{self.idn_model},SIM-{bench.name}-{device},1.0",
             ("*RST", False): lambda a, c: self.rst(),
@@ -161,6 +164,10 @@ class ScpiEmulator:
         self.clock.charge(self.timing.write_s)
         msg = data.decode("ascii", "replace").strip()
         self.messages.append(msg)
+        if "?" in msg:
+            self.n_queries += 1
+        else:
+            self.n_writes += 1
         if self._out:
             self._out.clear()
             self.push_error(-410)

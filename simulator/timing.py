@@ -33,11 +33,8 @@ def snapshot(bench: SimBench) -> Counters:
     queries = writes = scans = 0
     integ = 0.0
     for inst in bench.instruments.values():
-        for m in inst.messages:
-            if "?" in m:
-                queries += 1
-            else:
-                writes += 1
+        queries += inst.n_queries
+        writes += inst.n_writes
         if isinstance(inst, DAQ970AEmulator):
             scans += inst.scans
             integ += inst.integration_total_s
