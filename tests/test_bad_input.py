@@ -1,0 +1,276 @@
+"""Bad input: malformed protocol and rig files, CLI arguments and values out of range.
+
+Every case must end with exit code 2, exactly one line on stderr (``labnet: error: ...``)
+naming the file (or the argument) and the key, and **nothing sent to any instrument**: a spy
+records every attempt to build a rig, create the simulator's physical model, open a serial
+port or create a VISA resource manager — and none may happen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from labnet.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SIM16 = ROOT / "protocols" / "rigs" / "sim16.toml"
+
+PROTOCOL = """
+[protocol]
+name = "bad"
+kind = "train"
+rig = "rig.toml"
+seed = 1
+
+[task]
+kind = "allostery"
+inputs_v = [1.0, 0.3]
+targets_v = [0.25, 0.15]
+
+[rule]
+kind = "sign"
+eta = 0.5
+alpha = 1e-3
+deadband_s = 1e-7
+max_taps = 4
+
+[train]
+steps = 3
+batch = 1
+eval_every = 1
+settle_s = 0.001
+"""
+
+
+@dataclass(frozen=True)
+class Case:
+    """A malformed input: how to make it and what the error line must name."""
+
+    id: str
+    protocol: Callable[[str], str] | None = None  # mutation of the protocol text
+    rig: Callable[[str], str] | None = None  # mutation of the rig text
+    argv: tuple[str, ...] = ("run", "{protocol}", "--quiet", "--out", "{tmp}/sessions")
+    expect: tuple[str, ...] = ()  # substrings of the error line (file, key, expectation)
+
+
+def sub(old: str, new: str) -> Callable[[str], str]:
+    """A mutation replacing ``old`` (which must occur) with ``new``."""
+
+    def f(text: str) -> str:
+        assert old in text, f"test setup: {old!r} not in the file"
+        return text.replace(old, new, 1)
+
+    return f
+
+
+def after_line(start: str, extra: str) -> Callable[[str], str]:
+    """A mutation adding ``extra`` on the line after the first line starting with ``start``."""
+
+    def f(text: str) -> str:
+        lines = text.splitlines()
+        i = next(i for i, ln in enumerate(lines) if ln.startswith(start))
+        return "\n".join(lines[: i + 1] + [extra] + lines[i + 1:]) + "\n"
+
+    return f
+
+
+P = "p.toml"
+R = "rig.toml"
+
+CASES = [
+    # ---------------------------------------------------------------- protocol files
+    Case("toml-syntax", protocol=lambda t: t + "\n[train\n", expect=(P, "malformed TOML")),
+    Case("no-protocol-table", protocol=sub("[protocol]\n", ""), expect=(P, "protocol", "missing required key")),
+    Case("unknown-key", protocol=sub("steps = 3", "steps = 3\nstepz = 5"), expect=(P, "train.stepz", "unknown key")),
+    Case("steps-negative", protocol=sub("steps = 3", "steps = -4"), expect=(P, "train.steps", ">= 0")),
+    Case("steps-string", protocol=sub("steps = 3", 'steps = "ten"'), expect=(P, "train.steps", "integer")),
+    Case("batch-zero", protocol=sub("batch = 1", "batch = 0"), expect=(P, "train.batch", ">= 1")),
+    Case("settle-too-long", protocol=sub("settle_s = 0.001", "settle_s = 120.0"), expect=(P, "train.settle_s", "<= 60")),
+    Case("eval-every-zero", protocol=sub("eval_every = 1", "eval_every = 0"), expect=(P, "train.eval_every", ">= 1")),
+    Case("rule-kind", protocol=sub('kind = "sign"', 'kind = "hebbian"'), expect=(P, "rule.kind", "one of")),
+    Case("eta-zero", protocol=sub("eta = 0.5", "eta = 0.0"), expect=(P, "rule.eta", "> 0")),
+    Case("eta-above-one", protocol=sub("eta = 0.5", "eta = 1.5"), expect=(P, "rule.eta", "<= 1")),
+    Case("alpha-negative", protocol=sub("alpha = 1e-3", "alpha = -1e-3"), expect=(P, "rule.alpha", "> 0")),
+    Case("max-taps-zero", protocol=sub("max_taps = 4", "max_taps = 0"), expect=(P, "rule.max_taps", ">= 1")),
+    Case("task-kind", protocol=sub('kind = "allostery"', 'kind = "xor"'), expect=(P, "task.kind", "one of")),
+    Case("inputs-length", protocol=sub("inputs_v = [1.0, 0.3]", "inputs_v = [1.0]"),
+         expect=(P, "task.inputs_v", "2 values")),
+    Case("targets-not-list", protocol=sub("targets_v = [0.25, 0.15]", 'targets_v = "high"'),
+         expect=(P, "task.targets_v", "list of numbers")),
+    Case("input-over-source-limit", protocol=sub("inputs_v = [1.0, 0.3]", "inputs_v = [5.0, 0.3]"),
+         expect=(P, "task.inputs_v", "exceeds the 1 V limit")),
+    Case("target-over-source-limit", protocol=sub("targets_v = [0.25, 0.15]", "targets_v = [1.5, 0.15]"),
+         expect=(P, "task.targets_v", "exceeds the 1 V limit")),
+    Case("input-nan", protocol=sub("inputs_v = [1.0, 0.3]", "inputs_v = [nan, 0.3]"),
+         expect=(P, "task.inputs_v", "finite")),
+    Case("rig-file-missing", protocol=sub('rig = "rig.toml"', 'rig = "nowhere.toml"'),
+         expect=(P, "protocol.rig", "not found")),
+    Case("role-unknown-node", protocol=lambda t: t + '\n[roles]\ninputs = ["n1", "n42"]\n', expect=(P, "roles", "n42")),
+    Case("seed-negative", protocol=sub("seed = 1", "seed = -1"), expect=(P, "protocol.seed", ">= 0")),
+    Case("protocol-kind", protocol=sub('kind = "train"', 'kind = "dance"'), expect=(P, "protocol.kind", "one of")),
+    Case("regression-range", protocol=sub('kind = "allostery"\ninputs_v = [1.0, 0.3]\ntargets_v = [0.25, 0.15]',
+                                          'kind = "regression"\ninput_range_v = [0.8, 0.2]'),
+         expect=(P, "task.input_range_v", "low < high")),
+    # ---------------------------------------------------------------- rig files
+    Case("rig-kind", rig=sub('kind = "simulator"', 'kind = "quantum"'), expect=(R, "rig.kind", "one of")),
+    Case("part-unknown", rig=sub('model = "X9C103"', 'model = "X9C999"'), expect=(R, "parts.model", "unknown part")),
+    Case("max-source-zero", rig=sub("max_source_v = 1.0", "max_source_v = 0.0"),
+         expect=(R, "limits.max_source_v", "> 0")),
+    Case("current-over-rating", rig=sub("max_edge_current_a = 1e-3", "max_edge_current_a = 5e-3"),
+         expect=(R, "limits.max_edge_current_a", "rating")),
+    Case("code-min-over-max", rig=sub("code_min = 10", "code_min = 99"), expect=(R, "limits.code_max", "code_max > code_min")),
+    Case("channel-limit-unknown", rig=after_line("code_max", 'source_max_v = { "psu9.9" = 0.5 }'),
+         expect=(R, "limits.source_max_v.psu9.9", "unknown source channel")),
+    Case("channel-limit-above-max", rig=after_line("code_max", 'source_max_v = { "psu1.1" = 2.0 }'),
+         expect=(R, "limits.source_max_v.psu1.1", "<= 1.0")),
+    Case("initial-code-outside-limits", rig=sub("initial_code = 49", "initial_code = 5"),
+         expect=(R, "parts.initial_code", "within limits")),
+    Case("disconnected", rig=sub('nodes = ["n0",', 'nodes = ["n10", "n0",'), expect=(R, "network", "disconnected")),
+    Case("self-loop", rig=sub('["n6", "n7"],', '["n6", "n7"],\n    ["n5", "n5"],'), expect=(R, "network", "self-loop")),
+    Case("duplicate-edge", rig=sub('["n6", "n7"],', '["n6", "n7"],\n    ["n7", "n6"],'), expect=(R, "network", "duplicate")),
+    Case("no-ground", rig=sub('ground = "n0"\n', ""), expect=(R, "network.ground", "missing")),
+    Case("sim-negative", rig=sub("meter_noise_v = 2e-5", "meter_noise_v = -2e-5"),
+         expect=(R, "simulator.meter_noise_v", ">= 0")),
+    Case("sim-unknown-key", rig=after_line("drift_period_s", "warp_factor = 9"),
+         expect=(R, "simulator.warp_factor", "unknown key")),
+    Case("rig-toml-syntax", rig=lambda t: t.replace("[limits]", "[limits"), expect=(R, "malformed TOML")),
+    # ---------------------------------------------------------------- command line
+    Case("cli-steps-not-int", argv=("run", "{protocol}", "--steps", "abc"), expect=("--steps", "invalid int")),
+    Case("cli-steps-negative", argv=("run", "{protocol}", "--steps", "-3", "--out", "{tmp}/s"), expect=("--steps", "0..")),
+    Case("cli-steps-huge", argv=("run", "{protocol}", "--steps", "100000000", "--out", "{tmp}/s"),
+         expect=("--steps", "0..10000000")),
+    Case("cli-seed-negative", argv=("run", "{protocol}", "--seed", "-1", "--out", "{tmp}/s"), expect=("--seed", "non-negative")),
+    Case("cli-unknown-option", argv=("run", "{protocol}", "--turbo"), expect=("--turbo",)),
+    Case("cli-missing-protocol", argv=("run",), expect=("protocol",)),
+    Case("cli-protocol-missing-file", argv=("run", "{tmp}/absent.toml"), expect=("absent.toml", "file not found")),
+    Case("cli-rig-missing-file", argv=("run", "{protocol}", "--rig", "{tmp}/norig.toml", "--out", "{tmp}/s"),
+         expect=("norig.toml", "file not found")),
+    Case("cli-unknown-command", argv=("fly",), expect=("fly",)),
+    Case("validate-neither", protocol=lambda t: "[other]\nx = 1\n", argv=("validate", "{protocol}"),
+         expect=(P, "neither a protocol")),
+    # ---------------------------------------------------------------- resume
+    Case("resume-no-folder", argv=("resume", "{tmp}/no-such-session"), expect=("no-such-session", "not found")),
+    Case("resume-not-a-session", argv=("resume", "{tmp}"), expect=("protocol.toml", "missing from the session folder")),
+]
+
+
+class Spy:
+    """Records every way labnet could reach an instrument."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def hook(self, name: str) -> Callable:
+        def f(*args, **kwargs):
+            self.calls.append(name)
+            raise AssertionError(f"{name} reached during bad-input handling")
+
+        return f
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
+    import pyvisa
+    import serial
+
+    import labnet.rigfile
+    import labnet.runner
+    import simulator.breadboard
+
+    s = Spy()
+    monkeypatch.setattr(labnet.rigfile, "build_rig", s.hook("build_rig"))
+    monkeypatch.setattr(labnet.runner, "build_rig", s.hook("build_rig"))
+    monkeypatch.setattr(simulator.breadboard.Breadboard, "__init__", s.hook("Breadboard"))
+    monkeypatch.setattr(serial, "serial_for_url", s.hook("serial_for_url"))
+    monkeypatch.setattr(serial, "Serial", s.hook("serial.Serial"))
+    monkeypatch.setattr(pyvisa, "ResourceManager", s.hook("pyvisa.ResourceManager"))
+    return s
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse
+        code = exc.code if isinstance(exc.code, int) else 2
+    return code, capsys.readouterr().err
+
+
+def _check(code: int, err: str, expect: tuple[str, ...], spy: Spy) -> None:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 2, err
+    assert len(lines) == 1, f"expected one line on stderr, got {lines}"
+    assert lines[0].startswith("labnet: error: ")
+    for s in expect:
+        assert s in lines[0], f"{s!r} not in {lines[0]!r}"
+    assert spy.calls == []
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case: Case, tmp_path: Path, spy: Spy, capsys: pytest.CaptureFixture) -> None:
+    proto = PROTOCOL if case.protocol is None else case.protocol(PROTOCOL)
+    rig = SIM16.read_text() if case.rig is None else case.rig(SIM16.read_text())
+    (tmp_path / P).write_text(proto)
+    (tmp_path / R).write_text(rig)
+    argv = [a.format(protocol=tmp_path / P, tmp=tmp_path) for a in case.argv]
+    code, err = _run(argv, capsys)
+    _check(code, err, case.expect, spy)
+
+
+def test_at_least_30_distinct_cases() -> None:
+    assert len({c.id for c in CASES}) == len(CASES) >= 30
+
+
+# ---------------------------------------------------------------- sessions that cannot be resumed
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short completed run, made before any spy is installed."""
+    from labnet.protocol import load_protocol
+    from labnet.runner import run_protocol
+
+    d = tmp_path_factory.mktemp("done")
+    (d / R).write_text(SIM16.read_text())
+    (d / P).write_text(PROTOCOL)
+    return run_protocol(load_protocol(d / P), session_dir=d / "session", progress=False).session
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+RESUME_CASES = {
+    "resume-completed": (lambda f: None, ("already completed",)),
+    "resume-bad-run-record": (lambda f: (f / "run.json").write_text("{ not json"), ("run.json", "unreadable")),
+    "resume-bad-checkpoint": (lambda f: (f / "checkpoint.json").write_text('{"format": 99}'),
+                              ("checkpoint.json", "unsupported checkpoint format")),
+    "resume-bad-protocol-copy": (lambda f: (f / "protocol.toml").write_text("[protocol\n"),
+                                 ("protocol.toml", "malformed TOML")),
+    "resume-missing-rig-copy": (lambda f: (f / "rig.toml").unlink(), ("rig.toml", "missing")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_CASES))
+def test_bad_resume(name: str, finished: Path, tmp_path: Path, spy: Spy, capsys: pytest.CaptureFixture) -> None:
+    folder = _copy(finished, tmp_path / "s")
+    damage, expect = RESUME_CASES[name]
+    if name != "resume-completed":  # make it look like a crashed run, then damage it
+        st = json.loads((folder / "status.json").read_text())
+        st.update(status="failed", reason="test")
+        (folder / "status.json").write_text(json.dumps(st))
+    damage(folder)
+    code, err = _run(["resume", str(folder)], capsys)
+    _check(code, err, expect, spy)
+
+
+def test_total_cases_at_least_30() -> None:
+    n = len(CASES) + len(RESUME_CASES)
+    assert n >= 30
+    assert all(re.fullmatch(r"[a-z0-9-]+", c.id) for c in CASES)
