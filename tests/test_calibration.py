@@ -167,3 +167,29 @@ def test_protocol_calibration_table_reference(tmp_path, calibrated):
     (tmp_path / "q.toml").write_text(text + '\n[calibration]\ntable = "missing.csv"\n')
     with pytest.raises(ConfigError, match="calibration.table"):
         load_protocol(tmp_path / "q.toml")
+
+
+def _train(tmp_path: Path, name: str, seed: int, table: Path | None) -> float:
+    from labnet.protocol import load_protocol
+    from labnet.runner import run_protocol
+
+    text = (f'[protocol]\nname = "{name}"\nkind = "train"\nrig = "{RIG}"\nseed = {seed}\n'
+            '[task]\nkind = "allostery"\ninputs_v = [1.0, 0.3]\ntargets_v = [0.25, 0.15]\n'
+            '[rule]\nkind = "stochastic"\neta = 0.5\nalpha = 2e-3\nmax_taps = 4\n'
+            '[train]\nsteps = 150\neval_every = 50\n')
+    if table is not None:
+        text += f'[calibration]\ntable = "{table}"\n'
+    p = tmp_path / f"{name}.toml"
+    p.write_text(text)
+    out = run_protocol(load_protocol(p), tmp_path / "s", progress=False)
+    return out.result.final.train["mse"]
+
+
+def test_calibration_table_lowers_final_training_error(tmp_path, calibrated):
+    """The stochastic rule turns Δk (S) into taps with the model's slope: true slopes train better."""
+    _, res = calibrated
+    table = res.table.to_csv(tmp_path / "calibration.csv")
+    for seed in (1, 2):
+        nominal = _train(tmp_path, f"nominal{seed}", seed, None)
+        calibrated_err = _train(tmp_path, f"table{seed}", seed, table)
+        assert calibrated_err < nominal, (seed, calibrated_err, nominal)
