@@ -91,15 +91,16 @@ def load_session_data(folder: str | Path) -> SessionData:
 
 def _model(folder: Path, header: dict[str, Any], network: Network) -> tuple[ConductanceModel, str]:
     """The rig's model for this session: its calibration table if found, else the nominal part."""
+    from labnet.calibration import CalibrationTable
     from labnet.parts import PartSpec
 
+    if (folder / "calibration.csv").exists():  # the table the run used (copied by labnet.tracking)
+        return CalibrationTable.from_csv(folder / "calibration.csv", network.n_edges), "calibration table"
     try:
         from labnet.schema import read_toml
 
         cal = read_toml(folder / "protocol.toml").get("calibration", {}).get("table")
         if cal:
-            from labnet.calibration import CalibrationTable
-
             for base in (folder, Path.cwd()):
                 p = Path(cal) if Path(cal).is_absolute() else base / cal
                 if p.exists():

@@ -25,6 +25,7 @@ A = Σ_o w_o e_o with w the mean target vector divided by its norm (one output: 
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ TRACK_COLUMNS = [
     "probe_model_deff", "probe_model_gain",
 ]
 MODE_COLUMNS = ["step", "mode", "lam", "f", "a", "c"]
+#: Name of the copy of the calibration table a training session keeps.
+SESSION_TABLE = "calibration.csv"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ def parse_calibration_ref(raw: Any, file: str, n_edges: int) -> dict[str, str]:
     rel = Path(t.str("table"))
     t.finish()
     path = rel if rel.is_absolute() else Path(file).parent / rel
+    copy = Path(file).parent / SESSION_TABLE
+    if not path.exists() and copy.exists():  # a session folder: the run's own copy of the table
+        path = copy
     if not path.exists():
         raise ConfigError(file, "calibration.table", f"calibration table {path} not found")
     CalibrationTable.from_csv(path, n_edges)
@@ -177,15 +183,19 @@ class Tracker:
 def attach(protocol: Any, rig: Rig, engine: Any, folder: Path) -> Tracker | None:
     """Wire a protocol's ``[calibration]`` and ``[analysis]`` tables into a run (called by the runner).
 
-    Loads the calibration table into ``rig.model``; subscribes a :class:`Tracker` when the
+    Loads the calibration table into ``rig.model`` (and copies it into the session folder as
+    ``calibration.csv``, which a resumed run and the report find); subscribes a :class:`Tracker` when the
     protocol has an ``[analysis]`` table. Returns the tracker (or None).
     """
     extra = getattr(protocol, "extra", {}) or {}
     if "calibration" in extra:
         from labnet.calibration import CalibrationTable
 
-        ref = extra["calibration"]
-        rig.model = CalibrationTable.from_csv(ref["table"], rig.network.n_edges)
+        src = Path(extra["calibration"]["table"])
+        rig.model = CalibrationTable.from_csv(src, rig.network.n_edges)
+        dst = Path(folder) / SESSION_TABLE
+        if not dst.exists():  # the session keeps the table it ran with
+            shutil.copyfile(src, dst)
     if "analysis" not in extra:
         return None
     settings = parse_analysis(extra["analysis"], str(protocol.path), rig.network, rig.limits.max_source_v)
