@@ -265,6 +265,7 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
                                                                                    lo_open=True)})
         s.finish()
     st.finish()
+    t.finish()
     if not sources:
         raise ConfigError(t.file, "instruments.sources", "expected at least one source instrument table")
     for node, full in network.source_channels.items():
@@ -279,7 +280,6 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
         if limits.channel_limit(full) > hw_v[ch]:
             raise ConfigError(t.file, "limits.max_source_v", f"{limits.channel_limit(full)} V on {full} exceeds the "
                               f"{sources[prefix].model}'s {hw_v[ch]} V maximum")
-    t.finish()
     return InstrumentsSpec(board, meter, sources)
 
 
