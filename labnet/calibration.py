@@ -83,7 +83,8 @@ class CalibrationSettings:
     correction : {"auto", "none", "inl"}
         Non-linearity term in the part model: where the data need it, never, always.
     meter_input_ohm : float
-        The meter's input resistance (Ω; 0: ideal). A scanning meter loads each floating node
+        The meter's input resistance (Ω): 10 MΩ, a DMM's default on its DC voltage ranges
+        (0: ideal, e.g. a meter switched to > 10 GΩ input). A scanning meter loads each floating node
         while it reads it, V_read = V / (1 + R_th/R_in); given R_in the readings are corrected
         to first order with R_th computed from the fitted conductances (one refit). Matters
         for sourceless sub-networks, whose conductances rest on small voltage differences.
@@ -96,7 +97,7 @@ class CalibrationSettings:
     settle_s: float = 0.01
     scale: str = "source_current"
     correction: str = "auto"
-    meter_input_ohm: float = 0.0
+    meter_input_ohm: float = 10e6
 
 
 @dataclass
@@ -157,7 +158,7 @@ def parse_settings(t: Table, spec: RigSpec) -> CalibrationSettings:
         settle_s=t.float("settle_s", 0.01, lo=0.0, hi=60.0),
         scale=t.str("scale", "source_current", choices=SCALES),
         correction=t.str("correction", "auto", choices=CORRECTIONS),
-        meter_input_ohm=t.float("meter_input_ohm", 0.0, lo=0.0),
+        meter_input_ohm=t.float("meter_input_ohm", 10e6, lo=0.0),
     )
     t.finish()
     return s

@@ -145,12 +145,16 @@ class Tracker:
     def __call__(self, ev: Event) -> None:
         if isinstance(ev, Evaluated) and self.last < 0:
             self.record(ev.step, self.rig.codes)
-        elif isinstance(ev, StepDone) and ev.step % self.settings.track_every == 0:
+        elif isinstance(ev, StepDone) and self._due(ev.step):
             self.record(ev.step, ev.codes)
         elif isinstance(ev, RunEnded):
             if ev.steps != self.last:
                 self.record(ev.steps, self.rig.codes, probe_ok=False)
             self.close()
+
+    def _due(self, step: int) -> bool:
+        pe = self.settings.probe_every
+        return step % self.settings.track_every == 0 or bool(pe and step % pe == 0)
 
     def record(self, step: int, codes: np.ndarray, probe_ok: bool = True) -> dict[str, Any]:
         """Compute and log the model quantities (and a probe when due) at ``codes``."""

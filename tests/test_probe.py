@@ -47,6 +47,7 @@ def test_measured_deff_agrees_with_true_model_within_error_bar(drive):
         k_true = truth_board(rig).conductances()
     deff, gain = model_probe(rig.network, k_true, settings, res.free_nodes)
     assert len(res.applied) == 150 and res.responses.shape == (150, rig.network.n_nodes - 1 - len(drive))
+    print(f"\nprobe {drive}: measured D_eff {res.deff:.4f} ± {res.deff_sd:.4f}, model from true k {deff:.4f}")
     assert abs(res.deff - deff) < 2.5 * res.deff_sd
     assert abs(res.gain - gain) < 2.5 * res.gain_sd
     assert res.deff_sd > 0 and 1.0 <= res.deff <= len(drive)
