@@ -40,10 +40,22 @@ class SimBench:
         self.name = name
         self.model = model
         self.clock = model.clock
-        self.faults = faults or FaultPlan()
-        self.board = EmulatedBoard(model, self.faults, board_timing)
+        self._faults = faults or FaultPlan()
+        self.board = EmulatedBoard(model, self._faults, board_timing)
         self.instruments: dict[str, Any] = {}
         self._driven: dict[str, dict[str, float]] = {}
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The bench's fault plan, shared by the board and every instrument."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan) -> None:
+        self._faults = plan
+        self.board.faults = plan
+        for inst in self.instruments.values():
+            inst.faults = plan
 
     def add_instrument(self, device: str, model: str, prefix: str = "", **options: Any) -> Any:
         """Wire an emulated SCPI instrument (``"DAQ970A"``, ``"34970A"``, ``"E36312A"``,

@@ -361,3 +361,14 @@ def test_driver_against_the_python_twin_over_a_fake_wire():
     assert board.read_codes([3, 9]).tolist() == [12, 77]
     assert logic.codes[3] == 12 and board.stats["recoveries"] == 1
     assert np.array_equal(board.read_codes(list(range(16))), np.array(logic.codes))
+
+
+def test_protocol_document_byte_examples_are_valid_frames():
+    """Every example line in drivers/PROTOCOL.md has a correct checksum."""
+    text = (Path(__file__).resolve().parent.parent / "drivers" / "PROTOCOL.md").read_text()
+    block = text.split("## Byte examples", 1)[1]
+    lines = [ln[2:].split("  ")[0].strip() for ln in block.splitlines() if ln.startswith(("> ", "< "))]
+    lines += ["00 W 00 100080*E1", "00 OK R 100080*6B"]
+    assert len(lines) >= 20
+    for ln in lines:
+        dp.parse_line(ln.encode() + b"\n")

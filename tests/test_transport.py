@@ -256,3 +256,9 @@ def test_scpi_fault_hooks(bench):
     with pytest.raises(InstrumentError, match="timeout"):
         m.read()
     assert [e.kind for e in bench.faults.log] == ["scpi_error", "outlier", "visa_timeout"]
+
+
+def test_a_new_fault_plan_reaches_every_emulator(bench):
+    plan = FaultPlan(9, {"outlier": 1.0})
+    bench.faults = plan
+    assert bench.board.faults is plan and all(i.faults is plan for i in bench.instruments.values())
