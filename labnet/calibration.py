@@ -20,15 +20,27 @@ Method
    part model's at the same codes: the scale then carries the parts' mean tolerance error
    (±tol/√(3E): about ±2.9 % for 16 X9C parts) — a known reference resistor in the network
    would remove it.
-2. **Code sweep** (:func:`calibrate`). Because one set of patterns recovers *all* edges at
-   once, the per-edge sweeps run in parallel: at sweep step s edge j sits at code
-   ``codes[(s + j) % m]`` (every edge visits every sweep code once, the others hold other
-   codes), so m steps calibrate every edge at m codes.
+2. **Code sweep** (:func:`calibrate`). Every edge must be measured at several codes, and
+   one set of patterns recovers *all* edges at once — but not always uniquely: a sub-network
+   without a source (on sim16, nodes n8 and n9) acts between its two attachment nodes like
+   one conductance in parallel with the edge joining them, so at a single code vector its
+   internal scale trades off exactly against that edge. Sharing unknowns across code
+   vectors removes the ambiguity: the edges are split into groups (:func:`choose_groups`,
+   checked for identifiability on the nominal model before anything is applied), and the
+   sweep (:func:`sweep_design`) measures the base vector (all edges at the middle sweep code)
+   and then, for each group and each other sweep code, that group at the code while every
+   other edge holds the base code. One joint least-squares fit over every (edge, code)
+   unknown (:func:`solve_conductances`) uses all of it: 1 + G·(m−1) code vectors instead of
+   E·m for one edge at a time (11 instead of 96 for 16 edges, 2 groups and 6 codes).
 3. **Part model per edge** (:func:`fit_part`). R(D) = D/N·R_AB + R_W is linear in
    (R_AB, R_W); a correction term c·sin(πD/N) (integral non-linearity, in Ω) is added where
    the data need it (``correction = "auto"``: when it lowers χ² by more than
    :data:`CORRECTION_DCHI2`). The fitted curve gives the table k(D) for every code with an
    uncertainty propagated from the fit covariance.
+4. **Meter loading.** A scanning DMM loads the node it reads (10 MΩ by default), which biases
+   floating-node readings by R_th/R_in (~1e-4) — enough to matter for the sourceless
+   sub-networks above. With ``meter_input_ohm`` the readings are corrected to first order
+   from the fitted conductances and the fit is repeated once (:func:`unload`).
 
 The result is a :class:`CalibrationTable` (a :class:`~labnet.conductance.ConductanceModel`)
 stored as ``calibration.csv`` in the calibration session folder (``# key: JSON`` header like
