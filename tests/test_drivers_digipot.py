@@ -372,3 +372,18 @@ def test_protocol_document_byte_examples_are_valid_frames():
     assert len(lines) >= 20
     for ln in lines:
         dp.parse_line(ln.encode() + b"\n")
+
+
+def test_adopt_codes_takes_the_boards_codes_and_close_closes_the_port():
+    board, port = connected([(r(3, "R", "00", "10"), ok("03 OK R " + dp.pack_codes(list(range(10, 26)), 2)))])
+    assert board.adopt_codes().tolist() == list(range(10, 26)) and board.record == list(range(10, 26))
+    board.close()
+    assert not port.is_open
+
+
+def test_commands_before_connect_are_refused_without_bytes():
+    port = ScriptedSerial([])
+    board = DigipotBoard(port, sleep=lambda s: None)
+    with pytest.raises(InstrumentError, match="not connected"):
+        board.write_codes([0], [1])
+    assert port.written == []

@@ -273,3 +273,38 @@ def test_routed_safe_state_reaches_every_instrument_even_if_one_fails():
     assert src.identity().keys() == {"psu1", "smu"}
     src.close()
     assert res["psu1"].closed and res["smu"].closed
+
+
+# ---------------------------------------------------------------------- every declared command
+DECLARED = [
+    (DAQ970A, "conf_volt_dc", {"range_v": "1", "chanlist": "(@101,103)"}, "CONF:VOLT:DC 1,(@101,103)", None, None),
+    (DAQ970A, "set_nplc", {"nplc": "0.2", "chanlist": "(@101)"}, "VOLT:DC:NPLC 0.2,(@101)", None, None),
+    (DAQ970A, "set_autozero", {"mode": "OFF", "chanlist": "(@101)"}, "ZERO:AUTO OFF,(@101)", None, None),
+    (DAQ970A, "set_channel_delay", {"delay_s": 0.002, "chanlist": "(@101)"}, "ROUT:CHAN:DEL 0.002,(@101)", None, None),
+    (DAQ970A, "set_scan", {"chanlist": "(@101:104)"}, "ROUT:SCAN (@101:104)", None, None),
+    (DAQ970A, "read_scan", {}, "READ?", "+1.0E+00,-2.0E-01", [1.0, -0.2]),
+    (E36312A, "set_voltage", {"voltage_v": 1.25, "channel": "2"}, "VOLT 1.25,(@2)", None, None),
+    (E36312A, "set_current", {"current_a": 0.05, "channel": "3"}, "CURR 0.05,(@3)", None, None),
+    (E36312A, "output", {"state": "ON", "channel": "1"}, "OUTP ON,(@1)", None, None),
+    (E36312A, "measure_current", {"channels": "1,2"}, "MEAS:CURR? (@1,2)", "+1.0E-03,+2.0E-03", [1e-3, 2e-3]),
+    (Keithley2450, "set_voltage", {"voltage_v": -0.5}, ":SOUR:VOLT -0.5", None, None),
+    (Keithley2450, "set_ilimit", {"limit_a": 1e-4}, ":SOUR:VOLT:ILIM 0.0001", None, None),
+    (Keithley2450, "output", {"state": "OFF"}, ":OUTP OFF", None, None),
+    (Keithley2450, "measure_current", {}, ":MEAS:CURR?", "-1.5E-06", -1.5e-6),
+]
+
+
+@pytest.mark.parametrize("cls,name,kw,message,reply,parsed", DECLARED, ids=[f"{c.__name__}.{n}" for c, n, *_ in DECLARED])
+def test_every_declared_command_writes_its_message(cls, name, kw, message, reply, parsed):
+    with expected_protocol(cls, [(message, reply)]) as inst:
+        got = getattr(inst, name)(**kw)
+    assert got == (pytest.approx(parsed) if parsed is not None else None)
+
+
+@pytest.mark.parametrize("cls,name,kw", [(DAQ970A, "set_nplc", {"nplc": "3", "chanlist": "(@101)"}),
+                                         (DAQ970A, "set_scan", {"chanlist": "101"}),
+                                         (E36312A, "output", {"state": "MAYBE", "channel": "1"}),
+                                         (Keithley2450, "set_ilimit", {"limit_a": 2.0})])
+def test_declared_commands_refuse_bad_values_without_writing(cls, name, kw):
+    with expected_protocol(cls, []) as inst, pytest.raises(ValueError):
+        getattr(inst, name)(**kw)
