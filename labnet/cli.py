@@ -180,8 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_BAD_INPUT
+    from labnet.signals import stop_signals
+
     try:
-        return COMMANDS[args.command](args)
+        with stop_signals():  # SIGTERM/SIGHUP stop every command like Ctrl-C: cleanup runs
+            return COMMANDS[args.command](args)
     except ConfigError as exc:
         print(f"labnet: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
