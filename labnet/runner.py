@@ -170,7 +170,7 @@ def session_header(protocol: Protocol, rig: Rig) -> dict[str, Any]:
         "rig": rig.describe(),
         "versions": versions(),
         "columns": {
-            "time_s": "wall-clock seconds since the run started",
+            "time_s": "wall-clock seconds since the run (or, after a resume, the attempt) started",
             "bench_s": "rig clock (modelled bench seconds on a simulator)",
             "set_<node>": "source setpoint at the node (V), blank when its output is off",
             "v_<node>": "measured node voltage (V)",

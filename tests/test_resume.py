@@ -220,3 +220,38 @@ def test_running_session_is_not_resumed(tmp_path: Path, reference) -> None:
         sleeper.wait()
     # the owner is gone: now it is a crashed run and resumes
     assert resume_session(folder, progress=False).result.status == "completed"
+
+
+def test_cli_ctrl_c_then_labnet_resume(tmp_path: Path) -> None:
+    """The whole user path: `labnet run`, Ctrl-C, `labnet resume` (real processes, emulated wire)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proto = tmp_path / "p.toml"
+    proto.write_text(ALLOSTERY.replace("steps = 15", "steps = 40"))
+    ref = subprocess.run([sys.executable, "-m", "labnet", "run", str(proto), "--out", str(tmp_path / "ref"), "--quiet"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "labnet", "run", str(proto), "--out", str(out), "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        csvs = list(out.glob("*/session.csv"))
+        if csvs and csvs[0].read_text().count("\n") > 30:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "labnet resume" in err, err
+    folder = csvs[0].parent
+    assert read_status(folder)["status"] == "stopped"
+    res = subprocess.run([sys.executable, "-m", "labnet", "resume", str(folder), "--quiet"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "completed" in res.stdout
+    ref_folder = next((tmp_path / "ref").iterdir())
+    pd.testing.assert_frame_equal(_rows(folder), _rows(ref_folder))
+    assert read_checkpoint(folder)["engine"]["codes"] == read_checkpoint(ref_folder)["engine"]["codes"]
