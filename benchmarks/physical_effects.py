@@ -18,7 +18,13 @@ is farther from o_0) and d the *demand* (default 0.9). ``--demands 0.3,0.6,0.9``
 ensemble at several demands to show how the effects scale with how much the network had to
 learn (the table also reports the relative conductance change |Δk|/|k|).
 
-Training uses labnet.insilico.CoupledLearning when it is available, otherwise a plain loop over
+``--inputs force`` runs the talk's own setting instead: the inputs are currents (forces) of
+fixed total magnitude (1 mA) and random direction injected at the input nodes, only ground is
+held, the Hessian is the Laplacian on every other node, and the task asks the output's
+response to grow from o_0 to o_0·(1 + 3d) (the clamped state holds the output at
+o + η(t − o), i.e. nudges it with exactly the current that takes).
+
+Voltage inputs are trained with labnet.insilico.CoupledLearning when it is available, otherwise a plain loop over
 labnet.physics.Solver (free state) and Solver.clamped (clamped state, same factorisation) with
 labnet.rules.coupled_learning — the same physics either way.
 
@@ -34,7 +40,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labnet.analysis import TaskModes, task_modes
+from labnet.analysis import (
+    TaskModes,
+    eigenmodes,
+    mode_shares,
+    model_deff,
+    model_gbar,
+    output_functional,
+    reduced_hessian,
+    task_modes,
+)
 from labnet.generators import random_network
 from labnet.network import Network
 from labnet.physics import Solver
@@ -89,6 +104,55 @@ def train(net: Network, k0: np.ndarray, x: np.ndarray, t: float, *, alpha: float
     return np.asarray(cl.k)
 
 
+def force_modes(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray) -> TaskModes:
+    """Soft-mode picture with only ground held: H = L_ff on all other nodes, input ``force`` (A)."""
+    red = reduced_hessian(net, k, [])
+    lam, vecs = eigenmodes(red.h)
+    f, an, c = mode_shares(lam, vecs, force, a)
+    resp = float(np.sum(c))
+    return TaskModes(lam, f, an, c, resp, float(c[0] / resp), float(abs(c[0]) / np.sum(np.abs(c))),
+                     model_deff(lam), model_gbar(lam))
+
+
+def train_force(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray, t: float, *, alpha: float,
+                eta: float, steps: int, tol: float) -> np.ndarray:
+    """Coupled learning with current inputs: free state H⁻¹F, clamped state with the output held
+    at o + η(t − o) (the free state plus the response to the current that holding takes);
+    both from one labnet.physics.Solver factorisation per step."""
+    red = reduced_hessian(net, k, [])
+    free = red.free_idx
+    op = int(np.flatnonzero(a)[0])
+    vf, vc = np.zeros(net.n_nodes), np.zeros(net.n_nodes)
+    for _ in range(steps):
+        s = Solver(net, k, [])
+        x = s.solve_free_rhs(force)
+        o = x[op]
+        if (o - t) ** 2 < tol * t**2:
+            break
+        z = s.solve_free_rhs(a)
+        vf[free] = x
+        vc[free] = x + z * (eta * (t - o) / z[op])
+        k = clip_conductance(k + coupled_learning(net.delta_v(vf), net.delta_v(vc), alpha=alpha, eta=eta), K_MIN, K_MAX)
+    return k
+
+
+def run_force(i: int, demand: float, args: argparse.Namespace) -> Outcome:
+    rng = np.random.default_rng([args.seed, i])
+    net = random_network(args.nodes, args.edges, seed=rng, n_inputs=2, n_outputs=1)
+    k0 = rng.uniform(0.2e-3, 1.0e-3, net.n_edges)
+    free = reduced_hessian(net, k0, []).free_idx
+    theta = rng.uniform(0, 2 * np.pi)
+    force = output_functional(net, free, list(net.inputs), 1e-3 * np.array([np.cos(theta), np.sin(theta)]))
+    a = output_functional(net, free, list(net.outputs))
+    before = force_modes(net, k0, force, a)
+    o0 = before.response
+    t = o0 * (1 + 3 * demand)
+    k1 = train_force(net, k0.copy(), force, a, t, alpha=args.force_alpha, eta=0.5, steps=args.steps, tol=args.tol)
+    after = force_modes(net, k1, force, a)
+    return Outcome(demand, before, after, (o0 - t) ** 2, (after.response - t) ** 2,
+                   float(np.linalg.norm(k1 - k0) / np.linalg.norm(k0)))
+
+
 def output(net: Network, k: np.ndarray, x: np.ndarray) -> float:
     v = Solver(net, k, list(net.inputs)).solve(dict(zip(net.inputs, map(float, x))))
     return float(v[net.index[net.outputs[0]]])
@@ -139,7 +203,7 @@ def table(outs: list[Outcome], title: str) -> str:
     lines.append(f"{'task error (V²)':26s} {_med(err[:, 0]):>30s} {_med(err[:, 1]):>30s}")
     lines.append(f"{'|Δk|/|k0|':26s} {_med(np.array([o.dk_rel for o in outs])):>30s}")
     up = np.array([o.after.response > o.before.response for o in outs])
-    for name, sel in (("up (toward the input)", up), ("down (toward ground)", ~up)):
+    for name, sel in (("up (raising it)", up), ("down (lowering it)", ~up)):
         if np.any(sel):
             lines.append(f"  tasks pushing the output {name}: {int(sel.sum())}; |c0|/Σ|c| rises in "
                          f"{int(np.sum(ashare[sel, 1] > ashare[sel, 0]))}, signed share in "
@@ -157,15 +221,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alpha", type=float, default=5e-3, help="learning rate α (S/V²)")
     p.add_argument("--tol", type=float, default=1e-8, help="stop at this squared output error (V²)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--inputs", choices=["voltage", "force"], default="voltage",
+                   help="voltage sources at the inputs (the bench) or current forces (the talk's setting)")
+    p.add_argument("--force-alpha", type=float, default=1e-5, help="learning rate for --inputs force (S/V²)")
     args = p.parse_args(argv)
     demands = [float(d) for d in args.demands.split(",")]
     t0 = time.perf_counter()
-    print(f"{args.networks} random networks, {args.nodes} nodes, {args.edges} edges, 2 inputs, 1 output; "
-          f"continuous coupled learning (α={args.alpha:g} S/V², η=0.5, ≤{args.steps} steps)\n")
+    alpha = args.alpha if args.inputs == "voltage" else args.force_alpha
+    print(f"{args.networks} random networks, {args.nodes} nodes, {args.edges} edges, 2 {args.inputs} inputs, 1 output; "
+          f"continuous coupled learning (α={alpha:g} S/V², η=0.5, ≤{args.steps} steps)\n")
+    run = run_one if args.inputs == "voltage" else run_force
     summary = []
     for d in demands:
-        outs = [run_one(i, d, args) for i in range(args.networks)]
-        print(table(outs, f"demand d = {d:g}  (target = o0 + d·(far end − o0))"))
+        outs = [run(i, d, args) for i in range(args.networks)]
+        what = "o0 + d·(far end − o0)" if args.inputs == "voltage" else "o0·(1 + 3d)"
+        print(table(outs, f"demand d = {d:g}  (target = {what})"))
         print()
         n = len(outs)
         summary.append((d, np.median([o.dk_rel for o in outs]),
