@@ -58,3 +58,16 @@ def test_report_writes_every_figure(tmp_path, analysis, capsys):
 
 def test_report_rejects_non_session(tmp_path):
     assert main(["report", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("table, key", [("track_every = 0", "analysis.track_every"),
+                                        ("probe_drive = [\"n9\"]", "analysis.probe_drive"),
+                                        ("trak_every = 5", "analysis.trak_every"),
+                                        ("probe_v_max = 5.0", "analysis.probe_v_max")])
+def test_analysis_table_is_validated(tmp_path, table, key):
+    from labnet.errors import ConfigError
+    from labnet.protocol import load_protocol
+
+    proto = _protocol(tmp_path, f"\n[analysis]\n{table}\n")
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_protocol(proto)
