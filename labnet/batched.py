@@ -29,7 +29,9 @@ except ImportError:  # pragma: no cover - depends on the environment
     HAVE_NUMBA = False
 
 
-def _train_small_py(
+def _train_chunk_py(
+    b0: int,
+    b1: int,
     kb: np.ndarray,
     ends: np.ndarray,
     out_pos: np.ndarray,
@@ -43,9 +45,9 @@ def _train_small_py(
     steps: int,
     errs: np.ndarray,
 ) -> None:
-    """Reference implementation (compiled by numba when available); updates ``kb`` in place and
-    writes each step's mean free-state error (V²) to ``errs`` (steps, B)."""
-    n_b, n_e = kb.shape
+    """Networks b0..b1−1 for ``steps`` steps (compiled by numba when available); updates ``kb``
+    in place and writes each step's mean free-state error (V²) to ``errs`` (steps, B)."""
+    n_e = kb.shape[1]
     _, n_s, n_in = xs.shape
     n_out = ts.shape[2]
     w = f + n_in
@@ -60,7 +62,7 @@ def _train_small_py(
     mu = np.zeros(n_out)
     acc = np.zeros(n_e)
     for step in range(steps):
-        for b in range(n_b):
+        for b in range(b0, b1):
             # ---- assemble [L_ff | −L_f,in | E_out]
             a[:, :] = 0.0
             for e in range(n_e):
@@ -167,9 +169,46 @@ def _train_small_py(
                 kb[b, e] = kk
 
 
+def _train_small_py(
+    kb: np.ndarray,
+    ends: np.ndarray,
+    out_pos: np.ndarray,
+    xs: np.ndarray,
+    ts: np.ndarray,
+    alpha: np.ndarray,
+    eta: np.ndarray,
+    kmin: np.ndarray,
+    kmax: np.ndarray,
+    f: int,
+    steps: int,
+    errs: np.ndarray,
+) -> None:
+    """All B networks, ``steps`` steps, one thread (pure-Python reference of :func:`train_small`)."""
+    _train_chunk_py(0, kb.shape[0], kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs)
+
+
 if HAVE_NUMBA:
-    train_small = numba.njit(cache=True, nogil=True)(_train_small_py)
+    _chunk = numba.njit(cache=True, nogil=True)(_train_chunk_py)
+
+    @numba.njit(cache=True, nogil=True)
+    def train_small(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs):  # type: ignore[no-untyped-def]
+        """Compiled :func:`_train_small_py`: all networks on one thread."""
+        _chunk(0, kb.shape[0], kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs)
+
+    @numba.njit(cache=True, nogil=True, parallel=True)
+    def train_small_parallel(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, n_chunks):  # type: ignore[no-untyped-def]
+        """Compiled, networks split into ``n_chunks`` independent chunks run on numba's threads
+        (each chunk runs all its steps without synchronising with the others)."""
+        n_b = kb.shape[0]
+        for c in numba.prange(n_chunks):
+            b0 = c * n_b // n_chunks
+            b1 = (c + 1) * n_b // n_chunks
+            _chunk(b0, b1, kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs)
+
+    THREADS = numba.config.NUMBA_NUM_THREADS
 else:  # pragma: no cover - depends on the environment
     train_small = None
+    train_small_parallel = None
+    THREADS = 1
 
-__all__ = ["HAVE_NUMBA", "train_small"]
+__all__ = ["HAVE_NUMBA", "THREADS", "train_small", "train_small_parallel"]

@@ -468,6 +468,9 @@ class BatchedCoupledLearning:
         ``numba``: the compiled kernel of :mod:`labnet.batched` (one loop over steps and
         networks); ``numpy``: vectorised NumPy over the batch axis; ``auto``: numba when it is
         installed and the networks have at most :data:`KERNEL_MAX` free nodes.
+    threads : int
+        Threads of the numba engine (0: numba's default, all cores). Networks are independent,
+        so they are split into chunks that train without synchronising.
     """
 
     def __init__(
@@ -482,6 +485,7 @@ class BatchedCoupledLearning:
         k_min: float | np.ndarray = 0.0,
         k_max: float | np.ndarray = np.inf,
         engine: str = "auto",
+        threads: int = 0,
     ) -> None:
         k = np.array(conductances, dtype=float)
         if k.ndim != 2:
@@ -503,6 +507,7 @@ class BatchedCoupledLearning:
         if engine == "numba" and not _kernels.HAVE_NUMBA:
             raise ConfigError("<code>", "engine", "engine 'numba' needs numba (pip install labnet[fast])")
         engine = ("numba" if _kernels.HAVE_NUMBA and f <= KERNEL_MAX else "numpy") if engine == "auto" else engine
+        self.threads = max(1, min(int(threads), _kernels.THREADS)) if threads else _kernels.THREADS
         self.shared = isinstance(networks, Network) or all(n is nets[0] for n in nets)
         self.engine = engine
         self.k = k  # stored transposed, (E, B), for the vectorised arithmetic
@@ -699,8 +704,12 @@ class BatchedCoupledLearning:
 
     def _run_kernel(self, steps: int) -> np.ndarray:
         errs = np.empty((steps, self.b))
-        _kernels.train_small(self._kb, self.ends, self.out_pos, self._xb, self._tb, self.alpha, self.eta,
-                             self._kmin_b, self._kmax_b, self.f, steps, errs)
+        args = (self._kb, self.ends, self.out_pos, self._xb, self._tb, self.alpha, self.eta,
+                self._kmin_b, self._kmax_b, self.f, steps, errs)
+        if self.threads > 1 and self.b >= 64 * self.threads:
+            _kernels.train_small_parallel(*args, self.threads)
+        else:
+            _kernels.train_small(*args)
         return errs
 
     def train(self, steps: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 import labnet.insilico as ins
 import labnet.solvers as solvers
 from labnet import Network
-from labnet.batched import HAVE_NUMBA, _train_small_py, train_small
+from labnet.batched import HAVE_NUMBA, _train_small_py, train_small, train_small_parallel
 from labnet.conductance import PartModel
 from labnet.generators import breadboard16, delaunay_network, random_network, square_lattice
 from labnet.insilico import BatchedCoupledLearning, CoupledLearning, direct_states
@@ -113,10 +113,10 @@ def test_pcg_recovers_from_a_large_change() -> None:
 
 def test_epoch_of_many_samples_equals_mean_of_single_samples() -> None:
     net = delaunay_network(200, seed=6, n_inputs=3, n_outputs=2)
-    k, x, t = _setup(net, 200)
+    k, x, t = _setup(net, 60)
     cl = CoupledLearning(net, k, x, t, alpha=ALPHA, eta=ETA, use_kernel=False)
     dk_epoch, err = cl.gradient()
-    singles = [cl.gradient([s]) for s in range(200)]
+    singles = [cl.gradient([s]) for s in range(60)]
     np.testing.assert_allclose(dk_epoch, np.mean([d for d, _ in singles], axis=0), rtol=0,
                                atol=1e-11 * np.abs(dk_epoch).max())
     assert err == pytest.approx(np.mean([e for _, e in singles]), rel=1e-11)
@@ -241,6 +241,11 @@ def test_compiled_kernel_matches_numpy_engine(shared: bool) -> None:
     np.testing.assert_allclose(a.train(5), b.train(5), rtol=1e-12)
     np.testing.assert_allclose(a.k, b.k, rtol=1e-12)
     assert train_small is not None
+    # split across threads in chunks: the same numbers
+    p = BatchedCoupledLearning(nets, k, x, t, engine="numba", threads=2, **kw)
+    errs = np.empty((5, len(k)))
+    train_small_parallel(p._kb, p.ends, p.out_pos, p._xb, p._tb, p.alpha, p.eta, p._kmin_b, p._kmax_b, p.f, 5, errs, 3)
+    np.testing.assert_allclose(p.k, b.k, rtol=1e-12)
     # the single-network trainer uses the same kernel for full-batch steps of small networks
     net = nets if isinstance(nets, Network) else nets[0]
     c = CoupledLearning(net, k[0], x[0], t[0], alpha=1e-4, eta=ETA, k_min=1e-5, k_max=1e-2)
