@@ -179,7 +179,10 @@ class DigipotBoard:
             raise ValueError(f"request {cmd} {' '.join(args)} exceeds the board's {dp.MAX_LINE}-byte buffer")
         last = ""
         need_sync = False
-        for attempt in range(self.retries + 1):
+        attempt = -1
+        restored = 0  # recoveries during this exchange: each gives the request a fresh retry budget
+        while attempt < self.retries:
+            attempt += 1
             if attempt:
                 self.stats["retries"] += 1
                 wait = self.backoff_s * 2 ** (attempt - 1)
@@ -187,6 +190,7 @@ class DigipotBoard:
                 self.sleep(wait)
                 if self._reset_input() and not self._recovering:
                     self._recover("ready line among discarded input", cmd)
+                    attempt, restored = self._fresh_budget(restored, cmd)
             try:
                 if need_sync:
                     self._sync()
@@ -201,12 +205,14 @@ class DigipotBoard:
                 if self._recovering:
                     raise
                 self._recover(last, cmd)
+                attempt, restored = self._fresh_budget(restored, cmd)
                 continue
             except (SerialException, OSError) as exc:
                 last = f"port error: {exc}"
                 if self._recovering:
                     raise _Reset(last) from None
                 self._reconnect(last)
+                attempt, restored = self._fresh_budget(restored, cmd)
                 continue
             if fr.kind == "OK":
                 self.seq = (self.seq + 1) & 0xFF
@@ -218,6 +224,7 @@ class DigipotBoard:
                 if self._recovering:
                     raise _Reset(last)
                 self._recover(last, cmd)
+                attempt, restored = self._fresh_budget(restored, cmd)
                 continue
             if code == dp.E_SEQ:
                 last = "board reports SEQ (out of sequence)"
@@ -228,6 +235,15 @@ class DigipotBoard:
             raise BoardError(code, f"digipot board: {cmd} refused with error {code:02d} {name} ({fr.raw!r})")
         self.seq = (self.seq + 1) & 0xFF  # never reuse the number of a request that may have run
         raise InstrumentError(f"digipot board: no valid reply to {cmd} after {self.retries + 1} attempts ({last})")
+
+    max_restores = 3
+
+    def _fresh_budget(self, restored: int, cmd: str) -> tuple[int, int]:
+        """After a successful recovery the interrupted request gets its retries again, at most
+        ``max_restores`` times per request (a board that keeps resetting ends in an error)."""
+        if restored + 1 > self.max_restores:
+            raise InstrumentError(f"digipot board: {cmd} interrupted by {restored + 1} resets or port losses in a row")
+        return 0, restored + 1
 
     def _reset_input(self) -> bool:
         """Discard pending input (late or garbled replies); True if a ready line was among it."""

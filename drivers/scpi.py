@@ -150,10 +150,23 @@ class ScpiInstrument:
         try:
             reply = self.resource.query(message)
         except Exception as exc:  # noqa: BLE001
-            raise self._wrap(exc, message) from exc
+            err = self._wrap(exc, message)
+            if "timeout" in str(err):
+                self._device_clear()
+            raise err from exc
         if not isinstance(reply, str):
             raise InstrumentError(f"{self.label}: reply to {message!r} is not text: {reply!r}")
         return reply.strip()
+
+    def _device_clear(self) -> None:
+        """After a timeout: device clear, so a late reply cannot answer the next query."""
+        clear = getattr(self.resource, "clear", None)
+        if clear is None:
+            return
+        try:
+            clear()
+        except Exception:  # noqa: BLE001, S110 - best effort; the timeout is the error that matters
+            pass
 
     # ------------------------------------------------------------------ common commands
     def idn(self) -> dict[str, str]:

@@ -134,6 +134,11 @@ class ScriptedResource:
         self.write(message)
         return self.read()
 
+    def clear(self) -> None:
+        """Device clear: pending replies are dropped (recorded as a ``"<clear>"`` message)."""
+        self.written.append("<clear>")
+        self._replies.clear()
+
     def close(self) -> None:
         self.closed = True
 

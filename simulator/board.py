@@ -323,6 +323,10 @@ class EmulatedBoard:
         """The host wrote ``data`` at modelled time ``t``; deliver it byte by byte."""
         tm = self.timing
         data = bytearray(data)
+        if t + tm.usb_rtt_s / 2 < self._booting_until:  # the bootloader swallows it: no fault to inject
+            self.bytes_in += len(data)
+            self._wire_free = max(self._wire_free, t + tm.usb_rtt_s / 2 + len(data) * tm.byte_s)
+            return
         if data.endswith(b"\n") and self.faults.fire("reset", t, line=bytes(data)):
             self.power_on_reset(t)
             return

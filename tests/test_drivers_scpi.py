@@ -57,10 +57,11 @@ def test_error_queue_garbage_and_endless_queue():
         inst.errors()
 
 
-def test_timeout_becomes_a_clear_instrument_error():
+def test_timeout_becomes_a_clear_instrument_error_and_a_device_clear():
     with expected_protocol(ScpiInstrument, [("*IDN?", None)], label="meter (DAQ970A)") as inst:
         with pytest.raises(InstrumentError, match=r"meter \(DAQ970A\): no reply to '\*IDN\?' within 5 s \(timeout\)"):
             inst.idn()
+        assert inst.resource.written == ["*IDN?", "<clear>"]
 
 
 def test_declared_commands_validate_before_writing():

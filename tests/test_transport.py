@@ -262,3 +262,26 @@ def test_a_new_fault_plan_reaches_every_emulator(bench):
     plan = FaultPlan(9, {"outlier": 1.0})
     bench.faults = plan
     assert bench.board.faults is plan and all(i.faults is plan for i in bench.instruments.values())
+
+
+def test_seeded_fault_campaign_on_the_default_rig_completes():
+    """Short training runs through the wire with board faults at a few % per exchange: every
+    run completes with the board's wipers equal to the host's record."""
+    from labnet.engine import Engine
+    from labnet.protocol import load_protocol
+    from labnet.rigfile import build_rig
+    from simulator.bench import get_bench
+
+    proto = load_protocol(RIG.parent.parent / "allostery.toml", steps=12)
+    fired = 0
+    for seed in range(3):
+        rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
+        bench = get_bench(rig.extra["sim_bench"])
+        bench.faults = FaultPlan(seed, {"drop": 0.03, "garble": 0.03, "delay": 0.02, "reset": 0.02})
+        with rig:
+            res = Engine(rig, proto.build_task(), proto.rule, proto.train, seed=proto.seed).run(np.full(16, 49))
+            assert res.status == "completed"
+            assert bench.model.codes.tolist() == rig.codes.tolist() == rig.digipots.record
+        assert bench.model.driven == {}  # safe state at the end
+        fired += len(bench.faults.log)
+    assert fired >= 5
