@@ -151,7 +151,8 @@ class Engine:
         """What :meth:`restore` needs to continue exactly from here (JSON-able).
 
         Step counter, the generator's state (batch draw, stochastic rounding), the host's
-        record of the codes, and the evaluations so far.
+        record of the codes, the held pattern, the evaluations so far, and the state of every
+        subscriber's ``rng`` generator (tracking probes draw their patterns from one).
         """
         return {
             "step": self.step,
@@ -159,7 +160,20 @@ class Engine:
             "codes": [int(c) for c in self.rig.codes],
             "held": self.rig.held,
             "evaluations": [{"step": e.step, "train": dict(e.train), "test": dict(e.test)} for e in self.evaluations],
+            "sink_rngs": {key: g.bit_generator.state for key, g in self._sink_rngs().items()},
         }
+
+    def _sink_rngs(self) -> dict[str, np.random.Generator]:
+        """Generators of subscribers that draw random numbers (e.g. tracking probes): ``sink.rng``."""
+        out: dict[str, np.random.Generator] = {}
+        seen: dict[str, int] = {}
+        for sink in self._sinks:
+            g = getattr(sink, "rng", None)
+            if isinstance(g, np.random.Generator):
+                name = type(sink).__name__
+                seen[name] = seen.get(name, 0) + 1
+                out[f"{name}#{seen[name]}"] = g  # by class and order: stable across attempts
+        return out
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state` output: step, generator, evaluations, codes, sources.
@@ -172,6 +186,10 @@ class Engine:
         self.step = int(state["step"])
         self.rng.bit_generator.state = state["rng"]
         self.evaluations = [Evaluated(int(e["step"]), dict(e["train"]), dict(e["test"])) for e in state["evaluations"]]
+        gens = self._sink_rngs()
+        for key, st in state.get("sink_rngs", {}).items():
+            if key in gens:
+                gens[key].bit_generator.state = st
         self.rig.restore_codes(np.asarray(state["codes"], dtype=np.int64))
         if state.get("held"):  # the sources as they were: instruments and drivers in the same state
             self.rig.apply(state["held"])
