@@ -7,9 +7,10 @@
 
 What it prints, for seeded networks of about 16, 256, 4,096 and 65,536 edges (Delaunay
 triangulations of random points, ``labnet.generators.delaunay_network``, and open square
-lattices, ``labnet.generators.square_lattice``), allostery task (2 inputs at 1 V / 0 V, one
-output nudged toward its initial value + 0.1 V), conductances log-uniform in 0.1–1 mS,
-continuous coupled learning (α = 1e-3 S/V², η = 0.5):
+lattices, ``labnet.generators.square_lattice``), allostery task (2 inputs at 1 V / 0 V, two
+outputs to be pushed 0.1 V up and 0.1 V down from where they start — a task the networks keep
+learning through the timed steps), conductances log-uniform in 0.1–1 mS, continuous coupled
+learning (α = 1e-3 S/V², η = 0.5):
 
 * ``step``: seconds per training step (free + clamped state + update) of
   :class:`labnet.insilico.CoupledLearning` with its automatic method, steps per second, the
@@ -99,9 +100,9 @@ def make_network(size: int, topo: str) -> Any:
     from labnet.generators import delaunay_network, square_lattice
 
     if topo == "delaunay":
-        return delaunay_network(DELAUNAY_NODES[size], seed=0, n_inputs=2, n_outputs=1)
+        return delaunay_network(DELAUNAY_NODES[size], seed=0, n_inputs=2, n_outputs=2)
     r, c = lattice_shape(size)
-    return square_lattice(r, c, seed=0, n_inputs=2, n_outputs=1)
+    return square_lattice(r, c, seed=0, n_inputs=2, n_outputs=2)
 
 
 def make_trainer(net: Any, method: str = "auto", **kw: Any) -> Any:
@@ -110,8 +111,8 @@ def make_trainer(net: Any, method: str = "auto", **kw: Any) -> Any:
     rng = np.random.default_rng(1)
     k0 = 10 ** rng.uniform(np.log10(K_LO), np.log10(K_HI), net.n_edges)
     x = np.array([[1.0, 0.0]])
-    cl = CoupledLearning(net, k0, x, np.zeros((1, 1)), alpha=ALPHA, eta=ETA, k_min=1e-6, k_max=1e-2, method=method, **kw)
-    cl.targets[:] = cl.outputs(x) + 0.1  # a reachable nudge away from where it starts
+    cl = CoupledLearning(net, k0, x, np.zeros((1, 2)), alpha=ALPHA, eta=ETA, k_min=1e-6, k_max=1e-2, method=method, **kw)
+    cl.targets[:] = cl.outputs(x) + np.array([0.1, -0.1])  # push the two outputs apart from where they start
     cl.stats = StepStats()
     return cl
 
@@ -294,7 +295,7 @@ def bench_rig(quick: bool) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ driver
 def run_child(args: list[str]) -> Any:
-    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark child {args} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -21,8 +21,11 @@ How it is made fast (all exact algebra; float64 throughout):
   (:class:`labnet.solvers.SparseCholesky`, CHOLMOD when installed).
 * **Below one factorisation per step** (``method="pcg"``): conjugate gradients preconditioned
   by an earlier step's factorisation, warm-started from the previous step's G and Z, stopping
-  at relative residual ``rtol`` (default 1e-12); the factor is refreshed when an iteration
-  count exceeds ``refresh_iterations`` and recomputed at once if PCG does not converge. With
+  at relative residual ``rtol`` (default 1e-12). The factor is refreshed when a step's PCG
+  cost (iterations, in units where a refactorisation costs ``refresh_cost``) exceeds the
+  average cost per step since the last refactorisation — the point where refreshing starts to
+  pay — or the iterations exceed ``refresh_iterations``; it is recomputed at once if PCG does
+  not converge. With
   the default tolerance the node voltages agree with a fresh direct solve to about 1e-10
   relative (tested in ``tests/test_insilico.py``).
 * **Small networks**: dense LAPACK Cholesky with conductances scattered straight into the
@@ -34,10 +37,12 @@ Conductances in siemens (S), voltages in volts (V), α in S/V².
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from labnet import batched as _kernels
@@ -114,6 +119,9 @@ class CoupledLearning:
         PCG stopping tolerance on the relative residual of every column.
     refresh_iterations : int
         Refactorise at the next step when a PCG solve needed more iterations than this.
+    refresh_cost : float, optional
+        Cost of one numeric refactorisation in PCG iterations (one preconditioner solve plus one
+        mat-vec on the step's right-hand sides). Default: measured once, at the first PCG step.
     backend : {"cholmod", "splu"}, optional
         Sparse factorisation back end.
     seed : int or Generator
@@ -140,7 +148,8 @@ class CoupledLearning:
         code_range: tuple[int, int] | None = None,
         method: str = "auto",
         rtol: float = 1e-12,
-        refresh_iterations: int = 6,
+        refresh_iterations: int = 20,
+        refresh_cost: float | None = None,
         backend: str | None = None,
         seed: int | np.random.Generator = 0,
         use_kernel: bool = True,
@@ -188,6 +197,8 @@ class CoupledLearning:
         self.method = method
         self.rtol = float(rtol)
         self.refresh_iterations = int(refresh_iterations)
+        self.refresh_cost = refresh_cost
+        self._cycle = [0.0, 0]  # PCG cost (iterations) since the last refactorisation, and steps
         self.backend = "dense" if method == "dense" else (backend or DEFAULT_BACKEND)
         self.stats = StepStats()
         # incidence pieces: drops ΔV = D_f V_f + D_in x
@@ -267,6 +278,9 @@ class CoupledLearning:
             self.stats.factorisations += 1
             self._factor_stale = False
             x = self._factor.solve(rhs)
+            if self.method == "pcg" and self.refresh_cost is None:
+                self.refresh_cost = self._measure_refresh_cost(lap, rhs)
+            self._cycle = [float(self.refresh_cost or 0.0) + 1.0, 1]
         else:
             res = block_pcg(lap.__matmul__, self._factor.solve, rhs, guess, rtol=self.rtol, maxiter=40)
             self.stats.pcg_iterations += res.iterations
@@ -275,12 +289,30 @@ class CoupledLearning:
                 self._factor.refactor(lap)
                 self.stats.factorisations += 1
                 x = self._factor.solve(rhs)
+                self._cycle = [float(self.refresh_cost or 0.0) + 1.0, 1]
             else:
                 x = res.x
-                if res.iterations > self.refresh_iterations:
+                cost = res.iterations + 1.0  # + the residual and bookkeeping
+                self._cycle[0] += cost
+                self._cycle[1] += 1
+                if cost > self._cycle[0] / self._cycle[1] or res.iterations > self.refresh_iterations:
                     self._factor_stale = True
         self._guess = x
         return x[:, :c], x[:, c:]
+
+    def _measure_refresh_cost(self, lap: sp.csc_matrix, rhs: np.ndarray) -> float:
+        """Time of one numeric refactorisation over the time of one PCG iteration (best of 3 each)."""
+        assert self._factor is not None
+        t_f = t_i = np.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            self._factor.refactor(lap)
+            t1 = time.perf_counter()
+            self._factor.solve(lap @ rhs)
+            t2 = time.perf_counter()
+            t_f, t_i = min(t_f, t1 - t0), min(t_i, t2 - t1)
+        self._factor.n_factorisations -= 3  # calibration, not training
+        return float(t_f / max(t_i, 1e-9))
 
     def _drops(self, g: np.ndarray, z: np.ndarray, combos: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
