@@ -70,3 +70,24 @@ def test_probe_protocol_rejects_undrivable_node(tmp_path):
     p = tmp_path / "p.toml"
     p.write_text(f'[protocol]\nkind = "probe"\nrig = "{RIG}"\n[probe]\ndrive = ["n9"]\n')
     assert main(["probe", str(p), "--out", str(tmp_path)]) == 2
+
+
+def test_bootstrap_error_bar_is_calibrated_over_repeated_probes():
+    """Over repeated probes (fresh noise and patterns) the error bar covers the true-model D_eff
+    about as often as a 1σ bar should."""
+    from labnet.probe import load_probe_protocol
+
+    proto = load_probe_protocol(ROOT / "protocols" / "probe.toml")
+    settings = ProbeSettings(samples=100, drive=proto.settings.drive, v_max=0.5, bootstrap=200)
+    z = []
+    for seed in range(12):
+        rig = build_rig(proto.rig, sim_seed=seed, network=proto.network)
+        with rig:
+            rig.write_codes(np.full(rig.network.n_edges, 49))
+            res = run_probe(rig, settings, np.random.default_rng([seed, 23]))
+            k_true = truth_board(rig).conductances()
+        z.append((res.deff - model_probe(rig.network, k_true, settings, res.free_nodes)[0]) / res.deff_sd)
+    z = np.abs(np.array(z))
+    print(f"\n12 probes: |measured − model| within 1σ in {int(np.sum(z < 1))}, within 2σ in {int(np.sum(z < 2))}")
+    assert np.sum(z < 1) >= 6
+    assert np.all(z < 3)
