@@ -19,17 +19,38 @@ go below one factorisation per step (:mod:`labnet.solvers`).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import scipy.linalg as la
+from scipy.linalg import lapack
 
 from labnet.errors import ConfigError
 from labnet.network import Network
 from labnet.solvers import ReducedLaplacian, SparseCholesky
 
+_dpotrf, _dpotrs = lapack.get_lapack_funcs(("potrf", "potrs"), (np.zeros(1),))
+
 #: Free-node count at or below which the dense path is used.
 DENSE_MAX = 400
+
+# Reduced-Laplacian patterns per network and held set. A Network is immutable, so the pattern
+# (index maps, incidence slices) is computed once; the simulator builds a Solver for every new
+# set of codes or driven sources, and this keeps that cheap.
+_PATTERNS: weakref.WeakKeyDictionary[Network, dict[tuple[int, ...], ReducedLaplacian]] = weakref.WeakKeyDictionary()
+_PATTERNS_PER_NETWORK = 64
+
+
+def reduced_laplacian(network: Network, held_idx: np.ndarray) -> ReducedLaplacian:
+    """The (cached) :class:`~labnet.solvers.ReducedLaplacian` of ``network`` with ``held_idx`` held."""
+    key = tuple(int(i) for i in held_idx)
+    per = _PATTERNS.setdefault(network, {})
+    red = per.get(key)
+    if red is None:
+        if len(per) >= _PATTERNS_PER_NETWORK:
+            per.pop(next(iter(per)))
+        red = per[key] = ReducedLaplacian(network, held_idx)
+    return red
 
 
 class Solver:
@@ -61,7 +82,7 @@ class Solver:
         self.conductances = k
         self.held_names: tuple[str, ...] = tuple(names)
         self.held_idx = network.indices(names)
-        red = ReducedLaplacian(network, self.held_idx)
+        red = reduced_laplacian(network, self.held_idx)
         self.free_idx = red.free_idx
         self._free_pos = red.free_pos
         self._l_fh = red.coupling(k)  # (F, H) dense: H is a handful of sources
@@ -70,8 +91,10 @@ class Solver:
         if self.free_idx.size == 0:
             self._solve = lambda b: b
         elif self.dense:
-            cf = la.cho_factor(red.dense(k), lower=True, check_finite=False)
-            self._solve = lambda b: la.cho_solve(cf, b, check_finite=False)
+            c, info = _dpotrf(red.dense(k), lower=1, clean=0, overwrite_a=1)
+            if info:
+                raise np.linalg.LinAlgError(f"reduced Laplacian not positive definite (dpotrf info={info})")
+            self._solve = lambda b: _dpotrs(c, b, lower=1)[0]
         else:
             factor = SparseCholesky(red.matrix(k), backend)
             self.backend = factor.backend
@@ -204,6 +227,7 @@ __all__ = [
     "dissipated_power",
     "edge_currents",
     "laplacian_dense",
+    "reduced_laplacian",
     "solve",
     "thevenin_resistance",
 ]

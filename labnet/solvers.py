@@ -109,6 +109,7 @@ class ReducedLaplacian:
         self.fh_map = sp.csr_matrix(
             (-np.ones(rh.size), (rh * self.held_idx.size + ch, eh)), shape=(self.n_free * self.held_idx.size, network.n_edges)
         )
+        self._fh_flat = rh * self.held_idx.size + ch
 
     def data(self, conductances: np.ndarray) -> np.ndarray:
         """CSC data array of L_ff (nnz,) for conductances (E,) in S."""
@@ -128,7 +129,9 @@ class ReducedLaplacian:
 
     def coupling(self, conductances: np.ndarray) -> np.ndarray:
         """L_fh as a dense array, shape (F, H), in S (non-positive entries)."""
-        return (self.fh_map @ conductances).reshape(self.n_free, self.held_idx.size)
+        k = np.asarray(conductances, dtype=float)
+        flat = np.bincount(self._fh_flat, weights=-k[self._fh[2]], minlength=self.n_free * self.held_idx.size)
+        return flat.reshape(self.n_free, self.held_idx.size)
 
 
 class SparseCholesky:
