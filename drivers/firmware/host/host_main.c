@@ -1,5 +1,6 @@
 /*
- * host_main.c - the parser on the host: bytes from stdin, replies to stdout.
+ * host/host_main.c - the parser on the host (kept out of the sketch folder's root, which the
+ * Arduino IDE compiles): bytes from stdin, replies to stdout.
  *
  *   host_lndp FAMILY N_CHANNELS MAX_CODE POWER_UP_CODE READBACK NONVOLATILE [--ready] < in > out
  *
@@ -10,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lndp.h"
+#include "../lndp.h"
 
 static uint16_t wiper[LNDP_MAX_CHANNELS];
 
