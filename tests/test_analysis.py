@@ -82,3 +82,21 @@ def test_transfer_matrix_and_probe_covariance_match_sampled_solves():
     cov_model, _ = probe_covariance_model(net, k, drive, 1 / 12)
     cov_emp = empirical_covariance(v[free_idx].T)
     assert participation_ratio(cov_emp) == pytest.approx(participation_ratio(cov_model), rel=0.05)
+
+
+def test_task_modes_sparse_path_for_large_networks():
+    from labnet.analysis import DENSE_EIG_MAX
+
+    net = delaunay_network(DENSE_EIG_MAX + 300, seed=5)
+    k = _k(net, 5)
+    vin = {net.inputs[0]: 1.0, net.inputs[1]: 0.2}
+    tm = task_modes(net, k, vin)
+    assert tm.lam.size == 50 and np.all(np.diff(tm.lam) >= 0)
+    v = solve(net, k, vin)
+    assert tm.response == pytest.approx(v[net.index[net.outputs[0]]], rel=1e-9)
+    red = reduced_hessian(net, k, list(net.inputs), dense=True)
+    lam_all = np.linalg.eigvalsh(red.h)
+    assert np.allclose(tm.lam, lam_all[:50], rtol=1e-8)
+    # the 50 softest modes carry D_eff and gbar of the full spectrum closely
+    assert tm.deff == pytest.approx(model_deff(lam_all), rel=0.05)
+    assert tm.gbar == pytest.approx(model_gbar(lam_all), rel=0.05)
