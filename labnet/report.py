@@ -82,8 +82,9 @@ def load_session_data(folder: str | Path) -> SessionData:
         y = np.asarray(task.get("targets_v", np.ones(len(network.outputs))), float)
     w = y / np.linalg.norm(y) if np.linalg.norm(y) > 0 else np.ones_like(y)
     if (f / "tracking.csv").exists() and (f / "tracking_modes.csv").exists():
-        tracking = pd.read_csv(f / "tracking.csv", comment="#")
-        modes = pd.read_csv(f / "tracking_modes.csv", comment="#")
+        # a resumed run appends; a step recorded twice keeps its last record
+        tracking = pd.read_csv(f / "tracking.csv", comment="#").drop_duplicates("step", keep="last")
+        modes = pd.read_csv(f / "tracking_modes.csv", comment="#").drop_duplicates(["step", "mode"], keep="last")
     else:
         tracking, modes = compute_tracking(network, model, codes, x, w, states)
     return SessionData(f, header, states, network, model, model_name, x, w, codes, tracking, modes)
