@@ -74,3 +74,60 @@ def test_atmega328p_build_fits(tmp_path: Path, family: str, max_code: int, power
     assert 0 < flash <= 32768 and 0 < ram <= 2048
     assert (tmp_path / "lndp.hex").read_text().startswith(":")
     print(f"{family}: flash {flash} B, RAM {ram} B")
+
+
+def _random_stream(seed: int, n: int, width: int) -> bytes:
+    """Requests a host might send, valid and broken: random commands, sequence numbers,
+    spans, codes, flipped and dropped bytes, over-long lines and ring overflows (NUL)."""
+    import numpy as np
+
+    from drivers import digiproto as dp
+
+    rng = np.random.default_rng(seed)
+    out = bytearray()
+    seq = 0
+    for _ in range(n):
+        cmd = str(rng.choice(list("IYWRSQ")))
+        first = f"{int(rng.integers(0, 20)):02X}"
+        if cmd == "W":
+            codes = rng.integers(0, 300 if width == 3 else 120, int(rng.integers(1, 20)))
+            args = [first, dp.pack_codes(codes.tolist(), width)]
+        elif cmd in "RS":
+            args = [first, f"{int(rng.integers(0, 20)):02X}"] + (["STORE"] if cmd == "S" and rng.random() < 0.8 else [])
+        else:
+            args = []
+        if rng.random() < 0.85:
+            seq = (seq + 1) & 0xFF
+        elif rng.random() < 0.5:
+            seq = int(rng.integers(0, 256))
+        line = bytearray(dp.request(seq, cmd, *args))
+        r = rng.random()
+        if r < 0.08:
+            line[int(rng.integers(0, len(line) - 1))] ^= 1 << int(rng.integers(0, 7))
+        elif r < 0.12:
+            del line[int(rng.integers(0, len(line) - 1))]
+        elif r < 0.14:
+            line = line[:-1] + b"0" * 70 + b"\n"
+        elif r < 0.16:
+            line = line[:5] + b"\x00" + line[5:]
+        elif r < 0.18:
+            line = line.replace(b"\n", b"\r\n")
+        out += line
+    return bytes(out)
+
+
+@pytest.mark.parametrize("config", [["X9C", 16, 99, 49, 0, 1], ["MCP41", 16, 256, 128, 1, 0], ["MCP42", 7, 255, 128, 1, 0]])
+def test_c_parser_and_python_twin_agree_on_random_traffic(host_parser: Path, config: list):
+    fam, n, mx, pu, _rb, _nv = config
+    data = _random_stream(n + mx, 1500, 2 if mx <= 255 else 3)
+    c_out = subprocess.run([str(host_parser), *map(str, config)], input=data, capture_output=True, check=True).stdout
+    logic = BoardLogic(BoardConfig(fam, n, mx, pu))
+    py_out = bytearray()
+    for b in data:
+        if b == 0:
+            logic.overflow()
+        else:
+            py_out += logic.feed(b)
+    assert c_out == bytes(py_out)
+    kinds = {ln.split(b" ")[1] for ln in c_out.splitlines() if b" " in ln}
+    assert {b"OK", b"ER"} <= kinds and c_out.count(b"\n") > 1000
