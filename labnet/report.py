@@ -367,9 +367,11 @@ def _markdown(d: SessionData) -> str:
     lines += [
         f"| λ_min (S) | {a['lam_min']:.4g} | {b['lam_min']:.4g} |",
         f"| softest mode's share c_0/Σc | {a['share_soft']:.3f} | {b['share_soft']:.3f} |",
+        f"| same without cancellations, abs(c_0)/Σabs(c) | {a['abs_share_soft']:.3f} | {b['abs_share_soft']:.3f} |",
         f"| model D_eff | {a['deff']:.3f} | {b['deff']:.3f} |",
         f"| ḡ (Ω) | {a['gbar']:.4g} | {b['gbar']:.4g} |",
-        f"| raw overlaps |f_0|, |a_0| | {abs(a['f0']):.3g}, {abs(a['a0']):.3g} | {abs(b['f0']):.3g}, {abs(b['a0']):.3g} |",
+        f"| raw overlaps abs(f_0) (A), abs(a_0) | {abs(a['f0']):.3g}, {abs(a['a0']):.3g} | {abs(b['f0']):.3g}, "
+        f"{abs(b['a0']):.3g} |",
     ]
     if "probe_deff" in t and t["probe_deff"].notna().any():
         p = t[t["probe_deff"].notna()]
