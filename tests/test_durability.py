@@ -5,8 +5,8 @@ only complete rows (at least as many as the last checkpoint says were written), 
 ``resume`` then ends exactly where the uninterrupted run ends — same final codes, same
 evaluations, same rows apart from wall-clock time.
 
-``LABNET_KILLS`` sets the number of kills (default 20); the moments are drawn from a seeded
-generator, uniformly over the life of the process from the moment its session folder exists.
+``LABNET_KILLS`` sets the number of mid-run kills (default 20); each moment is drawn from a
+seeded generator: after a random number of rows (0 to all) plus a random 0-20 ms.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ alpha = 2e-3
 max_taps = 3
 
 [train]
-steps = 60
+steps = 30
 batch = 2
 eval_every = 5
 settle_s = 0.001
@@ -89,47 +89,55 @@ def setup(tmp_path_factory: pytest.TempPathFactory):
     proto_path = d / "p.toml"
     proto_path.write_text(PROTOCOL.replace('"RIG"', f'"{direct_rig(d)}"'))
     ref = run_protocol(load_protocol(proto_path), session_dir=d / "reference", progress=False)
-    # time a real process: when its session folder appears and when it ends
-    t0 = time.monotonic()
-    proc = _launch(proto_path, d / "timing")
-    t_session = None
-    while proc.poll() is None:
-        if t_session is None and _session(d / "timing") is not None:
-            t_session = time.monotonic() - t0
-        time.sleep(0.002)
-    t_end = time.monotonic() - t0
-    assert proc.returncode == 0, proc.stderr.read()
-    return proto_path, ref, (t_session or 0.0, t_end)
+    return proto_path, ref, None
 
 
-def _kill_at(procs_delays: list[tuple[subprocess.Popen, float]]) -> None:
-    """SIGKILL each process at its moment (seconds after now) unless it already ended."""
-    t0 = time.monotonic()
-    for proc, delay in sorted(procs_delays, key=lambda pd_: pd_[1]):
-        time.sleep(max(0.0, delay - (time.monotonic() - t0)))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-    for proc, _ in procs_delays:
+def _rows_written(out: Path, header_lines: int) -> int:
+    folder = _session(out)
+    if folder is None or not (folder / "session.csv").exists():
+        return -1 if folder is None or not (folder / "run.json").exists() else 0
+    return max(0, (folder / "session.csv").read_bytes().count(b"\n") - header_lines)
+
+
+def _kill_at(launched: list[tuple[subprocess.Popen, Path, int, float]], header_lines: int) -> None:
+    """SIGKILL each process ``delay`` s after it has written ``rows`` rows (unless it ended first)."""
+    due: dict[int, float] = {}
+    while any(p.poll() is None for p, *_ in launched):
+        now = time.monotonic()
+        for i, (proc, out, rows, delay) in enumerate(launched):
+            if proc.poll() is not None:
+                continue
+            if i not in due and _rows_written(out, header_lines) >= rows:
+                due[i] = now + delay
+            if i in due and now >= due[i]:
+                proc.send_signal(signal.SIGKILL)
+        time.sleep(0.0005)
+    for proc, *_ in launched:
         proc.wait()
 
 
 def test_kill9_at_random_moments_then_resume(setup, tmp_path: Path) -> None:
-    """Kill until ``KILLS`` processes died mid-run (two at a time: two cores)."""
-    proto_path, ref, (t_session, t_end) = setup
+    """Kill until ``KILLS`` processes died mid-run (two at a time: two cores).
+
+    Each moment is drawn uniformly over the run's progress: after a random number of rows
+    (0 … all; 0 = as soon as its session folder exists) plus a random 0–20 ms, so kills land
+    anywhere — between rows, mid-step, while a checkpoint is replaced, in the evaluation.
+    """
+    proto_path, ref, _ = setup
+    ref_csv = (ref.session / "session.csv").read_text().splitlines()
+    header_lines = next(i for i, ln in enumerate(ref_csv) if not ln.startswith("#")) + 1
+    total = len(pd.read_csv(ref.session / "session.csv", comment="#"))
     rng = np.random.default_rng(2026)
-    outcomes = {"killed_mid_run": 0, "finished_first": 0, "before_session": 0}
+    outcomes = {"killed_mid_run": 0, "finished_first": 0}
     ref_rows = read_session(ref.session).drop(columns=["time_s", "attempt"])
     i = 0
     while outcomes["killed_mid_run"] < KILLS and i < 3 * KILLS:
-        batch = [(f"k{i + j}", float(rng.uniform(t_session, t_end))) for j in range(2)]
+        batch = [(f"k{i + j}", int(rng.integers(0, total)), float(rng.uniform(0.0, 0.02))) for j in range(2)]
         i += 2
-        launched = [(_launch(proto_path, tmp_path / name), delay) for name, delay in batch]
-        _kill_at(launched)
-        for name, _ in batch:
+        _kill_at([(_launch(proto_path, tmp_path / n), tmp_path / n, r, d) for n, r, d in batch], header_lines)
+        for name, _, _ in batch:
             folder = _session(tmp_path / name)
-            if folder is None or not (folder / "run.json").exists():
-                outcomes["before_session"] += 1
-                continue
+            assert folder is not None and (folder / "run.json").exists()
             csv = folder / "session.csv"
             if csv.exists():
                 df = pd.read_csv(csv, comment="#")
@@ -150,5 +158,5 @@ def test_kill9_at_random_moments_then_resume(setup, tmp_path: Path) -> None:
             assert [(e.step, e.train, e.test) for e in res.result.evaluations] == \
                 [(e.step, e.train, e.test) for e in ref.result.evaluations]
             pd.testing.assert_frame_equal(read_session(folder).drop(columns=["time_s", "attempt"]), ref_rows)
-    print(f"\nkill -9: {i} processes killed at moments uniform in [{t_session:.2f}, {t_end:.2f}] s: {outcomes}")
+    print(f"\nkill -9: {i} processes killed after 0..{total} rows + 0-20 ms: {outcomes}")
     assert outcomes["killed_mid_run"] >= KILLS
