@@ -179,7 +179,7 @@ class Rig:
                 log.error("safe state attempt %d failed: %s", attempt, exc,
                           extra={"event": "retry", "fields": {"action": "safe_state", "attempt": attempt}})
                 if attempt < self.safe_state_attempts:
-                    time.sleep(self.safe_state_backoff_s * attempt)
+                    self.clock.sleep(self.safe_state_backoff_s * attempt)  # modelled time on a simulator
         assert last is not None
         raise last
 
