@@ -91,6 +91,11 @@ class DAQ970A(ScpiInstrument):
         scan_order = sorted(chans, key=int)
         self._order = [scan_order.index(c) for c in chans]
         self._channels = chans
+        # a long scan must not look like a dead instrument: wait at least twice its integration time
+        need = 2 * self.scan_time_s() + 1.0
+        if need > self.timeout_s:
+            self.timeout_s = need
+            self.resource.timeout = need * 1000.0
 
     def read(self) -> np.ndarray:
         """One scan: voltages (V) of the configured channels in configure order."""

@@ -216,7 +216,9 @@ def test_daq_scan_time_is_nplc_times_channels_plus_switching(bench):
 def test_visa_timeout_is_modelled_and_surfaces_as_a_driver_error(bench):
     r = open_resource_manager().open_resource(f"TCPIP0::{bench.name}::daq::INSTR")
     m = DAQ970A(r, nplc=200, timeout_s=1.0)
-    m.configure(["101", "102"])  # a 2 x 200 PLC scan takes 6.7 s
+    m.configure(["101", "102"])  # a 2 x 200 PLC scan takes 6.7 s: the driver waits up to 2 x 6.7 + 1 s
+    assert m.timeout_s == pytest.approx(2 * 2 * 200 / 60 + 1) and r.timeout == pytest.approx(m.timeout_s * 1000, abs=1)
+    m.timeout_s, r.timeout = 1.0, 1000.0  # now make it too short
     t0 = bench.clock.now()
     with pytest.raises(InstrumentError, match="timeout"):
         m.read()
