@@ -22,7 +22,7 @@ import numpy as np
 
 from labnet.checkpoint import RUN_NAME, read_checkpoint, restore_sim_state, sim_state, write_checkpoint
 from labnet.engine import Checkpoint, Engine, Evaluated, Event, RunEnded, RunResult, StateMeasured, StepDone
-from labnet.errors import ConfigError
+from labnet.errors import ConfigError, InstrumentError
 from labnet.protocol import Protocol, load_protocol
 from labnet.rig import Rig
 from labnet.rigfile import build_rig
@@ -338,6 +338,8 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
                 status = _finish(folder, rig, opened, writer, events, ended, error, attempt)
                 detach_event_log(events, undo)
                 events.close()
+    if not status.get("safe_state", False):
+        raise InstrumentError(status.get("reason", "safe state not reached"))
     assert result is not None
     return RunOutcome(result, folder, protocol, rig, status)
 
@@ -347,11 +349,13 @@ def _finish(folder: Path, rig: Rig, opened: bool, writer: SessionWriter | None, 
     """The cleanup every run gets (called with stop signals deferred): safe state, close the
     instruments, write the end of the CSV and ``status.json``."""
     safe = False
+    unsafe_why = ""
     try:
         rig.safe_state()
         safe = True
     except Exception as exc:  # noqa: BLE001 - recorded below; a source may be on: say so loudly
-        events.log("safe_state_failed", error=f"{type(exc).__name__}: {exc}")
+        unsafe_why = f"{type(exc).__name__}: {exc}"
+        events.log("safe_state_failed", error=unsafe_why)
     if opened:
         try:
             rig.close()
@@ -367,6 +371,9 @@ def _finish(folder: Path, rig: Rig, opened: bool, writer: SessionWriter | None, 
         state, reason = "failed", f"{type(error).__name__}: {error}"
     else:
         state, reason = "failed", "ended without a result"
+    if not safe:
+        state, reason = "failed", (f"SAFE STATE NOT REACHED ({unsafe_why}): a source may still be on, check the bench; "
+                                   f"the run itself ended {ended.get('status', state)}: {reason}")
     ck = read_checkpoint(folder)
     info = {"attempt": attempt, "step": None if ck is None else ck["step"], "safe_state": safe,
             "rows": None if writer is None else writer.rows,

@@ -24,7 +24,7 @@ import pytest
 
 from labnet.checkpoint import sim_model
 from labnet.engine import StateMeasured
-from labnet.errors import LimitError
+from labnet.errors import InstrumentError, LimitError
 from labnet.protocol import load_protocol
 from labnet.rigfile import build_rig, load_rig
 from labnet.runner import run_protocol
@@ -308,3 +308,74 @@ def _has_children() -> bool:
         return True
     except ChildProcessError:
         return False
+
+
+class FlakySources(RecordingSources):
+    """Sources whose ``safe_state`` fails ``failures`` times (a supply that dropped off the bus)."""
+
+    def __init__(self, inner, failures: int) -> None:
+        super().__init__(inner)
+        self.failures = failures
+        self.safe_calls = 0
+
+    def safe_state(self) -> None:
+        self.safe_calls += 1
+        if self.failures > 0:
+            self.failures -= 1
+            raise OSError("supply not answering")
+        self.inner.safe_state()
+
+
+def test_safe_state_is_retried(tmp_path: Path, caplog) -> None:
+    _, rig = _rig_with_limits(tmp_path)
+    with rig:
+        rig.apply({"n1": 0.5})
+        rig.sources = FlakySources(rig.sources.inner, failures=2)
+        with caplog.at_level("INFO", logger="labnet.rig"):
+            rig.safe_state()
+        assert rig.sources.safe_calls == 3 and sim_model(rig).driven == {}
+    assert [r.event for r in caplog.records if hasattr(r, "event")] == ["retry", "retry", "recovery"]
+
+
+def test_safe_state_failure_is_recorded(tmp_path: Path) -> None:
+    """If the sources never answer, the run says so: status safe_state false, event logged."""
+    _, rig = _rig_with_limits(tmp_path)
+    p = tmp_path / "p.toml"
+    p.write_text(PROTOCOL.replace(str(RIG), str(tmp_path / "rig.toml")).replace("steps = 100000", "steps = 3"))
+    proto = load_protocol(p)
+    flaky = FlakySources(rig.sources.inner, failures=0)
+
+    class Gone:  # opens fine, then the supply disappears at the end of the run
+        def __init__(self) -> None:
+            self.channels = flaky.channels
+            self.ok = True
+
+        def apply(self, v) -> None:
+            flaky.inner.apply(v)
+
+        def safe_state(self) -> None:
+            if self.ok:
+                flaky.inner.safe_state()
+            else:
+                raise OSError("supply gone")
+
+        def identity(self):
+            return {}
+
+        def close(self) -> None:
+            pass
+
+    gone = Gone()
+    rig.sources = gone
+    rig.safe_state_backoff_s = 0.0
+
+    def cut(ev: object) -> None:
+        if type(ev).__name__ == "StepDone" and ev.step == 2:
+            gone.ok = False
+
+    with pytest.raises(InstrumentError, match="SAFE STATE NOT REACHED"):
+        run_protocol(proto, session_dir=tmp_path / "s", rig=rig, progress=False, subscribers=[cut])
+    st = read_status(tmp_path / "s")
+    assert st["safe_state"] is False and st["status"] == "failed" and "supply gone" in st["reason"]
+    kinds = [json.loads(ln)["kind"] for ln in (tmp_path / "s" / "events.jsonl").read_text().splitlines()]
+    assert "safe_state_failed" in kinds
