@@ -124,12 +124,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         from labnet.rigfile import dry_run_spec
 
         proto = replace(proto, rig=dry_run_spec(proto.rig))
-    outcome = run_protocol(proto, args.out, progress=not args.quiet)
+    timer = None
+    if args.dry_run:
+        from labnet.rigfile import step_timer
+
+        timer = step_timer(proto.rig)
+    outcome = run_protocol(proto, args.out, progress=not args.quiet, subscribers=[timer] if timer else ())
     print(summary(outcome))
     if args.dry_run:
         from labnet.rigfile import wire_report
 
         print(wire_report(outcome.rig, outcome.result.steps))
+        if timer is not None:
+            print(timer.text())
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 
 

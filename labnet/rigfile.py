@@ -487,3 +487,38 @@ def wire_report(rig: Rig, steps: int) -> str:
         r = report(zero, snapshot(bench), steps, bench.board.timing.baud)
         lines.append("  averaged over the run (evaluations and start-up included), " + r.text())
     return "\n".join(lines)
+
+
+class StepTimer:
+    """Engine sink for a simulated wired rig: the bench's wire counters at every finished
+    training step, so a dry run can say what one typical step costs (median over the steps;
+    a step that was followed by an evaluation includes it, the median does not)."""
+
+    def __init__(self, bench_name: str) -> None:
+        self.bench_name = bench_name
+        self.snaps: list[Any] = []
+
+    def __call__(self, event: Any) -> None:
+        if type(event).__name__ == "StepDone":
+            from simulator.bench import get_bench
+            from simulator.timing import snapshot
+
+            self.snaps.append(snapshot(get_bench(self.bench_name)))
+
+    def text(self) -> str:
+        from simulator.bench import get_bench
+        from simulator.timing import report
+
+        if len(self.snaps) < 2:
+            return "  (too few training steps for a per-step estimate)"
+        baud = get_bench(self.bench_name).board.timing.baud
+        steps = [report(a, b, 1, baud) for a, b in zip(self.snaps, self.snaps[1:])]
+        typical = sorted(steps, key=lambda r: r.modelled_s)[len(steps) // 2]
+        return "  a typical training step, " + typical.text()
+
+
+def step_timer(spec: RigSpec) -> StepTimer | None:
+    """A :class:`StepTimer` for a simulated wired rig (None for other rigs)."""
+    if not (spec.simulated and spec.transport == "wire"):
+        return None
+    return StepTimer(_sim_host(spec))

@@ -103,6 +103,7 @@ def test_dry_run_of_the_real_bench_prints_the_estimated_bench_time(tmp_path, cap
     out = capsys.readouterr().out
     assert code == 0
     assert "on breadboard16" in out and "estimated bench time:" in out and "instrument floor" in out
+    assert "a typical training step, per step: modelled" in out and "round trips 3 (board 1, VISA queries 2)" in out
 
 
 @pytest.mark.skipif(Path("/dev/ttyUSB0").exists(), reason="a serial device is attached")
