@@ -195,10 +195,14 @@ def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress:
     A run stopped by a signal re-raises :class:`~labnet.signals.StopSignal` and a run that
     failed re-raises its error, both after the safe state and ``status.json`` are written.
     """
+    try:  # the folder first: a bad --out must fail before any instrument is opened
+        folder = Path(session_dir) if session_dir is not None else new_session_dir(out or "sessions", protocol.name)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        where = session_dir if session_dir is not None else (out or "sessions")
+        raise ConfigError(str(where), "--out", f"cannot create the session folder ({exc.strerror or exc})") from None
     if rig is None:
         rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
-    folder = Path(session_dir) if session_dir is not None else new_session_dir(out or "sessions", protocol.name)
-    folder.mkdir(parents=True, exist_ok=True)
     # What a resume needs, before anything else happens (run.json last: it marks a session).
     atomic_write_text(folder / "protocol.toml", protocol.text)
     atomic_write_text(folder / "rig.toml", protocol.rig.text)

@@ -152,6 +152,8 @@ CASES = [
     Case("cli-rig-missing-file", argv=("run", "{protocol}", "--rig", "{tmp}/norig.toml", "--out", "{tmp}/s"),
          expect=("norig.toml", "file not found")),
     Case("cli-unknown-command", argv=("fly",), expect=("fly",)),
+    Case("cli-out-is-a-file", argv=("run", "{protocol}", "--quiet", "--out", "{tmp}/p.toml"),
+         expect=("p.toml", "--out", "cannot create the session folder")),
     Case("validate-neither", protocol=lambda t: "[other]\nx = 1\n", argv=("validate", "{protocol}"),
          expect=(P, "neither a protocol")),
     # ---------------------------------------------------------------- resume
