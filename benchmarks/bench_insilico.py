@@ -76,15 +76,33 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def best_time(fn: Any, n: int, repeats: int) -> float:
-    """Best over ``repeats`` of the mean time (s) of ``n`` calls of fn()."""
+def best_time(run: Any, budget_s: float = 1.5, chunk_s: float = 0.02, min_chunks: int = 5) -> float:
+    """Seconds per unit of work: ``run(n)`` does n units. Timed in chunks of about ``chunk_s``
+    for about ``budget_s``; the best chunk's mean is returned (the least disturbed one — the
+    machine is shared)."""
+    t0 = time.perf_counter()
+    run(1)
+    est = max(time.perf_counter() - t0, 1e-7)
+    n = max(1, int(chunk_s / est))
     best = np.inf
-    for _ in range(repeats):
+    start = time.perf_counter()
+    chunks = 0
+    while chunks < min_chunks or time.perf_counter() - start < budget_s:
         t0 = time.perf_counter()
+        run(n)
+        best = min(best, (time.perf_counter() - t0) / n)
+        chunks += 1
+    return float(best)
+
+
+def loop(fn: Any) -> Any:
+    """``run(n)`` for a function doing one unit of work."""
+
+    def run(n: int) -> None:
         for _ in range(n):
             fn()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return float(best)
+
+    return run
 
 
 def lattice_shape(target: int) -> tuple[int, int]:
@@ -126,22 +144,20 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
 
     base = rss_mb()
     net = make_network(size, topo)
-    rep = 3 if quick else 5
+    bud = 0.6 if quick else 1.5
     out: dict[str, Any] = {"size": size, "topology": topo, "edges": net.n_edges, "nodes": net.n_nodes}
     cl = make_trainer(net)
     out["free_nodes"] = cl.n_free
-    n = {16: 20000, 256: 2000, 4096: 200, 65536: 30}[size]
-    if quick:
-        n = max(n // 4, 10)
     cl.train(3)
     e0 = float(np.mean((cl.outputs(cl.inputs) - cl.targets) ** 2))
     cl.stats = type(cl.stats)()
-    t_train = best_time(lambda: cl.train(n), 1, rep) / n
+    t_train = best_time(cl.train, bud)
     e1 = float(np.mean((cl.outputs(cl.inputs) - cl.targets) ** 2))
     st = cl.stats
     out.update(
         step_s=t_train,
         steps_per_s=1 / t_train,
+        steps_timed=st.steps,
         method=cl.method + ("+kernel" if getattr(cl, "_kernel", None) is not None else ""),
         backend=cl.backend + (f"/{cl._factor.mode}" if getattr(cl, "_factor", None) is not None and cl._factor.mode else ""),
         factorisations_per_step=st.factorisations / max(st.steps, 1),
@@ -151,7 +167,7 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
     if size <= 256:  # per-call Python step (no compiled loop) for comparison
         cl2 = make_trainer(net, use_kernel=False)
         cl2.train(3)
-        out["step_s_python_loop"] = best_time(cl2.step, n // 4, rep)
+        out["step_s_python_loop"] = best_time(loop(cl2.step), bud)
     if size >= 4096:  # the other sparse methods on the same network
         for method in ("direct", "pcg"):
             if method == cl.method:
@@ -159,24 +175,23 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
             c3 = make_trainer(net, method=method)
             c3.train(3)
             c3.stats = type(c3.stats)()
-            out[f"step_s_{method}"] = best_time(lambda c3=c3: c3.train(max(n // 2, 10)), 1, rep) / max(n // 2, 10)
+            out[f"step_s_{method}"] = best_time(c3.train, bud)
             out[f"factorisations_per_step_{method}"] = c3.stats.factorisations / max(c3.stats.steps, 1)
     # ---- floor: one numeric factorisation (analysis reused) + one forward/backward solve
     red = ReducedLaplacian(net, net.indices([net.ground, *net.inputs]))
     lap = red.matrix(cl.k)
     b = np.random.default_rng(2).random(red.n_free)
-    nf = max(3, min(200, int(2e5 / max(net.n_edges, 1))))
     if HAVE_CHOLMOD:
         fac = SparseCholesky(lap, "cholmod")
         out["floor_cholmod_mode"] = fac.mode
-        out["floor_cholmod_s"] = best_time(lambda: (fac.refactor(lap), fac.solve(b)), nf, rep)
-        out["cholmod_refactor_s"] = best_time(lambda: fac.refactor(lap), nf, rep)
-        out["cholmod_solve_s"] = best_time(lambda: fac.solve(b), nf, rep)
+        out["floor_cholmod_s"] = best_time(loop(lambda: (fac.refactor(lap), fac.solve(b))), bud)
+        out["cholmod_refactor_s"] = best_time(loop(lambda: fac.refactor(lap)), bud)
+        out["cholmod_solve_s"] = best_time(loop(lambda: fac.solve(b)), bud)
         for mode in ("simplicial", "supernodal"):
             f2 = SparseCholesky(lap, "cholmod", mode=mode)
-            out[f"cholmod_refactor_{mode}_s"] = best_time(lambda f2=f2: f2.refactor(lap), nf, rep)
+            out[f"cholmod_refactor_{mode}_s"] = best_time(loop(lambda f2=f2: f2.refactor(lap)), bud)
     fs = SparseCholesky(lap, "splu")
-    out["floor_splu_s"] = best_time(lambda: (fs.refactor(lap), fs.solve(b)), nf, rep)
+    out["floor_splu_s"] = best_time(loop(lambda: (fs.refactor(lap), fs.solve(b))), bud)
     if red.n_free <= 2000:
         dense_lap = lap.toarray()
 
@@ -184,7 +199,7 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
             c = la.cho_factor(dense_lap, lower=True, check_finite=False)
             la.cho_solve(c, b, check_finite=False)
 
-        out["floor_dense_lapack_s"] = best_time(dense_floor, nf, rep)
+        out["floor_dense_lapack_s"] = best_time(loop(dense_floor), bud)
     floors = [out[k] for k in ("floor_cholmod_s", "floor_splu_s", "floor_dense_lapack_s") if k in out]
     out["floor_s"] = min(floors)
     # ---- dense reference: a fresh numpy.linalg.solve per state
@@ -198,7 +213,7 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
             vh = np.zeros(held.size)
             vh[1] = 1.0
             sys_.append((full[np.ix_(free, free)].copy(), -full[np.ix_(free, held)] @ vh))
-        out["dense_ref_s"] = best_time(lambda: [np.linalg.solve(a, r) for a, r in sys_], max(3, nf // 10), rep)
+        out["dense_ref_s"] = best_time(loop(lambda: [np.linalg.solve(a, r) for a, r in sys_]), bud)
         del full, sys_
     del spla
     out["peak_mb"] = peak_mb() - base
@@ -214,16 +229,15 @@ def bench_epoch(quick: bool) -> dict[str, Any]:
     net = delaunay_network(DELAUNAY_NODES[4096], seed=0, n_inputs=2, n_outputs=1)
     task, _ = regression(2, 1, n_train=1000, n_test=10, rng=np.random.default_rng(3))
     k0 = 10 ** np.random.default_rng(1).uniform(-4, -3, net.n_edges)
-    rep = 3 if quick else 5
+    bud = 0.6 if quick else 1.5
     res: dict[str, Any] = {"edges": net.n_edges, "samples": 1000}
     for method in ("pcg", "direct"):
         cl = CoupledLearning(net, k0, task.train.inputs, task.train.targets, alpha=ALPHA, eta=ETA, k_min=1e-6,
                              k_max=1e-2, method=method)
         cl.train(3)
-        n = 40 if quick else 100
-        t_epoch = best_time(cl.epoch, n, rep)
+        t_epoch = best_time(loop(cl.epoch), bud)
         i = iter(range(10**9))
-        t_single = best_time(lambda cl=cl, i=i: cl.step([next(i) % 1000]), n, rep)
+        t_single = best_time(loop(lambda cl=cl, i=i: cl.step([next(i) % 1000])), bud)
         res[method] = {"epoch_s": t_epoch, "single_sample_step_s": t_single, "ratio": t_epoch / t_single}
     return res
 
@@ -234,7 +248,6 @@ def bench_batched(quick: bool) -> dict[str, Any]:
     from labnet.insilico import BatchedCoupledLearning
 
     rng = np.random.default_rng(4)
-    rep = 3 if quick else 5
     res: dict[str, Any] = {}
     x = np.array([[1.0, 0.3]])
     t = np.array([[0.25, 0.15]])
@@ -253,10 +266,7 @@ def bench_batched(quick: bool) -> dict[str, Any]:
         for eng in engines:
             bt = BatchedCoupledLearning(nw, k, xx, tt, alpha=alpha, eta=ETA, k_min=1e-6, k_max=1e-2, engine=eng)
             bt.train(2)
-            steps = max(2, int((3e5 if eng == "numba" else 6e4) / (b * e / 16)))
-            if quick:
-                steps = max(2, steps // 3)
-            dt = best_time(lambda bt=bt, steps=steps: bt.train(steps), 1, rep) / steps
+            dt = best_time(bt.train, 0.6 if quick else 1.5)
             res[f"{name} [{eng}]"] = {"networks": b, "edges": e, "step_s": dt, "network_steps_per_s": b / dt}
     return res
 
@@ -275,9 +285,9 @@ def bench_rig(quick: bool) -> dict[str, Any]:
             eng = Engine(rig, proto.build_task(), proto.rule, proto.train, seed=proto.seed)
             for _ in range(3):
                 eng.train_step()
-            n = 40 if quick else 150
+            n = 10
             best_cpu = best_wall = np.inf
-            for _ in range(3):
+            for _ in range(5 if quick else 15):
                 c0, w0, v0 = time.process_time(), time.perf_counter(), rig.clock.now()
                 for _ in range(n):
                     eng.train_step()

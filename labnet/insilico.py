@@ -210,10 +210,12 @@ class CoupledLearning:
         if method == "dense":
             self.d_free = red.d_free.toarray()
             # conductances -> [L_ff | L_f,in] in one dense product (F, F + n_in) flattened row-major
-            flat_ff = red._dense_flat // red.n_free * (red.n_free + n_in) + red._dense_flat % red.n_free
+            # flat layout: [L_ff row-major (F·F) | −L_f,in row-major (F·n_in)] so that L_ff is one
+            # contiguous block LAPACK can factorise without a copy
+            flat_ff = red._dense_flat
             rh, ch, eh = red._fh
             keep = ch >= 1
-            flat_fh = rh[keep] * (red.n_free + n_in) + red.n_free + ch[keep] - 1
+            flat_fh = red.n_free**2 + rh[keep] * n_in + ch[keep] - 1
             rows = np.concatenate([flat_ff, flat_fh])
             cols = np.concatenate([red._dense_edges, eh[keep]])
             vals = np.concatenate([red._dense_sign, np.ones(int(keep.sum()))])  # input block holds −L_f,in
@@ -255,11 +257,11 @@ class CoupledLearning:
         c = cmat.shape[1]
         self.stats.steps += 1
         if self.method == "dense":
-            a = self._assemble(k).reshape(f, f + n_in)
+            lff, lfi = self._split(self._assemble(k))
             rhs = np.empty((f, c + self.n_out), order="F")
-            rhs[:, :c] = a[:, f:] @ cmat
+            rhs[:, :c] = lfi @ cmat
             rhs[:, c:] = self._e_out
-            fac, info = lapack.dpotrf(a[:, :f], lower=1, clean=0, overwrite_a=1)
+            fac, info = lapack.dpotrf(lff, lower=1, clean=0, overwrite_a=1)
             if info:
                 raise np.linalg.LinAlgError(f"reduced Laplacian not positive definite (dpotrf info={info})")
             x, info = lapack.dpotrs(fac, rhs, lower=1)
@@ -387,15 +389,19 @@ class CoupledLearning:
         self.stats.factorisations += steps
         return errs[:, 0]
 
+    def _split(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """L_ff (F, F) as a Fortran-contiguous view (it is symmetric) and −L_f,in (F, n_in)."""
+        f = self.n_free
+        return flat[: f * f].reshape(f, f).T, flat[f * f :].reshape(f, self.n_in)
+
     def _step_dense_single(self, s: int) -> float:
         """Lean path for one sample on a small network: the sample's own right-hand side and the
         output columns in one LAPACK solve, drops by one dense product. Same result as
         ``gradient([s])`` + ``apply`` to round-off (tested)."""
-        f = self.n_free
-        a = self._assemble(self.k).reshape(f, f + self.n_in)
+        lff, lfi = self._split(self._assemble(self.k))
         rhs = self._rhs1
-        rhs[:, 0] = a[:, f:] @ self.inputs[s]
-        c, info = _dpotrf(a[:, :f], lower=1, clean=0, overwrite_a=1)
+        rhs[:, 0] = lfi @ self.inputs[s]
+        c, info = _dpotrf(lff, lower=1, clean=0, overwrite_a=1)
         if info:
             raise np.linalg.LinAlgError(f"reduced Laplacian not positive definite (dpotrf info={info})")
         x, _ = _dpotrs(c, rhs, lower=1)

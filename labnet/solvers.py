@@ -162,10 +162,12 @@ class SparseCholesky:
             for m in modes:
                 symbolic = _cholmod_analyze(matrix, mode=m, ordering_method="default")
                 factor = symbolic.cholesky(matrix)
-                t0 = time.perf_counter()
-                factor.cholesky_inplace(matrix)
-                dt = time.perf_counter() - t0
-                if dt < best:
+                dt = np.inf
+                for _ in range(3 if len(modes) > 1 else 0):  # best of 3: the machine may be busy
+                    t0 = time.perf_counter()
+                    factor.cholesky_inplace(matrix)
+                    dt = min(dt, time.perf_counter() - t0)
+                if dt < best or not hasattr(self, "_factor"):
                     best, self._factor, self.mode = dt, factor, m
         elif self.backend == "splu":
             self._lu = self._splu(matrix)
