@@ -197,11 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         why = str(exc) or "Ctrl-C"
-        print(f"labnet: stopped ({why}); sources are in the safe state; continue with `labnet resume SESSION`",
+        session = getattr(exc, "labnet_session", "SESSION")
+        print(f"labnet: stopped ({why}); sources are in the safe state; continue with `labnet resume {session}`",
               file=sys.stderr)
         return EXIT_FAIL
     except LabnetError as exc:
-        print(f"labnet: failed: {exc}", file=sys.stderr)
+        session = getattr(exc, "labnet_session", None)
+        hint = f" (session {session}; `labnet resume {session}` continues it)" if session else ""
+        print(f"labnet: failed: {exc}{hint}", file=sys.stderr)
         return EXIT_FAIL
 
 

@@ -336,6 +336,10 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
                 result = engine.run(resume=True)
         except BaseException as exc:
             error = exc
+            try:  # the CLI names the session in its message
+                exc.labnet_session = str(folder)  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
             raise
         finally:
             with shielded():
