@@ -6,7 +6,8 @@ only complete rows (at least as many as the last checkpoint says were written), 
 evaluations, same rows apart from wall-clock time.
 
 ``LABNET_KILLS`` sets the number of mid-run kills (default 20); each moment is drawn from a
-seeded generator: after a random number of rows (0 to all) plus a random 0-20 ms.
+seeded generator: after a random number of rows (0 to all) plus a random 0-20 ms. The rig is
+sim16 without the wire (fast); ``LABNET_KILL_WIRE=1`` runs it through the real drivers.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from labnet.session import read_session, read_status
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
 KILLS = int(os.environ.get("LABNET_KILLS", "20"))
+WIRE = os.environ.get("LABNET_KILL_WIRE", "") == "1"  # 1: the emulated wire and real drivers (slower)
 
 PROTOCOL = """
 [protocol]
@@ -87,7 +89,7 @@ def _complete_rows(df: pd.DataFrame) -> bool:
 def setup(tmp_path_factory: pytest.TempPathFactory):
     d = tmp_path_factory.mktemp("kill9")
     proto_path = d / "p.toml"
-    proto_path.write_text(PROTOCOL.replace('"RIG"', f'"{direct_rig(d)}"'))
+    proto_path.write_text(PROTOCOL.replace('"RIG"', f'"{RIG if WIRE else direct_rig(d)}"'))
     ref = run_protocol(load_protocol(proto_path), session_dir=d / "reference", progress=False)
     return proto_path, ref, None
 
