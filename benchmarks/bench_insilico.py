@@ -21,8 +21,12 @@ learning (α = 1e-3 S/V², η = 0.5):
   sizes;
 * ``dense ref``: two fresh ``numpy.linalg.solve`` of the reduced Laplacian, one per state
   (free: outputs free; clamped: outputs held) — skipped at 65,536 edges (two ~3.8 GB matrices);
-* ``peak MB``: peak resident memory of a fresh process that built and trained that network,
-  minus the same process's resident memory after the imports;
+* ``peak MB``: peak resident memory of a fresh process that built and trained that network
+  (and ran its floor and dense reference), minus the same process's resident memory after the
+  imports — it includes lazily imported libraries and, at 16 edges, numba's compiler;
+  ``trainer MB``: peak of the NumPy/Python allocations (tracemalloc) while building the
+  trainer and taking its first steps — the memory that scales with the network (CHOLMOD's own
+  factor storage is not traced; it is in ``peak MB``);
 * the 1,000-sample regression epoch at 4,096 edges vs one single-sample step;
 * batched ensembles of 16- and 256-edge networks (network-steps per second);
 * host CPU per training step of the engine on the 16-edge simulated rig, through the real
@@ -49,6 +53,7 @@ import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import tracemalloc  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -140,15 +145,19 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
     import scipy.linalg as la
     import scipy.sparse.linalg as spla
 
+    import labnet.insilico  # noqa: F401  (imported before any memory is measured)
     from labnet.solvers import HAVE_CHOLMOD, ReducedLaplacian, SparseCholesky
 
     base = rss_mb()
     net = make_network(size, topo)
     bud = 0.6 if quick else 1.5
     out: dict[str, Any] = {"size": size, "topology": topo, "edges": net.n_edges, "nodes": net.n_nodes}
+    tracemalloc.start()
     cl = make_trainer(net)
     out["free_nodes"] = cl.n_free
     cl.train(3)
+    out["trainer_mb"] = tracemalloc.get_traced_memory()[1] / 2**20  # peak of NumPy/Python allocations
+    tracemalloc.stop()
     e0 = float(np.mean((cl.outputs(cl.inputs) - cl.targets) ** 2))
     cl.stats = type(cl.stats)()
     t_train = best_time(cl.train, bud)
@@ -327,7 +336,7 @@ def report(results: dict[str, Any]) -> None:
     hdr = (
         f"{'network':<10} {'edges':>6} {'free':>6} {'method':<14} {'ms/step':>9} {'steps/s':>10} {'fact/step':>9} "
         f"{'pcg it':>6} {'floor':>8} {'step/floor':>10} {'chol':>8} {'splu':>8} {'dense ref':>10} {'ref/step':>9} "
-        f"{'peak MB':>8}"
+        f"{'peak MB':>8} {'trainer MB':>10}"
     )
     print(hdr)
     for r in results["sizes"]:
@@ -337,7 +346,8 @@ def report(results: dict[str, Any]) -> None:
             f"{r['topology']:<10} {r['edges']:>6} {r['free_nodes']:>6} {r['method']:<14} {ms(r['step_s']):>9} "
             f"{r['steps_per_s']:>10,.0f} {r['factorisations_per_step']:>9.2f} {r['pcg_iterations_per_step']:>6.1f} "
             f"{ms(r['floor_s']):>8} {ratio:>10.2f} {ms(r.get('floor_cholmod_s')):>8} {ms(r['floor_splu_s']):>8} "
-            f"{ms(dref):>10} {(dref / r['step_s'] if dref else float('nan')):>9.1f} {r['peak_mb']:>8.1f}"
+            f"{ms(dref):>10} {(dref / r['step_s'] if dref else float('nan')):>9.1f} {r['peak_mb']:>8.1f} "
+            f"{r['trainer_mb']:>10.2f}"
         )
     print()
     print("floor = min(CHOLMOD refactor+solve, SciPy splu+solve, dense LAPACK Cholesky+solve); "
