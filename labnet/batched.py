@@ -13,7 +13,9 @@ Array conventions (all float64 unless stated, all C-contiguous, one network's da
 conductances ``kb`` (B, E) in S; relabelled edge ends ``ends`` (B, 2, E) int64 with 0..f−1 the
 free nodes, f..f+n_in−1 the inputs and f+n_in ground; output positions ``out_pos`` (B, n_out);
 inputs ``xs`` (B, S, n_in) and targets ``ts`` (B, S, n_out) in V; ``alpha`` (B,) in S/V²,
-``eta`` (B,); bounds ``kmin``, ``kmax`` (B, E) in S.
+``eta`` (B,); bounds ``kmin``, ``kmax`` (B, E) in S; ``bw`` the half-bandwidth of every
+network's L_ff in the given free-node order (free nodes are numbered by reverse Cuthill–McKee,
+so the Cholesky factor stays in a narrow band and costs O(f·bw²), not O(f³)).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def _train_chunk_py(
     f: int,
     steps: int,
     errs: np.ndarray,
+    bw: int,
 ) -> None:
     """Networks b0..b1−1 for ``steps`` steps (compiled by numba when available); updates ``kb``
     in place and writes each step's mean free-state error (V²) to ``errs`` (steps, B)."""
@@ -84,29 +87,29 @@ def _train_chunk_py(
             for j in range(n_out):
                 a[out_pos[b, j], w + j] = 1.0
             # ---- Cholesky L_ff = C Cᵀ in the lower triangle
-            for j in range(f):
+            for j in range(f):  # banded: entries more than bw off the diagonal are zero, in L too
                 s = a[j, j]
-                for t in range(j):
+                for t in range(max(0, j - bw), j):
                     s -= a[j, t] * a[j, t]
                 s = np.sqrt(s)
                 a[j, j] = s
                 rs = 1.0 / s
                 rdiag[j] = rs
-                for i in range(j + 1, f):
+                for i in range(j + 1, min(f, j + bw + 1)):
                     s2 = a[i, j]
-                    for t in range(j):
+                    for t in range(max(0, i - bw), j):
                         s2 -= a[i, t] * a[j, t]
                     a[i, j] = s2 * rs
             # ---- solve for the n_in + n_out right-hand sides (columns f..ww-1)
             for c in range(f, ww):
                 for i in range(f):  # forward: C y = r
                     s = a[i, c]
-                    for t in range(i):
+                    for t in range(max(0, i - bw), i):
                         s -= a[i, t] * a[t, c]
                     a[i, c] = s * rdiag[i]
                 for i in range(f - 1, -1, -1):  # backward: Cᵀ x = y
                     s = a[i, c]
-                    for t in range(i + 1, f):
+                    for t in range(i + 1, min(f, i + bw + 1)):
                         s -= a[t, i] * a[t, c]
                     a[i, c] = s * rdiag[i]
             # ---- S = Z at the outputs, inverted in place (small SPD: Gauss–Jordan)
@@ -182,28 +185,29 @@ def _train_small_py(
     f: int,
     steps: int,
     errs: np.ndarray,
+    bw: int,
 ) -> None:
     """All B networks, ``steps`` steps, one thread (pure-Python reference of :func:`train_small`)."""
-    _train_chunk_py(0, kb.shape[0], kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs)
+    _train_chunk_py(0, kb.shape[0], kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw)
 
 
 if HAVE_NUMBA:
     _chunk = numba.njit(cache=True, nogil=True)(_train_chunk_py)
 
     @numba.njit(cache=True, nogil=True)
-    def train_small(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs):  # type: ignore[no-untyped-def]
+    def train_small(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw):  # type: ignore[no-untyped-def]
         """Compiled :func:`_train_small_py`: all networks on one thread."""
-        _chunk(0, kb.shape[0], kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs)
+        _chunk(0, kb.shape[0], kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw)
 
     @numba.njit(cache=True, nogil=True, parallel=True)
-    def train_small_parallel(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, n_chunks):  # type: ignore[no-untyped-def]
+    def train_small_parallel(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw, n_chunks):  # type: ignore[no-untyped-def]
         """Compiled, networks split into ``n_chunks`` independent chunks run on numba's threads
         (each chunk runs all its steps without synchronising with the others)."""
         n_b = kb.shape[0]
         for c in numba.prange(n_chunks):
             b0 = c * n_b // n_chunks
             b1 = (c + 1) * n_b // n_chunks
-            _chunk(b0, b1, kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs)
+            _chunk(b0, b1, kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw)
 
     THREADS = numba.config.NUMBA_NUM_THREADS
 else:  # pragma: no cover - depends on the environment

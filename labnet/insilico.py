@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 from labnet import batched as _kernels
 from labnet.conductance import ConductanceModel
@@ -54,8 +55,10 @@ from labnet.solvers import DEFAULT_BACKEND, ReducedLaplacian, SparseCholesky, bl
 
 _dpotrf, _dpotrs, _dposv = lapack.get_lapack_funcs(("potrf", "potrs", "posv"), (np.zeros(1),))
 
-#: Free-node count at or below which the compiled small-network kernel (numba) is used.
-KERNEL_MAX = 64
+#: Free-node count at or below which the compiled small-network kernel (numba) is used. Its
+#: Cholesky works in the reverse Cuthill–McKee band, O(F·bw²): 256-edge networks (87–137 free
+#: nodes, half-bandwidth 11–23) take ~30 µs per step vs ~60–110 µs with dense LAPACK.
+KERNEL_MAX = 400
 
 #: Free-node count at or below which :class:`CoupledLearning` uses dense LAPACK.
 DENSE_MAX = 400
@@ -383,7 +386,7 @@ class CoupledLearning:
         kb = np.ascontiguousarray(self.k).reshape(1, -1)  # a view of self.k when contiguous
         errs = np.empty((steps, 1))
         _kernels.train_small(kb, kern.ends, kern.out_pos, kern._xb, kern._tb, kern.alpha, kern.eta,
-                             kern._kmin_b, kern._kmax_b, kern.f, steps, errs)
+                             kern._kmin_b, kern._kmax_b, kern.f, steps, errs, kern.bw)
         self.k = kb.reshape(-1)
         self.stats.steps += steps
         self.stats.factorisations += steps
@@ -570,7 +573,9 @@ class BatchedCoupledLearning:
             lab = np.empty(n_nodes, dtype=np.int64)
             held = net.indices([net.ground, *net.inputs])
             free = np.setdiff1d(np.arange(n_nodes), held)
-            lab[free] = np.arange(f)
+            # reverse Cuthill–McKee order of the free nodes: a narrow band for the kernel's Cholesky
+            sub = net.adjacency[free][:, free].tocsr()
+            lab[free[reverse_cuthill_mckee(sub, symmetric_mode=True)]] = np.arange(f)
             lab[held[1:]] = f + np.arange(n_in)
             lab[held[0]] = w
             src, dst = net.edge_ends
@@ -580,6 +585,8 @@ class BatchedCoupledLearning:
             ends[:] = ends[0]
             out_pos[:] = out_pos[0]
         self.ends = ends
+        both = (ends[:, 0] < f) & (ends[:, 1] < f)
+        self.bw = int(np.max(np.abs(ends[:, 0] - ends[:, 1])[both], initial=0))  # half-bandwidth of L_ff
         self.out_pos = out_pos
         # scatter pattern of the augmented system [L_ff | −L_f,in | E_out], row stride ww:
         # edge (p, q) with p free adds +k at (p, p), −k at (p, q) for q free, +k at (p, q) for q an input
@@ -743,7 +750,7 @@ class BatchedCoupledLearning:
     def _run_kernel(self, steps: int) -> np.ndarray:
         errs = np.empty((steps, self.b))
         args = (self._kb, self.ends, self.out_pos, self._xb, self._tb, self.alpha, self.eta,
-                self._kmin_b, self._kmax_b, self.f, steps, errs)
+                self._kmin_b, self._kmax_b, self.f, steps, errs, self.bw)
         if self.threads > 1 and self.b >= 64 * self.threads:
             _kernels.train_small_parallel(*args, self.threads)
         else:

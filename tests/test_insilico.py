@@ -225,7 +225,7 @@ def test_kernel_reference_matches_numpy_engine(shared: bool) -> None:
     bt = BatchedCoupledLearning(nets, k, x, t, alpha=ALPHA, eta=ETA, k_min=1e-5, k_max=1e-2, engine="numpy")
     kb = k.copy()
     errs = np.empty((2, 3))
-    _train_small_py(kb, bt.ends, bt.out_pos, bt._xb, bt._tb, bt.alpha, bt.eta, bt._kmin_b, bt._kmax_b, bt.f, 2, errs)
+    _train_small_py(kb, bt.ends, bt.out_pos, bt._xb, bt._tb, bt.alpha, bt.eta, bt._kmin_b, bt._kmax_b, bt.f, 2, errs, bt.bw)
     e_np = bt.train(2)
     np.testing.assert_allclose(kb, bt.k, rtol=1e-12)
     np.testing.assert_allclose(errs, e_np, rtol=1e-12)
@@ -244,7 +244,7 @@ def test_compiled_kernel_matches_numpy_engine(shared: bool) -> None:
     # split across threads in chunks: the same numbers
     p = BatchedCoupledLearning(nets, k, x, t, engine="numba", threads=2, **kw)
     errs = np.empty((5, len(k)))
-    train_small_parallel(p._kb, p.ends, p.out_pos, p._xb, p._tb, p.alpha, p.eta, p._kmin_b, p._kmax_b, p.f, 5, errs, 3)
+    train_small_parallel(p._kb, p.ends, p.out_pos, p._xb, p._tb, p.alpha, p.eta, p._kmin_b, p._kmax_b, p.f, 5, errs, p.bw, 3)
     np.testing.assert_allclose(p.k, b.k, rtol=1e-12)
     # the single-network trainer uses the same kernel for full-batch steps of small networks
     net = nets if isinstance(nets, Network) else nets[0]
