@@ -82,6 +82,7 @@ class Solver:
         self.conductances = k
         self.held_names: tuple[str, ...] = tuple(names)
         self.held_idx = network.indices(names)
+        self._held_set = frozenset(names)
         red = reduced_laplacian(network, self.held_idx)
         self.free_idx = red.free_idx
         self._free_pos = red.free_pos
@@ -109,10 +110,13 @@ class Solver:
         missing = [n for n in self.held_names if n != self.network.ground and n not in held_values]
         if missing:
             raise ConfigError("<code>", "held", f"no voltage given for held node(s) {missing}")
-        extra = [n for n in held_values if n not in self.held_names]
+        extra = [n for n in held_values if n not in self._held_set]
         if extra:
             raise ConfigError("<code>", "held", f"node(s) {extra} are not held by this solver")
-        vals = [np.asarray(held_values.get(n, 0.0), dtype=float) for n in self.held_names]
+        raw = [held_values.get(n, 0.0) for n in self.held_names]
+        if all(isinstance(v, float | int) for v in raw):  # the common case: one state, plain numbers
+            return np.array(raw, dtype=float), ()
+        vals = [np.asarray(v, dtype=float) for v in raw]
         shape = np.broadcast_shapes(*(v.shape for v in vals))
         if len(shape) > 1:
             raise ConfigError("<code>", "held", f"held values must be scalars or shape (B,), got {shape}")
