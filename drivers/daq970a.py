@@ -5,6 +5,12 @@ delay — the protocol's ``settle_s`` already waited), then every state is one `
 returns all channels of the scan. The instrument scans in ascending channel order whatever
 order the list was given in; :meth:`read` returns the readings in the order ``configure``
 was given.
+
+Faults: the configuration is verified (error queue drained) and sent again if the queue was not
+clean; every ``READ?`` is sent as ``READ?;:SYST:ERR?`` (the error queue checked in the same
+exchange, no extra round trip) and taken again after a timeout (device clear and re-sync
+first), a garbled or short reply, or an error in the queue — a bounded number of times
+(``retries``, see :mod:`drivers.scpi`).
 """
 
 from __future__ import annotations
@@ -56,11 +62,11 @@ class DAQ970A(ScpiInstrument):
     read_scan = Query("READ?", floats, "Trigger one scan and return every reading (V).")
 
     def __init__(self, resource: Any, nplc: float = 1.0, range_v: float = 10.0, channel_delay_s: float = 0.0,
-                 label: str = "meter", timeout_s: float = 10.0) -> None:
+                 label: str = "meter", timeout_s: float = 10.0, **retry: Any) -> None:
         Choice(*NPLC_CHOICES)("nplc", f"{nplc:g}")
         Choice("0.1", "1", "10", "100", "300")("range_v", f"{range_v:g}")
         Range(0.0, 60.0)("channel_delay_s", channel_delay_s)
-        super().__init__(resource, label, timeout_s)
+        super().__init__(resource, label, timeout_s, **retry)
         self.nplc = float(nplc)
         self.range_v = float(range_v)
         self.channel_delay_s = float(channel_delay_s)
@@ -81,13 +87,16 @@ class DAQ970A(ScpiInstrument):
         if not self.idn_info:
             self.idn()
         lst = channel_list(chans)
-        self.write("*CLS")
-        self.conf_volt_dc(range_v=f"{self.range_v:g}", chanlist=lst)
-        self.set_nplc(nplc=f"{self.nplc:g}", chanlist=lst)
-        self.set_autozero(mode="ONCE", chanlist=lst)
-        self.set_channel_delay(delay_s=self.channel_delay_s, chanlist=lst)
-        self.set_scan(chanlist=lst)
-        self.check_errors("configuring the scan")
+
+        def steps() -> None:
+            self.write("*CLS")
+            self.conf_volt_dc(range_v=f"{self.range_v:g}", chanlist=lst)
+            self.set_nplc(nplc=f"{self.nplc:g}", chanlist=lst)
+            self.set_autozero(mode="ONCE", chanlist=lst)
+            self.set_channel_delay(delay_s=self.channel_delay_s, chanlist=lst)
+            self.set_scan(chanlist=lst)
+
+        self.configure_verified("configuring the scan", steps)
         scan_order = sorted(chans, key=int)
         self._order = [scan_order.index(c) for c in chans]
         self._channels = chans
@@ -101,9 +110,15 @@ class DAQ970A(ScpiInstrument):
         """One scan: voltages (V) of the configured channels in configure order."""
         if not self._channels:
             raise InstrumentError(f"{self.label}: read() before configure()")
-        vals = self.read_scan()
-        if len(vals) != len(self._channels):
-            raise InstrumentError(f"{self.label}: READ? returned {len(vals)} readings for {len(self._channels)} channels")
+        n = len(self._channels)
+
+        def parse(reply: str) -> list[float]:
+            vals = floats(reply)
+            if len(vals) != n:
+                raise ValueError(f"READ? returned {len(vals)} readings for {n} channels")
+            return vals
+
+        vals = self.ask_checked("READ?", parse)
         arr = np.asarray(vals, dtype=float)[self._order]
         if np.any(np.abs(arr) >= OVERLOAD):
             bad = [self._channels[i] for i in np.flatnonzero(np.abs(arr) >= OVERLOAD)]

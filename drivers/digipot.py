@@ -16,8 +16,9 @@ It talks to any pyserial-like port (``write``, ``read_until``, ``reset_input_buf
   re-writes every code from the host's record and verifies it by readback;
 * on a vanished port (``SerialException``) closes and re-opens it a bounded number of times.
 
-Every retry and recovery is logged (``logging.getLogger("drivers.digipot")``) and passed to
-``on_event`` as a dict, so a session can record it.
+Every retry and recovery is logged (``logging.getLogger("drivers.digipot")``, tagged with its
+event kind) and passed to ``on_event`` as a dict, which a session connects to its
+``events.jsonl`` (:mod:`drivers.events`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from drivers import digiproto as dp
+from drivers.events import EventCallback, emit_event
 from labnet.errors import InstrumentError, LimitError
 
 log = logging.getLogger("drivers.digipot")
@@ -82,7 +84,7 @@ class DigipotBoard:
 
     def __init__(self, port: Any, *, timeout_s: float = 0.5, ready_timeout_s: float = 3.0, retries: int = 4,
                  backoff_s: float = 0.02, reconnects: int = 3, sleep: Callable[[float], None] = time.sleep,
-                 on_event: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_event: EventCallback | None = None) -> None:
         self.port = port
         self.timeout_s = timeout_s
         self.ready_timeout_s = ready_timeout_s
@@ -106,10 +108,7 @@ class DigipotBoard:
 
     # ------------------------------------------------------------------ events
     def _event(self, kind: str, **detail: Any) -> None:
-        ev = {"instrument": "digipots", "event": kind, **detail}
-        log.warning("digipot board: %s %s", kind, detail)
-        if self.on_event is not None:
-            self.on_event(ev)
+        emit_event(log, self.on_event, "digipots", kind, detail)
 
     # ------------------------------------------------------------------ connecting
     def connect(self) -> DigipotBoard:

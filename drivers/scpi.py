@@ -12,15 +12,56 @@ Arguments are validated *before* anything is written (a bad value raises ``Value
 with the command and argument named, and no byte is sent). The base handles termination
 (``\\n``), timeouts (turned into :class:`~labnet.errors.InstrumentError` naming the
 instrument and the command), ``*IDN?``, ``*RST``/``*CLS`` and draining ``SYST:ERR?``.
+
+Retries
+-------
+Operations that are safe to repeat are retried a bounded number of times (``retries``) with
+exponential backoff (``backoff_s``, doubling; slept through ``sleep``, which a rig sets to its
+clock's — modelled time on the simulator, real time on a bench), then give up with an
+:class:`~labnet.errors.InstrumentError`:
+
+* **queries** (declared :class:`Query` objects, ``*IDN?``, the meter's ``READ?``): after a
+  timeout or a reply that does not parse, the reply stream is re-synchronised — device
+  clear (a late reply cannot be taken for the next one), then ``SYST:ERR?`` drained (every
+  reply must be an error entry) — and the query is sent again;
+* **verified writes** (:meth:`ScpiInstrument.write_verified`: setpoints, configuration):
+  the message is sent with ``;:SYST:ERR?`` appended, so the error queue is checked in the
+  same exchange; an error in the queue (drained and logged), a timeout or a garbled reply
+  make the whole message be sent again (it must be idempotent) until the queue is clean.
+
+Every retry, re-synchronisation and recovery is logged (``logging.getLogger("drivers.scpi")``,
+tagged with the event kind) and handed as a dict to ``on_event``, which a session connects
+to its ``events.jsonl``.
 """
 
 from __future__ import annotations
 
+import logging
 import string
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
+from drivers.events import EventCallback, emit_event
 from labnet.errors import InstrumentError
+
+log = logging.getLogger("drivers.scpi")
+T = TypeVar("T")
+
+#: What a verified message appends to read the first entry of the error queue.
+ERR_QUERY = "SYST:ERR?"
+
+
+class Transient(InstrumentError):
+    """A failure that repeating the operation can fix (timeout, garbled reply, error queue entry).
+
+    ``resync`` says whether the reply stream must be re-synchronised before the next attempt
+    (not after an error entry: the queue was drained and the stream is in step).
+    """
+
+    def __init__(self, message: str, *, resync: bool = True) -> None:
+        super().__init__(message)
+        self.resync = resync
 
 
 class Range:
@@ -87,11 +128,15 @@ class Command:
 class Query(Command):
     """A declared query: writes the formatted command, parses the reply with ``parse``."""
 
-    def __init__(self, template: str, parse: Callable[[str], Any], doc: str = "", **validators: Callable[[str, Any], Any]) -> None:
+    def __init__(self, template: str, parse: Callable[[str], Any], doc: str = "", *, retry: bool = True,
+                 **validators: Callable[[str, Any], Any]) -> None:
         super().__init__(template, doc, **validators)
         self.parse = parse
+        self.retry = retry  # False for a query with side effects that must not run twice
 
     def _run(self, inst: ScpiInstrument, msg: str) -> Any:
+        if self.retry:
+            return inst.ask(msg, self.parse)
         reply = inst.query(msg)
         try:
             return self.parse(reply)
@@ -111,31 +156,56 @@ class ScpiInstrument:
     ----------
     resource : pyvisa-resource-like
         Anything with ``write``, ``read``, ``query``, ``close`` and the attributes
-        ``timeout`` (ms), ``read_termination``, ``write_termination``.
+        ``timeout`` (ms), ``read_termination``, ``write_termination``; ``clear`` (device
+        clear) where the resource has it.
     label : str
         How errors name this instrument (e.g. ``"meter (DAQ970A)"``).
     timeout_s : float
         Longest wait for a reply (s); ``READ?`` of a long scan may need more.
+    retries : int
+        Repetitions of a retry-safe operation after its first attempt failed. 0 (the default
+        of a driver built by hand): one attempt, as told; a rig built from a rig file passes
+        the file's ``retries`` (default :data:`labnet.rigfile.SCPI_RETRIES`, 3).
+    backoff_s : float
+        Wait before the first retry (s); doubles with every further retry.
+    sleep : callable
+        ``sleep(seconds)`` for the backoff; a rig passes its clock's (the simulator's is modelled).
+    on_event : callable, optional
+        Called with a dict for every retry, re-synchronisation, recovery and give-up.
     """
 
     #: Substrings of the *IDN? model field this driver accepts (empty: any).
     models: tuple[str, ...] = ()
     max_errors = 32
 
-    def __init__(self, resource: Any, label: str = "", timeout_s: float = 5.0) -> None:
+    def __init__(self, resource: Any, label: str = "", timeout_s: float = 5.0, *, retries: int = 0,
+                 backoff_s: float = 0.05, sleep: Callable[[float], None] = time.sleep,
+                 on_event: EventCallback | None = None) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries={retries!r}: expected a whole number >= 0")
+        Range(0.0, 60.0)("backoff_s", backoff_s)
         self.resource = resource
         self.label = label or type(self).__name__
         self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = float(backoff_s)
+        self.sleep = sleep
+        self.on_event = on_event
         self.idn_info: dict[str, str] = {}
+        self.stats = {"retries": 0, "resyncs": 0, "recoveries": 0, "queue_errors": 0}
         resource.read_termination = "\n"
         resource.write_termination = "\n"
         resource.timeout = timeout_s * 1000.0
+
+    # ------------------------------------------------------------------ events
+    def _event(self, kind: str, **detail: Any) -> None:
+        emit_event(log, self.on_event, self.label, kind, detail)
 
     # ------------------------------------------------------------------ transport
     def _wrap(self, exc: Exception, what: str) -> InstrumentError:
         text = str(exc)
         if "TMO" in text or "imeout" in text:
-            return InstrumentError(f"{self.label}: no reply to {what!r} within {self.timeout_s:g} s (timeout)")
+            return Transient(f"{self.label}: no reply to {what!r} within {self.timeout_s:g} s (timeout)")
         return InstrumentError(f"{self.label}: {what!r} failed: {text}")
 
     def write(self, message: str) -> None:
@@ -145,21 +215,29 @@ class ScpiInstrument:
         except Exception as exc:  # noqa: BLE001 - pyvisa raises VisaIOError, others OSError
             raise self._wrap(exc, message) from exc
 
-    def query(self, message: str) -> str:
-        """Send a query and return its reply without the termination."""
+    def _query_once(self, message: str) -> str:
+        """Send a query, return its reply without the termination; a timeout raises
+        :class:`Transient` (nothing else is done about it here)."""
         try:
             reply = self.resource.query(message)
         except Exception as exc:  # noqa: BLE001
-            err = self._wrap(exc, message)
-            if "timeout" in str(err):
-                self._device_clear()
-            raise err from exc
+            raise self._wrap(exc, message) from exc
         if not isinstance(reply, str):
-            raise InstrumentError(f"{self.label}: reply to {message!r} is not text: {reply!r}")
+            raise Transient(f"{self.label}: reply to {message!r} is not text: {reply!r}")
         return reply.strip()
 
+    def query(self, message: str) -> str:
+        """Send a query once and return its reply; after a timeout the device is cleared (a late
+        reply cannot answer the next query) and :class:`~labnet.errors.InstrumentError` raised."""
+        try:
+            return self._query_once(message)
+        except Transient as exc:
+            if exc.resync:
+                self._device_clear()
+            raise
+
     def _device_clear(self) -> None:
-        """After a timeout: device clear, so a late reply cannot answer the next query."""
+        """Device clear, so a late reply cannot answer the next query."""
         clear = getattr(self.resource, "clear", None)
         if clear is None:
             return
@@ -168,14 +246,119 @@ class ScpiInstrument:
         except Exception:  # noqa: BLE001, S110 - best effort; the timeout is the error that matters
             pass
 
+    # ------------------------------------------------------------------ retries
+    def _retrying(self, what: str, attempt: Callable[[], T], *, drain_on_resync: bool = True) -> T:
+        """Run ``attempt`` until it returns, at most ``retries + 1`` times.
+
+        ``attempt`` raises :class:`Transient` for a failure a repetition can fix; anything else
+        propagates at once. Before each repetition: backoff (``backoff_s`` doubling, through
+        ``sleep``) and, if the failure asks for it, re-synchronisation (device clear, then
+        ``SYST:ERR?`` drained unless ``drain_on_resync`` is False). Exhausted: InstrumentError.
+        """
+        last: Transient | None = None
+        for n in range(self.retries + 1):
+            if n:
+                wait = self.backoff_s * 2 ** (n - 1)
+                self.stats["retries"] += 1
+                self._event("retry", command=what, attempt=n, reason=str(last), backoff_s=wait)
+                self.sleep(wait)
+                if last is not None and last.resync:
+                    try:
+                        self._resync(what, drain=drain_on_resync)
+                    except Transient as exc:
+                        last = exc
+                        continue
+            try:
+                out = attempt()
+            except Transient as exc:
+                last = exc
+                continue
+            if n:
+                self.stats["recoveries"] += 1
+                self._event("recovered", command=what, attempts=n + 1)
+            return out
+        if last is not None and last.resync:
+            self._device_clear()  # a late reply must not answer whatever is sent next
+        self._event("gave_up", command=what, attempts=self.retries + 1, reason=str(last))
+        raise InstrumentError(f"{self.label}: {what!r} failed after {self.retries + 1} attempt"
+                              f"{'s' if self.retries else ''}: {last}") from last
+
+    def _resync(self, what: str, *, drain: bool = True) -> None:
+        """Re-synchronise the reply stream: device clear, then drain the error queue (each
+        reply must be an error entry, so a reply still in flight is caught). The entries found
+        (e.g. ``-410``/``-420`` left by the interrupted query) are logged, not raised."""
+        self.stats["resyncs"] += 1
+        self._device_clear()
+        found = self._drain() if drain else []
+        self._event("resync", command=what, cleared_errors=[f"{c},\"{m}\"" for c, m in found])
+
+    def ask(self, message: str, parse: Callable[[str], T]) -> T:
+        """A query that is safe to repeat: the reply parsed by ``parse`` (ValueError or
+        IndexError: a garbled reply). Timeouts and garbled replies are retried after a
+        re-synchronisation; exhausted retries raise InstrumentError."""
+        def once() -> T:
+            reply = self._query_once(message)
+            try:
+                return parse(reply)
+            except (ValueError, IndexError) as exc:
+                raise Transient(f"{self.label}: cannot parse the reply {reply!r} to {message!r} ({exc})") from None
+
+        return self._retrying(message, once)
+
+    def _checked_once(self, message: str, parse: Callable[[str], T] | None) -> T | None:
+        """One exchange of ``message;:SYST:ERR?``: the reply's last ``;``-separated field (outside
+        quotes: an error text may hold a ``;``) is the first error entry; the fields before it
+        (if ``parse``) the answer to ``message``. An error entry is drained and raised first (a
+        command that failed may have left no answer)."""
+        full = f"{message};:{ERR_QUERY}"
+        reply = self._query_once(full)
+        fields = split_reply(reply)
+        try:
+            first = _error_entry(fields[-1])
+        except ValueError:
+            raise Transient(f"{self.label}: unexpected {ERR_QUERY} reply {fields[-1]!r} to {full!r}") from None
+        if first[0] != 0:
+            errs = [first]
+            try:
+                errs += self._drain()
+            finally:
+                self.stats["queue_errors"] += len(errs)
+                listed = "; ".join(f"{c},\"{m}\"" for c, m in errs)
+                self._event("queue_errors", command=message, errors=listed)
+            raise Transient(f"{self.label}: {message!r} left errors in the queue: {listed}", resync=False)
+        body = ";".join(fields[:-1])
+        if parse is None:
+            if body:
+                raise Transient(f"{self.label}: unexpected reply {reply!r} to {full!r} (out of step?)")
+            return None
+        if len(fields) < 2:
+            raise Transient(f"{self.label}: reply {reply!r} to {full!r} lacks the answer before the error entry")
+        try:
+            return parse(body)
+        except (ValueError, IndexError) as exc:
+            raise Transient(f"{self.label}: cannot parse the reply {body!r} to {message!r} ({exc})") from None
+
+    def write_verified(self, message: str) -> None:
+        """Send an idempotent message with ``;:SYST:ERR?`` appended (one exchange) and make
+        sure the error queue is clean; otherwise send it again (bounded, with backoff)."""
+        self._retrying(message, lambda: self._checked_once(message, None))
+
+    def ask_checked(self, message: str, parse: Callable[[str], T]) -> T:
+        """A repeatable query sent as ``message;:SYST:ERR?``: its parsed answer, given only when
+        the error queue was clean in the same exchange; else retried (bounded, with backoff)."""
+        return self._retrying(message, lambda: self._checked_once(message, parse))  # type: ignore[return-value]
+
     # ------------------------------------------------------------------ common commands
     def idn(self) -> dict[str, str]:
-        """``*IDN?`` -> manufacturer, model, serial, firmware; checks the model."""
-        reply = self.query("*IDN?")
-        parts = [p.strip() for p in reply.split(",")]
-        if len(parts) != 4:
-            raise InstrumentError(f"{self.label}: unexpected *IDN? reply {reply!r}")
-        info = dict(zip(("manufacturer", "model", "serial", "firmware"), parts))
+        """``*IDN?`` -> manufacturer, model, serial, firmware; checks the model. A reply that
+        is not four fields is garbled and retried; a wrong model is not."""
+        def parse(reply: str) -> dict[str, str]:
+            parts = [p.strip() for p in reply.split(",")]
+            if len(parts) != 4:
+                raise ValueError(f"unexpected *IDN? reply {reply!r}")
+            return dict(zip(("manufacturer", "model", "serial", "firmware"), parts))
+
+        info = self.ask("*IDN?", parse)
         if self.models and not any(m in info["model"] for m in self.models):
             raise InstrumentError(f"{self.label}: *IDN? says {info['model']!r}, expected one of {', '.join(self.models)}")
         self.idn_info = info
@@ -186,20 +369,39 @@ class ScpiInstrument:
         self.write("*RST")
         self.write("*CLS")
 
-    def errors(self) -> list[tuple[int, str]]:
-        """Drain the error queue (``SYST:ERR?`` until ``+0,"No error"``)."""
+    def _drain(self) -> list[tuple[int, str]]:
+        """``SYST:ERR?`` until ``+0,"No error"`` (one attempt per read: a timeout or a reply
+        that is not an error entry raises :class:`Transient`)."""
         out: list[tuple[int, str]] = []
         for _ in range(self.max_errors):
-            reply = self.query("SYST:ERR?")
-            code_s, _, msg = reply.partition(",")
+            reply = self._query_once(ERR_QUERY)
             try:
-                code = int(code_s)
+                code, msg = _error_entry(reply)
             except ValueError:
-                raise InstrumentError(f"{self.label}: unexpected SYST:ERR? reply {reply!r}") from None
+                raise Transient(f"{self.label}: unexpected {ERR_QUERY} reply {reply!r}") from None
             if code == 0:
                 return out
-            out.append((code, msg.strip().strip('"')))
+            out.append((code, msg))
         raise InstrumentError(f"{self.label}: error queue did not empty after {self.max_errors} reads: {out}")
+
+    def errors(self) -> list[tuple[int, str]]:
+        """Drain the error queue (``SYST:ERR?`` until ``+0,"No error"``). A timeout or a garbled
+        reply is retried after a device clear; entries read before it are kept."""
+        got: list[tuple[int, str]] = []
+
+        def once() -> list[tuple[int, str]]:
+            for _ in range(self.max_errors - len(got)):
+                reply = self._query_once(ERR_QUERY)
+                try:
+                    code, msg = _error_entry(reply)
+                except ValueError:
+                    raise Transient(f"{self.label}: unexpected {ERR_QUERY} reply {reply!r}") from None
+                if code == 0:
+                    return got
+                got.append((code, msg))
+            raise InstrumentError(f"{self.label}: error queue did not empty after {self.max_errors} reads: {got}")
+
+        return self._retrying(ERR_QUERY, once, drain_on_resync=False)
 
     def check_errors(self, context: str) -> None:
         """Raise InstrumentError listing every queued error (the queue is empty afterwards)."""
@@ -208,11 +410,50 @@ class ScpiInstrument:
             listed = "; ".join(f"{c},\"{m}\"" for c, m in errs)
             raise InstrumentError(f"{self.label}: {context} left errors in the queue: {listed}")
 
+    def configure_verified(self, context: str, steps: Callable[[], None]) -> None:
+        """Run an idempotent configuration sequence ``steps`` (plain writes), then drain the
+        error queue; errors, timeouts or garbled replies make the whole sequence run again
+        (bounded, with backoff); exhausted: InstrumentError listing the last errors."""
+        def once() -> None:
+            steps()
+            errs = self._drain()
+            if errs:
+                listed = "; ".join(f"{c},\"{m}\"" for c, m in errs)
+                self.stats["queue_errors"] += len(errs)
+                self._event("queue_errors", command=context, errors=listed)
+                raise Transient(f"{self.label}: {context} left errors in the queue: {listed}", resync=False)
+
+        self._retrying(context, once)
+
     def identity(self) -> dict[str, Any]:
         return dict(self.idn_info)
 
     def close(self) -> None:
         self.resource.close()
+
+
+def split_reply(reply: str) -> list[str]:
+    """The answers of a multi-query message: ``reply`` split at every ``;`` outside double
+    quotes (``'1,2;-221,"a; b"'`` -> ``['1,2', '-221,"a; b"']``)."""
+    out, cur, quoted = [], [], False
+    for ch in reply:
+        if ch == '"':
+            quoted = not quoted
+        if ch == ";" and not quoted:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return out
+
+
+def _error_entry(reply: str) -> tuple[int, str]:
+    """``'-222,"Data out of range"'`` -> ``(-222, "Data out of range")``; ValueError otherwise."""
+    code_s, sep, msg = reply.strip().partition(",")
+    if not sep:
+        raise ValueError(reply)
+    return int(code_s), msg.strip().strip('"')
 
 
 def channel_list(channels: list[str]) -> str:

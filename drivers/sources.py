@@ -1,9 +1,13 @@
 """Voltage sources: Keysight E36312A, Keithley 2450, and the composite that routes channel names.
 
 Each source driver keeps the state of its outputs and sends only what changes, one message
-per :meth:`apply` (commands joined by ``;:``), so a state change costs one write per
-instrument and no round trip. Every driver enforces its channels' voltage limits (the
-instrument's own maximum and the rig's limit, whichever is lower) before sending anything.
+per :meth:`apply` (commands joined by ``;:``) with ``;:SYST:ERR?`` appended, so a state change
+costs one exchange per instrument and its error queue is checked in that same exchange. An
+error in the queue, a timeout or a garbled reply make the (idempotent) message be sent again
+until the queue is clean, a bounded number of times (``retries``, see :mod:`drivers.scpi`);
+:meth:`ScpiSource.safe_state` is verified the same way. Every driver enforces its channels'
+voltage limits (the instrument's own maximum and the rig's limit, whichever is lower) before
+sending anything.
 
 :class:`RoutedSources` is the :class:`~labnet.roles.Sources` role of a rig: channel
 ``"psu1.2"`` is channel ``"2"`` of the instrument registered under prefix ``"psu1"``.
@@ -42,8 +46,8 @@ class ScpiSource(ScpiInstrument):
     hw_max_a: float = 1.0
 
     def __init__(self, resource: Any, *, max_v: Mapping[str, float] | None = None, current_limit_a: float = 0.01,
-                 label: str = "", timeout_s: float = 5.0) -> None:
-        super().__init__(resource, label, timeout_s)
+                 label: str = "", timeout_s: float = 5.0, **retry: Any) -> None:
+        super().__init__(resource, label, timeout_s, **retry)
         self.channels = tuple(self.hw_max_v)
         self.max_v = {ch: float(self.hw_max_v[ch]) for ch in self.channels}
         for ch, v in (max_v or {}).items():
@@ -53,6 +57,9 @@ class ScpiSource(ScpiInstrument):
         Range(1e-9, self.hw_max_a)("current_limit_a", current_limit_a)
         self.current_limit_a = float(current_limit_a)
         self.state: dict[str, tuple[float, bool]] = {ch: (0.0, False) for ch in self.channels}
+        #: True when the outputs are not known (a setpoint or the safe state could not be
+        #: verified): the next apply sends every channel's level and output state.
+        self.unknown = False
 
     def check(self, voltages: Mapping[str, float]) -> dict[str, float]:
         """Validate a pattern (channel -> V) against this instrument's limits; send nothing."""
@@ -69,36 +76,50 @@ class ScpiSource(ScpiInstrument):
 
     def apply(self, voltages: Mapping[str, float]) -> None:
         """Drive exactly these channels (channel -> V), outputs on; every other output off.
-        Sends one message with only the changes (nothing if nothing changes)."""
+        Sends one verified message with only the changes (nothing if nothing changes). If it
+        cannot be verified, InstrumentError is raised and the outputs are marked
+        :attr:`unknown` (the next apply sends every channel's level and output state)."""
         want = self.check(voltages)
         cmds: list[str] = []
         new = dict(self.state)
+        unknown = self.unknown
         for ch in self.channels:
             v_old, on_old = self.state[ch]
             if ch in want:
-                if want[ch] != v_old or not on_old:
-                    cmds += self._set_cmds(ch, want[ch], turn_on=not on_old)
+                if unknown or want[ch] != v_old or not on_old:
+                    cmds += self._set_cmds(ch, want[ch], turn_on=unknown or not on_old)
                 new[ch] = (want[ch], True)
-            elif on_old:
+            elif unknown or on_old:
                 cmds += self._off_cmds(ch)
                 new[ch] = (v_old, False)
         if cmds:
-            self.write(join_commands(cmds))
+            self.unknown = True  # until the instrument confirms the message
+            self.write_verified(join_commands(cmds))
         self.state = new
+        self.unknown = False
 
     def safe_state(self) -> None:
-        """Every channel to 0 V and its output off (sent unconditionally)."""
-        self.write(join_commands(self._safe_cmds()))
+        """Every channel to 0 V and its output off (sent unconditionally, verified)."""
+        self.unknown = True  # until the instrument confirms the message
+        self.write_verified(join_commands(self._safe_cmds()))
         self.state = {ch: (0.0, False) for ch in self.channels}
+        self.unknown = False
 
     def setup(self) -> None:
-        """Identify, set current limits, go to the safe state, check the error queue."""
+        """Identify, set current limits, go to the safe state, check the error queue (the
+        sequence is sent again if the queue was not clean)."""
         self.idn()
-        self.write("*CLS")
-        for cmd in self._setup_cmds():
-            self.write(cmd)
-        self.safe_state()
-        self.check_errors("setting up")
+
+        def steps() -> None:
+            self.write("*CLS")
+            for cmd in self._setup_cmds():
+                self.write(cmd)
+            self.write(join_commands(self._safe_cmds()))
+
+        self.unknown = True
+        self.configure_verified("setting up", steps)
+        self.state = {ch: (0.0, False) for ch in self.channels}
+        self.unknown = False
 
     # per-model command builders
     def _set_cmds(self, ch: str, v: float, turn_on: bool) -> list[str]:

@@ -13,7 +13,8 @@ VISA::
         m.configure(["101", "102"])
 
 A reply of ``None`` means "no reply": a serial read times out (returns what it has), a VISA
-read raises pyvisa's timeout error.
+read raises pyvisa's timeout error. A VISA reply wrapped in :class:`Late` comes too late: the
+read times out, then the reply arrives and waits to be read — unless a device clear drops it.
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ class ScriptedSerial:
         assert not self.script, f"expected writes never made: {[w for w, _ in self.script]}"
 
 
+class Late(str):
+    """A scripted VISA reply that arrives after the read waiting for it has timed out."""
+
+
 class ScriptedResource:
     """A pyvisa-resource-like object: exact messages in, scripted replies out."""
 
@@ -109,6 +114,7 @@ class ScriptedResource:
         self.timeout: float = 2000.0
         self.written: list[str] = []
         self._replies: list[str] = []
+        self._late: list[str] = []
         self.closed = False
 
     def write(self, message: str) -> int:
@@ -118,7 +124,9 @@ class ScriptedResource:
         want, reply = self.script.pop(0)
         if message != want:
             raise AssertionError(f"wrote {message!r}, expected {want!r}")
-        if reply is not None:
+        if isinstance(reply, Late):
+            self._late.append(str(reply))
+        elif reply is not None:
             self._replies.append(reply)
         return len(message)
 
@@ -127,6 +135,8 @@ class ScriptedResource:
         from pyvisa.errors import VisaIOError
 
         if not self._replies:
+            self._replies += self._late  # a late reply arrives once the read has given up on it
+            self._late.clear()
             raise VisaIOError(constants.VI_ERROR_TMO)
         return self._replies.pop(0)
 
@@ -138,6 +148,7 @@ class ScriptedResource:
         """Device clear: pending replies are dropped (recorded as a ``"<clear>"`` message)."""
         self.written.append("<clear>")
         self._replies.clear()
+        self._late.clear()
 
     def close(self) -> None:
         self.closed = True

@@ -14,7 +14,10 @@ For every run the campaign checks, and :class:`RunReport` records:
 * **rows** — every state the engine emitted is in the CSV, under its attempt, with exactly the
   values emitted (no row lost, none corrupted), and every row of the file is complete;
 * **outcome** — the run completed, or stopped cleanly and resumed to completion; its final
-  codes (and final error) are compared with the fault-free run's.
+  codes (and final error) are compared with the fault-free run's. A run in which a meter scan
+  was taken again — by the engine (implausible reading) or by the meter driver (``READ?``
+  timed out, garbled, or with an error in the queue) — met fresh meter noise, so its codes may
+  differ; :attr:`RunReport.meter_rereads` and :attr:`RunReport.engine_rereads` say so.
 
 The simulator is imported lazily: this module is a tool for dry runs, not part of a bench run.
 """
@@ -138,6 +141,8 @@ class RunReport:
     rows_incomplete: int = 0
     effective_rows_ok: bool = False  # after dropping superseded rows: the fault-free run's states, in order
     driver_events: int = 0  # retries / recoveries / reconnects logged in events.jsonl
+    driver_retries: dict[str, int] = field(default_factory=dict)  # logged "retry" events per instrument
+    meter_rereads: int = 0  # READ? sent again by the meter driver (a fresh scan: fresh noise)
     engine_rereads: int = 0
     codes_match: bool = False
     final_error: float = math.nan
@@ -177,8 +182,13 @@ def _check_rows(folder: Path, attempts: list[RowRecorder], rep: RunReport) -> No
 def _count_events(folder: Path, rep: RunReport) -> None:
     for line in (folder / "events.jsonl").read_text(encoding="utf-8").splitlines():
         ev = json.loads(line)
-        if ev.get("logger", "").startswith("drivers"):
+        if "instrument" in ev:  # a driver's retry / recovery / reconnect (labnet.runner.connect_driver_events)
             rep.driver_events += 1
+            if ev.get("kind") == "retry":
+                inst = str(ev["instrument"])
+                rep.driver_retries[inst] = rep.driver_retries.get(inst, 0) + 1
+                if inst.startswith("meter") and str(ev.get("command", "")).startswith("READ?"):
+                    rep.meter_rereads += 1
         elif ev.get("kind") == "retry" and ev.get("action") == "measure":
             rep.engine_rereads += 1
 
@@ -268,16 +278,24 @@ class CampaignSummary:
     faults_fired: dict[str, int]
     first_failure_reasons: dict[str, int]
     driver_events: int
+    driver_retries: dict[str, int]
+    meter_rereads: int
+    runs_with_rereads: int  # runs whose meter scans were taken again (engine or driver): fresh noise
+    codes_match_without_rereads: str  # "matched/runs" over the runs without re-reads
     engine_rereads: int
     runs_without_faults: int
     wall_s: float
 
 
 def summarise(reports: Sequence[RunReport], wall_s: float) -> CampaignSummary:
+    """Totals over the runs of a campaign."""
+    clean = [r for r in reports if not (r.meter_rereads or r.engine_rereads)]
     fired: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
+    retries: Counter[str] = Counter()
     for r in reports:
         fired.update(r.faults)
+        retries.update(r.driver_retries)
         if r.first_status != "completed":
             reasons[r.first_reason.split(":")[0] + ": " + r.first_reason.split(":")[1].strip()[:40]
                     if ":" in r.first_reason else r.first_reason] += 1
@@ -298,6 +316,10 @@ def summarise(reports: Sequence[RunReport], wall_s: float) -> CampaignSummary:
         faults_fired=dict(sorted(fired.items())),
         first_failure_reasons=dict(reasons.most_common()),
         driver_events=sum(r.driver_events for r in reports),
+        driver_retries=dict(sorted(retries.items())),
+        meter_rereads=sum(r.meter_rereads for r in reports),
+        runs_with_rereads=sum(bool(r.meter_rereads or r.engine_rereads) for r in reports),
+        codes_match_without_rereads=f"{sum(r.codes_match for r in clean)}/{len(clean)}",
         engine_rereads=sum(r.engine_rereads for r in reports),
         runs_without_faults=sum(not r.faults for r in reports),
         wall_s=wall_s,

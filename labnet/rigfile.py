@@ -48,11 +48,15 @@ A rig file::
     address = "TCPIP0::sim16::daq::INSTR@sim"   # VISA resource name; "@sim": the simulator
     nplc = 1.0                  # backend, "@py": pyvisa-py, none: the system VISA library
     range_v = 10.0              # optional
+    retries = 3                 # optional: repetitions of a timed-out, garbled or erroring READ?
+                                # (or configuration) before the run stops
 
     [instruments.sources.psu1]  # channel "psu1.2" is channel 2 of this instrument
     model = "E36312A"           # E36312A | Keithley2450
     address = "USB0::0x2A8D::0x1102::MY59001234::INSTR"
     current_limit_a = 0.01
+    retries = 3                 # optional: repetitions of an unverified setpoint (error in the
+                                # queue, timeout, garbled reply) before the run stops
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ METER_MODELS = ("DAQ970A", "34970A")
 NPLC_VALUES = (0.02, 0.2, 1.0, 2.0, 10.0, 20.0, 100.0, 200.0)
 METER_RANGES_V = (0.1, 1.0, 10.0, 100.0, 300.0)
 #: source model -> (channel -> the instrument's maximum V, maximum current limit A)
+#: Default and largest ``retries`` of a SCPI instrument (``[instruments.meter]``, ``[instruments.sources.*]``).
+SCPI_RETRIES, SCPI_RETRIES_MAX = 3, 20
 SOURCE_MODELS: dict[str, tuple[dict[str, float], float]] = {
     "E36312A": ({"1": 6.0, "2": 25.0, "3": 25.0}, 1.0),
     "Keithley2450": ({"1": 200.0}, 1.05),
@@ -245,7 +251,8 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
     b.finish()
     m = t.table("meter")
     meter = VisaSpec(m.str("model", choices=METER_MODELS), _address(m),
-                     {"nplc": m.float("nplc", 1.0), "range_v": m.float("range_v", 10.0)})
+                     {"nplc": m.float("nplc", 1.0), "range_v": m.float("range_v", 10.0),
+                      "retries": m.int("retries", SCPI_RETRIES, lo=0, hi=SCPI_RETRIES_MAX)})
     if meter.options["nplc"] not in NPLC_VALUES:
         raise m.error("nplc", f"expected one of {list(NPLC_VALUES)}, got {meter.options['nplc']}")
     if meter.options["range_v"] not in METER_RANGES_V:
@@ -261,8 +268,9 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
         s = st.table(prefix)
         model = s.str("model", choices=list(SOURCE_MODELS))
         hw_v, hw_a = SOURCE_MODELS[model]
-        sources[prefix] = VisaSpec(model, _address(s), {"current_limit_a": s.float("current_limit_a", 0.01, lo=0.0, hi=hw_a,
-                                                                                   lo_open=True)})
+        sources[prefix] = VisaSpec(model, _address(s), {
+            "current_limit_a": s.float("current_limit_a", 0.01, lo=0.0, hi=hw_a, lo_open=True),
+            "retries": s.int("retries", SCPI_RETRIES, lo=0, hi=SCPI_RETRIES_MAX)})
         s.finish()
     st.finish()
     t.finish()
@@ -431,14 +439,16 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         meter_cls = DAQ970A if ins.meter.model == "DAQ970A" else Keysight34970A
         meter = meter_cls(resource(ins.meter, "instruments.meter.address"), nplc=ins.meter.options["nplc"],
                           range_v=ins.meter.options["range_v"],
-                          label=f"meter ({ins.meter.model})")
+                          label=f"meter ({ins.meter.model})", retries=ins.meter.options["retries"],
+                          sleep=clock.sleep)
         drivers: dict[str, Any] = {}
         for p, v in ins.sources.items():
             cls = E36312A if v.model == "E36312A" else Keithley2450
             limits = {ch: spec.limits.channel_limit(f"{p}.{ch}") for ch in SOURCE_MODELS[v.model][0]}
             drivers[p] = cls(resource(v, f"instruments.sources.{p}.address"), max_v=limits,
                              current_limit_a=v.options["current_limit_a"],
-                             label=f"source {p} ({v.model})")
+                             label=f"source {p} ({v.model})", retries=v.options["retries"],
+                             sleep=clock.sleep)
             drivers[p].setup()
         sources = RoutedSources(drivers)
     except BaseException:

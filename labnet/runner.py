@@ -44,6 +44,40 @@ from labnet.signals import StopSignal, shielded, stop_signals
 from labnet.tracking import attach as attach_analysis
 
 
+def _drivers(rig: Rig) -> list[Any]:
+    """The rig's driver objects that report events (an ``on_event`` attribute): the digipots,
+    the meter, and every instrument behind a routed Sources role."""
+    found: list[Any] = []
+    for role in (rig.digipots, rig.meter, rig.sources):
+        for obj in [role, *getattr(role, "instruments", {}).values()]:
+            if hasattr(obj, "on_event") and obj not in found:
+                found.append(obj)
+    return found
+
+
+def connect_driver_events(rig: Rig, events: EventLog) -> Callable[[], None]:
+    """Send every driver event (retries, re-syncs, recoveries, reconnects) of ``rig`` to
+    ``events`` as one line with the event's own kind, its ``instrument``, the rig clock
+    (``bench_s``) and its details. Returns a function that disconnects them again."""
+    def sink(ev: dict[str, Any]) -> None:
+        fields = {k: v for k, v in ev.items() if k != "event"}
+        for clash in ("kind", "time"):
+            if clash in fields:
+                fields[f"{clash}_"] = fields.pop(clash)
+        events.log(str(ev.get("event", "driver_event")), bench_s=round(rig.clock.now(), 6), **fields)
+
+    drivers = _drivers(rig)
+    before = [d.on_event for d in drivers]
+    for d in drivers:
+        d.on_event = sink
+
+    def undo() -> None:
+        for d, cb in zip(drivers, before):
+            d.on_event = cb
+
+    return undo
+
+
 def state_columns(rig: Rig) -> list[str]:
     """CSV columns of a measured state: time, step, phase, split, sample, applied voltages,
     every node voltage, every code, error and (classification) the predicted class."""
@@ -290,6 +324,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
     t0 = time.perf_counter()
     events = EventLog(folder)
     undo = attach_event_log(events)
+    disconnect = connect_driver_events(rig, events)
     from_step = -1 if checkpoint is None else int(checkpoint["step"])
     writer: SessionWriter | None = None
     ended: dict[str, Any] = {}
@@ -344,6 +379,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
         finally:
             with shielded():
                 status = _finish(folder, rig, opened, writer, events, ended, error, attempt)
+                disconnect()
                 detach_event_log(events, undo)
                 events.close()
     if not status.get("safe_state", False):

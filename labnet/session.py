@@ -21,7 +21,10 @@ Durability and resume (see ARCHITECTURE.md, "Stopping, crashing and resuming")
   in the ``# resumed`` line, so no byte a run produced is lost.
 * ``status.json`` (replaced atomically) says how the run ended — ``running``, ``completed``,
   ``stopped`` or ``failed`` with a reason — and ``events.jsonl`` logs limit refusals,
-  retries, recoveries, signals and resumes, one JSON object per line.
+  retries, recoveries, signals and resumes, one JSON object per line. A driver's events
+  (``retry``, ``resync``, ``queue_errors``, ``recovered``, ``gave_up``, ``board_reset``,
+  ``port_lost``, ``reconnected``, …) carry ``instrument`` (the driver's label) and ``bench_s``
+  (the rig clock) besides their details.
 """
 
 from __future__ import annotations
@@ -262,6 +265,9 @@ class EventLogHandler(logging.Handler):
 
     The event kind is the record's ``event`` attribute (``logger.warning(msg, extra={"event":
     "retry", ...})``), else ``"log"``; other ``extra`` keys listed in ``fields`` are kept.
+    A record marked ``delivered`` (a driver already handed the event to its ``on_event``
+    callback, which :func:`labnet.runner.connect_driver_events` connects to the same log) is
+    skipped, so every event is logged once.
     """
 
     def __init__(self, events: EventLog, level: int = logging.INFO) -> None:
@@ -269,6 +275,8 @@ class EventLogHandler(logging.Handler):
         self.events = events
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "delivered", False):
+            return
         try:
             fields = dict(getattr(record, "fields", {}) or {})
             self.events.log(getattr(record, "event", "log"), level=record.levelname, logger=record.name,

@@ -2,10 +2,11 @@
 
 Faults are injected by the simulator's emulated transports beneath the real drivers. Every run
 must end with every source output off, lose or corrupt no logged row, and complete — first
-time or after a fault-free resume. Final codes must equal the fault-free run's, except after a
-wildly-off reading: the engine reads the scan again, which is a fresh noise sample, so the
-rest of that run sees other (equally likely) meter noise — there the final error must stay
-within 1 % of the fault-free run's.
+time or after a fault-free resume. Final codes must equal the fault-free run's, except where a
+meter scan was taken again — after a wildly-off reading (the engine) or after a ``READ?`` that
+timed out, came back garbled or with an error in the queue (the meter driver): a fresh scan is
+a fresh noise sample, so the rest of that run sees other (equally likely) meter noise — there
+the final error must stay within 1 % of the fault-free run's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ RUNS = 16
 
 @pytest.fixture(scope="module")
 def campaign(tmp_path_factory: pytest.TempPathFactory):
-    return run_campaign(tmp_path_factory.mktemp("campaign"), RUNS, first_seed=1000)
+    return run_campaign(tmp_path_factory.mktemp("campaign"), RUNS, first_seed=100)  # run 108 loses its port for good
 
 
 def test_campaign_safety(campaign) -> None:
@@ -39,7 +40,7 @@ def test_campaign_safety(campaign) -> None:
 def test_campaign_final_state(campaign) -> None:
     _, reports = campaign
     for r in reports:
-        if "outlier" in r.faults:
+        if "outlier" in r.faults or r.meter_rereads:
             assert abs(r.final_error - r.reference_error) <= 0.01 * r.reference_error, r
         else:
             assert r.codes_match, r
@@ -51,6 +52,18 @@ def test_retries_and_recoveries_are_logged(campaign) -> None:
     assert board and all(r.driver_events > 0 for r in board)
     spoiled = [r for r in reports if "outlier" in r.faults]
     assert all(r.engine_rereads > 0 for r in spoiled)
+    scpi = [r for r in reports if set(r.faults) & {"visa_timeout", "scpi_error"}]
+    assert scpi and all(sum(n for inst, n in r.driver_retries.items() if inst != "digipots") > 0 for r in scpi)
+
+
+def test_scpi_faults_are_retried_not_stopped(campaign) -> None:
+    """VISA timeouts and SCPI errors mid-run are retried by the drivers: no run stops for them."""
+    _, reports = campaign
+    hit = [r for r in reports if set(r.faults) & {"visa_timeout", "scpi_error"}]
+    assert hit
+    for r in hit:
+        assert r.first_status == "completed" or not r.first_reason.startswith("InstrumentError: meter (") \
+            and not r.first_reason.startswith("InstrumentError: source"), r
 
 
 def test_unrecoverable_fault_stops_cleanly_and_resumes_exactly(tmp_path: Path, campaign) -> None:

@@ -55,7 +55,7 @@ def test_default_rig_uses_the_real_drivers_over_emulated_transports(tmp_path, mo
     assert isinstance(rig.meter.resource, pyvisa.resources.MessageBasedResource)
     assert calls["write_codes"] >= 4 and calls["read"] >= 2 * 4 and calls["apply"] >= 2 * 4
     bench = get_bench(rig.extra["sim_bench"])
-    assert "READ?" in bench.instruments["daq"].messages
+    assert "READ?;:SYST:ERR?" in bench.instruments["daq"].messages
     assert bench.board.lines > 0 and bench.board.logic.stored == []  # training never stores
     assert out.result.status == "completed"
 
@@ -86,8 +86,10 @@ def test_round_trips_per_step_are_minimal_and_bench_time_is_near_the_instrument_
         b = snapshot(bench)
     r = report(a, b, n, 115200)
     print(r.text())
-    # one board exchange (the batched W) and one READ? per state (free, clamped)
-    assert (r.board_round_trips, r.visa_queries) == (1, 2)
+    # one board exchange (the batched W), one READ? per state (free, clamped) and, per state, one
+    # exchange with each supply whose outputs change (sim16: the clamp's two supplies), its error
+    # queue checked in that same exchange (";:SYST:ERR?"): no message without its reply
+    assert (r.board_round_trips, r.visa_queries, r.visa_writes) == (1, 2 + 2 * 2, 0)
     assert rig.digipots.stats["retries"] == s0["retries"]
     # the floor, computed independently: driver-side bytes at 115200 baud + 2 scans x 10 channels x 1 PLC
     host_bytes = (rig.digipots.stats["bytes_out"] + rig.digipots.stats["bytes_in"]
@@ -103,7 +105,7 @@ def test_dry_run_of_the_real_bench_prints_the_estimated_bench_time(tmp_path, cap
     out = capsys.readouterr().out
     assert code == 0
     assert "on breadboard16" in out and "estimated bench time:" in out and "instrument floor" in out
-    assert "a typical training step, per step: modelled" in out and "round trips 3 (board 1, VISA queries 2)" in out
+    assert "a typical training step, per step: modelled" in out and "round trips 7 (board 1, VISA queries 6)" in out
 
 
 @pytest.mark.skipif(Path("/dev/ttyUSB0").exists(), reason="a serial device is attached")

@@ -43,6 +43,10 @@ CASES = [
     (BENCH, 'transport = "wire"', 'transport = "direct"', "rig.transport", "only for simulated rigs"),
     (BENCH, "max_source_v = 1.0", "max_source_v = 10.0", "limits.max_source_v", "6.0 V maximum"),
     (SIM16, "[instruments.sources.psu2]", "[instruments.sourcez.psu2]", "instruments.sourcez", "unknown key"),
+    (SIM16, "nplc = 1.0", "nplc = 1.0\nretries = -1", "instruments.meter.retries", ">= 0"),
+    (SIM16, "nplc = 1.0", "nplc = 1.0\nretries = 2.5", "instruments.meter.retries", "expected an integer"),
+    (SIM16, "current_limit_a = 0.001", "current_limit_a = 0.001\nretries = 21", "instruments.sources.smu.retries",
+     "<= 20"),
 ]
 
 
@@ -88,3 +92,15 @@ def test_kind_is_derived_from_the_addresses_when_omitted(tmp_path):
     assert load_rig(p).kind == "bench"
     p = variant(tmp_path, SIM16, 'kind = "simulator"\n', "")
     assert load_rig(p).kind == "simulator"
+
+
+def test_scpi_retries_come_from_the_rig_file_and_backoff_sleeps_on_the_rig_clock(tmp_path):
+    p = variant(tmp_path, SIM16, "nplc = 1.0", "nplc = 1.0\nretries = 5")
+    rig = build_rig(load_rig(p), sim_seed=1)
+    with rig:
+        assert rig.meter.retries == 5
+        assert all(inst.retries == 3 for inst in rig.sources.instruments.values())  # the default
+        t0 = rig.clock.now()
+        rig.meter.sleep(2.0)  # the simulator's modelled clock, not a real sleep
+        assert rig.clock.now() == pytest.approx(t0 + 2.0)
+        assert rig.meter.sleep == rig.clock.sleep and rig.sources.instruments["smu"].sleep == rig.clock.sleep
