@@ -40,13 +40,23 @@ ERROR_NAMES = {
 STORE_TOKEN = "STORE"
 
 
+def _crc8_bitwise(byte: int) -> int:
+    crc = byte
+    for _ in range(8):
+        crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+#: CRC of every single byte (the firmware computes the same bit by bit).
+_CRC8_TABLE = bytes(_crc8_bitwise(b) for b in range(256))
+
+
 def crc8(data: bytes) -> int:
-    """CRC-8, polynomial x^8 + x^2 + x + 1 (0x07), initial value 0, MSB first."""
+    """CRC-8, polynomial x^8 + x^2 + x + 1 (0x07), initial value 0, MSB first (table-driven)."""
     crc = 0
+    table = _CRC8_TABLE
     for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+        crc = table[crc ^ b]
     return crc
 
 
@@ -57,7 +67,7 @@ def seal(body: str) -> bytes:
 
 
 def request(seq: int, cmd: str, *args: str) -> bytes:
-    """A framed request line, e.g. ``request(7, "R", "00", "10") == b"07 R 00 10*C3\\n"``."""
+    """A framed request line, e.g. ``request(7, "R", "00", "10") == b"07 R 00 10*EB\\n"``."""
     return seal(" ".join([f"{seq & 0xFF:02X}", cmd, *args]))
 
 
