@@ -29,3 +29,26 @@ def emit_event(logger: logging.Logger, on_event: EventCallback | None, instrumen
     if on_event is not None:
         on_event(ev)
     return ev
+
+
+class EventBuffer:
+    """An ``on_event`` that keeps events until a session takes them: the events of a rig being
+    built (connecting the board, setting up the sources), before any session log exists.
+
+    Parameters
+    ----------
+    clock : callable, optional
+        ``clock()`` -> seconds; each kept event gets ``bench_s`` from it.
+    """
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.clock = clock
+        self.events: list[dict[str, Any]] = []
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        self.events.append({**ev, "bench_s": round(self.clock(), 6)} if self.clock is not None else dict(ev))
+
+    def take(self) -> list[dict[str, Any]]:
+        """The kept events, oldest first; the buffer is empty afterwards."""
+        out, self.events = self.events, []
+        return out

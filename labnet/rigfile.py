@@ -384,6 +384,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
 
     from drivers.daq970a import DAQ970A, Keysight34970A
     from drivers.digipot import DigipotBoard
+    from drivers.events import EventBuffer
     from drivers.sources import E36312A, Keithley2450, RoutedSources
     from labnet.errors import InstrumentError
     from labnet.rig import WallClock
@@ -408,6 +409,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         extra["sim_bench"] = host
     opened: list[Any] = []
     managers: dict[str, Any] = {}
+    pending = EventBuffer(clock.now)  # driver events while building; a session takes them (runner)
 
     def cannot(key: str, address: str, exc: BaseException) -> InstrumentError:
         return InstrumentError(f"{spec.path}: {key}: cannot open {address!r}: {exc}")
@@ -429,7 +431,8 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         except (serial.SerialException, OSError, ValueError) as exc:
             raise cannot("instruments.board.address", ins.board.address, exc) from exc
         opened.append(port)
-        board = DigipotBoard(port, timeout_s=ins.board.timeout_s, retries=ins.board.retries, sleep=clock.sleep)
+        board = DigipotBoard(port, timeout_s=ins.board.timeout_s, retries=ins.board.retries, sleep=clock.sleep,
+                             on_event=pending)
         board.connect()
         need = max(net.edge_channels) + 1
         if board.n_channels < need or board.max_code != spec.part.max_code:
@@ -440,7 +443,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         meter = meter_cls(resource(ins.meter, "instruments.meter.address"), nplc=ins.meter.options["nplc"],
                           range_v=ins.meter.options["range_v"],
                           label=f"meter ({ins.meter.model})", retries=ins.meter.options["retries"],
-                          sleep=clock.sleep)
+                          sleep=clock.sleep, on_event=pending)
         drivers: dict[str, Any] = {}
         for p, v in ins.sources.items():
             cls = E36312A if v.model == "E36312A" else Keithley2450
@@ -448,7 +451,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
             drivers[p] = cls(resource(v, f"instruments.sources.{p}.address"), max_v=limits,
                              current_limit_a=v.options["current_limit_a"],
                              label=f"source {p} ({v.model})", retries=v.options["retries"],
-                             sleep=clock.sleep)
+                             sleep=clock.sleep, on_event=pending)
             drivers[p].setup()
         sources = RoutedSources(drivers)
     except BaseException:

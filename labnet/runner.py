@@ -58,16 +58,27 @@ def _drivers(rig: Rig) -> list[Any]:
 def connect_driver_events(rig: Rig, events: EventLog) -> Callable[[], None]:
     """Send every driver event (retries, re-syncs, recoveries, reconnects) of ``rig`` to
     ``events`` as one line with the event's own kind, its ``instrument``, the rig clock
-    (``bench_s``) and its details. Returns a function that disconnects them again."""
-    def sink(ev: dict[str, Any]) -> None:
-        fields = {k: v for k, v in ev.items() if k != "event"}
+    (``bench_s``) and its details. Events the drivers kept while the rig was being built
+    (:class:`drivers.events.EventBuffer`) are logged first. Returns a function that
+    disconnects them again."""
+    def log(ev: dict[str, Any], bench_s: float) -> None:
+        fields = {k: v for k, v in ev.items() if k not in ("event", "bench_s")}
         for clash in ("kind", "time"):
             if clash in fields:
                 fields[f"{clash}_"] = fields.pop(clash)
-        events.log(str(ev.get("event", "driver_event")), bench_s=round(rig.clock.now(), 6), **fields)
+        events.log(str(ev.get("event", "driver_event")), bench_s=bench_s, **fields)
+
+    def sink(ev: dict[str, Any]) -> None:
+        log(ev, round(rig.clock.now(), 6))
 
     drivers = _drivers(rig)
     before = [d.on_event for d in drivers]
+    kept: list[dict[str, Any]] = []
+    for cb in {id(cb): cb for cb in before}.values():
+        if callable(getattr(cb, "take", None)):
+            kept += cb.take()
+    for ev in sorted(kept, key=lambda e: e.get("bench_s", 0.0)):
+        log({**ev, "while": "building the rig"}, ev.get("bench_s", 0.0))
     for d in drivers:
         d.on_event = sink
 
@@ -324,7 +335,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
     t0 = time.perf_counter()
     events = EventLog(folder)
     undo = attach_event_log(events)
-    disconnect = connect_driver_events(rig, events)
+    disconnect: Callable[[], None] | None = None
     from_step = -1 if checkpoint is None else int(checkpoint["step"])
     writer: SessionWriter | None = None
     ended: dict[str, Any] = {}
@@ -336,6 +347,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
         try:
             write_status(folder, "running", "", attempt=attempt, step=max(from_step, 0))
             events.log("run_started" if attempt == 0 else "resumed", attempt=attempt, from_step=from_step)
+            disconnect = connect_driver_events(rig, events)
             rig.open()
             opened = True
             if attempt == 0:
@@ -379,7 +391,8 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
         finally:
             with shielded():
                 status = _finish(folder, rig, opened, writer, events, ended, error, attempt)
-                disconnect()
+                if disconnect is not None:
+                    disconnect()
                 detach_event_log(events, undo)
                 events.close()
     if not status.get("safe_state", False):

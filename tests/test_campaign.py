@@ -62,8 +62,9 @@ def test_scpi_faults_are_retried_not_stopped(campaign) -> None:
     hit = [r for r in reports if set(r.faults) & {"visa_timeout", "scpi_error"}]
     assert hit
     for r in hit:
-        assert r.first_status == "completed" or not r.first_reason.startswith("InstrumentError: meter (") \
-            and not r.first_reason.startswith("InstrumentError: source"), r
+        if r.first_status != "completed":  # stopped, but by something else (the board's port lost for good)
+            assert not r.first_reason.startswith(("InstrumentError: meter (", "InstrumentError: source")), r
+    assert sum(r.first_status == "completed" for r in hit) >= len(hit) - 1
 
 
 def test_unrecoverable_fault_stops_cleanly_and_resumes_exactly(tmp_path: Path, campaign) -> None:

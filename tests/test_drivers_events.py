@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from drivers.events import EventBuffer
 from labnet.campaign import campaign_protocol
 from labnet.checkpoint import sim_model
 from labnet.errors import InstrumentError
@@ -52,7 +53,23 @@ def test_driver_retries_and_recoveries_are_session_events_with_their_kinds(tmp_p
     assert n_retries == (rig.digipots.stats["retries"] + rig.meter.stats["retries"]
                          + sum(i.stats["retries"] for i in rig.sources.instruments.values()))
     assert read_status(tmp_path / "s")["events"]["retry"] >= n_retries
-    assert rig.meter.on_event is None  # disconnected when the run ended
+    assert isinstance(rig.meter.on_event, EventBuffer)  # disconnected when the run ended
+
+
+def test_events_of_a_rig_being_set_up_are_kept_and_logged_when_the_session_starts(tmp_path):
+    proto = campaign_protocol(tmp_path, steps=2)
+    rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
+    psu1 = rig.sources.instruments["psu1"]
+    get_bench(rig.extra["sim_bench"]).faults.schedule_next("scpi_error", after=2)  # setup's CURR message
+    psu1.setup()  # before any session exists: the retry waits in the rig's buffer
+    assert [e["event"] for e in psu1.on_event.events] == ["queue_errors", "retry", "recovered"]
+    run_protocol(proto, session_dir=tmp_path / "s", rig=rig, progress=False)
+    evs = events_of(tmp_path / "s")
+    early = [e for e in evs if e.get("while") == "building the rig"]
+    assert [e["kind"] for e in early] == ["queue_errors", "retry", "recovered"]
+    assert all(e["instrument"] == "source psu1 (E36312A)" for e in early)
+    assert evs.index(early[0]) == 1  # right after run_started
+    assert psu1.on_event.events == []  # taken, not logged twice
 
 
 def break_meter_after(rig, scans: int, how: str) -> dict:
