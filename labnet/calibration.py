@@ -131,23 +131,13 @@ def load_calibrate_protocol(path: str | Path, *, rig: str | Path | None = None) 
     if "protocol" not in data:
         spec = load_rig(p if rig is None else rig)
         return CalibrateProtocol(None, "calibrate", 0, spec, CalibrationSettings())
+    from labnet.protocol import read_head
+
     f = str(p)
     top = Table(data, f)
-    head = top.table("protocol")
-    name = head.str("name", p.stem)
-    head.str("kind", choices=["calibrate"])
-    seed = head.int("seed", 0, lo=0)
-    rig_rel = head.str("rig", "")
-    head.finish()
-    if rig is not None:
-        rig_path = Path(rig)
-    elif rig_rel:
-        rig_path = p.parent / rig_rel
-    else:
-        from labnet.protocol import default_rig_path
-
-        rig_path = default_rig_path()
-    spec = load_rig(rig_path)
+    head = read_head(top, p, ["calibrate"], rig)
+    name, seed = head.name, head.seed
+    spec = load_rig(head.rig_path)
     t = top.table("calibration", required=False)
     settings = parse_settings(t, spec)
     top.finish()

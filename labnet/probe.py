@@ -258,29 +258,14 @@ def load_probe_protocol(path: str | Path, *, rig: str | Path | None = None) -> P
         spec = load_rig(p if rig is None else rig)
         return ProbeProtocol(None, "probe", 0, spec, spec.network,
                              parse_probe_settings(Table({}, str(p), "probe"), spec.network, spec.limits.max_source_v))
+    from labnet.protocol import read_head, read_roles
+
     f = str(p)
     top = Table(data, f)
-    head = top.table("protocol")
-    name = head.str("name", p.stem)
-    head.str("kind", choices=["probe"])
-    seed = head.int("seed", 0, lo=0)
-    rig_rel = head.str("rig", "")
-    head.finish()
-    if rig is not None:
-        rig_path = Path(rig)
-    elif rig_rel:
-        rig_path = p.parent / rig_rel
-    else:
-        from labnet.protocol import default_rig_path
-
-        rig_path = default_rig_path()
-    spec = load_rig(rig_path)
-    network = spec.network
-    if top.has("roles"):
-        roles = top.table("roles")
-        network = network.with_roles(inputs=roles.strs("inputs", list(network.inputs)),
-                                     outputs=roles.strs("outputs", list(network.outputs)), file=f, key="roles")
-        roles.finish()
+    head = read_head(top, p, ["probe"], rig)
+    name, seed = head.name, head.seed
+    spec = load_rig(head.rig_path)
+    network = read_roles(top, spec.network, f)
     settings = parse_probe_settings(top.table("probe", required=False), network, spec.limits.max_source_v)
     cal = None
     if top.has("calibration"):

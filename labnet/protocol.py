@@ -34,6 +34,7 @@ A training protocol::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,37 +106,66 @@ def default_rig_path() -> Path:
     return Path(__file__).resolve().parent.parent / "protocols" / "rigs" / "sim16.toml"
 
 
+@dataclass(frozen=True)
+class ProtocolHead:
+    """The ``[protocol]`` table every protocol kind starts with."""
+
+    name: str
+    kind: str
+    seed: int
+    rig_path: Path
+
+
+def read_head(top: Table, path: Path, kinds: Sequence[str], rig: str | Path | None = None, *,
+              default_kind: str | None = None) -> ProtocolHead:
+    """Read ``[protocol]`` (name, kind, seed, rig) and resolve the rig file.
+
+    ``rig`` (a CLI ``--rig``) wins over the file's ``rig`` key, which is relative to the
+    protocol file; without either the default simulated rig is used. A ``kind`` outside
+    ``kinds`` or a rig file that does not exist is a ConfigError naming the key.
+    """
+    head = top.table("protocol")
+    name = head.str("name", path.stem)
+    kind = head.str("kind", choices=kinds) if default_kind is None else head.str("kind", default_kind, choices=kinds)
+    seed = head.int("seed", 0, lo=0)
+    rig_rel = head.str("rig", "")
+    head.finish()
+    if rig is not None:
+        rig_path = Path(rig)
+    elif rig_rel:
+        rig_path = Path(rig_rel) if Path(rig_rel).is_absolute() else path.parent / rig_rel
+        if not rig_path.exists():
+            raise head.error("rig", f"rig file {rig_path} not found")
+    else:
+        rig_path = default_rig_path()
+    return ProtocolHead(name, kind, seed, rig_path)
+
+
+def read_roles(top: Table, network: Network, file: str) -> Network:
+    """The rig's network, with the protocol's optional ``[roles]`` (inputs, outputs) applied."""
+    if not top.has("roles"):
+        return network
+    roles = top.table("roles")
+    out = network.with_roles(
+        inputs=roles.strs("inputs", list(network.inputs)),
+        outputs=roles.strs("outputs", list(network.outputs)),
+        file=file,
+        key="roles",
+    )
+    roles.finish()
+    return out
+
+
 def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int | None = None,
                   seed: int | None = None) -> Protocol:
     """Read and validate a protocol (and its rig); CLI overrides are applied and checked too."""
     p = Path(path)
     f = str(p)
     top = Table(read_toml(p), f)
-    head = top.table("protocol")
-    name = head.str("name", p.stem)
-    kind = head.str("kind", "train", choices=PROTOCOL_KINDS)
-    file_seed = head.int("seed", 0, lo=0)
-    rig_rel = head.str("rig", "")
-    head.finish()
-    if rig is not None:
-        rig_path = Path(rig)
-    elif rig_rel:
-        rig_path = (p.parent / rig_rel) if not Path(rig_rel).is_absolute() else Path(rig_rel)
-        if not rig_path.exists():
-            raise head.error("rig", f"rig file {rig_path} not found")
-    else:
-        rig_path = default_rig_path()
-    rig_spec = load_rig(rig_path)
-    network = rig_spec.network
-    if top.has("roles"):
-        roles = top.table("roles")
-        network = network.with_roles(
-            inputs=roles.strs("inputs", list(network.inputs)),
-            outputs=roles.strs("outputs", list(network.outputs)),
-            file=f,
-            key="roles",
-        )
-        roles.finish()
+    head = read_head(top, p, PROTOCOL_KINDS, rig, default_kind="train")
+    name, kind, file_seed = head.name, head.kind, head.seed
+    rig_spec = load_rig(head.rig_path)
+    network = read_roles(top, rig_spec.network, f)
     task_t = top.table("task")
     task_table = dict(task_t.data)
     _check_task_voltages(make_task(task_table, network, np.random.default_rng(0), f), task_table, network,
