@@ -119,8 +119,8 @@ class DAQ970A(ScpiInstrument):
             return vals
 
         vals = self.ask_checked("READ?", parse)
-        arr = np.asarray(vals, dtype=float)[self._order]
-        if np.any(np.abs(arr) >= OVERLOAD):
+        arr = np.array([vals[i] for i in self._order], dtype=float)
+        if any(abs(x) >= OVERLOAD for x in vals):
             bad = [self._channels[i] for i in np.flatnonzero(np.abs(arr) >= OVERLOAD)]
             raise InstrumentError(f"{self.label}: overload on channel(s) {', '.join(bad)} (range {self.range_v:g} V)")
         return arr

@@ -174,7 +174,8 @@ class DigipotBoard:
 
     def _exchange(self, cmd: str, *args: str) -> dp.Frame:
         """One request/reply with bounded retries; handles resets and vanished ports."""
-        if len(dp.request(self.seq, cmd, *args)) > dp.MAX_LINE:
+        line, line_seq = dp.request(self.seq, cmd, *args), self.seq
+        if len(line) > dp.MAX_LINE:
             raise ValueError(f"request {cmd} {' '.join(args)} exceeds the board's {dp.MAX_LINE}-byte buffer")
         last = ""
         need_sync = False
@@ -195,7 +196,9 @@ class DigipotBoard:
                     self._sync()
                     need_sync = False
                 self.stats["exchanges"] += 1
-                fr = self._send_once(dp.request(self.seq, cmd, *args), self.seq)
+                if line_seq != self.seq:
+                    line, line_seq = dp.request(self.seq, cmd, *args), self.seq
+                fr = self._send_once(line, self.seq)
             except _Retry as exc:
                 last = str(exc)
                 continue

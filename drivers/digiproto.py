@@ -14,6 +14,7 @@ line is ASCII and ends in ``\\n``::
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -88,7 +89,21 @@ def unpack_codes(text: str, width: int) -> list[int]:
 
 def table_crc(codes: Sequence[int]) -> int:
     """CRC-8 over the board's whole code table (each code as 2 bytes, big-endian)."""
-    return crc8(b"".join(int(c).to_bytes(2, "big") for c in codes))
+    try:
+        raw = _pack_table(len(codes), *codes)
+    except struct.error:  # out of 0..65535 (or not integers): the error to_bytes gives
+        raw = b"".join(int(c).to_bytes(2, "big") for c in codes)
+    return crc8(raw)
+
+
+def _pack_table(n: int, *codes: int) -> bytes:
+    fmt = _TABLE_FMT.get(n)
+    if fmt is None:
+        fmt = _TABLE_FMT[n] = struct.Struct(f">{n}H")
+    return fmt.pack(*codes)
+
+
+_TABLE_FMT: dict[int, struct.Struct] = {}
 
 
 def max_codes_per_line(width: int) -> int:

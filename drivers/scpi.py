@@ -99,14 +99,23 @@ class Command:
         self.template = template
         self.validators = validators
         self.__doc__ = doc
+        self._formatted: dict[tuple[tuple[str, Any], ...], str] = {}
         missing = _fields(template) - set(validators)
         if missing:
             raise TypeError(f"{template!r}: no validator for {sorted(missing)}")
 
     def format(self, **kw: Any) -> str:
+        key = tuple(kw.items())
+        msg = self._formatted.get(key) if all(type(v) is str for v in kw.values()) else None
+        if msg is not None:
+            return msg
         if set(kw) != set(self.validators):
             raise TypeError(f"{self.template!r}: expected arguments {sorted(self.validators)}, got {sorted(kw)}")
-        return self.template.format(**{k: self.validators[k](k, v) for k, v in kw.items()})
+        msg = self.template.format(**{k: self.validators[k](k, v) for k, v in kw.items()})
+        if all(type(v) is str for v in kw.values()) and len(self._formatted) < 256:
+            # validators are pure: the same text arguments always give the same message
+            self._formatted[key] = msg
+        return msg
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
@@ -435,16 +444,20 @@ class ScpiInstrument:
 def split_reply(reply: str) -> list[str]:
     """The answers of a multi-query message: ``reply`` split at every ``;`` outside double
     quotes (``'1,2;-221,"a; b"'`` -> ``['1,2', '-221,"a; b"']``)."""
-    out, cur, quoted = [], [], False
-    for ch in reply:
-        if ch == '"':
-            quoted = not quoted
-        if ch == ";" and not quoted:
-            out.append("".join(cur))
-            cur = []
+    parts = reply.split(";")
+    if len(parts) == 1 or '"' not in reply:
+        return parts
+    out: list[str] = []
+    cur = parts[0]
+    odd = cur.count('"') & 1  # inside quotes at the end of cur
+    for p in parts[1:]:
+        if odd:
+            cur += ";" + p
         else:
-            cur.append(ch)
-    out.append("".join(cur))
+            out.append(cur)
+            cur = p
+        odd ^= p.count('"') & 1
+    out.append(cur)
     return out
 
 

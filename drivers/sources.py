@@ -15,6 +15,7 @@ sending anything.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -69,7 +70,7 @@ class ScpiSource(ScpiInstrument):
             if ch not in self.max_v:
                 raise LimitError(f"{self.label}: no channel {ch!r} (channels: {', '.join(self.channels)})")
             fv = float(v)
-            if not np.isfinite(fv) or abs(fv) > self.max_v[ch]:
+            if not math.isfinite(fv) or abs(fv) > self.max_v[ch]:
                 raise LimitError(f"{self.label} channel {ch}: {v} V exceeds its {self.max_v[ch]:g} V limit")
             out[ch] = fv
         return out
@@ -79,7 +80,10 @@ class ScpiSource(ScpiInstrument):
         Sends one verified message with only the changes (nothing if nothing changes). If it
         cannot be verified, InstrumentError is raised and the outputs are marked
         :attr:`unknown` (the next apply sends every channel's level and output state)."""
-        want = self.check(voltages)
+        self._apply_checked(self.check(voltages))
+
+    def _apply_checked(self, want: dict[str, float]) -> None:
+        """:meth:`apply` of a pattern :meth:`check` has already validated."""
         cmds: list[str] = []
         new = dict(self.state)
         unknown = self.unknown
@@ -263,10 +267,12 @@ class RoutedSources:
         for name, v in voltages.items():
             p, ch = self._split(name)
             per[p][ch] = v
+        checked = {p: inst.check(per[p]) for p, inst in self.instruments.items()}
         for p, inst in self.instruments.items():
-            inst.check(per[p])
-        for p, inst in self.instruments.items():
-            inst.apply(per[p])
+            if type(inst).apply is ScpiSource.apply:  # the check is not repeated
+                inst._apply_checked(checked[p])
+            else:
+                inst.apply(per[p])
 
     def safe_state(self) -> None:
         """Every instrument to 0 V, outputs off; each is attempted even if another fails."""

@@ -133,6 +133,7 @@ class Engine:
         self.step = 0
         self.evaluations: list[Evaluated] = []
         self._stop_reason: str | None = None
+        self._last_error: float | None = None  # error of the last state measured with a target
 
     def subscribe(self, sink: Callable[[Event], None]) -> None:
         """Call ``sink(event)`` for every event from now on."""
@@ -221,7 +222,9 @@ class Engine:
             err = float(self.task.sample_error(out, target)[0])
             if self.task.patterns is not None:
                 pred = int(self.task.predict(out)[0])
-        self.emit(StateMeasured(step, phase, split, sample, held, v, self.rig.codes, self.rig.clock.now(), err, pred))
+        self._last_error = err
+        if self._sinks:
+            self.emit(StateMeasured(step, phase, split, sample, held, v, self.rig.codes, self.rig.clock.now(), err, pred))
         return v
 
     def free_state(self, x: np.ndarray, **kw: Any) -> np.ndarray:
@@ -270,16 +273,18 @@ class Engine:
             x, t = tr.inputs[s], tr.targets[s]
             vf = self.free_state(x, step=self.step, phase="free", split="train", sample=int(s), target=t)
             of = vf[self.out_idx]
-            errs.append(float(self.task.sample_error(of, t)[0]))
+            errs.append(self._last_error)  # the free state's error, as sample_error(of, t) gives it
             vc = self.clamped_state(x, of + eta * (t - of), step=self.step, phase="clamped", split="train",
                                     sample=int(s), target=None)
             dks.append(self.rule.dk(net.delta_v(vf), net.delta_v(vc)))
-        dk = np.mean(dks, axis=0)
+        # a batch of one: its own values (the mean of one value is that value, bit for bit)
+        dk = dks[0] if len(dks) == 1 else np.mean(dks, axis=0)
         codes = self.rig.codes
         step = self.rule.step(dk, self.rig.model.slope(codes), self.rng)
         new = apply_step(codes, step, self.rig.limits.code_min, self.rig.limits.code_max)
         self.rig.write_codes(new)
-        done = StepDone(self.step, float(np.mean(errs)), new, int(np.count_nonzero(new != codes)))
+        err = errs[0] if len(errs) == 1 else float(np.mean(errs))
+        done = StepDone(self.step, err, new, int(np.count_nonzero(new != codes)))
         self.emit(done)
         return done
 

@@ -53,6 +53,27 @@ def reduced_laplacian(network: Network, held_idx: np.ndarray) -> ReducedLaplacia
     return red
 
 
+_BY_NAMES: weakref.WeakKeyDictionary[Network, dict[tuple[str, ...], tuple[ReducedLaplacian, np.ndarray]]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _reduced_by_names(network: Network, names: tuple[str, ...]) -> tuple[ReducedLaplacian, np.ndarray]:
+    """:func:`reduced_laplacian` and the held indices, looked up by held-node names (a small
+    network's Solver is built for every new set of conductances: this skips the name -> index work)."""
+    per = _BY_NAMES.get(network)
+    if per is None:
+        per = _BY_NAMES.setdefault(network, {})
+    hit = per.get(names)
+    if hit is None:
+        idx = network.indices(names)
+        idx.flags.writeable = False
+        hit = (reduced_laplacian(network, idx), idx)
+        if len(per) >= _PATTERNS_PER_NETWORK:
+            per.pop(next(iter(per)))
+        per[names] = hit
+    return hit
+
+
 class Solver:
     """Factorised reduced Laplacian of ``network`` for conductances ``k`` and a set of held nodes.
 
@@ -75,15 +96,14 @@ class Solver:
         k = np.asarray(conductances, dtype=float)
         if k.shape != (network.n_edges,):
             raise ConfigError("<code>", "conductances", f"expected shape ({network.n_edges},), got {k.shape}")
-        if not np.all(np.isfinite(k)) or np.any(k <= 0):
+        if not (k.size == 0 or (k.min() > 0 and k.max() < np.inf)):  # NaN fails both comparisons
             raise ConfigError("<code>", "conductances", "every conductance must be finite and > 0 S")
         names = list(dict.fromkeys([network.ground, *held]))
         self.network = network
         self.conductances = k
         self.held_names: tuple[str, ...] = tuple(names)
-        self.held_idx = network.indices(names)
         self._held_set = frozenset(names)
-        red = reduced_laplacian(network, self.held_idx)
+        red, self.held_idx = _reduced_by_names(network, self.held_names)
         self.free_idx = red.free_idx
         self._free_pos = red.free_pos
         self._l_fh = red.coupling(k)  # (F, H) dense: H is a handful of sources
@@ -101,6 +121,12 @@ class Solver:
             self.backend = factor.backend
             self._solve = factor.solve
         self._border: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def free_resistances(self) -> np.ndarray:
+        """diag(L_ff⁻¹) (Ω), shape (F,): the Thevenin resistance of every free node in
+        ``free_idx`` order (what :func:`thevenin_resistance` gives for all free nodes)."""
+        n = self.free_idx.size
+        return np.diagonal(self._solve(np.eye(n))).copy() if n else np.zeros(0)
 
     def solve_free_rhs(self, rhs: np.ndarray) -> np.ndarray:
         """L_ff⁻¹ · rhs for rhs of shape (F,) or (F, B)."""

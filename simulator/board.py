@@ -90,6 +90,14 @@ class BoardLogic:
         self._overflow = False
         return self.handle(line, over)
 
+    def feed_segment(self, data: bytes | bytearray) -> None:
+        """Several received bytes, none of them ``\\n``: ``feed`` of each, at once."""
+        room = dp.MAX_LINE - len(self._line)
+        if room > 0:
+            self._line += data[:room]
+        if len(data) > room:
+            self._overflow = True
+
     def overflow(self) -> None:
         """The receive ring overflowed: the line being received is incomplete."""
         self._overflow = True
@@ -224,9 +232,10 @@ class _ModelBoardLogic(BoardLogic):
 
     def hw_set(self, ch: int, code: int) -> None:
         self.taps_moved += abs(code - self.codes[ch])
-        super().hw_set(ch, code)
-        if ch in self._edge:
-            self.model.set_codes([self._edge[ch]], [code])
+        self.codes[ch] = code
+        e = self._edge.get(ch)
+        if e is not None:
+            self.model.set_code(e, code)
 
     def hw_read(self, ch: int) -> int:
         if self.cfg.readback and ch in self._edge:
@@ -333,6 +342,9 @@ class EmulatedBoard:
         if data and self.faults.fire("drop", t, line=bytes(data)):
             del data[self.faults.randint(len(data))]
         start = max(t + tm.usb_rtt_s / 2, self._wire_free)
+        if not self._ring and len(data) <= self.RX_RING and start + tm.byte_s >= self._booting_until:
+            self._deliver_fast(data, start)
+            return
         for i, b in enumerate(data):
             ta = start + (i + 1) * tm.byte_s
             self._advance(ta)
@@ -345,6 +357,32 @@ class EmulatedBoard:
             self._ring.append((ta, b))
         self._wire_free = start + len(data) * tm.byte_s
         self._advance(float("inf"))
+
+    def _deliver_fast(self, data: bytearray, start: float) -> None:
+        """``host_write``'s byte loop when no byte can be lost: the ring is empty, the data fits
+        in it, and the boot is over before the first byte arrives. The firmware then takes the
+        bytes in order; a line ends (and executes) at max(arrival of its newline, the end of the
+        previous command) — exactly what the byte-by-byte loop computes, without the per-byte work."""
+        tm = self.timing
+        logic = self.logic
+        n = len(data)
+        self.bytes_in += n
+        pos = 0
+        while pos < n:
+            k = data.find(b"\n", pos)
+            if k < 0:
+                logic.feed_segment(data[pos:])
+                break
+            if k > pos:
+                logic.feed_segment(data[pos:k])
+            ta = start + (k + 1) * tm.byte_s
+            now = max(ta, self._busy_until)
+            line = bytes(logic._line)
+            moved0 = logic.taps_moved
+            reply = logic.feed(0x0A)
+            self._execute(line, reply, logic.taps_moved - moved0, now)
+            pos = k + 1
+        self._wire_free = start + n * tm.byte_s
 
     def _advance(self, t: float) -> None:
         """Let the firmware take bytes from the ring while it is free, up to time ``t``."""

@@ -17,15 +17,17 @@ What it models (all seeded through one ``numpy.random.Generator``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
+from labnet.errors import ConfigError
 from labnet.network import Network
 from labnet.parts import PartSpec
-from labnet.physics import Solver
+from labnet.physics import Solver, _dpotrf, _dpotrs, reduced_laplacian
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,11 @@ class Breadboard:
         self.nplc = 1.0
         self.resets = 0
         self._cache: tuple[Any, Solver, np.ndarray] | None = None
+        # codes-only part of R(D), (D + INL(D))/N·R_AB, for the last codes seen (drift scales it)
+        self._base_cache: tuple[bytes, np.ndarray] | None = None
+        self._meter_idx: dict[tuple[str, ...], np.ndarray] = {}
+        self._dense_patterns: dict[tuple[str, ...], Any] = {}
+        self._r_th = np.zeros(network.n_nodes)
 
     # ------------------------------------------------------------------ parts
     def temperature_delta_k(self, t: float | None = None) -> float:
@@ -140,11 +147,23 @@ class Breadboard:
 
     def resistance(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
         """True resistance (Ω) of every edge, shape (E,), at ``codes`` (default: the wipers)."""
-        d = np.asarray(self.codes if codes is None else codes, dtype=float)
+        scale = 1 + self.part.tempco_ppm_per_k * 1e-6 * self.temperature_delta_k(t)
+        return self._code_part(self.codes if codes is None else codes) * scale + self.r_w_ohm
+
+    def _code_part(self, codes: np.ndarray | Sequence[int]) -> np.ndarray:
+        """(D + INL(D))/N·R_AB (Ω), shape (E,): the part of R that depends on the codes only
+        (cached for the last codes; drift multiplies it by the tempco scale)."""
+        d = np.asarray(codes, dtype=float)
+        key = d.tobytes()
+        c = self._base_cache
+        if c is not None and c[0] == key:
+            return c[1]
         n = self.part.max_code
         inl = self.inl_taps * np.sin(np.pi * d / n)
-        scale = 1 + self.part.tempco_ppm_per_k * 1e-6 * self.temperature_delta_k(t)
-        return (d + inl) / n * self.r_ab_ohm * scale + self.r_w_ohm
+        base = (d + inl) / n * self.r_ab_ohm
+        base.flags.writeable = False
+        self._base_cache = (key, base)
+        return base
 
     def conductances(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
         """True conductance (S) of every edge, shape (E,)."""
@@ -156,6 +175,12 @@ class Breadboard:
         if np.any(c < 0) or np.any(c > self.part.max_code):
             raise ValueError(f"code outside 0..{self.part.max_code}")
         self.codes[np.asarray(edges, dtype=np.int64)] = c
+
+    def set_code(self, edge: int, code: int) -> None:
+        """Move one wiper (``set_codes`` for a single edge)."""
+        if not 0 <= code <= self.part.max_code:
+            raise ValueError(f"code outside 0..{self.part.max_code}")
+        self.codes[edge] = code
 
     def reset(self) -> None:
         """Power-on reset of the board: every wiper back to its power-up code."""
@@ -181,30 +206,33 @@ class Breadboard:
         return self._node_of_source[channel]
 
     # ------------------------------------------------------------------ truth
-    def _solver(self) -> tuple[Solver, np.ndarray]:
-        held = self.held_voltages()
+    def _solver(self, held: Mapping[str, float] | None = None) -> tuple[Solver, np.ndarray]:
+        """Solver at the present codes, drift and driven set, and the Thevenin resistance of
+        every free node (0 at held nodes); rebuilt when the conductances or the driven set change."""
+        if held is None:
+            held = self.held_voltages()
         k = self.conductances()
-        key = (tuple(sorted(held)), k.tobytes())
+        names = sorted(held)
+        key = (tuple(names), k.tobytes())
         if self._cache is None or self._cache[0] != key:
-            solver = Solver(self.network, k, sorted(held))
-            from labnet.physics import thevenin_resistance
-
-            free_names = [self.network.nodes[i] for i in solver.free_idx]
+            solver = Solver(self.network, k, names)
             r_th = np.zeros(self.network.n_nodes)
             if solver.dense:
-                r_th[solver.free_idx] = thevenin_resistance(solver, free_names)
+                r_th[solver.free_idx] = solver.free_resistances()
             self._cache = (key, solver, r_th)
         return self._cache[1], self._cache[2]
 
     def node_voltages(self) -> np.ndarray:
         """True node voltages (V), shape (N,), with no meter attached."""
-        solver, _ = self._solver()
-        return solver.solve(self.held_voltages())
+        held = self.held_voltages()
+        solver, _ = self._solver(held)
+        return solver.solve(held)
 
     def source_currents(self, channels: Sequence[str]) -> np.ndarray:
         """Current (A) each driven channel pushes into the network (0 for an output that is off)."""
-        solver, _ = self._solver()
-        v = solver.solve(self.held_voltages())
+        held = self.held_voltages()
+        solver, _ = self._solver(held)
+        v = solver.solve(held)
         lap = self.network.laplacian(solver.conductances)
         inj = lap @ v
         return np.array([inj[self.network.index[self._node_of_source[ch]]] if ch in self.driven else 0.0
@@ -219,17 +247,59 @@ class Breadboard:
         """
         s = self.settings
         nplc = self.nplc if nplc is None else nplc
-        solver, r_th = self._solver()
-        v = solver.solve(self.held_voltages())
-        idx = self.network.indices([self._node_of_meter[ch] for ch in channels])
+        held = self.held_voltages()
+        key = tuple(channels)
+        idx = self._meter_idx.get(key)
+        if idx is None:
+            idx = self._meter_idx[key] = self.network.indices([self._node_of_meter[ch] for ch in channels])
+        loaded = s.meter_input_ohm > 0 and math.isfinite(s.meter_input_ohm)
+        fast = self._dense_truth(held, loaded)
+        if fast is None:
+            solver, r_th = self._solver(held)
+            v = solver.solve(held)
+        else:
+            v, r_th = fast
         out = v[idx]
-        if s.meter_input_ohm > 0 and np.isfinite(s.meter_input_ohm):
+        if loaded:
             out = out / (1.0 + r_th[idx] / s.meter_input_ohm)
         if s.meter_noise_v > 0:
-            out = out + self.rng.normal(0.0, s.meter_noise_v / np.sqrt(nplc), out.shape)
+            out = out + self.rng.normal(0.0, s.meter_noise_v / math.sqrt(nplc), out.shape)
         if s.meter_resolution_v > 0:
             out = np.round(out / s.meter_resolution_v) * s.meter_resolution_v
         return out
+
+    def _dense_truth(self, held: Mapping[str, float], thevenin: bool) -> tuple[np.ndarray, np.ndarray] | None:
+        """Node voltages and Thevenin resistances (the latter only if ``thevenin``) at the
+        present codes, drift and driven set — the arithmetic of :class:`Solver` (dense path) and
+        :meth:`Solver.free_resistances`, without building a Solver for every reading (the drift
+        changes the conductances at every reading). None when the network is not small enough
+        for the dense path (the caller then uses :meth:`_solver`)."""
+        names = tuple(sorted(held))
+        pat = self._dense_patterns.get(names)
+        k = self.conductances()
+        if pat is None:
+            solver = Solver(self.network, k, list(names))  # validates k, finds the pattern
+            red = reduced_laplacian(self.network, solver.held_idx)
+            pat = (solver.held_names, solver.held_idx, solver.free_idx, red,
+                   np.eye(solver.free_idx.size)) if solver.dense and solver.free_idx.size else False
+            self._dense_patterns[names] = pat
+        if not pat:
+            return None
+        held_names, held_idx, free_idx, red, eye = pat
+        if not (k.min() > 0 and k.max() < np.inf):
+            raise ConfigError("<code>", "conductances", "every conductance must be finite and > 0 S")
+        c, info = _dpotrf(red.dense(k), lower=1, clean=0, overwrite_a=1)
+        if info:
+            raise np.linalg.LinAlgError(f"reduced Laplacian not positive definite (dpotrf info={info})")
+        vh = np.array([held.get(n, 0.0) for n in held_names], dtype=float)
+        v = np.empty(self.network.n_nodes)
+        v[held_idx] = vh
+        v[free_idx] = _dpotrs(c, -(red.coupling(k) @ vh), lower=1)[0]
+        r_th = self._r_th
+        if thevenin:
+            r_th = np.zeros(self.network.n_nodes)
+            r_th[free_idx] = np.diagonal(_dpotrs(c, eye, lower=1)[0])
+        return v, r_th
 
     def node_of_meter(self, channel: str) -> str:
         return self._node_of_meter[channel]

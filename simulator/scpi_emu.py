@@ -24,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 PLC_S = 1 / 60
 NPLC_VALUES = (0.02, 0.2, 1.0, 2.0, 10.0, 20.0, 100.0, 200.0)
 LONG_FORMS = {
@@ -40,6 +38,10 @@ ERRORS = {
 }
 
 
+_READING = "%+.8E"  # one reading on the wire
+_READINGS: dict[int, str] = {}  # n -> the format of a scan of n readings
+
+
 class ScpiError(Exception):
     def __init__(self, code: int, text: str | None = None) -> None:
         self.code = code
@@ -51,9 +53,26 @@ class VisaTimeout(Exception):
     """No reply within the resource's timeout."""
 
 
+#: Parsed commands are kept per emulator, at most this many (a handful of fixed strings plus
+#: setpoints that change from state to state; the cache is emptied when full).
+PARSE_CACHE_SIZE = 1024
+
+
 def short_form(m: str) -> str:
     """SCPI short form of one mnemonic (``VOLTAGE`` -> ``VOLT``, ``DELAY`` -> ``DEL``); raises
     -113 for a mnemonic that is neither a short nor a known long form."""
+    s = _SHORT.get(m)
+    if s is None:
+        s = _short_form(m)
+        if len(_SHORT) < PARSE_CACHE_SIZE:
+            _SHORT[m] = s
+    return s
+
+
+_SHORT: dict[str, str] = {}
+
+
+def _short_form(m: str) -> str:
     m = m.upper()
     core = m.rstrip("0123456789") if not m.startswith("*") else m
     if core.startswith("*") or len(core) <= 4:
@@ -131,6 +150,7 @@ class ScpiEmulator:
         self.messages: deque[str] = deque(maxlen=256)  # the latest messages received, for tests and campaigns
         self.n_queries = 0  # messages with a query in them
         self.n_writes = 0  # messages without
+        self._parsed: dict[str, tuple[Any, Any]] = {}
         self.handlers: dict[tuple[str, bool], Callable[[list[str], list[int] | None], str | None]] = {
             ("*IDN", True): lambda a, c: f"{self.manufacturer},{self.idn_model},SIM-{bench.name}-{device},1.0",
             ("*RST", False): lambda a, c: self.rst(),
@@ -185,29 +205,58 @@ class ScpiEmulator:
                 self.push_error(e.code, e.text)
                 continue
             if r is not None:
-                text, t_ready = r if isinstance(r, tuple) else (r, ready)
+                if isinstance(r, tuple):
+                    text, t_ready = r
+                    if t_ready > ready:
+                        ready = t_ready
+                else:
+                    text = r
                 replies.append(text)
-                ready = max(ready, t_ready)
         if replies:
             if self.faults.fire("visa_timeout", now, device=self.device, message=msg):
                 return
             self._out.append((ready, (";".join(replies) + "\n").encode("ascii")))
 
     def _one(self, cmd: str) -> Any:
+        parsed = self._parsed.get(cmd)
+        if parsed is None:
+            parsed = self._parse(cmd)
+            if len(self._parsed) >= PARSE_CACHE_SIZE:
+                self._parsed.clear()
+            self._parsed[cmd] = parsed
+        key, args = parsed
+        if isinstance(key, ScpiError):
+            raise ScpiError(key.code, key.text)
+        handler = self.handlers.get(key)
+        if handler is None:
+            raise ScpiError(-113)
+        if isinstance(args, ScpiError):
+            raise ScpiError(args.code, args.text)
+        plain, chans = args
+        r = handler(list(plain), None if chans is None else list(chans))
+        return r if key[1] else None
+
+    def _parse(self, cmd: str) -> tuple[Any, Any]:
+        """``cmd`` -> (handler key, (arguments, channels)); a ScpiError in place of either part
+        that does not parse (raised by ``_one`` in the order the instrument checks: the header,
+        then whether it is known, then the arguments). Pure function of the text: cached."""
         head, _, rest = cmd.partition(" ")
         query = head.endswith("?")
         head = head.rstrip("?").lstrip(":")
         if not head:
-            raise ScpiError(-102)
-        path = [short_form(m) for m in head.split(":")]
+            return ScpiError(-102), None
+        try:
+            path = [short_form(m) for m in head.split(":")]
+        except ScpiError as e:
+            return e, None
         while len(path) > 1 and path[0] in self.optional_roots:
             path = path[1:]
         key = (":".join(path), query)
-        if key not in self.handlers:
-            raise ScpiError(-113)
-        args, chans = split_args(rest)
-        r = self.handlers[key](args, chans)
-        return r if query else None
+        try:
+            args: Any = split_args(rest)
+        except ScpiError as e:
+            args = e
+        return key, args
 
     def read(self, timeout_s: float) -> bytes:
         """The host reads a reply; raises VisaTimeout (and queues -420) if none comes in time."""
@@ -254,8 +303,17 @@ class DAQ970AEmulator(ScpiEmulator):
         })
         self.scans = 0
         self.integration_total_s = 0.0
+        self._wiring: dict[tuple[int, ...], tuple[list[str], list[str]]] = {}
+
+    def _wire(self, scan: tuple[int, ...]) -> tuple[list[str], list[str]]:
+        """Channel names of a scan list and the ones wired to a node of the model (cached)."""
+        names = [str(ch) for ch in scan]
+        wired_set = set(self.bench.model.network.meter_channels.values())
+        self._wiring[scan] = (names, [n for n in names if n in wired_set])
+        return self._wiring[scan]
 
     def rst(self) -> None:
+        self._figures: tuple[list[int], tuple[float, float, float]] | None = None
         self.dcv: dict[int, float] = {}
         self.nplc: dict[int, float] = {}
         self.autozero: dict[int, str] = {}
@@ -271,6 +329,7 @@ class DAQ970AEmulator(ScpiEmulator):
         return chans
 
     def _conf(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
         chans = self._chans(chans)
         if len(args) > 2:
             raise ScpiError(-108)
@@ -284,6 +343,7 @@ class DAQ970AEmulator(ScpiEmulator):
         self.scan = sorted(chans)
 
     def _nplc(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
         _need(args, 1)
         v = number(args[0])
         if v not in NPLC_VALUES:
@@ -292,6 +352,7 @@ class DAQ970AEmulator(ScpiEmulator):
             self.nplc[ch] = v
 
     def _zero(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
         _need(args, 1)
         mode = args[0].upper()
         mode = {"0": "OFF", "1": "ON"}.get(mode, mode)
@@ -301,6 +362,7 @@ class DAQ970AEmulator(ScpiEmulator):
             self.autozero[ch] = mode
 
     def _delay(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
         _need(args, 1)
         v = number(args[0])
         if not 0 <= v <= 60:
@@ -309,12 +371,23 @@ class DAQ970AEmulator(ScpiEmulator):
             self.delay[ch] = v
 
     def _scan(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
         if args:
             raise ScpiError(-108)
         chans = self._chans(chans)
         if any(ch not in self.dcv for ch in chans):
             raise ScpiError(-221, "Settings conflict; channel not configured")
         self.scan = sorted(set(chans))
+
+    def _scan_figures(self) -> tuple[float, float, float]:
+        """(lowest NPLC, integration time, scan time) of the present scan list, kept until the
+        configuration changes (every configuring command and ``*RST`` drop them)."""
+        c = self._figures
+        if c is None or c[0] is not self.scan:
+            nplc = min(self.nplc.get(ch, 1.0) for ch in self.scan)
+            integ = sum(self.nplc.get(ch, 1.0) * PLC_S for ch in self.scan)
+            c = self._figures = (self.scan, (nplc, integ, self.scan_time_s()))
+        return c[1]
 
     def scan_time_s(self) -> float:
         """Modelled duration of one scan (s)."""
@@ -330,18 +403,24 @@ class DAQ970AEmulator(ScpiEmulator):
         if not self.scan:
             raise ScpiError(-221, "Settings conflict; no scan list")
         model = self.bench.model
-        names = [str(ch) for ch in self.scan]
-        wired = [n for n in names if n in model.network.meter_channels.values()]
-        nplc = min(self.nplc.get(ch, 1.0) for ch in self.scan)
-        vals = dict(zip(wired, model.meter_read(wired, nplc))) if wired else {}
-        out = np.array([vals.get(n, 0.0) for n in names])
-        rng = np.array([self.dcv[ch] for ch in self.scan])
-        out = np.where(np.abs(out) > 1.2 * rng, 9.9e37, out)
+        scan = tuple(self.scan)
+        names, wired = self._wiring.get(scan) or self._wire(scan)
+        nplc, integ, scan_s = self._scan_figures()
+        if len(wired) == len(names):  # every scanned channel is wired to a node
+            vals = model.meter_read(wired, nplc).tolist()
+        else:
+            got = dict(zip(wired, model.meter_read(wired, nplc).tolist())) if wired else {}
+            vals = [got.get(n, 0.0) for n in names]
+        dcv = self.dcv
+        out = [9.9e37 if abs(v) > 1.2 * dcv[ch] else v for v, ch in zip(vals, scan)]  # overload
         if self.faults.fire("outlier", self.clock.now(), device=self.device):
             out[self.faults.randint(len(out))] = self.faults.outlier_v
         self.scans += 1
-        self.integration_total_s += sum(self.nplc.get(ch, 1.0) * PLC_S for ch in self.scan)
-        return ",".join(f"{v:+.8E}" for v in out), self.clock.now() + self.scan_time_s()
+        self.integration_total_s += integ
+        fmt = _READINGS.get(len(out))
+        if fmt is None:
+            fmt = _READINGS[len(out)] = ",".join([_READING] * len(out))
+        return fmt % tuple(out), self.clock.now() + scan_s
 
 
 class _SourceEmulator(ScpiEmulator):
@@ -356,14 +435,21 @@ class _SourceEmulator(ScpiEmulator):
         self._publish()
 
     def _publish(self) -> None:
-        wired = set(self.bench.model.network.source_channels.values())
+        wired = self._wired_sources()
         outs = {f"{self.prefix}.{ch}": self.level[ch] for ch in self.max_v
                 if self.on[ch] and f"{self.prefix}.{ch}" in wired}
         self.bench.set_outputs(self.device, outs)
 
+    def _wired_sources(self) -> frozenset[str]:
+        """Source channels of the model's network (the network never changes: kept)."""
+        w = self.__dict__.get("_wired")
+        if w is None:
+            w = self._wired = frozenset(self.bench.model.network.source_channels.values())
+        return w
+
     def currents(self, chans: list[int]) -> list[float]:
         names = [f"{self.prefix}.{ch}" for ch in chans]
-        wired = set(self.bench.model.network.source_channels.values())
+        wired = self._wired_sources()
         out = []
         for ch, n in zip(chans, names):
             out.append(float(self.bench.model.source_currents([n])[0]) if self.on[ch] and n in wired else 0.0)
