@@ -78,11 +78,16 @@ def code_width(max_code: int) -> int:
 
 
 def pack_codes(codes: Sequence[int], width: int) -> str:
+    if width == 2 and type(codes) in (list, tuple):  # (bytes() of an array would take its buffer)
+        try:
+            return bytes(codes).hex().upper()  # every code 0..255: two digits each
+        except (TypeError, ValueError):
+            pass
     return "".join(f"{int(c):0{width}X}" for c in codes)
 
 
 def unpack_codes(text: str, width: int) -> list[int]:
-    if len(text) % width or any(ch not in "0123456789ABCDEF" for ch in text):
+    if len(text) % width or text.strip("0123456789ABCDEF"):
         raise ValueError(f"bad code field {text!r}")
     return [int(text[i:i + width], 16) for i in range(0, len(text), width)]
 

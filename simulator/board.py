@@ -56,7 +56,7 @@ class BoardConfig:
 
 
 def _is_hex(s: str) -> bool:
-    return len(s) > 0 and all(c in "0123456789ABCDEF" for c in s)
+    return len(s) > 0 and not s.strip("0123456789ABCDEF")  # nothing left: every character is a digit
 
 
 class BoardLogic:

@@ -120,6 +120,8 @@ class Breadboard:
         self.r_ab_ohm = part.r_ab_ohm * (1 + draw.uniform(-tol, tol, e))
         self.r_w_ohm = part.r_w_ohm * (1 + draw.uniform(-s.wiper_spread, s.wiper_spread, e))
         self.inl_taps = draw.uniform(-s.inl_taps, s.inl_taps, e)
+        for a in (self.r_ab_ohm, self.r_w_ohm, self.inl_taps):
+            a.flags.writeable = False  # the part draw is fixed: R(D) of given codes is cached
         self.drift_phase = float(draw.uniform(0, 2 * np.pi))
         src_ch = sorted(network.source_channels.values())
         self.source_gain = dict(zip(src_ch, 1 + draw.uniform(-s.source_gain_error, s.source_gain_error, len(src_ch))))
@@ -132,7 +134,7 @@ class Breadboard:
         self.resets = 0
         self._cache: tuple[Any, Solver, np.ndarray] | None = None
         # codes-only part of R(D), (D + INL(D))/N·R_AB, for the last codes seen (drift scales it)
-        self._base_cache: tuple[bytes, np.ndarray] | None = None
+        self._base_cache: dict[bytes, np.ndarray] = {}  # codes -> base (codes revisit values as training settles)
         self._meter_idx: dict[tuple[str, ...], np.ndarray] = {}
         self._dense_patterns: dict[tuple[str, ...], Any] = {}
         self._r_th = np.zeros(network.n_nodes)
@@ -155,14 +157,15 @@ class Breadboard:
         (cached for the last codes; drift multiplies it by the tempco scale)."""
         d = np.asarray(codes, dtype=float)
         key = d.tobytes()
-        c = self._base_cache
-        if c is not None and c[0] == key:
-            return c[1]
-        n = self.part.max_code
-        inl = self.inl_taps * np.sin(np.pi * d / n)
-        base = (d + inl) / n * self.r_ab_ohm
-        base.flags.writeable = False
-        self._base_cache = (key, base)
+        base = self._base_cache.get(key)
+        if base is None:
+            n = self.part.max_code
+            inl = self.inl_taps * np.sin(np.pi * d / n)
+            base = (d + inl) / n * self.r_ab_ohm
+            base.flags.writeable = False
+            if len(self._base_cache) >= 64:
+                self._base_cache.pop(next(iter(self._base_cache)))
+            self._base_cache[key] = base
         return base
 
     def conductances(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
@@ -281,7 +284,7 @@ class Breadboard:
             solver = Solver(self.network, k, list(names))  # validates k, finds the pattern
             red = reduced_laplacian(self.network, solver.held_idx)
             pat = (solver.held_names, solver.held_idx, solver.free_idx, red,
-                   np.eye(solver.free_idx.size)) if solver.dense and solver.free_idx.size else False
+                   np.asfortranarray(np.eye(solver.free_idx.size))) if solver.dense and solver.free_idx.size else False
             self._dense_patterns[names] = pat
         if not pat:
             return None

@@ -38,6 +38,24 @@ class _Session:
         self._pending = b""
 
 
+class _IgnoreWarning:
+    """``VisaLibraryBase.ignore_warning`` without the generator: add the codes on entry,
+    remove them on a normal exit (as the base's context manager does)."""
+
+    __slots__ = ("codes", "ignored")
+
+    def __init__(self, ignored: set[Any], codes: tuple[Any, ...]) -> None:
+        self.ignored = ignored
+        self.codes = codes
+
+    def __enter__(self) -> None:
+        self.ignored.update(self.codes)
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.ignored.difference_update(self.codes)
+
+
 class SimVisaLibrary(highlevel.VisaLibraryBase):
     """pyvisa backend serving ``TCPIP0::<bench>::<device>::INSTR`` from :mod:`simulator.bench`."""
 
@@ -48,6 +66,11 @@ class SimVisaLibrary(highlevel.VisaLibraryBase):
     @staticmethod
     def get_debug_info() -> dict[str, str]:
         return {"backend": "labnet simulator"}
+
+    def ignore_warning(self, session: Any, *warnings_constants: SC) -> _IgnoreWarning:  # type: ignore[override]
+        """The base class's context manager (warnings ignored for a session while it is
+        open) as a plain object: pyvisa enters one for every read."""
+        return _IgnoreWarning(self._ignore_warning_in_session[session], warnings_constants)
 
     def _init(self) -> None:
         self.sessions: dict[int, Any] = {}
