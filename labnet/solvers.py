@@ -229,6 +229,7 @@ def block_pcg(
     *,
     rtol: float = 1e-12,
     maxiter: int = 50,
+    r0: np.ndarray | None = None,
 ) -> PCGResult:
     """Preconditioned conjugate gradients on m independent right-hand sides at once.
 
@@ -248,14 +249,19 @@ def block_pcg(
     rtol : float
         Relative residual at which a column has converged.
     maxiter : int
+    r0 : array, shape (n, m), optional
+        The residual ``rhs − A·x0`` when the caller already has it (saves one product).
     """
     b = np.asarray(rhs, dtype=float)
     if b.ndim == 1:
         b = b[:, None]
-    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=float).reshape(b.shape)
+    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=float, order="C").reshape(b.shape)
     bnorm = np.sqrt(np.einsum("ij,ij->j", b, b))
     bnorm[bnorm == 0] = 1.0
-    r = b - matvec(x) if x0 is not None else b.copy()
+    if r0 is not None:
+        r = np.array(r0, dtype=float, order="C").reshape(b.shape)
+    else:
+        r = b - matvec(x) if x0 is not None else b.copy()
     res = np.sqrt(np.einsum("ij,ij->j", r, r)) / bnorm
     it = 0
     if np.all(res <= rtol):

@@ -94,6 +94,37 @@ def test_pcg_goes_below_one_factorisation_per_step_and_tracks_direct() -> None:
     assert ea[-1] < 0.8 * ea[0]  # it learns
 
 
+def test_pcg_history_warm_start_cuts_iterations_and_stays_exact() -> None:
+    net = square_lattice(40, 40, seed=2)
+    k, x, t = _setup(net, 1)
+    kw = dict(alpha=ALPHA, eta=ETA, k_min=1e-5, k_max=1e-2, method="pcg")
+    runs = {h: CoupledLearning(net, k, x, t, history=h, refresh_cost=1e9, **kw) for h in (1, 8)}
+    errs = {h: cl.train(25) for h, cl in runs.items()}
+    np.testing.assert_allclose(errs[8], errs[1], rtol=1e-8)
+    np.testing.assert_allclose(runs[8].k, runs[1].k, rtol=1e-8)
+    assert runs[8].stats.factorisations == runs[1].stats.factorisations == 1  # same (first) factor throughout
+    assert runs[8].stats.pcg_iterations < 0.6 * runs[1].stats.pcg_iterations
+    dk, _ = runs[8].gradient()
+    np.testing.assert_allclose(dk, reference_dk(net, runs[8].k, x, t)[0], rtol=0, atol=1e-8 * np.abs(dk).max())
+    with pytest.raises(Exception, match="history"):
+        CoupledLearning(net, k, x, t, history=0, **kw)
+
+
+def test_pcg_warm_start_with_a_degenerate_history() -> None:
+    # conductances that do not move: every difference of the history is zero
+    net = square_lattice(20, 20, seed=4)
+    k, x, t = _setup(net, 1)
+    cl = CoupledLearning(net, k, x, t, alpha=ALPHA, eta=ETA, method="pcg")
+    for _ in range(5):
+        dk, _ = cl.gradient()
+    assert cl.stats.factorisations == 1
+    np.testing.assert_allclose(dk, reference_dk(net, k, x, t)[0], rtol=0, atol=1e-8 * np.abs(dk).max())
+    # a jump after a still history: the guess is never worse than the previous solution alone
+    cl.k = k * np.random.default_rng(1).uniform(0.9, 1.1, k.size)
+    dk, _ = cl.gradient()
+    np.testing.assert_allclose(dk, reference_dk(net, cl.k, x, t)[0], rtol=0, atol=1e-8 * np.abs(dk).max())
+
+
 def test_pcg_recovers_from_a_large_change() -> None:
     net = delaunay_network(700, seed=5)
     k, x, t = _setup(net, 1)
