@@ -167,6 +167,24 @@ def test_single_sample_fast_path_equals_general_path() -> None:
     np.testing.assert_allclose(a.k, b.k, rtol=1e-12)
 
 
+@pytest.mark.parametrize("net", [square_lattice(10, 14, seed=3), delaunay_network(90, seed=0, n_inputs=2, n_outputs=2)])
+def test_banded_single_sample_path_equals_general_path(net: Network) -> None:
+    k, x, t = _setup(net, 3)
+    kw = dict(alpha=ALPHA, eta=ETA, k_min=1e-5, k_max=1e-2, use_kernel=False)
+    a = CoupledLearning(net, k, x, t, **kw)
+    b = CoupledLearning(net, k, x, t, **kw)
+    assert a.method == "dense" and a._band is not None  # the reverse Cuthill–McKee band is used
+    for i in range(10):
+        ea = a.step([i % 3])
+        dk, eb = b.gradient([i % 3])
+        b.apply(dk)
+        assert ea == pytest.approx(eb, rel=1e-12)
+    np.testing.assert_allclose(a.k, b.k, rtol=1e-12)
+    ref, _ = reference_dk(net, a.k, x[:1], t[:1])
+    dk, _ = a.gradient([0])
+    np.testing.assert_allclose(dk, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
+
+
 def test_training_reduces_error_allostery() -> None:
     net = breadboard16()
     k, _, _ = _setup(net, 1)
