@@ -252,6 +252,7 @@ class RoutedSources:
     def __init__(self, instruments: Mapping[str, ScpiSource]) -> None:
         self.instruments = dict(instruments)
         self.channels = tuple(f"{p}.{c}" for p, inst in self.instruments.items() for c in inst.channels)
+        self._splits: dict[str, tuple[str, str]] = {}  # channel name -> (instrument, channel)
 
     def _split(self, channel: str) -> tuple[str, str]:
         prefix, dot, ch = str(channel).partition(".")
@@ -264,9 +265,14 @@ class RoutedSources:
         """Drive exactly these channels; all other outputs off. Every instrument checks its
         part of the pattern before any instrument is sent anything."""
         per: dict[str, dict[str, float]] = {p: {} for p in self.instruments}
+        split = self._splits
         for name, v in voltages.items():
-            p, ch = self._split(name)
-            per[p][ch] = v
+            pc = split.get(name) if type(name) is str else None
+            if pc is None:
+                pc = self._split(name)
+                if type(name) is str:
+                    split[name] = pc
+            per[pc[0]][pc[1]] = v
         checked = {p: inst.check(per[p]) for p, inst in self.instruments.items()}
         for p, inst in self.instruments.items():
             if type(inst).apply is ScpiSource.apply:  # the check is not repeated

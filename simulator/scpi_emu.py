@@ -200,7 +200,17 @@ class ScpiEmulator:
             if not part:
                 continue
             try:
-                r = self._one(part)
+                parsed = self._parsed.get(part)
+                if parsed is not None and type(parsed[0]) is tuple and type(parsed[1]) is tuple:
+                    handler = self.handlers.get(parsed[0])  # the common case of _one, inline
+                    if handler is None:
+                        raise ScpiError(-113)
+                    plain, chans = parsed[1]
+                    r = handler(list(plain), None if chans is None else list(chans))
+                    if not parsed[0][1]:
+                        r = None
+                else:
+                    r = self._one(part)
             except ScpiError as e:
                 self.push_error(e.code, e.text)
                 continue
@@ -435,10 +445,13 @@ class _SourceEmulator(ScpiEmulator):
         self._publish()
 
     def _publish(self) -> None:
-        wired = self._wired_sources()
-        outs = {f"{self.prefix}.{ch}": self.level[ch] for ch in self.max_v
-                if self.on[ch] and f"{self.prefix}.{ch}" in wired}
-        self.bench.set_outputs(self.device, outs)
+        names = self.__dict__.get("_wired_names")
+        if names is None:  # channel -> its name in the network, for the channels wired to a node
+            wired = self._wired_sources()
+            names = self._wired_names = {ch: f"{self.prefix}.{ch}" for ch in self.max_v
+                                         if f"{self.prefix}.{ch}" in wired}
+        level, on = self.level, self.on
+        self.bench.set_outputs(self.device, {n: level[ch] for ch, n in names.items() if on[ch]})
 
     def _wired_sources(self) -> frozenset[str]:
         """Source channels of the model's network (the network never changes: kept)."""
