@@ -105,14 +105,15 @@ class Command:
             raise TypeError(f"{template!r}: no validator for {sorted(missing)}")
 
     def format(self, **kw: Any) -> str:
-        key = tuple(kw.items())
-        msg = self._formatted.get(key) if all(type(v) is str for v in kw.values()) else None
-        if msg is not None:
-            return msg
+        key = tuple(kw.items()) if all(type(v) is str for v in kw.values()) else None
+        if key is not None:
+            msg = self._formatted.get(key)
+            if msg is not None:
+                return msg
         if set(kw) != set(self.validators):
             raise TypeError(f"{self.template!r}: expected arguments {sorted(self.validators)}, got {sorted(kw)}")
         msg = self.template.format(**{k: self.validators[k](k, v) for k, v in kw.items()})
-        if all(type(v) is str for v in kw.values()) and len(self._formatted) < 256:
+        if key is not None and len(self._formatted) < 256:
             # validators are pure: the same text arguments always give the same message
             self._formatted[key] = msg
         return msg
