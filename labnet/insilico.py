@@ -75,8 +75,10 @@ DENSE_MAX = 400
 
 #: Free-node count above which ``method="auto"`` goes below one factorisation per step (PCG);
 #: between DENSE_MAX and this, a numeric refactorisation per step is cheaper than PCG's
-#: iterations (measured: ~4,100-edge Delaunay, refactor ≈ 0.6 ms vs ≈ 5 PCG iterations).
-PCG_MIN = 8000
+#: iterations. Measured with the history warm start (benchmarks/results-2026-11-28-0146.txt):
+#: 4,097-edge Delaunay (1,370 free nodes) direct 1.10 ms vs PCG 1.41 ms per step; 4,122-edge
+#: lattice (2,104 free nodes) direct 1.90 ms vs PCG 1.42 ms.
+PCG_MIN = 2000
 
 METHODS = ("auto", "dense", "direct", "pcg")
 
