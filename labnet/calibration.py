@@ -50,7 +50,6 @@ the session CSV, then ``edge,code,conductance_s,sigma_s``); a training protocol 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -63,7 +62,7 @@ from labnet.network import Network
 from labnet.rig import Rig
 from labnet.rigfile import RigSpec, load_rig
 from labnet.schema import Table, read_toml
-from labnet.session import SessionWriter, versions
+from labnet.session import SessionWriter, header_json, versions
 
 #: χ² drop needed to keep the non-linearity correction term (one extra parameter: ~3σ).
 CORRECTION_DCHI2 = 9.0
@@ -531,7 +530,7 @@ class CalibrationTable:
         e, c = np.meshgrid(np.arange(self.k.shape[0]), np.arange(self.k.shape[1]), indexing="ij")
         with open(p, "w", encoding="utf-8", newline="") as fh:
             for key, val in self.meta.items():
-                fh.write(f"# {key}: {json.dumps(val, default=_json, sort_keys=True)}\n")
+                fh.write(f"# {key}: {header_json(val)}\n")
             fh.write("edge,code,conductance_s,sigma_s\n")
             for a, b, kk, ss in zip(e.ravel(), c.ravel(), self.k.ravel(), self.sigma.ravel()):
                 fh.write(f"{a},{b},{float(kk)!r},{float(ss)!r}\n")
@@ -562,14 +561,6 @@ class CalibrationTable:
         k[df["edge"].to_numpy(), df["code"].to_numpy()] = df["conductance_s"].to_numpy()
         s[df["edge"].to_numpy(), df["code"].to_numpy()] = df["sigma_s"].to_numpy()
         return cls(k, s, read_header(p))
-
-
-def _json(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.integer, np.floating)):
-        return o.item()
-    return str(o)
 
 
 # ---------------------------------------------------------------------------------- the procedure

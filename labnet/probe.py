@@ -17,7 +17,6 @@ The model counterpart for the same ensemble is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from labnet.errors import LimitError
 from labnet.network import Network
 from labnet.rig import Rig
 from labnet.schema import Table
+from labnet.session import header_json
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ class CsvLog:
             return
         self._fh = open(self.path, "w", encoding="utf-8", newline="")
         for k, v in header.items():
-            self._fh.write(f"# {k}: {json.dumps(v, default=_jd, sort_keys=True)}\n")
+            self._fh.write(f"# {k}: {header_json(v)}\n")
         self._fh.write(",".join(self.columns) + "\n")
         self._fh.flush()
 
@@ -221,14 +221,6 @@ def _cell(v: Any) -> str:
         return str(int(v))
     s = str(v)
     return f'"{s}"' if "," in s else s
-
-
-def _jd(o: Any) -> Any:
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, (np.integer, np.floating)):
-        return o.item()
-    return str(o)
 
 
 # ---------------------------------------------------------------------------------- protocol + CLI

@@ -162,7 +162,7 @@ class SessionWriter:
         else:
             # The header and column row appear at once: written to a temporary file, then
             # linked into place (which, like O_EXCL, refuses to replace an existing CSV).
-            lines = [f"# {k}: {_dumps(v)}\n" for k, v in header.items()]
+            lines = [f"# {k}: {header_json(v)}\n" for k, v in header.items()]
             lines.append(",".join(self.columns) + "\n")
             tmp = self.folder / f".{CSV_NAME}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -199,7 +199,7 @@ class SessionWriter:
 
     def comment(self, key: str, value: Any) -> None:
         """Append a ``# key: JSON`` line (``pandas.read_csv(comment="#")`` skips it)."""
-        self._append(f"# {key}: {_dumps(value)}\n")
+        self._append(f"# {key}: {header_json(value)}\n")
 
     def sync(self) -> None:
         """fsync: what is written survives a crash of the process or the machine."""
@@ -395,7 +395,8 @@ def read_session(path: str | Path, *, keep_superseded: bool = False) -> Any:
     return df.loc[~mask].reset_index(drop=True)
 
 
-def _dumps(v: Any) -> str:
+def header_json(v: Any) -> str:
+    """The JSON of one ``# key: JSON`` header line (numpy values and paths as plain JSON)."""
     return json.dumps(v, default=_json_default, sort_keys=True)
 
 
