@@ -379,11 +379,12 @@ class ScpiInstrument:
         self.write("*RST")
         self.write("*CLS")
 
-    def _drain(self) -> list[tuple[int, str]]:
+    def _drain(self, out: list[tuple[int, str]] | None = None) -> list[tuple[int, str]]:
         """``SYST:ERR?`` until ``+0,"No error"`` (one attempt per read: a timeout or a reply
-        that is not an error entry raises :class:`Transient`)."""
-        out: list[tuple[int, str]] = []
-        for _ in range(self.max_errors):
+        that is not an error entry raises :class:`Transient`). Entries are appended to ``out``
+        (a new list by default), so a caller that retries keeps what was read before."""
+        out = [] if out is None else out
+        for _ in range(self.max_errors - len(out)):
             reply = self._query_once(ERR_QUERY)
             try:
                 code, msg = _error_entry(reply)
@@ -400,16 +401,7 @@ class ScpiInstrument:
         got: list[tuple[int, str]] = []
 
         def once() -> list[tuple[int, str]]:
-            for _ in range(self.max_errors - len(got)):
-                reply = self._query_once(ERR_QUERY)
-                try:
-                    code, msg = _error_entry(reply)
-                except ValueError:
-                    raise Transient(f"{self.label}: unexpected {ERR_QUERY} reply {reply!r}") from None
-                if code == 0:
-                    return got
-                got.append((code, msg))
-            raise InstrumentError(f"{self.label}: error queue did not empty after {self.max_errors} reads: {got}")
+            return self._drain(got)
 
         return self._retrying(ERR_QUERY, once, drain_on_resync=False)
 
