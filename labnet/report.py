@@ -161,6 +161,14 @@ def _plt() -> Any:
     return plt
 
 
+
+def _save(fig: Any, path: Path, *, tight: bool = True) -> None:
+    """Lay out (unless the figure places its own legend and colour bar), write a PNG, close."""
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+
 def fig_error(d: SessionData, path: Path) -> None:
     plt = _plt()
     ev = d.states[d.states["phase"] == "eval"].groupby(["step", "split"])["error"].mean().unstack()
@@ -173,9 +181,7 @@ def fig_error(d: SessionData, path: Path) -> None:
     ax.set_title("Error vs step")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_trajectories(d: SessionData, path: Path) -> None:
@@ -196,9 +202,7 @@ def fig_trajectories(d: SessionData, path: Path) -> None:
         axes[1].legend(fontsize=6, ncol=2, loc="center left", bbox_to_anchor=(1.0, 0.5))
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_network(d: SessionData, path: Path) -> None:
@@ -243,8 +247,7 @@ def fig_network(d: SessionData, path: Path) -> None:
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
     fig.colorbar(sm, ax=axes, shrink=0.8, label="edge conductance (S)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path, tight=False)
 
 
 def _before_after(d: SessionData) -> tuple[pd.DataFrame, pd.DataFrame, int, int]:
@@ -263,9 +266,7 @@ def fig_spectrum(d: SessionData, path: Path) -> None:
            title="Hessian spectrum before vs after training")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_alignment(d: SessionData, path: Path) -> None:
@@ -285,9 +286,7 @@ def fig_alignment(d: SessionData, path: Path) -> None:
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_deff_gbar(d: SessionData, path: Path) -> None:
@@ -300,9 +299,7 @@ def fig_deff_gbar(d: SessionData, path: Path) -> None:
     axes[1].set(xlabel="training step", ylabel="ḡ = sqrt(Σλ⁻²) (Ω)", title="Susceptibility ḡ vs step")
     for ax in axes:
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def fig_deff_measured(d: SessionData, path: Path) -> None:
@@ -329,9 +326,7 @@ def fig_deff_measured(d: SessionData, path: Path) -> None:
     ax.set(xlabel="training step", ylabel="participation ratio of response covariance")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def write_report(folder: str | Path) -> Path:
