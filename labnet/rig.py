@@ -126,6 +126,8 @@ class Rig:
         self._currents: dict[tuple[Any, ...], tuple[np.ndarray, int, float]] = {}
         self._k_cache: dict[tuple[Any, ...], np.ndarray] = {}
         self._k_model: ConductanceModel | None = None
+        self._ceiling: tuple[Any, ...] | None = None  # (model, code_min, code_max, E, k_max)
+        self._record_span: tuple[int, int] | None = None  # lowest and highest code of the host record
         self._ground_metered = network.ground in network.meter_channels
         self._metered_list = [int(i) for i in self._metered_idx]
         self.is_open = False
@@ -140,7 +142,7 @@ class Rig:
         """Put sources in the safe state, configure the meter, learn the present codes."""
         self.sources.safe_state()
         self.meter.configure([self.network.meter_channels[n] for n in self._metered])
-        self._codes = np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64)
+        self._set_record(np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64))
         self.is_open = True
         return self
 
@@ -213,10 +215,10 @@ class Rig:
         changed = np.flatnonzero(new != old).tolist()
         if changed:
             if self._held:
-                self.check_pattern(self._held, new)
+                self._refuse_unsafe(self._held, new, in_limits=True)
             codes = new.tolist()
             self.digipots.write_codes([self._channels[i] for i in changed], [codes[i] for i in changed])
-            self._codes = new.copy()
+            self._set_record(new.copy(), (lo, hi))
 
     def restore_codes(self, codes: np.ndarray) -> None:
         """Write ``codes`` to *every* channel (resume, recovery) and verify them.
@@ -234,15 +236,22 @@ class Rig:
             bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
             raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
         if self._held:
-            self.check_pattern(self._held, new)
+            self._refuse_unsafe(self._held, new, in_limits=True)
         self.digipots.write_codes(list(self._channels), [int(c) for c in new])
-        self._codes = new.copy()
+        self._set_record(new.copy(), (lo, hi))
         back = np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64)
         if not np.array_equal(back, new):
             j = int(np.flatnonzero(back != new)[0])
             raise InstrumentError(f"edge {self.network.edges[j]}: wrote code {new[j]}, read back {back[j]}")
         log.info("codes restored on all %d channels", len(new),
                  extra={"event": "codes_restored", "fields": {"codes": [int(c) for c in new]}})
+
+    def _set_record(self, codes: np.ndarray, span: tuple[int, int] | None = None) -> None:
+        """Keep ``codes`` (E,) as the host record; ``span`` bounds them if already known."""
+        self._codes = codes
+        if span is None and codes.size:
+            span = (int(codes.min()), int(codes.max()))
+        self._record_span = span
 
     def conductances(self, codes: np.ndarray | None = None) -> np.ndarray:
         """Model conductances (S), shape (E,), at ``codes`` (default: present codes)."""
@@ -272,9 +281,9 @@ class Rig:
             lim = self.limits.channel_limit(ch)
             if not (math.isfinite(v) if type(v) is float else np.isfinite(v)) or abs(v) > lim:
                 raise LimitError(f"node {node!r} (source channel {ch}): {v} V exceeds the {lim} V limit")
-        k = self._model_conductances(self.codes if codes is None else codes)
         if not held:
             return np.zeros(self.network.n_edges)
+        k = self._model_conductances(self.codes if codes is None else codes)
         names = tuple(held)
         try:
             vkey: bytes | None = struct.pack(f"{len(names)}d", *held.values())  # -0.0 and 0.0 differ
@@ -300,6 +309,53 @@ class Rig:
                 f"{self.limits.max_edge_current_a * 1e3:.3f} mA rating"
             )
         return i.copy()
+
+    def _refuse_unsafe(self, held: Mapping[str, float], codes: np.ndarray | None = None,
+                       in_limits: bool = False) -> None:
+        """Raise :class:`LimitError` (logged) if ``held`` would exceed a limit at ``codes``.
+
+        The same verdict as :meth:`check_pattern`, usually without solving the network: in a
+        passive resistor network every node voltage lies between the lowest and the highest held
+        voltage (ground's 0 V included) — the maximum principle — so no edge current exceeds
+        ``k_max · span``, with ``k_max`` the largest conductance the model gives any edge at any
+        code within the limits. When that bound is within the rating the pattern is safe; only
+        otherwise is the network solved (:meth:`check_pattern`). ``in_limits`` says ``codes`` (or
+        the present codes, if None) lie within ``code_min..code_max``.
+        """
+        src = self.network.source_channels
+        lo = hi = 0.0
+        for node, v in held.items():
+            ch = src.get(node)
+            if ch is None or type(v) is not float or not math.isfinite(v) or abs(v) > self.limits.channel_limit(ch):
+                break  # check_pattern words the refusal
+            if v < lo:
+                lo = v
+            elif v > hi:
+                hi = v
+        else:
+            span = self._record_span if codes is None else None
+            lim = self.limits
+            if in_limits or (span is not None and lim.code_min <= span[0] and span[1] <= lim.code_max):
+                ceiling = self._k_ceiling()
+                if (hi - lo) * ceiling <= self.limits.max_edge_current_a:
+                    return
+        self.check_pattern(held, codes)
+
+    def _k_ceiling(self) -> float:
+        """Largest model conductance (S) of any edge at any code in ``code_min..code_max``
+        (kept per model object, code range and edge count; ``inf`` if the model cannot say)."""
+        model, lo, hi, e = self.model, self.limits.code_min, self.limits.code_max, self.network.n_edges
+        c = self._ceiling
+        if c is None or c[0] is not model or c[1:4] != (lo, hi, e):
+            try:
+                top = max(float(np.max(model.conductance(np.full(e, code, dtype=np.int64))))
+                          for code in range(lo, hi + 1))
+            except (IndexError, ValueError):  # a table without these codes, an empty range
+                top = math.inf
+            if not (math.isfinite(top) and top > 0):
+                top = math.inf
+            c = self._ceiling = (model, lo, hi, e, top)
+        return c[4]
 
     #: Patterns (held set, conductances) whose solver and predicted currents are kept. Within a
     #: step the clamped set is checked at the present codes, then the input and the clamped set
@@ -352,7 +408,7 @@ class Rig:
     def apply(self, held: Mapping[str, float]) -> None:
         """Drive the given nodes (node -> V) and float every other source node."""
         held = {str(n): float(v) for n, v in held.items()}
-        self.check_pattern(held)
+        self._refuse_unsafe(held)
         self.sources.apply({self.network.source_channels[n]: v for n, v in held.items()})
         self._held = held
 

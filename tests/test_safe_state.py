@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -379,3 +380,57 @@ def test_safe_state_failure_is_recorded(tmp_path: Path) -> None:
     assert st["safe_state"] is False and st["status"] == "failed" and "supply gone" in st["reason"]
     kinds = [json.loads(ln)["kind"] for ln in (tmp_path / "s" / "events.jsonl").read_text().splitlines()]
     assert "safe_state_failed" in kinds
+
+
+def _verdict(fn, *args) -> str | None:
+    try:
+        fn(*args)
+    except LimitError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.mark.parametrize("max_i", [1e-3, 4e-4, 1e-4])
+def test_bound_gives_the_exact_check_verdict(tmp_path: Path, max_i: float) -> None:
+    """The maximum-principle shortcut refuses exactly what the full solve refuses: 400 random
+    patterns (1-4 held nodes, 0-1 V) at random codes within the limits, three ratings."""
+    _, rig = _rig_with_limits(tmp_path, max_i=max_i)
+    rng = np.random.default_rng(7)
+    nodes = list(rig.network.source_channels)
+    refused = 0
+    with rig:
+        for _ in range(400):
+            codes = rng.integers(rig.limits.code_min, rig.limits.code_max + 1, rig.network.n_edges)
+            rig.write_codes(codes)  # nothing held: written unchecked; the record for codes=None
+            held = {str(n): float(rng.uniform(0, 1.0)) for n in rng.choice(nodes, rng.integers(1, 5), replace=False)}
+            exact = _verdict(rig.check_pattern, held, codes)
+            assert _verdict(rig._refuse_unsafe, held, codes, True) == exact
+            assert _verdict(rig._refuse_unsafe, held) == _verdict(rig.check_pattern, held)
+            refused += exact is not None
+    if max_i == 1e-4:
+        assert refused > 100  # the comparison covered refusals, not only passes
+    if max_i == 1e-3:
+        assert refused == 0
+
+
+def test_bound_spares_the_solve_on_the_default_rig(monkeypatch: pytest.MonkeyPatch) -> None:
+    """sim16 (code_min 10, 1 V sources, 1 mA rating) is safe by the bound alone: a training run's
+    limit checks build no network solver; with a tighter rating they solve (and still pass)."""
+    import labnet.rig as rig_mod
+
+    built = []
+    real = rig_mod.Solver
+    monkeypatch.setattr(rig_mod, "Solver", lambda *a, **k: built.append(1) or real(*a, **k))
+    proto = load_protocol(ROOT / "protocols" / "allostery.toml")
+    rig = build_rig(load_rig(RIG), sim_seed=1, network=proto.network)
+    from labnet.engine import Engine
+
+    with rig:
+        eng = Engine(rig, proto.build_task(), proto.rule, proto.train, seed=1)
+        for _ in range(20):
+            eng.train_step()
+        assert built == []
+        rig.limits = replace(rig.limits, max_edge_current_a=0.9e-3)  # below k_max · 1 V: the bound cannot settle it
+        for _ in range(5):
+            eng.train_step()
+        assert len(built) > 0
