@@ -27,7 +27,7 @@ import numpy as np
 from labnet.errors import ConfigError
 from labnet.network import Network
 from labnet.parts import PartSpec
-from labnet.physics import Solver, _dpotrf, _dpotrs, reduced_laplacian
+from labnet.physics import Solver, _dpotrf, _dpotrs, reduced_laplacian, thevenin_resistance
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,9 @@ class Breadboard:
         self.inl_taps = draw.uniform(-s.inl_taps, s.inl_taps, e)
         for a in (self.r_ab_ohm, self.r_w_ohm, self.inl_taps):
             a.flags.writeable = False  # the part draw is fixed: R(D) of given codes is cached
+        if not (np.all(self.r_w_ohm > 0) and np.all(np.isfinite(self.r_w_ohm)) and np.all(self.r_ab_ohm > 0)):
+            raise ConfigError("<simulator>", "wiper_spread", "every drawn R_W and R_AB must be finite and > 0 Ω "
+                              "(so every conductance is)")
         self.drift_phase = float(draw.uniform(0, 2 * np.pi))
         src_ch = sorted(network.source_channels.values())
         self.source_gain = dict(zip(src_ch, 1 + draw.uniform(-s.source_gain_error, s.source_gain_error, len(src_ch))))
@@ -132,12 +135,11 @@ class Breadboard:
         self.driven: dict[str, float] = {}  # source channel -> set voltage, outputs on
         self.nplc = 1.0
         self.resets = 0
-        self._cache: tuple[Any, Solver, np.ndarray] | None = None
+        self._cache: tuple[Any, Solver, dict[tuple[str, ...], np.ndarray]] | None = None
         # codes-only part of R(D), (D + INL(D))/N·R_AB, for the last codes seen (drift scales it)
         self._base_cache: dict[bytes, np.ndarray] = {}  # codes -> base (codes revisit values as training settles)
         self._meter_idx: dict[tuple[str, ...], np.ndarray] = {}
-        self._dense_patterns: dict[tuple[str, ...], Any] = {}
-        self._r_th = np.zeros(network.n_nodes)
+        self._read_plans: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}  # (scan, driven set) -> plan
 
     # ------------------------------------------------------------------ parts
     def temperature_delta_k(self, t: float | None = None) -> float:
@@ -145,23 +147,29 @@ class Breadboard:
         s = self.settings
         if s.drift_k == 0:
             return 0.0
-        return s.drift_k * np.sin(2 * np.pi * t / s.drift_period_s + self.drift_phase)
+        return s.drift_k * math.sin(2 * math.pi * t / s.drift_period_s + self.drift_phase)
 
     def resistance(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
         """True resistance (Ω) of every edge, shape (E,), at ``codes`` (default: the wipers)."""
         scale = 1 + self.part.tempco_ppm_per_k * 1e-6 * self.temperature_delta_k(t)
+        if not scale > 0:
+            raise ConfigError("<simulator>", "drift_k", f"tempco × drift gives a resistance scale of {scale}")
         return self._code_part(self.codes if codes is None else codes) * scale + self.r_w_ohm
 
     def _code_part(self, codes: np.ndarray | Sequence[int]) -> np.ndarray:
-        """(D + INL(D))/N·R_AB (Ω), shape (E,): the part of R that depends on the codes only
-        (cached for the last codes; drift multiplies it by the tempco scale)."""
-        d = np.asarray(codes, dtype=float)
-        key = d.tobytes()
+        """(D + INL(D))/N·R_AB (Ω, ≥ 0), shape (E,): the part of R that depends on the codes
+        only (kept for the last 64 codes; drift multiplies it by the tempco scale)."""
+        c = np.asarray(codes)
+        key = c.tobytes() if c.dtype == np.int64 else b"f" + np.asarray(c, dtype=float).tobytes()
         base = self._base_cache.get(key)
         if base is None:
+            d = np.asarray(codes, dtype=float)
             n = self.part.max_code
             inl = self.inl_taps * np.sin(np.pi * d / n)
             base = (d + inl) / n * self.r_ab_ohm
+            if not np.all(base >= 0):
+                j = int(np.argmin(base))
+                raise ConfigError("<simulator>", "inl_taps", f"edge {j} at code {d[j]:g}: INL makes D + INL(D) negative")
             base.flags.writeable = False
             if len(self._base_cache) >= 64:
                 self._base_cache.pop(next(iter(self._base_cache)))
@@ -209,32 +217,37 @@ class Breadboard:
         return self._node_of_source[channel]
 
     # ------------------------------------------------------------------ truth
-    def _solver(self, held: Mapping[str, float] | None = None) -> tuple[Solver, np.ndarray]:
-        """Solver at the present codes, drift and driven set, and the Thevenin resistance of
-        every free node (0 at held nodes); rebuilt when the conductances or the driven set change."""
+    def _solver(self, held: Mapping[str, float] | None = None) -> Solver:
+        """Solver at the present codes, drift and driven set (kept until either changes)."""
         if held is None:
             held = self.held_voltages()
         k = self.conductances()
         names = sorted(held)
         key = (tuple(names), k.tobytes())
         if self._cache is None or self._cache[0] != key:
-            solver = Solver(self.network, k, names)
-            r_th = np.zeros(self.network.n_nodes)
-            if solver.dense:
-                r_th[solver.free_idx] = solver.free_resistances()
-            self._cache = (key, solver, r_th)
-        return self._cache[1], self._cache[2]
+            self._cache = (key, Solver(self.network, k, names), {})
+        return self._cache[1]
+
+    def _thevenin(self, solver: Solver, channels: tuple[str, ...]) -> np.ndarray:
+        """Thevenin resistance (Ω) of the nodes of ``channels`` (0 at driven ones), kept with
+        the solver."""
+        assert self._cache is not None and self._cache[1] is solver
+        kept = self._cache[2]
+        r = kept.get(channels)
+        if r is None:
+            r = kept[channels] = thevenin_resistance(solver, [self._node_of_meter[ch] for ch in channels])
+        return r
 
     def node_voltages(self) -> np.ndarray:
         """True node voltages (V), shape (N,), with no meter attached."""
         held = self.held_voltages()
-        solver, _ = self._solver(held)
+        solver = self._solver(held)
         return solver.solve(held)
 
     def source_currents(self, channels: Sequence[str]) -> np.ndarray:
         """Current (A) each driven channel pushes into the network (0 for an output that is off)."""
         held = self.held_voltages()
-        solver, _ = self._solver(held)
+        solver = self._solver(held)
         v = solver.solve(held)
         lap = self.network.laplacian(solver.conductances)
         inj = lap @ v
@@ -251,58 +264,67 @@ class Breadboard:
         s = self.settings
         nplc = self.nplc if nplc is None else nplc
         held = self.held_voltages()
-        key = tuple(channels)
-        idx = self._meter_idx.get(key)
-        if idx is None:
-            idx = self._meter_idx[key] = self.network.indices([self._node_of_meter[ch] for ch in channels])
         loaded = s.meter_input_ohm > 0 and math.isfinite(s.meter_input_ohm)
-        fast = self._dense_truth(held, loaded)
-        if fast is None:
-            solver, r_th = self._solver(held)
-            v = solver.solve(held)
-        else:
-            v, r_th = fast
-        out = v[idx]
+        key = (tuple(channels), tuple(sorted(held)))
+        plan = self._read_plans.get(key)
+        if plan is None:
+            plan = self._read_plans[key] = self._read_plan(*key)
+        if plan:
+            out, r_th = self._dense_read(plan, held, loaded)
+        else:  # too many free nodes for the dense path: a sparse Solver, kept while nothing changes
+            idx = self.network.indices([self._node_of_meter[ch] for ch in channels])
+            solver = self._solver(held)
+            out = solver.solve(held)[idx]
+            r_th = self._thevenin(solver, key[0]) if loaded else np.zeros(len(idx))
         if loaded:
-            out = out / (1.0 + r_th[idx] / s.meter_input_ohm)
+            out = out / (1.0 + r_th / s.meter_input_ohm)
         if s.meter_noise_v > 0:
             out = out + self.rng.normal(0.0, s.meter_noise_v / math.sqrt(nplc), out.shape)
         if s.meter_resolution_v > 0:
             out = np.round(out / s.meter_resolution_v) * s.meter_resolution_v
         return out
 
-    def _dense_truth(self, held: Mapping[str, float], thevenin: bool) -> tuple[np.ndarray, np.ndarray] | None:
-        """Node voltages and Thevenin resistances (the latter only if ``thevenin``) at the
-        present codes, drift and driven set — the arithmetic of :class:`Solver` (dense path) and
-        :meth:`Solver.free_resistances`, without building a Solver for every reading (the drift
-        changes the conductances at every reading). None when the network is not small enough
-        for the dense path (the caller then uses :meth:`_solver`)."""
-        names = tuple(sorted(held))
-        pat = self._dense_patterns.get(names)
+    def _read_plan(self, channels: tuple[str, ...], names: tuple[str, ...]) -> tuple[Any, ...] | bool:
+        """What :meth:`_dense_read` needs for one scan list and one driven set (kept; the
+        network never changes), or False when the free nodes are too many for the dense path.
+
+        L_ff (F, F) is a scatter of signed conductances into a flat array; the right-hand side
+        L_fh·V_h a scatter of the free–held edges' conductance × held voltage; ``sel`` picks
+        each read node from [held voltages (in ``held_names`` order), free solution]."""
+        if len(self._read_plans) >= 64:
+            self._read_plans.clear()
+        solver = Solver(self.network, self.conductances(), list(names))  # validates, finds the pattern
+        n_free = solver.free_idx.size
+        if not solver.dense or not n_free:
+            return False
+        red = reduced_laplacian(self.network, solver.held_idx)
+        fh_rows, fh_held, fh_edges = red._fh
+        order = {int(n): i for i, n in enumerate(solver.held_idx)}
+        order.update({int(n): len(solver.held_idx) + i for i, n in enumerate(solver.free_idx)})
+        sel = np.array([order[self.network.index[self._node_of_meter[ch]]] for ch in channels], dtype=np.int64)
+        return (solver.held_names, n_free, red._dense_flat, red._dense_edges, red._dense_sign.astype(float),
+                fh_rows, fh_held, fh_edges, sel, np.zeros(len(solver.held_idx)), np.asfortranarray(np.eye(n_free)))
+
+    def _dense_read(self, plan: tuple[Any, ...], held: Mapping[str, float],
+                    thevenin: bool) -> tuple[np.ndarray, np.ndarray]:
+        """True voltages and Thevenin resistances (zeros unless ``thevenin``) at the read nodes
+        of ``plan``, at the present codes, drift and driven set: one dense Cholesky of L_ff,
+        one solve, and diag(L_ff⁻¹) from the same factor (LAPACK potrf, potrs)."""
+        held_names, n, flat, edges, sign, fh_rows, fh_held, fh_edges, sel, zeros_h, eye = plan
         k = self.conductances()
-        if pat is None:
-            solver = Solver(self.network, k, list(names))  # validates k, finds the pattern
-            red = reduced_laplacian(self.network, solver.held_idx)
-            pat = (solver.held_names, solver.held_idx, solver.free_idx, red,
-                   np.asfortranarray(np.eye(solver.free_idx.size))) if solver.dense and solver.free_idx.size else False
-            self._dense_patterns[names] = pat
-        if not pat:
-            return None
-        held_names, held_idx, free_idx, red, eye = pat
-        if not (k.min() > 0 and k.max() < np.inf):
-            raise ConfigError("<code>", "conductances", "every conductance must be finite and > 0 S")
-        c, info = _dpotrf(red.dense(k), lower=1, clean=0, overwrite_a=1)
+        a = np.bincount(flat, weights=k[edges] * sign, minlength=n * n).reshape(n, n)
+        # a is exactly symmetric, so its transpose is the same matrix in Fortran order (no copy)
+        c, info = _dpotrf(a.T, lower=1, clean=0, overwrite_a=1)
         if info:
             raise np.linalg.LinAlgError(f"reduced Laplacian not positive definite (dpotrf info={info})")
-        vh = np.array([held.get(n, 0.0) for n in held_names], dtype=float)
-        v = np.empty(self.network.n_nodes)
-        v[held_idx] = vh
-        v[free_idx] = _dpotrs(c, -(red.coupling(k) @ vh), lower=1)[0]
-        r_th = self._r_th
-        if thevenin:
-            r_th = np.zeros(self.network.n_nodes)
-            r_th[free_idx] = np.diagonal(_dpotrs(c, eye, lower=1)[0])
-        return v, r_th
+        vh = np.array([held.get(nm, 0.0) for nm in held_names], dtype=float)
+        rhs = np.bincount(fh_rows, weights=k[fh_edges] * vh[fh_held], minlength=n)
+        v = np.concatenate((vh, _dpotrs(c, rhs, lower=1)[0]))[sel]
+        if not thevenin:
+            return v, zeros_h[:0]
+        # diag(L_ff⁻¹) by solving against the identity (potri would do, but it wakes OpenBLAS's
+        # threads, whose spinning costs more CPU than the whole read)
+        return v, np.concatenate((zeros_h, np.diagonal(_dpotrs(c, eye, lower=1)[0])))[sel]
 
     def node_of_meter(self, channel: str) -> str:
         return self._node_of_meter[channel]
