@@ -71,6 +71,7 @@ class DAQ970A(ScpiInstrument):
         self.range_v = float(range_v)
         self.channel_delay_s = float(channel_delay_s)
         self._order: list[int] = []
+        self._in_order = False
         self._channels: list[str] = []
 
     def configure(self, channels: Sequence[str]) -> None:
@@ -99,6 +100,7 @@ class DAQ970A(ScpiInstrument):
         self.configure_verified("configuring the scan", steps)
         scan_order = sorted(chans, key=int)
         self._order = [scan_order.index(c) for c in chans]
+        self._in_order = self._order == list(range(len(chans)))
         self._channels = chans
         # a long scan must not look like a dead instrument: wait at least twice its integration time
         need = 2 * self.scan_time_s() + 1.0
@@ -119,8 +121,8 @@ class DAQ970A(ScpiInstrument):
             return vals
 
         vals = self.ask_checked("READ?", parse)
-        arr = np.array([vals[i] for i in self._order], dtype=float)
-        if any(abs(x) >= OVERLOAD for x in vals):
+        arr = np.array(vals if self._in_order else [vals[i] for i in self._order], dtype=float)
+        if any(map(OVERLOAD.__le__, map(abs, vals))):  # |x| >= OVERLOAD for some reading
             bad = [self._channels[i] for i in np.flatnonzero(np.abs(arr) >= OVERLOAD)]
             raise InstrumentError(f"{self.label}: overload on channel(s) {', '.join(bad)} (range {self.range_v:g} V)")
         return arr

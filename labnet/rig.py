@@ -126,10 +126,12 @@ class Rig:
         self._currents: dict[tuple[Any, ...], tuple[np.ndarray, int, float]] = {}
         self._k_cache: dict[tuple[Any, ...], np.ndarray] = {}
         self._k_model: ConductanceModel | None = None
+        self._limits_by_node: tuple[Any, Any, dict[str, float]] | None = None
         self._ceiling: tuple[Any, ...] | None = None  # (model, code_min, code_max, E, k_max)
         self._record_span: tuple[int, int] | None = None  # lowest and highest code of the host record
         self._ground_metered = network.ground in network.meter_channels
         self._metered_list = [int(i) for i in self._metered_idx]
+        self._all_metered = self._metered_list == list(range(network.n_nodes))
         self.is_open = False
         #: Re-reads of a scan that is physically impossible before giving up (InstrumentError).
         self.measure_rereads = 2
@@ -322,11 +324,11 @@ class Rig:
         otherwise is the network solved (:meth:`check_pattern`). ``in_limits`` says ``codes`` (or
         the present codes, if None) lie within ``code_min..code_max``.
         """
-        src = self.network.source_channels
+        node_lim = self._node_limits()
         lo = hi = 0.0
         for node, v in held.items():
-            ch = src.get(node)
-            if ch is None or type(v) is not float or not math.isfinite(v) or abs(v) > self.limits.channel_limit(ch):
+            lim = node_lim.get(node)
+            if lim is None or type(v) is not float or not abs(v) <= lim:  # NaN fails too
                 break  # check_pattern words the refusal
             if v < lo:
                 lo = v
@@ -340,6 +342,14 @@ class Rig:
                 if (hi - lo) * ceiling <= self.limits.max_edge_current_a:
                     return
         self.check_pattern(held, codes)
+
+    def _node_limits(self) -> dict[str, float]:
+        """Source node -> its channel's voltage limit (V), kept per Limits object and network."""
+        c = self._limits_by_node
+        if c is None or c[0] is not self.limits or c[1] is not self.network:
+            lim = {n: self.limits.channel_limit(ch) for n, ch in self.network.source_channels.items()}
+            c = self._limits_by_node = (self.limits, self.network, lim)
+        return c[2]
 
     def _k_ceiling(self) -> float:
         """Largest model conductance (S) of any edge at any code in ``code_min..code_max``
@@ -436,8 +446,11 @@ class Rig:
         """
         for attempt in range(self.measure_rereads + 1):
             raw = np.asarray(self.meter.read(), dtype=float)
-            v = np.full(self.network.n_nodes, np.nan)
-            v[self._metered_idx] = raw
+            if self._all_metered and raw.shape == (self.network.n_nodes,):  # every node, in node order
+                v = raw.copy()
+            else:
+                v = np.full(self.network.n_nodes, np.nan)
+                v[self._metered_idx] = raw
             if not self._ground_metered:
                 v[self.network.index[self.network.ground]] = 0.0
             problem = self.implausible(v)

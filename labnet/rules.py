@@ -78,7 +78,7 @@ def nearest_step(dk: np.ndarray, slope: np.ndarray, *, max_taps: int) -> np.ndar
 
 def apply_step(codes: np.ndarray, step: np.ndarray, code_min: int, code_max: int) -> np.ndarray:
     """New codes, codes + step clipped to [code_min, code_max]; shape (E,)."""
-    return np.clip(np.asarray(codes, dtype=np.int64) + step, code_min, code_max)
+    return np.minimum(np.maximum(np.asarray(codes, dtype=np.int64) + step, code_min), code_max)  # = np.clip
 
 
 RULE_KINDS = ("sign", "stochastic", "coupled")
