@@ -308,13 +308,41 @@ def bench_rig(quick: bool) -> dict[str, Any]:
                 best_cpu = min(best_cpu, (time.process_time() - c0) / n)
                 best_wall = min(best_wall, (time.perf_counter() - w0) / n)
                 bench = (rig.clock.now() - v0) / n
+            extra = _wire_reference(rig, eng) if spec.transport == "wire" else {}
         res[rig_name] = {
             "transport": spec.transport,
             "host_cpu_s_per_step": best_cpu,
             "host_wall_s_per_step": best_wall,
             "modelled_bench_s_per_step": bench,
+            **extra,
         }
     return res
+
+
+def _wire_reference(rig: Any, eng: Any) -> dict[str, Any]:
+    """Round trips per step on the emulated wire, and the reference of the same run: the host
+    CPU of the cheapest possible exchange (``SYST:ERR?`` through a real pyvisa resource and the
+    emulator) — what the round trips would cost with no driver, engine or physics around them."""
+    from simulator.bench import get_bench
+
+    bench = get_bench(rig.name)
+    insts = list(bench.instruments.values())
+    msgs0 = sum(i.n_queries + i.n_writes for i in insts)
+    lines0 = bench.board.lines
+    n = 200
+    for _ in range(n):
+        eng.train_step()
+    scpi = (sum(i.n_queries + i.n_writes for i in insts) - msgs0) / n
+    board = (bench.board.lines - lines0) / n
+    res = rig.sources.instruments[next(iter(rig.sources.instruments))].resource
+    best = np.inf
+    for _ in range(15):
+        c0 = time.process_time()
+        for _ in range(200):
+            res.query("SYST:ERR?")
+        best = min(best, (time.process_time() - c0) / 200)
+    return {"scpi_messages_per_step": scpi, "board_lines_per_step": board, "bare_exchange_cpu_s": best,
+            "round_trip_floor_s": best * (scpi + board)}
 
 
 # ------------------------------------------------------------------ driver
@@ -397,6 +425,11 @@ def report(results: dict[str, Any]) -> None:
         for name, v in results["rig"].items():
             print(f"{name:<20} transport={v['transport']:<7} host CPU {ms(v['host_cpu_s_per_step'])} ms/step, "
                   f"wall {ms(v['host_wall_s_per_step'])} ms/step, modelled bench time {v['modelled_bench_s_per_step']:.3f} s/step")
+            if "bare_exchange_cpu_s" in v:
+                print(f"{'':<20} {v['scpi_messages_per_step']:.2f} SCPI messages + {v['board_lines_per_step']:.2f} board "
+                      f"lines per step; one bare pyvisa exchange {v['bare_exchange_cpu_s'] * 1e6:.1f} µs -> round-trip "
+                      f"floor {ms(v['round_trip_floor_s'])} ms/step, stack/floor "
+                      f"{v['host_cpu_s_per_step'] / v['round_trip_floor_s']:.1f}x")
 
 
 def main() -> None:
