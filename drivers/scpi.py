@@ -257,16 +257,18 @@ class ScpiInstrument:
             pass
 
     # ------------------------------------------------------------------ retries
-    def _retrying(self, what: str, attempt: Callable[[], T], *, drain_on_resync: bool = True) -> T:
+    def _retrying(self, what: str, attempt: Callable[[], T], *, drain_on_resync: bool = True,
+                  failed: Transient | None = None) -> T:
         """Run ``attempt`` until it returns, at most ``retries + 1`` times.
 
         ``attempt`` raises :class:`Transient` for a failure a repetition can fix; anything else
         propagates at once. Before each repetition: backoff (``backoff_s`` doubling, through
         ``sleep``) and, if the failure asks for it, re-synchronisation (device clear, then
         ``SYST:ERR?`` drained unless ``drain_on_resync`` is False). Exhausted: InstrumentError.
+        ``failed``: the first attempt was already made (by the caller) and failed so.
         """
-        last: Transient | None = None
-        for n in range(self.retries + 1):
+        last: Transient | None = failed
+        for n in range(0 if failed is None else 1, self.retries + 1):
             if n:
                 wait = self.backoff_s * 2 ** (n - 1)
                 self.stats["retries"] += 1
@@ -351,12 +353,18 @@ class ScpiInstrument:
     def write_verified(self, message: str) -> None:
         """Send an idempotent message with ``;:SYST:ERR?`` appended (one exchange) and make
         sure the error queue is clean; otherwise send it again (bounded, with backoff)."""
-        self._retrying(message, lambda: self._checked_once(message, None))
+        try:
+            self._checked_once(message, None)  # the first attempt, without the retry machinery
+        except Transient as exc:
+            self._retrying(message, lambda: self._checked_once(message, None), failed=exc)
 
     def ask_checked(self, message: str, parse: Callable[[str], T]) -> T:
         """A repeatable query sent as ``message;:SYST:ERR?``: its parsed answer, given only when
         the error queue was clean in the same exchange; else retried (bounded, with backoff)."""
-        return self._retrying(message, lambda: self._checked_once(message, parse))  # type: ignore[return-value]
+        try:
+            return self._checked_once(message, parse)  # type: ignore[return-value]
+        except Transient as exc:
+            return self._retrying(message, lambda: self._checked_once(message, parse), failed=exc)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ common commands
     def idn(self) -> dict[str, str]:
