@@ -20,12 +20,15 @@ The simulator state is found by walking the rig's instrument objects (those defi
 levels deep): every ``numpy.random.Generator`` and every virtual clock (an object with a
 float ``t`` and a ``charge`` method) is saved under its attribute path and restored to the
 same path. labnet thus never imports the simulator, and a new emulated instrument with its
-own generator is covered without code here.
+own generator is covered without code here. A class lists the attributes that only hold
+derived data (parse caches, solver plans) in ``CHECKPOINT_SKIP``; they are not walked, so a
+checkpoint costs the same at step 10 and at step 10,000.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +39,7 @@ import numpy as np
 from labnet.session import atomic_write_json
 
 CHECKPOINT_NAME = "checkpoint.json"
+EVALUATIONS_NAME = "evaluations.jsonl"
 RUN_NAME = "run.json"
 FORMAT = 1
 
@@ -43,8 +47,13 @@ _WALK_PACKAGES = ("simulator", "drivers")
 _MAX_DEPTH = 6
 
 
+#: Values that cannot hold a generator or a clock: not walked into (most of what caches hold).
+_LEAVES = frozenset({str, bytes, bytearray, int, float, bool, complex, type(None), np.ndarray, np.float64, np.int64,
+                     frozenset, set})
+
+
 def _walk(obj: Any, path: str, depth: int, seen: set[int]) -> Iterator[tuple[str, Any]]:
-    if id(obj) in seen or depth > _MAX_DEPTH:
+    if type(obj) in _LEAVES or id(obj) in seen or depth > _MAX_DEPTH:
         return
     seen.add(id(obj))
     if isinstance(obj, np.random.Generator):
@@ -67,8 +76,10 @@ def _walk(obj: Any, path: str, depth: int, seen: set[int]) -> Iterator[tuple[str
     attrs = getattr(obj, "__dict__", None)
     if not isinstance(attrs, dict):
         return
+    skip = getattr(type(obj), "CHECKPOINT_SKIP", ())
     for k in sorted(attrs):
-        yield from _walk(attrs[k], f"{path}.{k}", depth + 1, seen)
+        if k not in skip:
+            yield from _walk(attrs[k], f"{path}.{k}", depth + 1, seen)
 
 
 def _is_clock(obj: Any) -> bool:
@@ -183,3 +194,62 @@ def read_checkpoint(folder: str | Path) -> dict[str, Any] | None:
     if data.get("format") != FORMAT:
         raise ValueError(f"{p}: unsupported checkpoint format {data.get('format')!r}")
     return data
+
+
+class EvaluationLog:
+    """The run's evaluations, one JSON line each, appended as checkpoints are written.
+
+    A checkpoint names how many lines belong to it (``{"file": EVALUATIONS_NAME, "count": n}``
+    in place of the list), so ``checkpoint.json`` stays the same size however long the run:
+    rewriting every evaluation so far at every step made checkpoints quadratic in the run's
+    length. Opening the log keeps its first ``keep`` lines (those of the checkpoint resumed
+    from) and drops any written after that checkpoint.
+    """
+
+    def __init__(self, folder: str | Path, keep: int = 0) -> None:
+        self.path = Path(folder) / EVALUATIONS_NAME
+        kept = read_evaluations(folder, keep) if keep else []
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in kept)
+            f.flush()
+            os.fsync(f.fileno())
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self.count = len(kept)
+
+    def extend(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """Append the records past ``count``, fsync; the reference a checkpoint stores."""
+        new = records[self.count:]
+        if new:
+            self._file.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in new)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self.count = len(records)
+        return {"file": EVALUATIONS_NAME, "count": self.count}
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_evaluations(folder: str | Path, count: int) -> list[dict[str, Any]]:
+    """The first ``count`` evaluations of a session's log; ValueError if it has fewer."""
+    p = Path(folder) / EVALUATIONS_NAME
+    out: list[dict[str, Any]] = []
+    if count:
+        with open(p, encoding="utf-8") as f:
+            for line in f:
+                if len(out) == count:
+                    break
+                out.append(json.loads(line))
+    if len(out) != count:
+        raise ValueError(f"{p}: {len(out)} evaluations, the checkpoint needs {count}")
+    return out
+
+
+def engine_state(checkpoint: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """The checkpoint's engine state with its evaluations read back from the log (a checkpoint
+    written before the log existed holds them inline)."""
+    state = dict(checkpoint["engine"])
+    ev = state.get("evaluations")
+    if isinstance(ev, dict):
+        state["evaluations"] = read_evaluations(folder, int(ev["count"]))
+    return state

@@ -132,6 +132,7 @@ class Engine:
         self._sinks: list[Callable[[Event], None]] = []
         self.step = 0
         self.evaluations: list[Evaluated] = []
+        self._eval_records: list[tuple[Evaluated, dict[str, Any]]] = []  # JSON form, built once each
         self._stop_reason: str | None = None
         self._last_error: float | None = None  # error of the last state measured with a target
 
@@ -160,9 +161,20 @@ class Engine:
             "rng": self.rng.bit_generator.state,
             "codes": [int(c) for c in self.rig.codes],
             "held": self.rig.held,
-            "evaluations": [{"step": e.step, "train": dict(e.train), "test": dict(e.test)} for e in self.evaluations],
+            "evaluations": self._evaluation_records(),
             "sink_rngs": {key: g.bit_generator.state for key, g in self._sink_rngs().items()},
         }
+
+    def _evaluation_records(self) -> list[dict[str, Any]]:
+        """``evaluations`` as JSON-able dicts; each evaluation is converted once (a checkpoint
+        after every step would otherwise redo all of them: quadratic in the run's length)."""
+        cache, evs = self._eval_records, self.evaluations
+        n = len(cache)
+        if n > len(evs) or (n and cache[n - 1][0] is not evs[n - 1]):  # the list was replaced
+            cache.clear()
+            n = 0
+        cache.extend((e, {"step": e.step, "train": dict(e.train), "test": dict(e.test)}) for e in evs[n:])
+        return [d for _, d in cache]
 
     def _sink_rngs(self) -> dict[str, np.random.Generator]:
         """Generators of subscribers that draw random numbers (e.g. tracking probes): ``sink.rng``."""

@@ -20,7 +20,15 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from labnet.checkpoint import RUN_NAME, read_checkpoint, restore_sim_state, sim_state, write_checkpoint
+from labnet.checkpoint import (
+    RUN_NAME,
+    EvaluationLog,
+    engine_state,
+    read_checkpoint,
+    restore_sim_state,
+    sim_state,
+    write_checkpoint,
+)
 from labnet.engine import Checkpoint, Engine, Evaluated, Event, RunEnded, RunResult, StateMeasured, StepDone
 from labnet.errors import ConfigError, InstrumentError
 from labnet.protocol import Protocol, load_protocol
@@ -142,12 +150,14 @@ class CheckpointSink:
     """On every :class:`Checkpoint` event: fsync the CSV and the event log, then replace
     ``checkpoint.json`` atomically (engine state, codes, CSV extent, simulator state)."""
 
-    def __init__(self, folder: Path, writer: SessionWriter, events: EventLog, rig: Rig, attempt: int) -> None:
+    def __init__(self, folder: Path, writer: SessionWriter, events: EventLog, rig: Rig, attempt: int,
+                 evaluations: EvaluationLog) -> None:
         self.folder = folder
         self.writer = writer
         self.events = events
         self.rig = rig
         self.attempt = attempt
+        self.evaluations = evaluations
         self.last_step: int | None = None
 
     def __call__(self, ev: Event) -> None:
@@ -155,10 +165,12 @@ class CheckpointSink:
             return
         self.writer.sync()
         self.events.sync()
+        state = dict(ev.state)
+        state["evaluations"] = self.evaluations.extend(state["evaluations"])  # the log, not the list
         write_checkpoint(self.folder, {
             "step": ev.step,
             "attempt": self.attempt,
-            "engine": ev.state,
+            "engine": state,
             "csv_rows": self.writer.rows,
             "csv_bytes": self.writer.bytes,
             "sim": sim_state(self.rig) if self.rig.simulated else {},
@@ -338,6 +350,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
     disconnect: Callable[[], None] | None = None
     from_step = -1 if checkpoint is None else int(checkpoint["step"])
     writer: SessionWriter | None = None
+    eval_log: EvaluationLog | None = None
     ended: dict[str, Any] = {}
     result: RunResult | None = None
     error: BaseException | None = None
@@ -362,7 +375,9 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
                 events.log("resume_point", **marker)
             engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, seed=protocol.seed)
             engine.subscribe(CsvSink(writer, rig, lambda: time.perf_counter() - t0, attempt))
-            engine.subscribe(CheckpointSink(folder, writer, events, rig, attempt))
+            restored = None if checkpoint is None else engine_state(checkpoint, folder)
+            eval_log = EvaluationLog(folder, keep=0 if restored is None else len(restored["evaluations"]))
+            engine.subscribe(CheckpointSink(folder, writer, events, rig, attempt, eval_log))
             engine.subscribe(lambda ev: ended.update(ev.__dict__) if isinstance(ev, RunEnded) else None)
             for sink in subscribers:
                 engine.subscribe(sink)
@@ -375,7 +390,8 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
                     init = np.full(rig.network.n_edges, protocol.rig.initial_code)
                 result = engine.run(initial_codes=init)
             else:
-                engine.restore(checkpoint["engine"])
+                assert restored is not None
+                engine.restore(restored)
                 if checkpoint.get("sim"):
                     missing = restore_sim_state(rig, checkpoint["sim"])
                     if missing:
@@ -391,6 +407,8 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
         finally:
             with shielded():
                 status = _finish(folder, rig, opened, writer, events, ended, error, attempt)
+                if eval_log is not None:
+                    eval_log.close()
                 if disconnect is not None:
                     disconnect()
                 detach_event_log(events, undo)

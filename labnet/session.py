@@ -178,6 +178,7 @@ class SessionWriter:
             fsync_dir(self.folder)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self.bytes = os.fstat(self._fd).st_size
+        self._dirty = True  # written since the last fsync (a repaired tail counts)
 
     @property
     def closed(self) -> bool:
@@ -187,6 +188,7 @@ class SessionWriter:
         if self._fd < 0:
             raise ValueError(f"{self.path}: session writer is closed")
         data = text.encode("utf-8")
+        self._dirty = True
         _write_all(self._fd, data)  # one write(2) for a row: a kill leaves whole rows only
         self.bytes += len(data)
 
@@ -202,9 +204,11 @@ class SessionWriter:
         self._append(f"# {key}: {header_json(value)}\n")
 
     def sync(self) -> None:
-        """fsync: what is written survives a crash of the process or the machine."""
-        if self._fd >= 0:
+        """fsync: what is written survives a crash of the process or the machine (skipped when
+        nothing was written since the last one: that is durable already)."""
+        if self._fd >= 0 and self._dirty:
             os.fsync(self._fd)
+            self._dirty = False
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -238,18 +242,22 @@ class EventLog:
         self.path = Path(folder) / EVENTS_NAME
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self.counts: dict[str, int] = {}
+        self._dirty = True  # written since the last fsync
 
     def log(self, kind: str, **fields: Any) -> None:
         """Append one event ``{"time": ISO-8601 UTC, "kind": kind, **fields}``."""
         if self._fd < 0:
             return
         rec = {"time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"), "kind": kind, **fields}
+        self._dirty = True
         _write_all(self._fd, (json.dumps(rec, default=_json_default, sort_keys=False) + "\n").encode("utf-8"))
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def sync(self) -> None:
-        if self._fd >= 0:
+        """fsync, unless nothing was logged since the last one."""
+        if self._fd >= 0 and self._dirty:
             os.fsync(self._fd)
+            self._dirty = False
 
     def close(self) -> None:
         if self._fd >= 0:

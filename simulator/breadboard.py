@@ -107,6 +107,9 @@ class Breadboard:
         ``settings.seed`` fixes: the same board, measured in another run.
     """
 
+    #: Derived data only (no random stream, no clock): checkpoints do not walk it.
+    CHECKPOINT_SKIP = frozenset({"_base_cache", "_meter_idx", "_read_plans", "_cache"})
+
     def __init__(self, network: Network, part: PartSpec, settings: SimSettings | None = None,
                  clock: VirtualClock | None = None, noise_seed: int | None = None) -> None:
         self.network = network

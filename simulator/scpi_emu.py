@@ -137,6 +137,8 @@ class ScpiEmulator:
     idn_model = "instrument"
     manufacturer = "Keysight Technologies"
     optional_roots: tuple[str, ...] = ()
+    #: Derived data only (no random stream, no clock): checkpoints do not walk it.
+    CHECKPOINT_SKIP = frozenset({"_parsed", "handlers", "_wiring", "_figures", "messages"})
 
     def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None) -> None:
         self.bench = bench

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.checkpoint import find_state, read_checkpoint
+from labnet.checkpoint import EvaluationLog, _roots, engine_state, find_state, read_checkpoint, read_evaluations
 from labnet.engine import Checkpoint, StateMeasured
 from labnet.errors import ConfigError
 from labnet.protocol import load_protocol
@@ -280,3 +280,61 @@ probe_bootstrap = 20
     a = pd.read_csv(ref.session / "tracking.csv", comment="#")[cols].drop_duplicates("step", keep="last")
     b = pd.read_csv(folder / "tracking.csv", comment="#")[cols].drop_duplicates("step", keep="last")
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_checkpoint_does_not_grow_with_the_run(tmp_path: Path) -> None:
+    """checkpoint.json is the same size after 20 and after 200 steps (evaluations go to an
+    append-only log; caches in the simulator are not walked), and the log holds every evaluation."""
+    sizes, walked = {}, {}
+    for steps in (20, 200):
+        proto = _protocol(tmp_path, ALLOSTERY.replace("steps = 15", f"steps = {steps}").replace(
+            "eval_every = 5", "eval_every = 1"), f"p{steps}.toml")
+        folder = tmp_path / f"s{steps}"
+        out = run_protocol(proto, session_dir=folder, progress=False)
+        ck = read_checkpoint(folder)
+        sizes[steps] = (folder / "checkpoint.json").stat().st_size
+        assert ck["engine"]["evaluations"] == {"file": "evaluations.jsonl", "count": steps + 1}
+        assert read_evaluations(folder, steps + 1) == [
+            {"step": e.step, "train": e.train, "test": e.test} for e in out.result.evaluations]
+        seen: set[int] = set()
+        walked[steps] = sum(1 for root in _roots(out.rig).values() for _ in _walk_all(root, seen))
+    assert abs(sizes[200] - sizes[20]) <= 16, sizes  # a few more digits in step counts and clock times
+    assert walked[200] == walked[20], walked
+
+
+def _walk_all(obj, seen):
+    """Every object the checkpoint walk visits (not only what it yields)."""
+    from labnet import checkpoint as ck
+
+    visited = []
+    real = ck._walk
+
+    def spy(o, path, depth, s):
+        visited.append(path)
+        return real(o, path, depth, s)
+
+    ck._walk = spy
+    try:
+        list(real(obj, "root", 0, seen))
+    finally:
+        ck._walk = real
+    return visited
+
+
+def test_evaluation_log_keeps_only_the_checkpoints_lines(tmp_path: Path) -> None:
+    recs = [{"step": i, "train": {"mse": 1.0 / (i + 1)}, "test": {}} for i in range(6)]
+    log = EvaluationLog(tmp_path)
+    assert log.extend(recs[:5]) == {"file": "evaluations.jsonl", "count": 5}
+    log.close()
+    log = EvaluationLog(tmp_path, keep=3)  # a checkpoint of 3: lines 4 and 5 came after it
+    assert read_evaluations(tmp_path, 3) == recs[:3]
+    assert log.extend(recs) == {"file": "evaluations.jsonl", "count": 6}
+    log.close()
+    assert read_evaluations(tmp_path, 6) == recs
+    with pytest.raises(ValueError, match="7"):
+        read_evaluations(tmp_path, 7)
+
+
+def test_old_checkpoints_with_inline_evaluations_still_resume(tmp_path: Path) -> None:
+    state = {"engine": {"step": 3, "evaluations": [{"step": 0, "train": {"mse": 1.0}, "test": {}}]}}
+    assert engine_state(state, tmp_path)["evaluations"] == state["engine"]["evaluations"]
