@@ -309,6 +309,7 @@ def bench_rig(quick: bool) -> dict[str, Any]:
                 best_wall = min(best_wall, (time.perf_counter() - w0) / n)
                 bench = (rig.clock.now() - v0) / n
             extra = _wire_reference(rig, eng) if spec.transport == "wire" else {}
+        extra.update(_full_run(rig_name))
         res[rig_name] = {
             "transport": spec.transport,
             "host_cpu_s_per_step": best_cpu,
@@ -317,6 +318,26 @@ def bench_rig(quick: bool) -> dict[str, Any]:
             **extra,
         }
     return res
+
+
+def _full_run(rig_name: str) -> dict[str, Any]:
+    """Host CPU per step of a whole ``labnet run`` (session CSV with an fsync per step,
+    checkpoints, evaluations every ``eval_every`` steps): the difference of a 1,300- and a
+    300-step run, so start-up and the first evaluation cancel."""
+    import tempfile
+
+    from labnet.protocol import load_protocol
+    from labnet.runner import run_protocol
+
+    cpu = {}
+    with tempfile.TemporaryDirectory() as d:
+        for steps in (300, 1300):
+            p = load_protocol(ROOT / "protocols" / "allostery.toml", rig=ROOT / "protocols" / "rigs" / rig_name,
+                              steps=steps)
+            c0 = time.process_time()
+            run_protocol(p, session_dir=Path(d) / f"s{steps}", progress=False)
+            cpu[steps] = time.process_time() - c0
+    return {"full_run_cpu_s_per_step": (cpu[1300] - cpu[300]) / 1000}
 
 
 def _wire_reference(rig: Any, eng: Any) -> dict[str, Any]:
@@ -425,6 +446,9 @@ def report(results: dict[str, Any]) -> None:
         for name, v in results["rig"].items():
             print(f"{name:<20} transport={v['transport']:<7} host CPU {ms(v['host_cpu_s_per_step'])} ms/step, "
                   f"wall {ms(v['host_wall_s_per_step'])} ms/step, modelled bench time {v['modelled_bench_s_per_step']:.3f} s/step")
+            if "full_run_cpu_s_per_step" in v:
+                print(f"{'':<20} whole `labnet run` (session CSV, fsyncs, checkpoints, evaluations): "
+                      f"{ms(v['full_run_cpu_s_per_step'])} ms host CPU per step")
             if "bare_exchange_cpu_s" in v:
                 print(f"{'':<20} {v['scpi_messages_per_step']:.2f} SCPI messages + {v['board_lines_per_step']:.2f} board "
                       f"lines per step; one bare pyvisa exchange {v['bare_exchange_cpu_s'] * 1e6:.1f} µs -> round-trip "

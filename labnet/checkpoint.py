@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,34 +51,37 @@ _LEAVES = frozenset({str, bytes, bytearray, int, float, bool, complex, type(None
                      frozenset, set})
 
 
-def _walk(obj: Any, path: str, depth: int, seen: set[int]) -> Iterator[tuple[str, Any]]:
-    if type(obj) in _LEAVES or id(obj) in seen or depth > _MAX_DEPTH:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, np.random.Generator):
-        yield path, obj
-        return
-    if _is_clock(obj):
-        yield path, obj
-        return
-    if isinstance(obj, dict):
-        for k in sorted(obj, key=str):
-            yield from _walk(obj[k], f"{path}[{k!r}]", depth + 1, seen)
-        return
-    if isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from _walk(v, f"{path}[{i}]", depth + 1, seen)
-        return
-    mod = type(obj).__module__.split(".")[0]
-    if mod not in _WALK_PACKAGES:
-        return
-    attrs = getattr(obj, "__dict__", None)
-    if not isinstance(attrs, dict):
-        return
-    skip = getattr(type(obj), "CHECKPOINT_SKIP", ())
-    for k in sorted(attrs):
-        if k not in skip:
-            yield from _walk(attrs[k], f"{path}.{k}", depth + 1, seen)
+def _walk(root: Any, name: str, seen: set[int]) -> tuple[list[tuple[str, Any]], int]:
+    """Generators and clocks under ``root`` as (path, object), depth first with attributes and
+    dict keys in sorted order, and how many objects were visited. Objects in ``seen`` (and
+    those visited now, which are added) are not entered again; leaves are never pushed."""
+    found: list[tuple[str, Any]] = []
+    stack: list[tuple[Any, str, int]] = [(root, name, 0)]
+    visits = 0
+    while stack:
+        obj, path, depth = stack.pop()
+        if id(obj) in seen or depth > _MAX_DEPTH:
+            continue
+        seen.add(id(obj))
+        visits += 1
+        if isinstance(obj, np.random.Generator) or _is_clock(obj):
+            found.append((path, obj))
+            continue
+        if isinstance(obj, dict):
+            children = [(obj[k], f"{path}[{k!r}]") for k in sorted(obj, key=str) if type(obj[k]) not in _LEAVES]
+        elif isinstance(obj, (list, tuple)):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(obj) if type(v) not in _LEAVES]
+        else:
+            if type(obj).__module__.split(".")[0] not in _WALK_PACKAGES:
+                continue
+            attrs = getattr(obj, "__dict__", None)
+            if not isinstance(attrs, dict):
+                continue
+            skip = getattr(type(obj), "CHECKPOINT_SKIP", ())
+            children = [(attrs[k], f"{path}.{k}") for k in sorted(attrs)
+                        if k not in skip and type(attrs[k]) not in _LEAVES]
+        stack.extend((c, p, depth + 1) for c, p in reversed(children))
+    return found, visits
 
 
 def _is_clock(obj: Any) -> bool:
@@ -143,7 +145,7 @@ def find_state(rig: Any) -> dict[str, Any]:
     seen: set[int] = set()
     out: dict[str, Any] = {}
     for name, root in _roots(rig).items():
-        for path, obj in _walk(root, name, 0, seen):
+        for path, obj in _walk(root, name, seen)[0]:
             out.setdefault(path, obj)
     return out
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.checkpoint import EvaluationLog, _roots, engine_state, find_state, read_checkpoint, read_evaluations
+from labnet.checkpoint import EvaluationLog, _roots, _walk, engine_state, find_state, read_checkpoint, read_evaluations
 from labnet.engine import Checkpoint, StateMeasured
 from labnet.errors import ConfigError
 from labnet.protocol import load_protocol
@@ -297,28 +297,10 @@ def test_checkpoint_does_not_grow_with_the_run(tmp_path: Path) -> None:
         assert read_evaluations(folder, steps + 1) == [
             {"step": e.step, "train": e.train, "test": e.test} for e in out.result.evaluations]
         seen: set[int] = set()
-        walked[steps] = sum(1 for root in _roots(out.rig).values() for _ in _walk_all(root, seen))
+        walked[steps] = sum(_walk(root, name, seen)[1] for name, root in _roots(out.rig).items())
+        assert sorted(find_state(out.rig)) == ["bench._faults.rng", "bench.board.clock", "bench.board.logic.model.rng"]
     assert abs(sizes[200] - sizes[20]) <= 16, sizes  # a few more digits in step counts and clock times
     assert walked[200] == walked[20], walked
-
-
-def _walk_all(obj, seen):
-    """Every object the checkpoint walk visits (not only what it yields)."""
-    from labnet import checkpoint as ck
-
-    visited = []
-    real = ck._walk
-
-    def spy(o, path, depth, s):
-        visited.append(path)
-        return real(o, path, depth, s)
-
-    ck._walk = spy
-    try:
-        list(real(obj, "root", 0, seen))
-    finally:
-        ck._walk = real
-    return visited
 
 
 def test_evaluation_log_keeps_only_the_checkpoints_lines(tmp_path: Path) -> None:
