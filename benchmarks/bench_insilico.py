@@ -309,7 +309,7 @@ def bench_rig(quick: bool) -> dict[str, Any]:
                 best_wall = min(best_wall, (time.perf_counter() - w0) / n)
                 bench = (rig.clock.now() - v0) / n
             extra = _wire_reference(rig, eng) if spec.transport == "wire" else {}
-        extra.update(_full_run(rig_name))
+        extra.update(_full_run(rig_name, quick))
         res[rig_name] = {
             "transport": spec.transport,
             "host_cpu_s_per_step": best_cpu,
@@ -320,24 +320,25 @@ def bench_rig(quick: bool) -> dict[str, Any]:
     return res
 
 
-def _full_run(rig_name: str) -> dict[str, Any]:
+def _full_run(rig_name: str, quick: bool = False) -> dict[str, Any]:
     """Host CPU per step of a whole ``labnet run`` (session CSV with an fsync per step,
     checkpoints, evaluations every ``eval_every`` steps): the difference of a 1,300- and a
-    300-step run, so start-up and the first evaluation cancel."""
+    300-step run (100 and 300 with ``quick``), so start-up and the first evaluation cancel."""
     import tempfile
 
     from labnet.protocol import load_protocol
     from labnet.runner import run_protocol
 
     cpu = {}
+    short, long = (100, 300) if quick else (300, 1300)
     with tempfile.TemporaryDirectory() as d:
-        for steps in (300, 1300):
+        for steps in (short, long):
             p = load_protocol(ROOT / "protocols" / "allostery.toml", rig=ROOT / "protocols" / "rigs" / rig_name,
                               steps=steps)
             c0 = time.process_time()
             run_protocol(p, session_dir=Path(d) / f"s{steps}", progress=False)
             cpu[steps] = time.process_time() - c0
-    return {"full_run_cpu_s_per_step": (cpu[1300] - cpu[300]) / 1000}
+    return {"full_run_cpu_s_per_step": (cpu[long] - cpu[short]) / (long - short)}
 
 
 def _wire_reference(rig: Any, eng: Any) -> dict[str, Any]:

@@ -41,3 +41,16 @@ def test_smallest_size_runs(bench) -> None:  # type: ignore[no-untyped-def]
     assert r["floor_s"] <= r["floor_splu_s"]
     assert r["steps_per_s"] == pytest.approx(1 / r["step_s"])
     assert r["error_ratio"] < 1.0  # the benchmark task is being learned
+
+
+def test_rig_benchmark_runs(bench) -> None:  # type: ignore[no-untyped-def]
+    """The driver-stack figures: plumbing and the counts they rest on (not the times)."""
+    r = bench.bench_rig(quick=True)
+    wire, direct = r["sim16.toml"], r["sim16-direct.toml"]
+    assert wire["transport"] == "wire" and direct["transport"] == "direct"
+    assert wire["scpi_messages_per_step"] == 6.0  # 2 x READ?;:SYST:ERR?, 4 verified setpoint changes
+    assert 0.0 < wire["board_lines_per_step"] <= 1.0  # one W line when a code moves
+    assert 0 < wire["round_trip_floor_s"] < wire["host_cpu_s_per_step"]
+    for v in (wire, direct):
+        assert 0 < v["host_cpu_s_per_step"] < v["full_run_cpu_s_per_step"]  # a run adds CSV and checkpoints
+        assert v["modelled_bench_s_per_step"] > 0.3  # the virtual clock: settle + scans + transfers
