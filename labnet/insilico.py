@@ -234,13 +234,13 @@ class CoupledLearning:
             # conductances -> [L_ff | L_f,in] in one dense product (F, F + n_in) flattened row-major
             # flat layout: [L_ff row-major (F·F) | −L_f,in row-major (F·n_in)] so that L_ff is one
             # contiguous block LAPACK can factorise without a copy
-            flat_ff = red._dense_flat
-            rh, ch, eh = red._fh
+            flat_ff, edges_ff, sign_ff = red.dense_map
+            rh, ch, eh = red.coupling_entries
             keep = ch >= 1
             flat_fh = red.n_free**2 + rh[keep] * n_in + ch[keep] - 1
             rows = np.concatenate([flat_ff, flat_fh])
-            cols = np.concatenate([red._dense_edges, eh[keep]])
-            vals = np.concatenate([red._dense_sign, np.ones(int(keep.sum()))])  # input block holds −L_f,in
+            cols = np.concatenate([edges_ff, eh[keep]])
+            vals = np.concatenate([sign_ff, np.ones(int(keep.sum()))])  # input block holds −L_f,in
             size = red.n_free * (red.n_free + n_in)
             if size * network.n_edges <= 40_000:  # tiny: one dense mat-vec beats a scatter
                 amap = np.zeros((size, network.n_edges))
@@ -484,20 +484,21 @@ class CoupledLearning:
         order = reverse_cuthill_mckee(sub, symmetric_mode=True)
         inv = np.empty(f, dtype=np.int64)
         inv[order] = np.arange(f)
-        r, c = inv[red._dense_flat // f], inv[red._dense_flat % f]
+        flat_ff, edges_ff, sign_ff = red.dense_map
+        r, c = inv[flat_ff // f], inv[flat_ff % f]
         bw = int(np.max(np.abs(r - c), initial=0))
         if bw > f // 3:
             return None
         low = r >= c  # LAPACK lower band storage, Fortran order: ab[r − c, c] at (r − c) + c·(bw + 1)
-        rh, ch, eh = red._fh
+        rh, ch, eh = red.coupling_entries
         keep = ch >= 1
         rhs = np.zeros((f, 1 + self.n_out), order="F")
         rhs[inv[self.out_pos], 1 + np.arange(self.n_out)] = 1.0
         return {
             "bw": bw,
             "flat": (r - c)[low] + c[low] * (bw + 1),
-            "edges": red._dense_edges[low],
-            "sign": red._dense_sign[low],
+            "edges": edges_ff[low],
+            "sign": sign_ff[low],
             "in_rows": inv[rh[keep]],
             "in_edges": eh[keep],
             "in_cols": ch[keep] - 1,

@@ -111,6 +111,17 @@ class ReducedLaplacian:
         )
         self._fh_flat = rh * self.held_idx.size + ch
 
+    @property
+    def dense_map(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flat index into L_ff.ravel(), edge, sign ±1) per entry: L_ff = scatter of sign·k[edge]."""
+        return self._dense_flat, self._dense_edges, self._dense_sign
+
+    @property
+    def coupling_entries(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(free row, held column, edge) of every edge with one free and one held end:
+        L_fh[row, column] −= k[edge]."""
+        return self._fh
+
     def data(self, conductances: np.ndarray) -> np.ndarray:
         """CSC data array of L_ff (nnz,) for conductances (E,) in S."""
         return self.data_map @ conductances

@@ -108,7 +108,7 @@ class Breadboard:
     """
 
     #: Derived data only (no random stream, no clock): checkpoints do not walk it.
-    CHECKPOINT_SKIP = frozenset({"_base_cache", "_meter_idx", "_read_plans", "_cache"})
+    CHECKPOINT_SKIP = frozenset({"_base_cache", "_read_plans", "_cache"})
 
     def __init__(self, network: Network, part: PartSpec, settings: SimSettings | None = None,
                  clock: VirtualClock | None = None, noise_seed: int | None = None) -> None:
@@ -141,7 +141,6 @@ class Breadboard:
         self._cache: tuple[Any, Solver, dict[tuple[str, ...], np.ndarray]] | None = None
         # codes-only part of R(D), (D + INL(D))/N·R_AB, for the last codes seen (drift scales it)
         self._base_cache: dict[bytes, np.ndarray] = {}  # codes -> base (codes revisit values as training settles)
-        self._meter_idx: dict[tuple[str, ...], np.ndarray] = {}
         self._read_plans: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}  # (scan, driven set) -> plan
 
     # ------------------------------------------------------------------ parts
@@ -301,11 +300,12 @@ class Breadboard:
         if not solver.dense or not n_free:
             return False
         red = reduced_laplacian(self.network, solver.held_idx)
-        fh_rows, fh_held, fh_edges = red._fh
+        fh_rows, fh_held, fh_edges = red.coupling_entries
+        flat, edges, sign = red.dense_map
         order = {int(n): i for i, n in enumerate(solver.held_idx)}
         order.update({int(n): len(solver.held_idx) + i for i, n in enumerate(solver.free_idx)})
         sel = np.array([order[self.network.index[self._node_of_meter[ch]]] for ch in channels], dtype=np.int64)
-        return (solver.held_names, n_free, red._dense_flat, red._dense_edges, red._dense_sign.astype(float),
+        return (solver.held_names, n_free, flat, edges, sign.astype(float),
                 fh_rows, fh_held, fh_edges, sel, np.zeros(len(solver.held_idx)), np.asfortranarray(np.eye(n_free)))
 
     def _dense_read(self, plan: tuple[Any, ...], held: Mapping[str, float],
@@ -324,7 +324,7 @@ class Breadboard:
         rhs = np.bincount(fh_rows, weights=k[fh_edges] * vh[fh_held], minlength=n)
         v = np.concatenate((vh, _dpotrs(c, rhs, lower=1)[0]))[sel]
         if not thevenin:
-            return v, zeros_h[:0]
+            return v, np.zeros(sel.size)
         # diag(L_ff⁻¹) by solving against the identity (potri would do, but it wakes OpenBLAS's
         # threads, whose spinning costs more CPU than the whole read)
         return v, np.concatenate((zeros_h, np.diagonal(_dpotrs(c, eye, lower=1)[0])))[sel]
