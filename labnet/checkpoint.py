@@ -30,12 +30,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labnet.session import atomic_write_json
+from labnet.session import atomic_write_json, atomic_write_text
 
 CHECKPOINT_NAME = "checkpoint.json"
 EVALUATIONS_NAME = "evaluations.jsonl"
@@ -204,17 +205,14 @@ class EvaluationLog:
     A checkpoint names how many lines belong to it (``{"file": EVALUATIONS_NAME, "count": n}``
     in place of the list), so ``checkpoint.json`` stays the same size however long the run:
     rewriting every evaluation so far at every step made checkpoints quadratic in the run's
-    length. Opening the log keeps its first ``keep`` lines (those of the checkpoint resumed
-    from) and drops any written after that checkpoint.
+    length. Opening the log rewrites it with ``kept`` (the evaluations of the checkpoint resumed
+    from, as :func:`engine_state` read them), dropping any line written after that checkpoint.
     """
 
-    def __init__(self, folder: str | Path, keep: int = 0) -> None:
+    def __init__(self, folder: str | Path, kept: Sequence[dict[str, Any]] = ()) -> None:
         self.path = Path(folder) / EVALUATIONS_NAME
-        kept = read_evaluations(folder, keep) if keep else []
-        with open(self.path, "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in kept)
-            f.flush()
-            os.fsync(f.fileno())
+        # replaced atomically: a crash now leaves the old log, which still holds the checkpoint's lines
+        atomic_write_text(self.path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept))
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self.count = len(kept)
 

@@ -376,7 +376,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
             engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, seed=protocol.seed)
             engine.subscribe(CsvSink(writer, rig, lambda: time.perf_counter() - t0, attempt))
             restored = None if checkpoint is None else engine_state(checkpoint, folder)
-            eval_log = EvaluationLog(folder, keep=0 if restored is None else len(restored["evaluations"]))
+            eval_log = EvaluationLog(folder, () if restored is None else restored["evaluations"])
             engine.subscribe(CheckpointSink(folder, writer, events, rig, attempt, eval_log))
             engine.subscribe(lambda ev: ended.update(ev.__dict__) if isinstance(ev, RunEnded) else None)
             for sink in subscribers:

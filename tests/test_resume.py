@@ -308,8 +308,10 @@ def test_evaluation_log_keeps_only_the_checkpoints_lines(tmp_path: Path) -> None
     log = EvaluationLog(tmp_path)
     assert log.extend(recs[:5]) == {"file": "evaluations.jsonl", "count": 5}
     log.close()
-    log = EvaluationLog(tmp_path, keep=3)  # a checkpoint of 3: lines 4 and 5 came after it
+    log = EvaluationLog(tmp_path, read_evaluations(tmp_path, 3))  # a checkpoint of 3: lines 4, 5 came after it
     assert read_evaluations(tmp_path, 3) == recs[:3]
+    with pytest.raises(ValueError, match="3 evaluations, the checkpoint needs 4"):
+        read_evaluations(tmp_path, 4)  # the lines past the checkpoint are gone
     assert log.extend(recs) == {"file": "evaluations.jsonl", "count": 6}
     log.close()
     assert read_evaluations(tmp_path, 6) == recs
