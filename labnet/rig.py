@@ -336,10 +336,9 @@ class Rig:
                 hi = v
         else:
             span = self._record_span if codes is None else None
-            lim = self.limits
-            if in_limits or (span is not None and lim.code_min <= span[0] and span[1] <= lim.code_max):
-                ceiling = self._k_ceiling()
-                if (hi - lo) * ceiling <= self.limits.max_edge_current_a:
+            limits = self.limits
+            if in_limits or (span is not None and limits.code_min <= span[0] and span[1] <= limits.code_max):
+                if (hi - lo) * self._k_ceiling() <= limits.max_edge_current_a:
                     return
         self.check_pattern(held, codes)
 
