@@ -145,6 +145,11 @@ class SessionWriter:
         Data rows in the file (including those found on opening with ``append``).
     bytes : int
         Size of the file (bytes) after the last write.
+
+    A stop signal raises at any bytecode, also between a ``write(2)`` and the bookkeeping
+    after it. So the counts are one tuple replaced in one store, and each append first records
+    what it is about to write; :attr:`rows` and :attr:`bytes` settle a pending append against
+    the file's size (written: counted; not written: dropped), so they always match the file.
     """
 
     def __init__(self, folder: str | Path, header: Mapping[str, Any], columns: Sequence[str],
@@ -156,9 +161,10 @@ class SessionWriter:
         self.partial_line = ""
         for name, text in (files or {}).items():
             atomic_write_text(self.folder / name, text)
-        self.rows = 0
+        rows = 0
+        self._pending: tuple[int, int] | None = None  # (bytes, rows) of an append in flight
         if append:
-            self.partial_line, self.rows = _repair_tail(self.path)
+            self.partial_line, rows = _repair_tail(self.path)
         else:
             # The header and column row appear at once: written to a temporary file, then
             # linked into place (which, like O_EXCL, refuses to replace an existing CSV).
@@ -177,27 +183,48 @@ class SessionWriter:
                 tmp.unlink()
             fsync_dir(self.folder)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        self.bytes = os.fstat(self._fd).st_size
+        self._counts = (os.fstat(self._fd).st_size, rows)  # (bytes, rows): replaced, never mutated
         self._dirty = True  # written since the last fsync (a repaired tail counts)
+
+    def _settled(self) -> tuple[int, int]:
+        """(bytes, rows), with an append a signal interrupted counted if it reached the file."""
+        pending = self._pending
+        if pending is not None:
+            size = os.fstat(self._fd).st_size if self._fd >= 0 else os.stat(self.path).st_size
+            b, r = self._counts
+            if size == b + pending[0]:
+                self._counts = (size, r + pending[1])
+            self._pending = None
+        return self._counts
+
+    @property
+    def rows(self) -> int:
+        return self._settled()[1]
+
+    @property
+    def bytes(self) -> int:
+        return self._settled()[0]
 
     @property
     def closed(self) -> bool:
         return self._fd < 0
 
-    def _append(self, text: str) -> None:
+    def _append(self, text: str, rows: int = 0) -> None:
         if self._fd < 0:
             raise ValueError(f"{self.path}: session writer is closed")
         data = text.encode("utf-8")
+        b, r = self._settled()
         self._dirty = True
+        self._pending = (len(data), rows)
         _write_all(self._fd, data)  # one write(2) for a row: a kill leaves whole rows only
-        self.bytes += len(data)
+        self._counts = (b + len(data), r + rows)
+        self._pending = None
 
     def write(self, row: Mapping[str, Any]) -> None:
         """Append one row (a single ``write`` of the whole line; it reaches the OS at once)."""
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerow([_cell(row.get(c)) for c in self.columns])
-        self._append(buf.getvalue())
-        self.rows += 1
+        self._append(buf.getvalue(), rows=1)
 
     def comment(self, key: str, value: Any) -> None:
         """Append a ``# key: JSON`` line (``pandas.read_csv(comment="#")`` skips it)."""

@@ -162,3 +162,32 @@ def test_kill9_at_random_moments_then_resume(setup, tmp_path: Path) -> None:
             pd.testing.assert_frame_equal(read_session(folder).drop(columns=["time_s", "attempt"]), ref_rows)
     print(f"\nkill -9: {i} processes killed after 0..{total} rows + 0-20 ms: {outcomes}")
     assert outcomes["killed_mid_run"] >= KILLS
+
+
+@pytest.mark.parametrize("lands", ["before the write", "after the write"])
+def test_row_counts_match_the_file_when_a_signal_lands_beside_a_write(tmp_path: Path, monkeypatch, lands) -> None:
+    """A stop signal can raise between a row's write(2) and its bookkeeping; the writer's
+    ``rows``/``bytes`` (what status.json and checkpoints record) still match the file."""
+    import labnet.session as session
+
+    w = session.SessionWriter(tmp_path, {"k": 1}, ["a", "b"])
+    w.write({"a": 1, "b": 2})
+    real = session._write_all
+
+    def interrupted(fd, data):
+        if lands == "after the write":
+            real(fd, data)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(session, "_write_all", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        w.write({"a": 3, "b": 4})
+    monkeypatch.setattr(session, "_write_all", real)
+    on_disk = pd.read_csv(tmp_path / "session.csv", comment="#")
+    assert w.rows == len(on_disk) == (2 if lands == "after the write" else 1)
+    assert w.bytes == (tmp_path / "session.csv").stat().st_size
+    w.comment("run_ended", {"rows": w.rows})
+    w.write({"a": 5, "b": 6})
+    w.close()
+    assert w.rows == len(pd.read_csv(tmp_path / "session.csv", comment="#"))
+    assert w.bytes == (tmp_path / "session.csv").stat().st_size
