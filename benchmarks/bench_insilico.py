@@ -6,14 +6,14 @@
     python benchmarks/bench_insilico.py --json out.json # also write the numbers
 
 What it prints, for seeded networks of about 16, 256, 4,096 and 65,536 edges (Delaunay
-triangulations of random points, ``labnet.generators.delaunay_network``, and open square
-lattices, ``labnet.generators.square_lattice``), allostery task (2 inputs at 1 V / 0 V, two
+triangulations of random points, ``labnet.core.generators.delaunay_network``, and open square
+lattices, ``labnet.core.generators.square_lattice``), allostery task (2 inputs at 1 V / 0 V, two
 outputs to be pushed 0.1 V up and 0.1 V down from where they start — a task the networks keep
 learning through the timed steps), conductances log-uniform in 0.1–1 mS, continuous coupled
 learning (α = 1e-3 S/V², η = 0.5):
 
 * ``step``: seconds per training step (free + clamped state + update) of
-  :class:`labnet.insilico.CoupledLearning` with its automatic method, steps per second, the
+  :class:`labnet.insilico.trainer.CoupledLearning` with its automatic method, steps per second, the
   method used, factorisations and PCG iterations per step, and the error after / before;
 * ``floor``: one sparse numeric Cholesky factorisation (ordering and symbolic analysis reused)
   plus one forward and one backward triangular solve of the same reduced Laplacian — CHOLMOD
@@ -120,7 +120,7 @@ def lattice_shape(target: int) -> tuple[int, int]:
 
 
 def make_network(size: int, topo: str) -> Any:
-    from labnet.generators import delaunay_network, square_lattice
+    from labnet.core.generators import delaunay_network, square_lattice
 
     if topo == "delaunay":
         return delaunay_network(DELAUNAY_NODES[size], seed=0, n_inputs=2, n_outputs=2)
@@ -129,7 +129,7 @@ def make_network(size: int, topo: str) -> Any:
 
 
 def make_trainer(net: Any, method: str = "auto", **kw: Any) -> Any:
-    from labnet.insilico import CoupledLearning, StepStats
+    from labnet.insilico.trainer import CoupledLearning, StepStats
 
     rng = np.random.default_rng(1)
     k0 = 10 ** rng.uniform(np.log10(K_LO), np.log10(K_HI), net.n_edges)
@@ -145,8 +145,8 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
     import scipy.linalg as la
     import scipy.sparse.linalg as spla
 
-    import labnet.insilico  # noqa: F401  (imported before any memory is measured)
-    from labnet.solvers import HAVE_CHOLMOD, ReducedLaplacian, SparseCholesky
+    import labnet.insilico.trainer  # noqa: F401  (imported before any memory is measured)
+    from labnet.core.solvers import HAVE_CHOLMOD, ReducedLaplacian, SparseCholesky
 
     base = rss_mb()
     net = make_network(size, topo)
@@ -236,9 +236,9 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
 
 
 def bench_epoch(quick: bool) -> dict[str, Any]:
-    from labnet.generators import delaunay_network
-    from labnet.insilico import CoupledLearning
-    from labnet.tasks import regression
+    from labnet.core.generators import delaunay_network
+    from labnet.core.tasks import regression
+    from labnet.insilico.trainer import CoupledLearning
 
     net = delaunay_network(DELAUNAY_NODES[4096], seed=0, n_inputs=2, n_outputs=1)
     task, _ = regression(2, 1, n_train=1000, n_test=10, rng=np.random.default_rng(3))
@@ -257,9 +257,9 @@ def bench_epoch(quick: bool) -> dict[str, Any]:
 
 
 def bench_batched(quick: bool) -> dict[str, Any]:
-    from labnet.batched import HAVE_NUMBA
-    from labnet.generators import breadboard16, delaunay_network, random_network
-    from labnet.insilico import BatchedCoupledLearning
+    from labnet.core.generators import breadboard16, delaunay_network, random_network
+    from labnet.insilico.batched import HAVE_NUMBA
+    from labnet.insilico.trainer import BatchedCoupledLearning
 
     rng = np.random.default_rng(4)
     res: dict[str, Any] = {}
@@ -286,9 +286,9 @@ def bench_batched(quick: bool) -> dict[str, Any]:
 
 
 def bench_rig(quick: bool) -> dict[str, Any]:
-    from labnet.engine import Engine
-    from labnet.protocol import load_protocol
-    from labnet.rigfile import build_rig, load_rig
+    from labnet.config.protocol import load_protocol
+    from labnet.config.rigfile import build_rig, load_rig
+    from labnet.experiments.engine import Engine
 
     res: dict[str, Any] = {}
     proto = load_protocol(ROOT / "protocols" / "allostery.toml")
@@ -326,8 +326,8 @@ def _full_run(rig_name: str, quick: bool = False) -> dict[str, Any]:
     300-step run (100 and 300 with ``quick``), so start-up and the first evaluation cancel."""
     import tempfile
 
-    from labnet.protocol import load_protocol
-    from labnet.runner import run_protocol
+    from labnet.app.runner import run_protocol
+    from labnet.config.protocol import load_protocol
 
     cpu = {}
     short, long = (100, 300) if quick else (300, 1300)
@@ -479,8 +479,8 @@ def main() -> None:
         return
     import scipy
 
-    from labnet.batched import HAVE_NUMBA
-    from labnet.solvers import HAVE_CHOLMOD
+    from labnet.core.solvers import HAVE_CHOLMOD
+    from labnet.insilico.batched import HAVE_NUMBA
 
     sizes = [a.only] if a.only else ([16, 256, 4096] if a.quick else list(SIZES))
     q = ["quick"] if a.quick else []

@@ -7,7 +7,7 @@ board, DAQ970A and supplies behind their real drivers) while the emulated transp
 seeded faults — dropped and garbled bytes, replies delayed past the timeout, board resets,
 the port unplugged and back, SCPI errors in the queue, wildly-off meter readings, VISA
 timeouts. A run that did not complete is resumed without faults. The script prints the
-totals (see labnet.campaign for what is checked) and writes ``campaign.json`` with every run.
+totals (see labnet.app.campaign for what is checked) and writes ``campaign.json`` with every run.
 Exit code 0 when no source was left on, no row was lost or corrupted and every run completed
 (first time or after its resume).
 """
@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from labnet.campaign import run_campaign
+from labnet.app.campaign import run_campaign
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 Trains every network of an ensemble (default: 24 random networks of 50 nodes and 120 edges,
 two input nodes and one output) on an allosteric task by continuous coupled learning, and
-compares the free-state Hessian before and after training (labnet.analysis):
+compares the free-state Hessian before and after training (labnet.core.analysis):
 
 1. λ_min (the softest eigenvalue) falls;
 2. the softest mode's share of the task response rises. The signed share c_0/Σ_n c_n can
@@ -24,9 +24,9 @@ held, the Hessian is the Laplacian on every other node, and the task asks the ou
 response to grow from o_0 to o_0·(1 + 3d) (the clamped state holds the output at
 o + η(t − o), i.e. nudges it with exactly the current that takes).
 
-Voltage inputs are trained with labnet.insilico.CoupledLearning when it is available, otherwise a plain loop over
-labnet.physics.Solver (free state) and Solver.clamped (clamped state, same factorisation) with
-labnet.rules.coupled_learning — the same physics either way.
+Voltage inputs are trained with labnet.insilico.trainer.CoupledLearning when it is available, otherwise a plain loop over
+labnet.core.physics.Solver (free state) and Solver.clamped (clamped state, same factorisation) with
+labnet.core.rules.coupled_learning — the same physics either way.
 
 Run:  python benchmarks/physical_effects.py [--networks 24] [--nodes 50] [--edges 120]
       [--demands 0.9] [--steps 4000] [--seed 0]
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labnet.analysis import (
+from labnet.core.analysis import (
     TaskModes,
     eigenmodes,
     mode_shares,
@@ -50,10 +50,10 @@ from labnet.analysis import (
     reduced_hessian,
     task_modes,
 )
-from labnet.generators import random_network
-from labnet.network import Network
-from labnet.physics import Solver
-from labnet.rules import clip_conductance, coupled_learning
+from labnet.core.generators import random_network
+from labnet.core.network import Network
+from labnet.core.physics import Solver
+from labnet.core.rules import clip_conductance, coupled_learning
 
 K_MIN, K_MAX = 1e-5, 1e-2  # S: the conductance range of the continuous rule
 
@@ -72,7 +72,7 @@ class Outcome:
 
 def _train_plain(net: Network, k: np.ndarray, x: np.ndarray, t: np.ndarray, alpha: float, eta: float,
                  steps: int, tol: float) -> np.ndarray:
-    """Coupled learning with labnet.physics.Solver (free and clamped state on one factorisation)."""
+    """Coupled learning with labnet.core.physics.Solver (free and clamped state on one factorisation)."""
     held = list(net.inputs)
     vin = dict(zip(held, map(float, x)))
     out = net.outputs[0]
@@ -92,7 +92,7 @@ def train(net: Network, k0: np.ndarray, x: np.ndarray, t: float, *, alpha: float
           tol: float) -> np.ndarray:
     """Trained conductances (S), shape (E,)."""
     try:
-        from labnet.insilico import CoupledLearning
+        from labnet.insilico.trainer import CoupledLearning
     except ImportError:
         return _train_plain(net, k0.copy(), x, t, alpha, eta, steps, tol)
     cl = CoupledLearning(net, k0.copy(), x[None, :], np.array([[t]]), alpha=alpha, eta=eta, k_min=K_MIN, k_max=K_MAX)
@@ -118,7 +118,7 @@ def train_force(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray, t
                 eta: float, steps: int, tol: float) -> np.ndarray:
     """Coupled learning with current inputs: free state H⁻¹F, clamped state with the output held
     at o + η(t − o) (the free state plus the response to the current that holding takes);
-    both from one labnet.physics.Solver factorisation per step."""
+    both from one labnet.core.physics.Solver factorisation per step."""
     red = reduced_hessian(net, k, [])
     free = red.free_idx
     op = int(np.flatnonzero(a)[0])

@@ -1,4 +1,4 @@
-"""Keysight DAQ970A / 34970A scanning voltmeter: the :class:`~labnet.roles.Meter` role.
+"""Keysight DAQ970A / 34970A scanning voltmeter: the :class:`~labnet.bench.roles.Meter` role.
 
 Configured once (scan list, DC volts on a fixed range, NPLC, auto-zero once, no extra channel
 delay — the protocol's ``settle_s`` already waited), then every state is one ``READ?`` that
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, channel_list, floats
-from labnet.errors import InstrumentError
+from labnet.core.errors import InstrumentError
 
 PLC_S = 1 / 60  # one power-line cycle at 60 Hz (s)
 NPLC_CHOICES = ("0.02", "0.2", "1", "2", "10", "20", "100", "200")

@@ -1,4 +1,4 @@
-"""Host driver of the digipot board (``drivers/PROTOCOL.md``): the :class:`~labnet.roles.Digipots` role.
+"""Host driver of the digipot board (``drivers/PROTOCOL.md``): the :class:`~labnet.bench.roles.Digipots` role.
 
 It talks to any pyserial-like port (``write``, ``read_until``, ``reset_input_buffer``,
 ``close``; ``open`` for reconnecting) and
@@ -32,7 +32,7 @@ import numpy as np
 
 from drivers import digiproto as dp
 from drivers.events import EventCallback, emit_event
-from labnet.errors import InstrumentError, LimitError
+from labnet.core.errors import InstrumentError, LimitError
 
 log = logging.getLogger("drivers.digipot")
 

@@ -10,7 +10,7 @@ attributes (PyMeasure style)::
 
 Arguments are validated *before* anything is written (a bad value raises ``ValueError``
 with the command and argument named, and no byte is sent). The base handles termination
-(``\\n``), timeouts (turned into :class:`~labnet.errors.InstrumentError` naming the
+(``\\n``), timeouts (turned into :class:`~labnet.core.errors.InstrumentError` naming the
 instrument and the command), ``*IDN?``, ``*RST``/``*CLS`` and draining ``SYST:ERR?``.
 
 Retries
@@ -18,7 +18,7 @@ Retries
 Operations that are safe to repeat are retried a bounded number of times (``retries``) with
 exponential backoff (``backoff_s``, doubling; slept through ``sleep``, which a rig sets to its
 clock's — modelled time on the simulator, real time on a bench), then give up with an
-:class:`~labnet.errors.InstrumentError`:
+:class:`~labnet.core.errors.InstrumentError`:
 
 * **queries** (declared :class:`Query` objects, ``*IDN?``, the meter's ``READ?``): after a
   timeout or a reply that does not parse, the reply stream is re-synchronised — device
@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from drivers.events import EventCallback, emit_event
-from labnet.errors import InstrumentError
+from labnet.core.errors import InstrumentError
 
 log = logging.getLogger("drivers.scpi")
 T = TypeVar("T")
@@ -175,7 +175,7 @@ class ScpiInstrument:
     retries : int
         Repetitions of a retry-safe operation after its first attempt failed. 0 (the default
         of a driver built by hand): one attempt, as told; a rig built from a rig file passes
-        the file's ``retries`` (default :data:`labnet.rigfile.SCPI_RETRIES`, 3).
+        the file's ``retries`` (default :data:`labnet.config.rigfile.SCPI_RETRIES`, 3).
     backoff_s : float
         Wait before the first retry (s); doubles with every further retry.
     sleep : callable
@@ -238,7 +238,7 @@ class ScpiInstrument:
 
     def query(self, message: str) -> str:
         """Send a query once and return its reply; after a timeout the device is cleared (a late
-        reply cannot answer the next query) and :class:`~labnet.errors.InstrumentError` raised."""
+        reply cannot answer the next query) and :class:`~labnet.core.errors.InstrumentError` raised."""
         try:
             return self._query_once(message)
         except Transient as exc:

@@ -9,7 +9,7 @@ until the queue is clean, a bounded number of times (``retries``, see :mod:`driv
 voltage limits (the instrument's own maximum and the rig's limit, whichever is lower) before
 sending anything.
 
-:class:`RoutedSources` is the :class:`~labnet.roles.Sources` role of a rig: channel
+:class:`RoutedSources` is the :class:`~labnet.bench.roles.Sources` role of a rig: channel
 ``"psu1.2"`` is channel ``"2"`` of the instrument registered under prefix ``"psu1"``.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, floats
-from labnet.errors import InstrumentError, LimitError
+from labnet.core.errors import InstrumentError, LimitError
 
 
 def join_commands(cmds: list[str]) -> str:

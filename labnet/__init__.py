@@ -5,16 +5,16 @@ Public API (see README.md):
 * :class:`Network` and the generators :func:`random_network`, :func:`square_lattice`,
   :func:`delaunay_network`, :func:`breadboard16`;
 * physics: :func:`solve`, :class:`Solver`, :func:`edge_currents`, :func:`dissipated_power`;
-* rules: :mod:`labnet.rules` (:func:`coupled_learning`, :class:`Rule`, …);
-* tasks: :mod:`labnet.tasks`;
+* rules: :mod:`labnet.core.rules` (:func:`coupled_learning`, :class:`Rule`, …);
+* tasks: :mod:`labnet.core.tasks`;
 * files and runs: :func:`load_protocol`, :func:`load_rig`, :func:`build_rig`,
   :func:`run_protocol`, :class:`Engine`, :class:`Rig`.
 """
 
-from labnet.errors import ConfigError, InstrumentError, LabnetError, LimitError
-from labnet.generators import breadboard16, delaunay_network, random_network, square_lattice
-from labnet.network import Network
-from labnet.physics import Solver, dissipated_power, edge_currents, solve
+from labnet.core.errors import ConfigError, InstrumentError, LabnetError, LimitError
+from labnet.core.generators import breadboard16, delaunay_network, random_network, square_lattice
+from labnet.core.network import Network
+from labnet.core.physics import Solver, dissipated_power, edge_currents, solve
 
 __version__ = "0.1.0"
 
@@ -44,23 +44,22 @@ __all__ = [
 
 def __getattr__(name: str):  # lazy: keep `import labnet` light
     if name in ("load_protocol",):
-        from labnet.protocol import load_protocol
+        from labnet.config.protocol import load_protocol
 
         return load_protocol
     if name in ("load_rig", "build_rig"):
-        from labnet import rigfile
-
+        from labnet.config import rigfile
         return getattr(rigfile, name)
     if name == "run_protocol":
-        from labnet.runner import run_protocol
+        from labnet.app.runner import run_protocol
 
         return run_protocol
     if name == "Engine":
-        from labnet.engine import Engine
+        from labnet.experiments.engine import Engine
 
         return Engine
     if name == "Rig":
-        from labnet.rig import Rig
+        from labnet.bench.rig import Rig
 
         return Rig
     raise AttributeError(name)

@@ -2,6 +2,6 @@
 
 import sys
 
-from labnet.cli import main
+from labnet.app.cli import main
 
 sys.exit(main())

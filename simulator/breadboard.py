@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from labnet.errors import ConfigError
-from labnet.network import Network
-from labnet.parts import PartSpec
-from labnet.physics import Solver, _dpotrf, _dpotrs, reduced_laplacian, thevenin_resistance
+from labnet.core.errors import ConfigError
+from labnet.core.network import Network
+from labnet.core.parts import PartSpec
+from labnet.core.physics import Solver, _dpotrf, _dpotrs, reduced_laplacian, thevenin_resistance
 
 
 @dataclass(frozen=True)

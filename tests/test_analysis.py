@@ -1,4 +1,4 @@
-"""Tests of labnet.analysis against direct solves and independent formulas."""
+"""Tests of labnet.core.analysis against direct solves and independent formulas."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from labnet import delaunay_network, random_network, solve
-from labnet.analysis import (
+from labnet.core.analysis import (
     eigenmodes,
     empirical_covariance,
     model_deff,
@@ -85,7 +85,7 @@ def test_transfer_matrix_and_probe_covariance_match_sampled_solves():
 
 
 def test_task_modes_sparse_path_for_large_networks():
-    from labnet.analysis import DENSE_EIG_MAX
+    from labnet.core.analysis import DENSE_EIG_MAX
 
     net = delaunay_network(DENSE_EIG_MAX + 300, seed=5)
     k = _k(net, 5)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from labnet.cli import main
+from labnet.app.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM16 = ROOT / "protocols" / "rigs" / "sim16.toml"
@@ -181,13 +181,13 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     import pyvisa
     import serial
 
-    import labnet.rigfile
-    import labnet.runner
+    import labnet.app.runner
+    import labnet.config.rigfile
     import simulator.breadboard
 
     s = Spy()
-    monkeypatch.setattr(labnet.rigfile, "build_rig", s.hook("build_rig"))
-    monkeypatch.setattr(labnet.runner, "build_rig", s.hook("build_rig"))
+    monkeypatch.setattr(labnet.config.rigfile, "build_rig", s.hook("build_rig"))
+    monkeypatch.setattr(labnet.app.runner, "build_rig", s.hook("build_rig"))
     monkeypatch.setattr(simulator.breadboard.Breadboard, "__init__", s.hook("Breadboard"))
     monkeypatch.setattr(serial, "serial_for_url", s.hook("serial_for_url"))
     monkeypatch.setattr(serial, "Serial", s.hook("serial.Serial"))
@@ -232,8 +232,8 @@ def test_at_least_30_distinct_cases() -> None:
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short completed run, made before any spy is installed."""
-    from labnet.protocol import load_protocol
-    from labnet.runner import run_protocol
+    from labnet.app.runner import run_protocol
+    from labnet.config.protocol import load_protocol
 
     d = tmp_path_factory.mktemp("done")
     (d / R).write_text(SIM16.read_text())

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import labnet.physics as physics
-from labnet.errors import ConfigError
-from labnet.generators import random_edges
-from labnet.network import Network
-from labnet.parts import get_part
-from labnet.physics import Solver, thevenin_resistance
+import labnet.core.physics as physics
+from labnet.core.errors import ConfigError
+from labnet.core.generators import random_edges
+from labnet.core.network import Network
+from labnet.core.parts import get_part
+from labnet.core.physics import Solver, thevenin_resistance
 from simulator.breadboard import Breadboard, SimSettings
 
 QUIET = {"meter_noise_v": 0.0, "meter_resolution_v": 0.0}  # drift, tolerance, INL, loading stay on

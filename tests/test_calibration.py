@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labnet.calibration import (
+from labnet.config.rigfile import build_rig, load_rig
+from labnet.core.conductance import PartModel
+from labnet.core.errors import ConfigError
+from labnet.core.parts import get_part
+from labnet.core.physics import Solver
+from labnet.experiments.calibration import (
     CalibrationSettings,
     CalibrationTable,
     PatternData,
@@ -19,11 +24,6 @@ from labnet.calibration import (
     source_patterns,
     sweep_design,
 )
-from labnet.conductance import PartModel
-from labnet.errors import ConfigError
-from labnet.parts import get_part
-from labnet.physics import Solver
-from labnet.rigfile import build_rig, load_rig
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
@@ -159,7 +159,7 @@ def test_calibration_respects_limits_and_restores_codes(calibrated):
 
 
 def test_protocol_calibration_table_reference(tmp_path, calibrated):
-    from labnet.protocol import load_protocol
+    from labnet.config.protocol import load_protocol
 
     _, res = calibrated
     res.table.to_csv(tmp_path / "cal.csv")
@@ -173,8 +173,8 @@ def test_protocol_calibration_table_reference(tmp_path, calibrated):
 
 
 def _train(tmp_path: Path, name: str, seed: int, table: Path | None) -> float:
-    from labnet.protocol import load_protocol
-    from labnet.runner import run_protocol
+    from labnet.app.runner import run_protocol
+    from labnet.config.protocol import load_protocol
 
     text = (f'[protocol]\nname = "{name}"\nkind = "train"\nrig = "{RIG}"\nseed = {seed}\n'
             '[task]\nkind = "allostery"\ninputs_v = [1.0, 0.3]\ntargets_v = [0.25, 0.15]\n'

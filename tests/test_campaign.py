@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from labnet.campaign import faulted_run, run_campaign
+from labnet.app.campaign import faulted_run, run_campaign
 
 RUNS = 16
 
@@ -69,8 +69,8 @@ def test_scpi_faults_are_retried_not_stopped(campaign) -> None:
 
 def test_unrecoverable_fault_stops_cleanly_and_resumes_exactly(tmp_path: Path, campaign) -> None:
     """The meter stops answering for good: the run stops (failed), sources off, then resumes."""
-    from labnet.campaign import campaign_protocol
-    from labnet.runner import run_protocol
+    from labnet.app.campaign import campaign_protocol
+    from labnet.app.runner import run_protocol
 
     proto = campaign_protocol(tmp_path)
     ref = run_protocol(proto, session_dir=tmp_path / "ref", progress=False)

@@ -13,7 +13,7 @@ import pytest
 from drivers import digiproto as dp
 from drivers.digipot import BoardError, DigipotBoard
 from drivers.testing import ScriptedSerial
-from labnet.errors import InstrumentError, LimitError
+from labnet.core.errors import InstrumentError, LimitError
 
 READY = b"!RDY LNDP 1.0*80\n"
 IDENT = (b"00 I*1E\n", b"00 OK I LNDP 1.0 X9C 16 99 0 1*68\n")

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from drivers.events import EventBuffer
-from labnet.campaign import campaign_protocol
-from labnet.checkpoint import sim_model
-from labnet.errors import InstrumentError
-from labnet.rigfile import build_rig
-from labnet.runner import run_protocol
-from labnet.session import read_session, read_status
+from labnet.app.campaign import campaign_protocol
+from labnet.app.runner import run_protocol
+from labnet.config.rigfile import build_rig
+from labnet.core.errors import InstrumentError
+from labnet.session.checkpoint import sim_model
+from labnet.session.folder import read_session, read_status
 from simulator.bench import get_bench
 from simulator.scpi_emu import ScpiError
 

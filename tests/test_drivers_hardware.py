@@ -23,7 +23,7 @@ import simulator  # noqa: F401 - registers sim://
 from drivers.daq970a import DAQ970A
 from drivers.digipot import DigipotBoard
 from drivers.sources import E36312A
-from labnet.rigfile import load_rig
+from labnet.config.rigfile import load_rig
 from simulator.bench import SimBench, register, unregister
 from simulator.breadboard import Breadboard, SimSettings
 from simulator.visa import library

@@ -10,7 +10,7 @@ from drivers.daq970a import DAQ970A, Keysight34970A
 from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, channel_list, split_reply
 from drivers.sources import E36312A, Keithley2450, RoutedSources
 from drivers.testing import Late, ScriptedResource, expected_protocol
-from labnet.errors import InstrumentError, LimitError
+from labnet.core.errors import InstrumentError, LimitError
 
 DAQ_IDN = ("*IDN?", "Keysight Technologies,DAQ970A,MY58001234,A.02.02-01.00-02.01-00.02-03-02")
 OK = '+0,"No error"'

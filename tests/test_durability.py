@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.checkpoint import read_checkpoint
-from labnet.protocol import load_protocol
-from labnet.runner import resume_session, run_protocol
-from labnet.session import read_session, read_status
+from labnet.app.runner import resume_session, run_protocol
+from labnet.config.protocol import load_protocol
+from labnet.session.checkpoint import read_checkpoint
+from labnet.session.folder import read_session, read_status
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
@@ -168,7 +168,7 @@ def test_kill9_at_random_moments_then_resume(setup, tmp_path: Path) -> None:
 def test_row_counts_match_the_file_when_a_signal_lands_beside_a_write(tmp_path: Path, monkeypatch, lands) -> None:
     """A stop signal can raise between a row's write(2) and its bookkeeping; the writer's
     ``rows``/``bytes`` (what status.json and checkpoints record) still match the file."""
-    import labnet.session as session
+    import labnet.session.folder as session
 
     w = session.SessionWriter(tmp_path, {"k": 1}, ["a", "b"])
     w.write({"a": 1, "b": 2})

@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import labnet.insilico as ins
-import labnet.solvers as solvers
+import labnet.core.solvers as solvers
+import labnet.insilico.trainer as ins
 from labnet import Network
-from labnet.batched import HAVE_NUMBA, _train_small_py, train_small, train_small_parallel
-from labnet.conductance import PartModel
-from labnet.generators import breadboard16, delaunay_network, random_network, square_lattice
-from labnet.insilico import BatchedCoupledLearning, CoupledLearning, direct_states
-from labnet.parts import get_part
-from labnet.rules import Rule, apply_step, coupled_learning
+from labnet.core.conductance import PartModel
+from labnet.core.generators import breadboard16, delaunay_network, random_network, square_lattice
+from labnet.core.parts import get_part
+from labnet.core.rules import Rule, apply_step, coupled_learning
+from labnet.insilico.batched import HAVE_NUMBA, _train_small_py, train_small, train_small_parallel
+from labnet.insilico.trainer import BatchedCoupledLearning, CoupledLearning, direct_states
 
 ALPHA, ETA = 1e-3, 0.5
 
@@ -305,7 +305,7 @@ def test_compiled_kernel_matches_numpy_engine(shared: bool) -> None:
 
 
 def test_batched_rejects_mismatched_networks() -> None:
-    from labnet.errors import ConfigError
+    from labnet.core.errors import ConfigError
 
     nets = [random_network(10, 16, seed=0), random_network(11, 16, seed=1)]
     with pytest.raises(ConfigError):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from labnet import solve
-from labnet.generators import delaunay_network, square_lattice
-from labnet.physics import Solver
-from labnet.solvers import HAVE_CHOLMOD, DenseCholesky, ReducedLaplacian, SparseCholesky, block_pcg
+from labnet.core.generators import delaunay_network, square_lattice
+from labnet.core.physics import Solver
+from labnet.core.solvers import HAVE_CHOLMOD, DenseCholesky, ReducedLaplacian, SparseCholesky, block_pcg
 
 BACKENDS = ["splu", "cholmod"] if HAVE_CHOLMOD else ["splu"]
 

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labnet import Network, random_network, solve
-from labnet.errors import ConfigError
-from labnet.generators import delaunay_network, square_lattice
-from labnet.physics import (
+from labnet.core.errors import ConfigError
+from labnet.core.generators import delaunay_network, square_lattice
+from labnet.core.physics import (
     DENSE_MAX,
     Solver,
     dissipated_power,
@@ -140,7 +140,7 @@ def test_dense_and_sparse_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     k = 10 ** rng.uniform(-6, -3, net.n_edges)
     held = {n: float(rng.uniform(0, 1)) for n in net.inputs}
     v_dense = solve(net, k, held)
-    import labnet.physics as phys
+    import labnet.core.physics as phys
 
     monkeypatch.setattr(phys, "DENSE_MAX", 10)
     assert not Solver(net, k, list(held)).dense

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labnet.analysis import empirical_covariance, participation_ratio
-from labnet.cli import main
-from labnet.probe import ProbeSettings, model_probe, probe_stats, run_probe
-from labnet.rigfile import build_rig, load_rig
+from labnet.app.cli import main
+from labnet.config.rigfile import build_rig, load_rig
+from labnet.core.analysis import empirical_covariance, participation_ratio
+from labnet.experiments.probe import ProbeSettings, model_probe, probe_stats, run_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
@@ -75,7 +75,7 @@ def test_probe_protocol_rejects_undrivable_node(tmp_path):
 def test_bootstrap_error_bar_is_calibrated_over_repeated_probes():
     """Over repeated probes (fresh noise and patterns) the error bar covers the true-model D_eff
     about as often as a 1σ bar should."""
-    from labnet.probe import load_probe_protocol
+    from labnet.experiments.probe import load_probe_protocol
 
     proto = load_probe_protocol(ROOT / "protocols" / "probe.toml")
     settings = ProbeSettings(samples=100, drive=proto.settings.drive, v_max=0.5, bootstrap=200)

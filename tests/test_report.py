@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.cli import main
-from labnet.report import FIGURES
+from labnet.app.cli import main
+from labnet.app.report import FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,8 +65,8 @@ def test_report_rejects_non_session(tmp_path):
                                         ("trak_every = 5", "analysis.trak_every"),
                                         ("probe_v_max = 5.0", "analysis.probe_v_max")])
 def test_analysis_table_is_validated(tmp_path, table, key):
-    from labnet.errors import ConfigError
-    from labnet.protocol import load_protocol
+    from labnet.config.protocol import load_protocol
+    from labnet.core.errors import ConfigError
 
     proto = _protocol(tmp_path, f"\n[analysis]\n{table}\n")
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.checkpoint import EvaluationLog, _roots, _walk, engine_state, find_state, read_checkpoint, read_evaluations
-from labnet.engine import Checkpoint, StateMeasured
-from labnet.errors import ConfigError
-from labnet.protocol import load_protocol
-from labnet.runner import resume_session, run_protocol
-from labnet.session import read_markers, read_session, read_status
+from labnet.app.runner import resume_session, run_protocol
+from labnet.config.protocol import load_protocol
+from labnet.core.errors import ConfigError
+from labnet.experiments.engine import Checkpoint, StateMeasured
+from labnet.session.checkpoint import EvaluationLog, _roots, _walk, engine_state, find_state, read_checkpoint, read_evaluations
+from labnet.session.folder import read_markers, read_session, read_status
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "protocols" / "rigs" / "sim16.toml"

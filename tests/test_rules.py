@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from labnet.conductance import PartModel
-from labnet.parts import CATALOG
-from labnet.rules import (
+from labnet.core.conductance import PartModel
+from labnet.core.parts import CATALOG
+from labnet.core.rules import (
     Rule,
     apply_step,
     coupled_learning,

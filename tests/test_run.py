@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.protocol import load_protocol
-from labnet.runner import run_protocol, summary
-from labnet.session import read_header
+from labnet.app.runner import run_protocol, summary
+from labnet.config.protocol import load_protocol
+from labnet.session.folder import read_header
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOCOLS = ROOT / "protocols"

@@ -23,13 +23,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.checkpoint import sim_model
-from labnet.engine import StateMeasured
-from labnet.errors import InstrumentError, LimitError
-from labnet.protocol import load_protocol
-from labnet.rigfile import build_rig, load_rig
-from labnet.runner import run_protocol
-from labnet.session import read_status
+from labnet.app.runner import run_protocol
+from labnet.config.protocol import load_protocol
+from labnet.config.rigfile import build_rig, load_rig
+from labnet.core.errors import InstrumentError, LimitError
+from labnet.experiments.engine import StateMeasured
+from labnet.session.checkpoint import sim_model
+from labnet.session.folder import read_status
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
@@ -57,10 +57,10 @@ settle_s = 0.001
 
 SPY_RUN = textwrap.dedent('''
     import os, sys, time
-    from labnet.checkpoint import sim_model
-    from labnet.protocol import load_protocol
-    from labnet.rigfile import build_rig
-    from labnet.runner import run_protocol
+    from labnet.session.checkpoint import sim_model
+    from labnet.config.protocol import load_protocol
+    from labnet.config.rigfile import build_rig
+    from labnet.app.runner import run_protocol
 
     proto_path, folder, spy_path, slow = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     proto = load_protocol(proto_path)
@@ -231,7 +231,7 @@ def test_refused_pattern_applies_nothing_and_is_logged(tmp_path: Path, caplog) -
     with rig:
         ok = rig.check_pattern({"n1": 0.05})
         assert np.max(np.abs(ok)) < 1e-4
-        with caplog.at_level("INFO", logger="labnet.rig"), pytest.raises(LimitError, match="rating"):
+        with caplog.at_level("INFO", logger="labnet.bench.rig"), pytest.raises(LimitError, match="rating"):
             rig.apply({"n1": 1.0, "n2": 0.3})
         with pytest.raises(LimitError, match="limit"):
             rig.apply({"n1": 1.5})
@@ -332,7 +332,7 @@ def test_safe_state_is_retried(tmp_path: Path, caplog) -> None:
     with rig:
         rig.apply({"n1": 0.5})
         rig.sources = FlakySources(rig.sources.inner, failures=2)
-        with caplog.at_level("INFO", logger="labnet.rig"):
+        with caplog.at_level("INFO", logger="labnet.bench.rig"):
             rig.safe_state()
         assert rig.sources.safe_calls == 3 and sim_model(rig).driven == {}
     assert [r.event for r in caplog.records if hasattr(r, "event")] == ["retry", "retry", "recovery"]
@@ -416,14 +416,14 @@ def test_bound_gives_the_exact_check_verdict(tmp_path: Path, max_i: float) -> No
 def test_bound_spares_the_solve_on_the_default_rig(monkeypatch: pytest.MonkeyPatch) -> None:
     """sim16 (code_min 10, 1 V sources, 1 mA rating) is safe by the bound alone: a training run's
     limit checks build no network solver; with a tighter rating they solve (and still pass)."""
-    import labnet.rig as rig_mod
+    import labnet.bench.rig as rig_mod
 
     built = []
     real = rig_mod.Solver
     monkeypatch.setattr(rig_mod, "Solver", lambda *a, **k: built.append(1) or real(*a, **k))
     proto = load_protocol(ROOT / "protocols" / "allostery.toml")
     rig = build_rig(load_rig(RIG), sim_seed=1, network=proto.network)
-    from labnet.engine import Engine
+    from labnet.experiments.engine import Engine
 
     with rig:
         eng = Engine(rig, proto.build_task(), proto.rule, proto.train, seed=1)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from labnet.cli import main
-from labnet.errors import ConfigError
-from labnet.rigfile import build_rig, dry_run_spec, load_rig
+from labnet.app.cli import main
+from labnet.config.rigfile import build_rig, dry_run_spec, load_rig
+from labnet.core.errors import ConfigError
 
 RIGS = Path(__file__).resolve().parent.parent / "protocols" / "rigs"
 SIM16 = (RIGS / "sim16.toml").read_text()

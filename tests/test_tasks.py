@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from labnet.tasks import allostery, classification_iris, load_iris, regression
+from labnet.core.tasks import allostery, classification_iris, load_iris, regression
 
 
 def test_allostery_single_sample() -> None:

@@ -16,8 +16,8 @@ from drivers import digiproto as dp
 from drivers.daq970a import DAQ970A
 from drivers.digipot import DigipotBoard
 from drivers.sources import E36312A, Keithley2450
-from labnet.errors import InstrumentError
-from labnet.rigfile import load_rig
+from labnet.config.rigfile import load_rig
+from labnet.core.errors import InstrumentError
 from simulator.bench import SimBench, register, unregister
 from simulator.breadboard import Breadboard, SimSettings
 from simulator.faults import FaultPlan
@@ -269,9 +269,9 @@ def test_a_new_fault_plan_reaches_every_emulator(bench):
 def test_seeded_fault_campaign_on_the_default_rig_completes():
     """Short training runs through the wire with board faults at a few % per exchange: every
     run completes with the board's wipers equal to the host's record."""
-    from labnet.engine import Engine
-    from labnet.protocol import load_protocol
-    from labnet.rigfile import build_rig
+    from labnet.config.protocol import load_protocol
+    from labnet.config.rigfile import build_rig
+    from labnet.experiments.engine import Engine
     from simulator.bench import get_bench
 
     proto = load_protocol(RIG.parent.parent / "allostery.toml", steps=12)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import tomli_w
 
-from labnet.cli import main
+from labnet.app.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM16 = ROOT / "protocols" / "rigs" / "sim16.toml"

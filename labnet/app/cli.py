@@ -1,0 +1,212 @@
+"""The ``labnet`` command line.
+
+Exit codes: 0 done, 2 bad input (a one-line error on stderr naming file and key), 1 failure at
+run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from labnet import __version__
+from labnet.core.errors import ConfigError, LabnetError
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(EXIT_BAD_INPUT, f"labnet: error: {message} (see labnet --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="labnet", description="Physical-learning experiments on resistor networks: "
+                "bench and simulator.")
+    p.add_argument("--version", action="version", version=f"labnet {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run a protocol (default rig: the simulated 16-edge breadboard)",
+                         description="Run a training protocol and write a session folder.")
+    run.add_argument("protocol", type=Path, help="protocol TOML file")
+    run.add_argument("--rig", type=Path, help="rig TOML file (overrides the protocol's)")
+    run.add_argument("--steps", type=int, help="number of training steps (overrides the protocol's)")
+    run.add_argument("--seed", type=int, help="seed (overrides the protocol's)")
+    run.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--dry-run", action="store_true",
+                     help="validate, run on the simulator (a bench rig's addresses replaced by emulated ones) "
+                     "through the real drivers, and print the estimated bench time")
+
+    res = sub.add_parser("resume", help="continue a stopped or crashed run from its last complete step",
+                         description="Continue a stopped or crashed run from its last complete step; rows are "
+                         "appended to the same session CSV and the run ends where the uninterrupted run would have.")
+    res.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
+    res.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cal = sub.add_parser("calibrate", help="measure every edge's code -> conductance table in situ",
+                         description="Calibrate a rig in situ: least-squares conductances from node voltages under "
+                         "source patterns over a code sweep, part model per edge, table CSV in a session folder.")
+    cal.add_argument("file", type=Path, help="rig TOML file, or a calibrate protocol (e.g. protocols/calibrate.toml)")
+    cal.add_argument("--rig", type=Path, help="rig TOML file (overrides the protocol's)")
+    cal.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
+
+    prb = sub.add_parser("probe", help="measure the response to random input voltages (D_eff, gain)",
+                         description="Apply seeded random voltage patterns, measure every node, and report the "
+                         "participation ratio (D_eff) and gain of the responses with bootstrap error bars.")
+    prb.add_argument("file", type=Path, help="rig TOML file, or a probe protocol (e.g. protocols/probe.toml)")
+    prb.add_argument("--rig", type=Path, help="rig TOML file (overrides the protocol's)")
+    prb.add_argument("--codes-from", type=Path, help="session folder whose final codes to probe (a trained network)")
+    prb.add_argument("--samples", type=int, help="number of random patterns (overrides the protocol's)")
+    prb.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
+
+    rep = sub.add_parser("report", help="write figures and a report page into a session folder",
+                         description="Figures (PNG) and report.md for a training session folder.")
+    rep.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
+
+    val = sub.add_parser("validate", help="validate protocol and rig files without touching hardware",
+                         description="Validate protocol and rig files; nothing is sent to any instrument.")
+    val.add_argument("files", nargs="+", type=Path, help="protocol or rig TOML files")
+    return p
+
+
+def _kind_of(path: Path) -> str:
+    from labnet.config.schema import read_toml
+
+    data = read_toml(path)
+    if "rig" in data and "protocol" not in data:
+        return "rig"
+    if "protocol" in data:
+        return "protocol"
+    raise ConfigError(str(path), "-", "neither a protocol (no [protocol] table) nor a rig file (no [rig] table)")
+
+
+def _protocol_kind(path: Path) -> str:
+    from labnet.config.schema import read_toml
+
+    head = read_toml(path).get("protocol", {})
+    return str(head.get("kind", "train")) if isinstance(head, dict) else "train"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from labnet.config.protocol import load_protocol
+    from labnet.config.rigfile import load_rig
+
+    for f in args.files:
+        if _kind_of(f) == "rig":
+            spec = load_rig(f)
+            print(f"{f}: ok (rig {spec.name!r}, {spec.kind}, {spec.network.n_nodes} nodes, "
+                  f"{spec.network.n_edges} edges, part {spec.part.name})")
+        elif _protocol_kind(f) in ("calibrate", "probe"):
+            from labnet.experiments.calibration import load_calibrate_protocol
+            from labnet.experiments.probe import load_probe_protocol
+
+            kind = _protocol_kind(f)
+            other = load_calibrate_protocol(f) if kind == "calibrate" else load_probe_protocol(f)
+            print(f"{f}: ok (protocol {other.name!r}, {kind}, rig {other.rig.name!r})")
+        else:
+            proto = load_protocol(f)
+            print(f"{f}: ok (protocol {proto.name!r}, {proto.kind}, rig {proto.rig.name!r}, "
+                  f"{proto.train.steps} steps)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from labnet.app.runner import run_protocol, summary
+    from labnet.config.protocol import load_protocol
+
+    proto = load_protocol(args.protocol, rig=args.rig, steps=args.steps, seed=args.seed)
+    if args.dry_run:
+        from dataclasses import replace
+
+        from labnet.config.rigfile import dry_run_spec
+
+        proto = replace(proto, rig=dry_run_spec(proto.rig))
+    timer = None
+    if args.dry_run:
+        from labnet.config.rigfile import step_timer
+
+        timer = step_timer(proto.rig)
+    outcome = run_protocol(proto, args.out, progress=not args.quiet, subscribers=[timer] if timer else ())
+    print(summary(outcome))
+    if args.dry_run:
+        from labnet.config.rigfile import wire_report
+
+        print(wire_report(outcome.rig, outcome.result.steps))
+        if timer is not None:
+            print(timer.text())
+    return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from labnet.app.runner import resume_session, summary
+
+    outcome = resume_session(args.session, progress=not args.quiet)
+    print(summary(outcome))
+    return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from labnet.experiments.calibration import calibration_summary, load_calibrate_protocol, run_calibration
+
+    proto = load_calibrate_protocol(args.file, rig=args.rig)
+    res, folder, rig = run_calibration(proto, args.out)
+    print(calibration_summary(res, folder, rig))
+    return EXIT_OK
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from labnet.experiments.probe import codes_from_session, load_probe_protocol, probe_summary, run_probe_protocol
+
+    proto = load_probe_protocol(args.file, rig=args.rig)
+    if args.samples is not None and args.samples < 3:
+        raise ConfigError("--samples", "samples", f"expected at least 3, got {args.samples}")
+    codes = codes_from_session(args.codes_from) if args.codes_from else None
+    res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples)
+    print(probe_summary(res, folder, rig, model))
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from labnet.app.report import write_report
+
+    page = write_report(args.session)
+    print(f"labnet report: {page}")
+    return EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
+            "probe": cmd_probe, "report": cmd_report}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    from labnet.experiments.signals import stop_signals
+
+    try:
+        with stop_signals():  # SIGTERM/SIGHUP stop every command like Ctrl-C: cleanup runs
+            return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"labnet: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as exc:
+        why = str(exc) or "Ctrl-C"
+        session = getattr(exc, "labnet_session", "SESSION")
+        print(f"labnet: stopped ({why}); sources are in the safe state; continue with `labnet resume {session}`",
+              file=sys.stderr)
+        return EXIT_FAIL
+    except LabnetError as exc:
+        session = getattr(exc, "labnet_session", None)
+        hint = f" (session {session}; `labnet resume {session}` continues it)" if session else ""
+        print(f"labnet: failed: {exc}{hint}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,511 @@
+"""The lab bench as the engine sees it: a network wired to digipots, sources and a meter.
+
+A :class:`Rig` maps edges to digipot channels and nodes to meter and source channels, keeps
+the host's record of every code, enforces limits before anything is applied, and always
+ends in the safe state (sources at 0 V, outputs off) when used as a context manager.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from labnet.bench.roles import Clock, CurrentSensing, Digipots, Meter, Sources
+from labnet.core.conductance import ConductanceModel, PartModel
+from labnet.core.errors import InstrumentError, LimitError
+from labnet.core.network import Network
+from labnet.core.parts import PartSpec
+from labnet.core.physics import Solver, edge_currents
+
+log = logging.getLogger("labnet.bench.rig")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the bench must never exceed.
+
+    Attributes
+    ----------
+    max_source_v : float
+        Largest |voltage| (V) any source may apply.
+    max_edge_current_a : float
+        Largest predicted |current| (A) through any digipot.
+    code_min, code_max : int
+        Codes the engine may write (keeps R away from the bare wiper resistance).
+    source_max_v : dict
+        Per source channel limit (V), tighter than ``max_source_v`` where given.
+    """
+
+    max_source_v: float
+    max_edge_current_a: float
+    code_min: int
+    code_max: int
+    source_max_v: dict[str, float] = field(default_factory=dict)
+
+    def channel_limit(self, channel: str) -> float:
+        return min(self.max_source_v, self.source_max_v.get(channel, np.inf))
+
+
+class WallClock:
+    """Real time: ``now`` from a monotonic clock, ``sleep`` really sleeps."""
+
+    def __init__(self) -> None:
+        self._t0 = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self._t0
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class Rig:
+    """A bench: ``network`` + ``part`` wired to ``digipots``, ``sources``, ``meter``.
+
+    Parameters
+    ----------
+    network : Network
+        Roles and wiring maps (edge -> digipot channel, node -> meter/source channel).
+    part : PartSpec
+        The digipot part on every edge.
+    digipots, sources, meter : role implementations
+    limits : Limits
+    clock : Clock, optional
+        Defaults to wall time; the simulator passes its virtual clock.
+    model : ConductanceModel, optional
+        Code -> conductance used for limit checks and by the rules; nominal part model by
+        default, a calibration table once one is loaded.
+    name : str
+        The rig's name (from its file).
+    simulated : bool
+        True when the instruments are emulated (dry run).
+    """
+
+    def __init__(
+        self,
+        network: Network,
+        part: PartSpec,
+        digipots: Digipots,
+        sources: Sources,
+        meter: Meter,
+        limits: Limits,
+        *,
+        clock: Clock | None = None,
+        model: ConductanceModel | None = None,
+        name: str = "rig",
+        simulated: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.network = network
+        self.part = part
+        self.digipots = digipots
+        self.sources = sources
+        self.meter = meter
+        self.limits = limits
+        self.clock: Clock = clock if clock is not None else WallClock()
+        self.model: ConductanceModel = model if model is not None else PartModel(part, network.n_edges)
+        self.name = name
+        self.simulated = simulated
+        self.extra = dict(extra or {})
+        self._codes: np.ndarray | None = None
+        self._held: dict[str, float] = {}
+        self._metered = [n for n in network.nodes if n in network.meter_channels]
+        self._metered_idx = network.indices(self._metered)
+        self._channels = list(network.edge_channels)
+        self._solvers: dict[tuple[tuple[str, ...], bytes], Solver] = {}
+        self._solvers_network = network
+        self._currents: dict[tuple[Any, ...], tuple[np.ndarray, int, float]] = {}
+        self._k_cache: dict[tuple[Any, ...], np.ndarray] = {}
+        self._k_model: ConductanceModel | None = None
+        self._limits_by_node: tuple[Any, Any, dict[str, float]] | None = None
+        self._ceiling: tuple[Any, ...] | None = None  # (model, code_min, code_max, E, k_max)
+        self._record_span: tuple[int, int] | None = None  # lowest and highest code of the host record
+        self._ground_metered = network.ground in network.meter_channels
+        self._metered_list = [int(i) for i in self._metered_idx]
+        self._all_metered = self._metered_list == list(range(network.n_nodes))
+        self.is_open = False
+        #: Re-reads of a scan that is physically impossible before giving up (InstrumentError).
+        self.measure_rereads = 2
+        #: Attempts (with back-off ``safe_state_backoff_s``) to reach the safe state.
+        self.safe_state_attempts = 4
+        self.safe_state_backoff_s = 0.2
+
+    # ------------------------------------------------------------------ life cycle
+    def open(self) -> Rig:
+        """Put sources in the safe state, configure the meter, learn the present codes."""
+        self.sources.safe_state()
+        self.meter.configure([self.network.meter_channels[n] for n in self._metered])
+        self._set_record(np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64))
+        self.is_open = True
+        return self
+
+    def close(self) -> None:
+        """Safe state, then close every instrument (each attempted even if one fails)."""
+        errors: list[BaseException] = []
+        for action in (self.safe_state, self.digipots.close, self.sources.close, self.meter.close):
+            try:
+                action()
+            except Exception as exc:  # noqa: BLE001 - every instrument must get its chance
+                errors.append(exc)
+        self.is_open = False
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Rig:
+        return self.open()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            self.close()
+        except Exception:
+            if exc is None:
+                raise
+
+    def safe_state(self) -> None:
+        """Sources to 0 V, outputs off.
+
+        Tried ``safe_state_attempts`` times with a growing back-off (a supply that just
+        dropped off the bus may come back); every failed attempt is logged; the last error is
+        raised if none succeeded.
+        """
+        self._held = {}
+        last: Exception | None = None
+        for attempt in range(1, self.safe_state_attempts + 1):
+            try:
+                self.sources.safe_state()
+                if attempt > 1:
+                    log.warning("safe state reached on attempt %d", attempt,
+                                extra={"event": "recovery", "fields": {"action": "safe_state", "attempt": attempt}})
+                return
+            except Exception as exc:  # noqa: BLE001 - must keep trying whatever went wrong
+                last = exc
+                log.error("safe state attempt %d failed: %s", attempt, exc,
+                          extra={"event": "retry", "fields": {"action": "safe_state", "attempt": attempt}})
+                if attempt < self.safe_state_attempts:
+                    self.clock.sleep(self.safe_state_backoff_s * attempt)  # modelled time on a simulator
+        assert last is not None
+        raise last
+
+    # ------------------------------------------------------------------ codes
+    @property
+    def codes(self) -> np.ndarray:
+        """Host record of every edge's code, shape (E,), ``network.edges`` order."""
+        if self._codes is None:
+            raise RuntimeError("rig is not open")
+        return self._codes.copy()
+
+    def write_codes(self, codes: np.ndarray) -> None:
+        """Write codes (shape (E,)); only edges whose code changes are sent."""
+        new = np.asarray(codes, dtype=np.int64)
+        if new.shape != (self.network.n_edges,):
+            raise ValueError(f"codes: expected shape ({self.network.n_edges},), got {new.shape}")
+        lo, hi = self.limits.code_min, self.limits.code_max
+        if new.size and (new.min() < lo or new.max() > hi):
+            bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
+            raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
+        old = self.codes
+        changed = np.flatnonzero(new != old).tolist()
+        if changed:
+            if self._held:
+                self._refuse_unsafe(self._held, new, in_limits=True)
+            codes = new.tolist()
+            self.digipots.write_codes([self._channels[i] for i in changed], [codes[i] for i in changed])
+            self._set_record(new.copy(), (lo, hi))
+
+    def restore_codes(self, codes: np.ndarray) -> None:
+        """Write ``codes`` to *every* channel (resume, recovery) and verify them.
+
+        Unlike :meth:`write_codes` this does not trust the host record (a board may have been
+        reset or power-cycled since). Codes are verified by reading them back; for parts that
+        cannot read back, the driver reports its own record and the check confirms the write
+        was accepted. Raises :class:`InstrumentError` on a mismatch.
+        """
+        new = np.asarray(codes, dtype=np.int64)
+        if new.shape != (self.network.n_edges,):
+            raise ValueError(f"codes: expected shape ({self.network.n_edges},), got {new.shape}")
+        lo, hi = self.limits.code_min, self.limits.code_max
+        if np.any(new < lo) or np.any(new > hi):
+            bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
+            raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
+        if self._held:
+            self._refuse_unsafe(self._held, new, in_limits=True)
+        self.digipots.write_codes(list(self._channels), [int(c) for c in new])
+        self._set_record(new.copy(), (lo, hi))
+        back = np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64)
+        if not np.array_equal(back, new):
+            j = int(np.flatnonzero(back != new)[0])
+            raise InstrumentError(f"edge {self.network.edges[j]}: wrote code {new[j]}, read back {back[j]}")
+        log.info("codes restored on all %d channels", len(new),
+                 extra={"event": "codes_restored", "fields": {"codes": [int(c) for c in new]}})
+
+    def _set_record(self, codes: np.ndarray, span: tuple[int, int] | None = None) -> None:
+        """Keep ``codes`` (E,) as the host record; ``span`` bounds them if already known."""
+        self._codes = codes
+        if span is None and codes.size:
+            span = (int(codes.min()), int(codes.max()))
+        self._record_span = span
+
+    def conductances(self, codes: np.ndarray | None = None) -> np.ndarray:
+        """Model conductances (S), shape (E,), at ``codes`` (default: present codes)."""
+        return self.model.conductance(self.codes if codes is None else codes)
+
+    # ------------------------------------------------------------------ sources
+    def check_pattern(self, held: Mapping[str, float], codes: np.ndarray | None = None) -> np.ndarray:
+        """Refuse a voltage pattern that exceeds a limit; return predicted edge currents (A).
+
+        Checks every source channel's voltage limit and predicts every edge current from the
+        model conductances. Raises :class:`LimitError` and applies nothing on violation; the
+        refusal is logged (``limit_refused`` in the session's events).
+        """
+        try:
+            return self._check_pattern(held, codes)
+        except LimitError as exc:
+            log.error("pattern refused: %s", exc,
+                      extra={"event": "limit_refused", "fields": {"held": {str(k): float(v) for k, v in held.items()}}})
+            raise
+
+    def _check_pattern(self, held: Mapping[str, float], codes: np.ndarray | None) -> np.ndarray:
+        source_channels = self.network.source_channels
+        for node, v in held.items():
+            ch = source_channels.get(node)
+            if ch is None:
+                raise LimitError(f"node {node!r} has no source channel")
+            lim = self.limits.channel_limit(ch)
+            if not (math.isfinite(v) if type(v) is float else np.isfinite(v)) or abs(v) > lim:
+                raise LimitError(f"node {node!r} (source channel {ch}): {v} V exceeds the {lim} V limit")
+        if not held:
+            return np.zeros(self.network.n_edges)
+        k = self._model_conductances(self.codes if codes is None else codes)
+        names = tuple(held)
+        try:
+            vkey: bytes | None = struct.pack(f"{len(names)}d", *held.values())  # -0.0 and 0.0 differ
+        except (struct.error, TypeError, OverflowError):
+            vkey = None
+        self._sync_caches()
+        key = (names, vkey, k.tobytes())
+        hit = self._currents.get(key) if vkey is not None else None
+        if hit is None:
+            v = self._pattern_solver(k, names).solve(dict(held))
+            i = edge_currents(self.network, k, v)
+            j = int(np.argmax(np.abs(i)))
+            hit = (i, j, abs(i[j]))
+            if vkey is not None:
+                i.flags.writeable = False
+                if len(self._currents) >= self.PATTERN_CACHE:
+                    self._currents.pop(next(iter(self._currents)))
+                self._currents[key] = hit
+        i, j, peak = hit
+        if peak > self.limits.max_edge_current_a:
+            raise LimitError(
+                f"edge {self.network.edges[j]}: predicted {peak * 1e3:.3f} mA exceeds the "
+                f"{self.limits.max_edge_current_a * 1e3:.3f} mA rating"
+            )
+        return i.copy()
+
+    def _refuse_unsafe(self, held: Mapping[str, float], codes: np.ndarray | None = None,
+                       in_limits: bool = False) -> None:
+        """Raise :class:`LimitError` (logged) if ``held`` would exceed a limit at ``codes``.
+
+        The same verdict as :meth:`check_pattern`, usually without solving the network: in a
+        passive resistor network every node voltage lies between the lowest and the highest held
+        voltage (ground's 0 V included) — the maximum principle — so no edge current exceeds
+        ``k_max · span``, with ``k_max`` the largest conductance the model gives any edge at any
+        code within the limits. When that bound is within the rating the pattern is safe; only
+        otherwise is the network solved (:meth:`check_pattern`). ``in_limits`` says ``codes`` (or
+        the present codes, if None) lie within ``code_min..code_max``.
+        """
+        node_lim = self._node_limits()
+        lo = hi = 0.0
+        for node, v in held.items():
+            lim = node_lim.get(node)
+            if lim is None or type(v) is not float or not abs(v) <= lim:  # NaN fails too
+                break  # check_pattern words the refusal
+            if v < lo:
+                lo = v
+            elif v > hi:
+                hi = v
+        else:
+            span = self._record_span if codes is None else None
+            limits = self.limits
+            if in_limits or (span is not None and limits.code_min <= span[0] and span[1] <= limits.code_max):
+                if (hi - lo) * self._k_ceiling() <= limits.max_edge_current_a:
+                    return
+        self.check_pattern(held, codes)
+
+    def _node_limits(self) -> dict[str, float]:
+        """Source node -> its channel's voltage limit (V), kept per Limits object and network."""
+        c = self._limits_by_node
+        if c is None or c[0] is not self.limits or c[1] is not self.network:
+            lim = {n: self.limits.channel_limit(ch) for n, ch in self.network.source_channels.items()}
+            c = self._limits_by_node = (self.limits, self.network, lim)
+        return c[2]
+
+    def _k_ceiling(self) -> float:
+        """Largest model conductance (S) of any edge at any code in ``code_min..code_max``
+        (kept per model object, code range and edge count; ``inf`` if the model cannot say)."""
+        model, lo, hi, e = self.model, self.limits.code_min, self.limits.code_max, self.network.n_edges
+        c = self._ceiling
+        if c is None or c[0] is not model or c[1:4] != (lo, hi, e):
+            try:
+                top = max(float(np.max(model.conductance(np.full(e, code, dtype=np.int64))))
+                          for code in range(lo, hi + 1))
+            except (IndexError, ValueError):  # a table without these codes, an empty range
+                top = math.inf
+            if not (math.isfinite(top) and top > 0):
+                top = math.inf
+            c = self._ceiling = (model, lo, hi, e, top)
+        return c[4]
+
+    #: Patterns (held set, conductances) whose solver and predicted currents are kept. Within a
+    #: step the clamped set is checked at the present codes, then the input and the clamped set
+    #: at the new ones; once training settles, codes revisit earlier values.
+    PATTERN_CACHE = 64
+
+    def _model_conductances(self, codes: np.ndarray) -> np.ndarray:
+        """``model.conductance(codes)``, kept per codes for the nominal part model (its curve
+        never changes; a calibration table is asked every time)."""
+        model = self.model
+        if type(model) is not PartModel:
+            return model.conductance(codes)
+        self._sync_caches()
+        if self._k_model is not model:
+            self._k_cache.clear()
+            self._k_model = model
+        c = np.asarray(codes)
+        key = (c.dtype.str, c.shape, c.tobytes())
+        k = self._k_cache.get(key)
+        if k is None:
+            k = model.conductance(c)
+            k.flags.writeable = False
+            if len(self._k_cache) >= self.PATTERN_CACHE:
+                self._k_cache.pop(next(iter(self._k_cache)))
+            self._k_cache[key] = k
+        return k
+
+    def _sync_caches(self) -> None:
+        """Drop the kept solvers, currents and conductances if the network was replaced."""
+        if self._solvers_network is not self.network:
+            self._solvers.clear()
+            self._currents.clear()
+            self._k_cache.clear()
+            self._solvers_network = self.network
+
+    def _pattern_solver(self, k: np.ndarray, names: tuple[str, ...]) -> Solver:
+        """Solver for conductances ``k`` with ``names`` held (the last :attr:`PATTERN_CACHE`
+        are kept, keyed by the exact conductances and the held names)."""
+        key = (names, k.tobytes())
+        cache = self._solvers
+        self._sync_caches()
+        solver = cache.get(key)
+        if solver is None:
+            solver = Solver(self.network, k, list(names))
+            if len(cache) >= self.PATTERN_CACHE:
+                cache.pop(next(iter(cache)))
+            cache[key] = solver
+        return solver
+
+    def apply(self, held: Mapping[str, float]) -> None:
+        """Drive the given nodes (node -> V) and float every other source node."""
+        held = {str(n): float(v) for n, v in held.items()}
+        self._refuse_unsafe(held)
+        self.sources.apply({self.network.source_channels[n]: v for n, v in held.items()})
+        self._held = held
+
+    @property
+    def held(self) -> dict[str, float]:
+        """Nodes presently driven and their voltages."""
+        return dict(self._held)
+
+    def read_source_currents(self, nodes: list[str]) -> np.ndarray | None:
+        """Currents (A) the sources deliver at ``nodes`` if the sources can measure them."""
+        if isinstance(self.sources, CurrentSensing):
+            return np.asarray(self.sources.read_currents([self.network.source_channels[n] for n in nodes]))
+        return None
+
+    # ------------------------------------------------------------------ measuring
+    def settle(self, seconds: float) -> None:
+        self.clock.sleep(seconds)
+
+    def measure(self) -> np.ndarray:
+        """One meter scan: node voltages (V), shape (N,), ``network.nodes`` order.
+
+        Nodes without a meter channel read as NaN, except ground (0 V). A scan that is
+        physically impossible (:meth:`implausible`) is read again, up to
+        ``measure_rereads`` times, each logged; then :class:`InstrumentError`.
+        """
+        for attempt in range(self.measure_rereads + 1):
+            raw = np.asarray(self.meter.read(), dtype=float)
+            if self._all_metered and raw.shape == (self.network.n_nodes,):  # every node, in node order
+                v = raw.copy()
+            else:
+                v = np.full(self.network.n_nodes, np.nan)
+                v[self._metered_idx] = raw
+            if not self._ground_metered:
+                v[self.network.index[self.network.ground]] = 0.0
+            problem = self.implausible(v)
+            if problem is None:
+                return v
+            log.warning("implausible meter reading (%s), reading again", problem,
+                        extra={"event": "retry", "fields": {"action": "measure", "attempt": attempt + 1,
+                                                            "problem": problem}})
+        raise InstrumentError(f"meter: reading implausible after {self.measure_rereads + 1} scans: {problem}")
+
+    def implausible(self, v: np.ndarray) -> str | None:
+        """Why a scan ``v`` (V, shape (N,)) cannot be right for the applied pattern, or None.
+
+        A passive resistor network obeys the maximum principle: every node lies between the
+        lowest and highest held voltage (ground, 0 V, included); a driven node reads its setpoint.
+        Tolerance: 2 % of the span plus 20 mV (source errors, meter loading and noise are far
+        smaller; a wildly-off reading is far larger). NaN from an unmetered node is ignored.
+        """
+        held = dict(self._held)
+        ends = [0.0, *held.values()]
+        lo, hi = min(ends), max(ends)
+        tol = 0.02 * (hi - lo) + 0.02
+        vals = v.tolist()  # plain floats: the same comparisons, without numpy's per-call cost on 10 values
+        isfinite = math.isfinite
+        for i in self._metered_list:
+            if not isfinite(vals[i]):
+                return "non-finite value"
+        j, worst = 0, -math.inf  # the node furthest outside [lo, hi] (first of equals, NaN ignored)
+        for i, x in enumerate(vals):
+            d = x - hi if x - hi >= lo - x else lo - x
+            if d > worst and isfinite(x):
+                j, worst = i, d
+        if vals[j] > hi + tol or vals[j] < lo - tol:
+            return f"node {self.network.nodes[j]} reads {vals[j]:.6g} V outside [{lo:.6g}, {hi:.6g}] V"
+        for node, sv in held.items():
+            i = self.network.index[node]
+            if node in self.network.meter_channels and abs(vals[i] - sv) > 0.02 * abs(sv) + 0.02:
+                return f"driven node {node} reads {vals[i]:.6g} V, set to {sv:.6g} V"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Everything the session header should say about this rig."""
+        ident: dict[str, Any] = {}
+        for role, inst in (("digipots", self.digipots), ("sources", self.sources), ("meter", self.meter)):
+            try:
+                ident[role] = inst.identity()
+            except Exception as exc:  # noqa: BLE001 - identity is informative only
+                ident[role] = {"error": str(exc)}
+        return {
+            "name": self.name,
+            "simulated": self.simulated,
+            "part": self.part.to_dict(),
+            "limits": asdict(self.limits),
+            "instruments": ident,
+            **self.extra,
+        }
+
+
+__all__ = ["Limits", "Rig", "WallClock", "PartModel"]

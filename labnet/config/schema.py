@@ -1,0 +1,163 @@
+"""Reading TOML files a person wrote, with errors that name the file, the key and what was expected.
+
+:class:`Table` wraps one TOML table and hands out typed, range-checked values; every problem
+becomes a :class:`~labnet.core.errors.ConfigError` (``file: key: problem``). Unknown keys are errors
+too (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from labnet.core.errors import ConfigError
+
+T = TypeVar("T")
+_MISSING: Any = object()
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Parse a TOML file; unreadable or malformed files raise ConfigError naming the line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), "-", "file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(p), "-", f"cannot read file ({exc})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), "-", f"malformed TOML: {exc}") from None
+
+
+class Table:
+    """One TOML table of a file, read key by key with validation.
+
+    Parameters
+    ----------
+    data : mapping
+        The table's contents.
+    file : str
+        The file it came from.
+    prefix : str
+        Dotted path of this table in the file (``""`` for the top level).
+    """
+
+    def __init__(self, data: Mapping[str, Any], file: str, prefix: str = "") -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(file, prefix or "-", f"expected a table, got {type(data).__name__}")
+        self.data = data
+        self.file = file
+        self.prefix = prefix
+        self._used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def error(self, name: str, problem: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), problem)
+
+    def has(self, name: str) -> bool:
+        return name in self.data
+
+    def raw(self, name: str, default: Any = _MISSING) -> Any:
+        self._used.add(name)
+        if name in self.data:
+            return self.data[name]
+        if default is _MISSING:
+            raise self.error(name, "missing required key")
+        return default
+
+    def table(self, name: str, required: bool = True) -> Table:
+        v = self.raw(name, _MISSING if required else {})
+        if not isinstance(v, Mapping):
+            raise self.error(name, f"expected a table, got {_kind(v)}")
+        return Table(v, self.file, self.key(name))
+
+    def str(self, name: str, default: Any = _MISSING, choices: Iterable[str] | None = None) -> str:
+        v = self.raw(name, default)
+        if not isinstance(v, str):
+            raise self.error(name, f"expected a string, got {_kind(v)}")
+        if choices is not None:
+            ch = list(choices)
+            if v not in ch:
+                raise self.error(name, f"expected one of {ch}, got {v!r}")
+        return v
+
+    def bool(self, name: str, default: Any = _MISSING) -> bool:
+        v = self.raw(name, default)
+        if not isinstance(v, bool):
+            raise self.error(name, f"expected true or false, got {_kind(v)}")
+        return v
+
+    def int(self, name: str, default: Any = _MISSING, lo: int | None = None, hi: int | None = None) -> int:
+        v = self.raw(name, default)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.error(name, f"expected an integer, got {_kind(v)}")
+        _range(self, name, v, lo, hi)
+        return v
+
+    def float(self, name: str, default: Any = _MISSING, lo: float | None = None, hi: float | None = None,
+              lo_open: bool = False) -> float:
+        v = self.raw(name, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.error(name, f"expected a number, got {_kind(v)}")
+        v = float(v)
+        if v != v or v in (float("inf"), float("-inf")):
+            raise self.error(name, f"expected a finite number, got {v}")
+        if lo_open and lo is not None and v <= lo:
+            raise self.error(name, f"expected a value > {lo}, got {v}")
+        _range(self, name, v, lo, hi)
+        return v
+
+    def floats(self, name: str, default: Any = _MISSING, length: int | None = None,
+               lo: float | None = None, hi: float | None = None) -> list[float]:
+        v = self.raw(name, default)
+        if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            raise self.error(name, f"expected a list of numbers, got {_kind(v)}")
+        if length is not None and len(v) != length:
+            raise self.error(name, f"expected {length} values, got {len(v)}")
+        for x in v:
+            if float(x) != float(x) or float(x) in (float("inf"), float("-inf")):
+                raise self.error(name, f"expected finite numbers, got {x}")
+            _range(self, name, float(x), lo, hi)
+        return [float(x) for x in v]
+
+    def strs(self, name: str, default: Any = _MISSING) -> list[str]:
+        v = self.raw(name, default)
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise self.error(name, f"expected a list of strings, got {_kind(v)}")
+        return list(v)
+
+    def get(self, name: str, convert: Callable[[Any], T], default: Any = _MISSING) -> T:
+        v = self.raw(name, default)
+        try:
+            return convert(v)
+        except (TypeError, ValueError) as exc:
+            raise self.error(name, str(exc)) from None
+
+    def finish(self, allowed_extra: Iterable[str] = ()) -> None:
+        """Raise on any key that was never read (a typo or an unsupported option)."""
+        extra = set(allowed_extra)
+        for k in self.data:
+            if k not in self._used and k not in extra:
+                known = sorted(self._used | extra)
+                raise self.error(k, f"unknown key (known keys here: {', '.join(known) or 'none'})")
+
+
+def _range(t: Table, name: str, v: float, lo: float | None, hi: float | None) -> None:
+    if lo is not None and v < lo:
+        raise t.error(name, f"expected a value >= {lo}, got {v}")
+    if hi is not None and v > hi:
+        raise t.error(name, f"expected a value <= {hi}, got {v}")
+
+
+def _kind(v: Any) -> str:
+    if isinstance(v, Mapping):
+        return "a table"
+    if isinstance(v, list):
+        return f"a list {v!r}"[:60]
+    return f"{type(v).__name__} {v!r}"[:60]

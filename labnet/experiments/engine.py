@@ -1,0 +1,371 @@
+"""The engine: training and evaluation as explicit free/clamped measurement cycles.
+
+One training step, for each sample of the batch::
+
+    apply inputs -> settle -> measure V^F
+    clamp outputs at V_O^F + η (V_T − V_O^F) -> settle -> measure V^C
+    Δk_j from the rule on ΔV_j^F, ΔV_j^C          (local: per edge)
+
+then one quantised update of every code (batch-averaged Δk), written to the digipots.
+Evaluation measures the free state of train and test samples. The engine emits events;
+sinks (the session writer, the progress bar, live plots) subscribe to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from labnet.bench.rig import Rig
+from labnet.config.protocol import TrainSettings
+from labnet.core.errors import LimitError
+from labnet.core.rules import Rule, apply_step
+from labnet.core.tasks import Samples, Task
+from labnet.experiments.signals import StopSignal, shielded
+
+log = logging.getLogger("labnet.experiments.engine")
+
+
+@dataclass(frozen=True)
+class StateMeasured:
+    """One measured state: a row of the session CSV."""
+
+    step: int
+    phase: str  # "free", "clamped" or "eval"
+    split: str  # "train" or "test"
+    sample: int
+    held: dict[str, float]
+    voltages: np.ndarray  # (N,)
+    codes: np.ndarray  # (E,)
+    bench_s: float
+    error: float | None = None
+    predicted: int | None = None
+
+
+@dataclass(frozen=True)
+class StepDone:
+    step: int
+    train_error: float  # mean free-state error of this step's batch (V²)
+    codes: np.ndarray
+    moved: int  # edges whose code changed
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    step: int
+    train: dict[str, float]
+    test: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Step ``step`` is complete (update written, evaluation done if due): a resume point.
+
+    ``state`` is :meth:`Engine.state` at that moment (JSON-able).
+    """
+
+    step: int
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    status: str  # "completed", "stopped" or "failed"
+    reason: str
+    steps: int
+    safe: bool = True  # the rig reached the safe state
+
+
+Event = StateMeasured | StepDone | Evaluated | Checkpoint | RunEnded
+
+
+@dataclass
+class RunResult:
+    """What a training run produced."""
+
+    status: str
+    reason: str
+    steps: int
+    evaluations: list[Evaluated] = field(default_factory=list)
+    final_codes: np.ndarray | None = None
+    wall_s: float = 0.0
+    bench_s: float = 0.0
+
+    @property
+    def initial(self) -> Evaluated:
+        return self.evaluations[0]
+
+    @property
+    def final(self) -> Evaluated:
+        return self.evaluations[-1]
+
+
+class Engine:
+    """Runs training on a rig.
+
+    Parameters
+    ----------
+    rig : Rig
+        An open rig (its network carries the roles the task uses).
+    task : Task
+    rule : Rule
+    settings : TrainSettings
+    seed : int
+        Seeds the batch draw and stochastic rounding.
+    """
+
+    def __init__(self, rig: Rig, task: Task, rule: Rule, settings: TrainSettings, seed: int = 0) -> None:
+        self.rig = rig
+        self.task = task
+        self.rule = rule
+        self.settings = settings
+        self.rng = np.random.default_rng([seed, 11])
+        net = rig.network
+        self.inputs = list(net.inputs)
+        self.outputs = list(net.outputs)
+        self.out_idx = net.indices(self.outputs)
+        self._sinks: list[Callable[[Event], None]] = []
+        self.step = 0
+        self.evaluations: list[Evaluated] = []
+        self._eval_records: list[tuple[Evaluated, dict[str, Any]]] = []  # JSON form, built once each
+        self._stop_reason: str | None = None
+        self._last_error: float | None = None  # error of the last state measured with a target
+
+    def subscribe(self, sink: Callable[[Event], None]) -> None:
+        """Call ``sink(event)`` for every event from now on."""
+        self._sinks.append(sink)
+
+    def emit(self, event: Event) -> None:
+        for sink in self._sinks:
+            sink(event)
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Stop cleanly after the present step (status ``stopped``; the run can be resumed)."""
+        self._stop_reason = reason
+
+    # ------------------------------------------------------------------ checkpoints
+    def state(self) -> dict[str, Any]:
+        """What :meth:`restore` needs to continue exactly from here (JSON-able).
+
+        Step counter, the generator's state (batch draw, stochastic rounding), the host's
+        record of the codes, the held pattern, the evaluations so far, and the state of every
+        subscriber's ``rng`` generator (tracking probes draw their patterns from one).
+        """
+        return {
+            "step": self.step,
+            "rng": self.rng.bit_generator.state,
+            "codes": [int(c) for c in self.rig.codes],
+            "held": self.rig.held,
+            "evaluations": self._evaluation_records(),
+            "sink_rngs": {key: g.bit_generator.state for key, g in self._sink_rngs().items()},
+        }
+
+    def _evaluation_records(self) -> list[dict[str, Any]]:
+        """``evaluations`` as JSON-able dicts; each evaluation is converted once (a checkpoint
+        after every step would otherwise redo all of them: quadratic in the run's length)."""
+        cache, evs = self._eval_records, self.evaluations
+        n = len(cache)
+        if n > len(evs) or (n and cache[n - 1][0] is not evs[n - 1]):  # the list was replaced
+            cache.clear()
+            n = 0
+        cache.extend((e, {"step": e.step, "train": dict(e.train), "test": dict(e.test)}) for e in evs[n:])
+        return [d for _, d in cache]
+
+    def _sink_rngs(self) -> dict[str, np.random.Generator]:
+        """Generators of subscribers that draw random numbers (e.g. tracking probes): ``sink.rng``."""
+        out: dict[str, np.random.Generator] = {}
+        seen: dict[str, int] = {}
+        for sink in self._sinks:
+            g = getattr(sink, "rng", None)
+            if isinstance(g, np.random.Generator):
+                name = type(sink).__name__
+                seen[name] = seen.get(name, 0) + 1
+                out[f"{name}#{seen[name]}"] = g  # by class and order: stable across attempts
+        return out
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state` output: step, generator, evaluations, codes, sources.
+
+        The codes are re-written to every digipot (not only those the host thinks changed) and
+        verified where the part reads back (:meth:`Rig.restore_codes`); the voltage pattern held
+        at the checkpoint is applied again (limits checked), so sources and their drivers are
+        in the state the uninterrupted run had when it went on.
+        """
+        self.step = int(state["step"])
+        self.rng.bit_generator.state = state["rng"]
+        self.evaluations = [Evaluated(int(e["step"]), dict(e["train"]), dict(e["test"])) for e in state["evaluations"]]
+        gens = self._sink_rngs()
+        for key, st in state.get("sink_rngs", {}).items():
+            if key in gens:
+                gens[key].bit_generator.state = st
+        self.rig.restore_codes(np.asarray(state["codes"], dtype=np.int64))
+        if state.get("held"):  # the sources as they were: instruments and drivers in the same state
+            self.rig.apply(state["held"])
+
+    def preflight(self) -> None:
+        """Check every input pattern of the task at the present codes before anything is applied.
+
+        Raises :class:`LimitError` (nothing applied) if a train or test input would exceed a
+        source limit or an edge's rated current. Clamped patterns depend on what is measured and
+        are checked when applied (:meth:`Rig.apply`).
+        """
+        for split, samples in (("train", self.task.train), ("test", self.task.test)):
+            for s in range(len(samples)):
+                held = dict(zip(self.inputs, map(float, samples.inputs[s])))
+                try:
+                    self.rig.check_pattern(held)
+                except LimitError as exc:
+                    raise LimitError(f"{split} sample {s}: {exc}") from None
+
+    # ------------------------------------------------------------------ states
+    def _measure(self, held: dict[str, float], step: int, phase: str, split: str, sample: int,
+                 target: np.ndarray | None) -> np.ndarray:
+        self.rig.apply(held)
+        self.rig.settle(self.settings.settle_s)
+        v = self.rig.measure()
+        err = pred = None
+        if target is not None:
+            out = v[self.out_idx]
+            err = float(self.task.sample_error(out, target)[0])
+            if self.task.patterns is not None:
+                pred = int(self.task.predict(out)[0])
+        self._last_error = err
+        if self._sinks:
+            self.emit(StateMeasured(step, phase, split, sample, held, v, self.rig.codes, self.rig.clock.now(), err, pred))
+        return v
+
+    def free_state(self, x: np.ndarray, **kw: Any) -> np.ndarray:
+        """Apply inputs ``x`` (n_in,), outputs floating; measured node voltages (N,)."""
+        return self._measure(dict(zip(self.inputs, map(float, x))), **kw)
+
+    def clamped_state(self, x: np.ndarray, clamp_v: np.ndarray, **kw: Any) -> np.ndarray:
+        """Apply inputs ``x`` and hold outputs at ``clamp_v`` (n_out,); measured voltages (N,)."""
+        held = dict(zip(self.inputs, map(float, x)))
+        held.update(zip(self.outputs, map(float, clamp_v)))
+        return self._measure(held, **kw)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, step: int) -> Evaluated:
+        """Free states of the train samples (at most ``eval_train_max``) and of the test samples."""
+        res = {}
+        for split, samples in (("train", self._eval_train()), ("test", self.task.test)):
+            outs = np.array([
+                self.free_state(samples.inputs[s], step=step, phase="eval", split=split, sample=s,
+                                target=samples.targets[s])[self.out_idx]
+                for s in range(len(samples))
+            ])
+            res[split] = self.task.score(outs, samples)
+        ev = Evaluated(step, res["train"], res["test"])
+        self.emit(ev)
+        return ev
+
+    def _eval_train(self) -> Samples:
+        tr = self.task.train
+        m = self.settings.eval_train_max
+        if m and len(tr) > m:
+            return Samples(tr.inputs[:m], tr.targets[:m], None if tr.labels is None else tr.labels[:m])
+        return tr
+
+    # ------------------------------------------------------------------ training
+    def train_step(self) -> StepDone:
+        """One step: free and clamped state for each sample of a batch, one local update."""
+        self.step += 1
+        tr = self.task.train
+        batch = self.rng.integers(0, len(tr), size=self.settings.batch) if len(tr) > 1 else np.zeros(1, int)
+        eta = self.rule.eta
+        net = self.rig.network
+        dks = []
+        errs = []
+        for s in batch:
+            x, t = tr.inputs[s], tr.targets[s]
+            vf = self.free_state(x, step=self.step, phase="free", split="train", sample=int(s), target=t)
+            of = vf[self.out_idx]
+            errs.append(self._last_error)  # the free state's error, as sample_error(of, t) gives it
+            vc = self.clamped_state(x, of + eta * (t - of), step=self.step, phase="clamped", split="train",
+                                    sample=int(s), target=None)
+            dks.append(self.rule.dk(net.delta_v(vf), net.delta_v(vc)))
+        # a batch of one: its own values (the mean of one value is that value, bit for bit)
+        dk = dks[0] if len(dks) == 1 else np.mean(dks, axis=0)
+        codes = self.rig.codes
+        step = self.rule.step(dk, self.rig.model.slope(codes), self.rng)
+        new = apply_step(codes, step, self.rig.limits.code_min, self.rig.limits.code_max)
+        self.rig.write_codes(new)
+        err = errs[0] if len(errs) == 1 else float(np.mean(errs))
+        done = StepDone(self.step, err, new, int(np.count_nonzero(new != codes)))
+        self.emit(done)
+        return done
+
+    def run(self, initial_codes: np.ndarray | None = None, *, resume: bool = False) -> RunResult:
+        """Train for ``settings.steps`` steps (or to ``target_error``), evaluating along the way.
+
+        With ``resume=True`` the engine continues from the state given to :meth:`restore`
+        (no initial codes, no initial evaluation). A :class:`Checkpoint` event follows every
+        complete step. Always ends with the rig in the safe state — the cleanup runs with stop
+        signals deferred (:func:`labnet.experiments.signals.shielded`) — and a :class:`RunEnded` event.
+        Exceptions (a limit refusal, an instrument that stayed unreachable, Ctrl-C) are
+        re-raised after the cleanup.
+        """
+        t0 = time.perf_counter()
+        result = RunResult("failed", "", self.step)
+        safe = False
+        try:
+            if not resume:
+                self.preflight()
+                if initial_codes is not None:
+                    self.rig.write_codes(initial_codes)
+                self.evaluations = [self.evaluate(self.step)]
+                self.emit(Checkpoint(self.step, self.state()))
+            result.evaluations = self.evaluations
+            status, reason = "completed", f"{self.settings.steps} steps"
+            target = self.settings.target_error
+            reached = target > 0 and bool(self.evaluations) and self.evaluations[-1].train["mse"] <= target
+            if reached:
+                reason = f"target error {target:g} V² reached"
+            while self.step < self.settings.steps and not reached:
+                if self._stop_reason is not None:
+                    status, reason = "stopped", self._stop_reason
+                    break
+                self.train_step()
+                last = self.step == self.settings.steps
+                if self.step % self.settings.eval_every == 0 or last:
+                    ev = self.evaluate(self.step)
+                    self.evaluations.append(ev)
+                    if target > 0 and ev.train["mse"] <= target:
+                        reason = f"target error {target:g} V² reached"
+                        reached = True
+                self.emit(Checkpoint(self.step, self.state()))
+            if status == "completed" and self.evaluations[-1].step != self.step:
+                self.evaluations.append(self.evaluate(self.step))
+                self.emit(Checkpoint(self.step, self.state()))
+            result.status, result.reason = status, reason
+        except StopSignal as exc:
+            result.status, result.reason = "stopped", f"interrupted by {exc}"
+            raise
+        except KeyboardInterrupt:
+            result.status, result.reason = "stopped", "interrupted (Ctrl-C)"
+            raise
+        except Exception as exc:
+            result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            with shielded():
+                try:
+                    self.rig.safe_state()
+                    safe = True
+                except Exception as exc:  # noqa: BLE001 - reported in RunEnded and re-raised by the rig's close
+                    log.error("safe state failed: %s", exc, extra={"event": "safe_state_failed"})
+                result.steps = self.step
+                result.evaluations = self.evaluations
+                try:
+                    result.final_codes = self.rig.codes
+                except RuntimeError:
+                    result.final_codes = None
+                result.wall_s = time.perf_counter() - t0
+                result.bench_s = self.rig.clock.now()
+                self.emit(RunEnded(result.status, result.reason, self.step, safe))
+        return result

@@ -1,0 +1,1 @@
+"""insilico layer."""
