@@ -235,7 +235,7 @@ def session_header(protocol: Protocol, rig: Rig) -> dict[str, Any]:
             "error": "mean squared output error of the state (V^2), free and eval states",
             "predicted": "predicted class (classification)",
             "attempt": "0 for the original run, n for its n-th resume; rows of an earlier attempt with a step "
-                       "after a later '# resumed' line's from_step are superseded (labnet.session.folder.read_session "
+                       "after a later '# resumed' line's from_step are superseded (labnet.session.read_session "
                        "drops them)",
         },
     }
