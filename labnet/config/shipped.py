@@ -6,7 +6,7 @@ so the default rig is found after a plain ``pip install .`` from any working dir
 
 from __future__ import annotations
 
-from importlib import resources
+import importlib.util
 from pathlib import Path
 
 DEFAULT_RIG = "rigs/sim16.toml"
@@ -17,9 +17,12 @@ def shipped_root() -> Path:
     source tree's ``protocols/`` beside the ``labnet`` package (a checkout, an editable install).
     """
     try:
-        return Path(str(resources.files("labnet.protocols")))
+        spec = importlib.util.find_spec("labnet.protocols")
     except ModuleNotFoundError:
-        return Path(__file__).resolve().parents[2] / "protocols"
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[2] / "protocols"
 
 
 def shipped_path(relative: str) -> Path:
