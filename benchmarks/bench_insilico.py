@@ -286,8 +286,9 @@ def bench_batched(quick: bool) -> dict[str, Any]:
 
 
 def bench_rig(quick: bool) -> dict[str, Any]:
+    from labnet.app.build import build_rig
     from labnet.config.protocol import load_protocol
-    from labnet.config.rigfile import build_rig, load_rig
+    from labnet.config.rigfile import load_rig
     from labnet.experiments.engine import Engine
 
     res: dict[str, Any] = {}

@@ -21,10 +21,13 @@ from typing import Any
 import numpy as np
 
 from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, channel_list, floats
+from labnet.bench.catalog import METERS
 from labnet.core.errors import InstrumentError
 
 PLC_S = 1 / 60  # one power-line cycle at 60 Hz (s)
-NPLC_CHOICES = ("0.02", "0.2", "1", "2", "10", "20", "100", "200")
+_MODEL = METERS["DAQ970A"]  # the 34970A has the same facts (labnet.bench.catalog)
+NPLC_CHOICES = tuple(f"{x:g}" for x in _MODEL.nplc)
+RANGE_CHOICES = tuple(f"{x:g}" for x in _MODEL.ranges_v)
 OVERLOAD = 9.9e37
 
 
@@ -41,9 +44,10 @@ class DAQ970A(ScpiInstrument):
     ----------
     resource : pyvisa-resource-like
     nplc : float
-        Integration time in power-line cycles (one of 0.02, 0.2, 1, 2, 10, 20, 100, 200).
+        Integration time in power-line cycles (one of ``METERS["DAQ970A"].nplc``,
+        :mod:`labnet.bench.catalog`).
     range_v : float
-        Fixed DC range (V): 0.1, 1, 10, 100 or 300.
+        Fixed DC range (V), one of ``METERS["DAQ970A"].ranges_v``.
     channel_delay_s : float
         Extra delay after closing each channel (s); 0 because the engine settles first.
     """
@@ -51,7 +55,7 @@ class DAQ970A(ScpiInstrument):
     models = ("DAQ970A", "DAQ973A", "34970A", "34972A")
 
     conf_volt_dc = Command("CONF:VOLT:DC {range_v},{chanlist}", "DC volts on a fixed range (V).",
-                           range_v=Choice("0.1", "1", "10", "100", "300"), chanlist=_chanlist)
+                           range_v=Choice(*RANGE_CHOICES), chanlist=_chanlist)
     set_nplc = Command("VOLT:DC:NPLC {nplc},{chanlist}", "Integration time (power-line cycles).",
                        nplc=Choice(*NPLC_CHOICES), chanlist=_chanlist)
     set_autozero = Command("ZERO:AUTO {mode},{chanlist}", "Auto-zero: OFF, ONCE or ON.",
@@ -64,7 +68,7 @@ class DAQ970A(ScpiInstrument):
     def __init__(self, resource: Any, nplc: float = 1.0, range_v: float = 10.0, channel_delay_s: float = 0.0,
                  label: str = "meter", timeout_s: float = 10.0, **retry: Any) -> None:
         Choice(*NPLC_CHOICES)("nplc", f"{nplc:g}")
-        Choice("0.1", "1", "10", "100", "300")("range_v", f"{range_v:g}")
+        Choice(*RANGE_CHOICES)("range_v", f"{range_v:g}")
         Range(0.0, 60.0)("channel_delay_s", channel_delay_s)
         super().__init__(resource, label, timeout_s, **retry)
         self.nplc = float(nplc)
@@ -81,8 +85,8 @@ class DAQ970A(ScpiInstrument):
         if not chans:
             raise ValueError("meter: empty channel list")
         for c in chans:
-            if not (len(c) == 3 and c.isdigit() and 1 <= int(c[0]) <= 3 and 1 <= int(c[1:]) <= 20):
-                raise ValueError(f"meter channel {c!r}: expected slot 1-3 and channel 01-20, e.g. '101'")
+            if not _MODEL.channel_ok(c):
+                raise ValueError(f"meter channel {c!r}: expected {_MODEL.channel_hint()}")
         if len(set(chans)) != len(chans):
             raise ValueError(f"meter channels repeated: {chans}")
         if not self.idn_info:

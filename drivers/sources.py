@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, floats
+from labnet.bench.catalog import SOURCES
 from labnet.core.errors import InstrumentError, LimitError
 
 
@@ -149,15 +150,15 @@ class E36312A(ScpiSource):
     """
 
     models = ("E36312A", "E36311A", "E36313A")
-    hw_max_v = {"1": 6.0, "2": 25.0, "3": 25.0}
-    hw_max_a = 1.0
+    hw_max_v = dict(SOURCES["E36312A"].max_v)
+    hw_max_a = SOURCES["E36312A"].max_current_limit_a
 
     set_voltage = Command("VOLT {voltage_v:.6g},(@{channel})", "Channel level (V).",
-                          voltage_v=Range(0.0, 25.0), channel=Choice("1", "2", "3"))
+                          voltage_v=Range(0.0, max(hw_max_v.values())), channel=Choice(*hw_max_v))
     set_current = Command("CURR {current_a:.6g},(@{channel})", "Channel current limit (A).",
-                          current_a=Range(0.0, 5.0), channel=Choice("1", "2", "3"))
+                          current_a=Range(0.0, 5.0), channel=Choice(*hw_max_v))
     output = Command("OUTP {state},(@{channel})", "Output on or off.", state=Choice("ON", "OFF"),
-                     channel=Choice("1", "2", "3"))
+                     channel=Choice(*hw_max_v))
     measure_current = Query("MEAS:CURR? (@{channels})", floats, "Measured currents (A).", channels=lambda n, v: v)
 
     def check(self, voltages: Mapping[str, float]) -> dict[str, float]:
@@ -207,11 +208,11 @@ class Keithley2450(ScpiSource):
     """
 
     models = ("2450",)
-    hw_max_v = {"1": 200.0}
-    hw_max_a = 1.05
+    hw_max_v = dict(SOURCES["Keithley2450"].max_v)
+    hw_max_a = SOURCES["Keithley2450"].max_current_limit_a
 
     set_voltage = Command(":SOUR:VOLT {voltage_v:.6g}", "Source level (V).", voltage_v=Range(-210.0, 210.0))
-    set_ilimit = Command(":SOUR:VOLT:ILIM {limit_a:.6g}", "Current limit (A).", limit_a=Range(1e-9, 1.05))
+    set_ilimit = Command(":SOUR:VOLT:ILIM {limit_a:.6g}", "Current limit (A).", limit_a=Range(1e-9, hw_max_a))
     output = Command(":OUTP {state}", "Output on or off.", state=Choice("ON", "OFF"))
     measure_current = Query(":MEAS:CURR?", float, "Measured current (A).")
 

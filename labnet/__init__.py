@@ -47,9 +47,14 @@ def __getattr__(name: str):  # lazy: keep `import labnet` light
         from labnet.config.protocol import load_protocol
 
         return load_protocol
-    if name in ("load_rig", "build_rig"):
-        from labnet.config import rigfile
-        return getattr(rigfile, name)
+    if name == "load_rig":
+        from labnet.config.rigfile import load_rig
+
+        return load_rig
+    if name == "build_rig":
+        from labnet.app.build import build_rig
+
+        return build_rig
     if name == "run_protocol":
         from labnet.app.runner import run_protocol
 

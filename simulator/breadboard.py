@@ -19,59 +19,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from labnet.core.errors import ConfigError
+from labnet.core.lapack import dpotrf as _dpotrf
+from labnet.core.lapack import dpotrs as _dpotrs
 from labnet.core.network import Network
+from labnet.core.nonideal import SimSettings
 from labnet.core.parts import PartSpec
-from labnet.core.physics import Solver, _dpotrf, _dpotrs, reduced_laplacian, thevenin_resistance
-
-
-@dataclass(frozen=True)
-class SimSettings:
-    """Non-idealities of the simulated bench (all on by default; set to 0 to turn off).
-
-    Attributes
-    ----------
-    seed : int
-        Seed of the part draw, noise and drift.
-    tolerance : bool
-        Draw each part's R_AB within the part's tolerance (uniform in ±tolerance).
-    wiper_spread : float
-        Relative spread (uniform ±) of the wiper resistance around the typical value.
-    inl_taps : float
-        Amplitude (taps) of the integral non-linearity; each part draws a ∈ [−inl, inl].
-    meter_noise_v : float
-        RMS meter noise (V) at 1 PLC.
-    meter_resolution_v : float
-        Meter resolution (V); readings are rounded to it.
-    meter_input_ohm : float
-        Meter input resistance (Ω).
-    source_gain_error, source_offset_v : float
-        Per-channel gain error (relative) and offset (V) drawn uniform in ±value.
-    drift_k : float
-        Amplitude (K) of the slow temperature swing.
-    drift_period_s : float
-        Period (s) of the temperature swing.
-    """
-
-    seed: int = 0
-    tolerance: bool = True
-    wiper_spread: float = 0.25
-    inl_taps: float = 0.5
-    meter_noise_v: float = 20e-6
-    meter_resolution_v: float = 1e-6
-    meter_input_ohm: float = 10e6
-    source_gain_error: float = 5e-4
-    source_offset_v: float = 1e-3
-    drift_k: float = 0.5
-    drift_period_s: float = 3600.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from labnet.core.physics import Solver, reduced_laplacian, thevenin_resistance
 
 
 class VirtualClock:

@@ -37,7 +37,7 @@ targets_v = [0.25, 0.15]
 kind = "sign"
 eta = 0.5
 alpha = 1e-3
-deadband_s = 1e-7
+deadband_siemens = 1e-7
 max_taps = 4
 
 [train]
@@ -98,6 +98,8 @@ CASES = [
     Case("eta-above-one", protocol=sub("eta = 0.5", "eta = 1.5"), expect=(P, "rule.eta", "<= 1")),
     Case("alpha-negative", protocol=sub("alpha = 1e-3", "alpha = -1e-3"), expect=(P, "rule.alpha", "> 0")),
     Case("max-taps-zero", protocol=sub("max_taps = 4", "max_taps = 0"), expect=(P, "rule.max_taps", ">= 1")),
+    Case("old-key-deadband-s", protocol=sub("deadband_siemens = 1e-7", "deadband_s = 1e-7"),
+         expect=(P, "rule.deadband_s", "renamed", "rule.deadband_siemens")),
     Case("task-kind", protocol=sub('kind = "allostery"', 'kind = "xor"'), expect=(P, "task.kind", "one of")),
     Case("inputs-length", protocol=sub("inputs_v = [1.0, 0.3]", "inputs_v = [1.0]"),
          expect=(P, "task.inputs_v", "2 values")),
@@ -181,12 +183,12 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
     import pyvisa
     import serial
 
+    import labnet.app.build
     import labnet.app.runner
-    import labnet.config.rigfile
     import simulator.breadboard
 
     s = Spy()
-    monkeypatch.setattr(labnet.config.rigfile, "build_rig", s.hook("build_rig"))
+    monkeypatch.setattr(labnet.app.build, "build_rig", s.hook("build_rig"))
     monkeypatch.setattr(labnet.app.runner, "build_rig", s.hook("build_rig"))
     monkeypatch.setattr(simulator.breadboard.Breadboard, "__init__", s.hook("Breadboard"))
     monkeypatch.setattr(serial, "serial_for_url", s.hook("serial_for_url"))

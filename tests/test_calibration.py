@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from labnet.config.rigfile import build_rig, load_rig
+from labnet.app.build import build_rig
+from labnet.config.rigfile import load_rig
 from labnet.core.conductance import PartModel
 from labnet.core.errors import ConfigError
 from labnet.core.parts import get_part

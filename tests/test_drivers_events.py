@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from drivers.events import EventBuffer
+from labnet.app.build import build_rig
 from labnet.app.campaign import campaign_protocol
 from labnet.app.runner import run_protocol
-from labnet.config.rigfile import build_rig
 from labnet.core.errors import InstrumentError
 from labnet.session.checkpoint import sim_model
 from labnet.session.folder import read_session, read_status

@@ -213,7 +213,7 @@ def test_quantised_rules_follow_labnet_rules(kind: str) -> None:
     model = PartModel(part, net.n_edges)
     codes = np.full(net.n_edges, 50)
     x, t = np.array([[1.0, 0.3]]), np.array([[0.25, 0.15]])
-    rule = Rule(kind=kind, eta=ETA, alpha=ALPHA, deadband_s=1e-9, max_taps=3)
+    rule = Rule(kind=kind, eta=ETA, alpha=ALPHA, deadband_siemens=1e-9, max_taps=3)
     cl = CoupledLearning(net, None, x, t, alpha=ALPHA, eta=ETA, rule=rule, model=model, codes=codes,
                          code_range=(1, part.max_code), seed=5)
     rng = np.random.default_rng(5)  # the same stream the trainer uses
@@ -233,7 +233,7 @@ def test_quantised_training_learns() -> None:
     part = get_part("X9C103")
     model = PartModel(part, net.n_edges)
     x, t = np.array([[1.0, 0.3]]), np.array([[0.25, 0.15]])
-    rule = Rule(kind="sign", eta=ETA, alpha=ALPHA, deadband_s=1e-8)
+    rule = Rule(kind="sign", eta=ETA, alpha=ALPHA, deadband_siemens=1e-8)
     cl = CoupledLearning(net, None, x, t, alpha=ALPHA, eta=ETA, rule=rule, model=model,
                          codes=np.full(net.n_edges, 49), code_range=(10, 99))
     errs = cl.train(300)

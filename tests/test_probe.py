@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from labnet.app.build import build_rig
 from labnet.app.cli import main
-from labnet.config.rigfile import build_rig, load_rig
+from labnet.config.rigfile import load_rig
 from labnet.core.analysis import empirical_covariance, participation_ratio
-from labnet.experiments.probe import ProbeSettings, model_probe, probe_stats, run_probe
+from labnet.experiments.probe import model_probe, probe_stats, run_probe
+from labnet.experiments.settings import ProbeSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RIG = ROOT / "protocols" / "rigs" / "sim16.toml"
@@ -75,7 +77,7 @@ def test_probe_protocol_rejects_undrivable_node(tmp_path):
 def test_bootstrap_error_bar_is_calibrated_over_repeated_probes():
     """Over repeated probes (fresh noise and patterns) the error bar covers the true-model D_eff
     about as often as a 1σ bar should."""
-    from labnet.experiments.probe import load_probe_protocol
+    from labnet.config.probe_file import load_probe_protocol
 
     proto = load_probe_protocol(ROOT / "protocols" / "probe.toml")
     settings = ProbeSettings(samples=100, drive=proto.settings.drive, v_max=0.5, bootstrap=200)

@@ -62,7 +62,7 @@ targets_v = [0.25, 0.15]
 
 [rule]
 kind = "sign"
-deadband_s = 1e-7
+deadband_siemens = 1e-7
 
 [train]
 steps = 15

@@ -73,7 +73,7 @@ def test_rules_are_local(dvf: np.ndarray, dvc: np.ndarray, j: int, new: float) -
     codes = np.full(12, 40)
     slope = PartModel(X9C, 12).slope(codes)
     for kind in ("sign", "stochastic", "coupled"):
-        rule = Rule(kind=kind, eta=0.5, alpha=1e-3, deadband_s=1e-6, max_taps=3)
+        rule = Rule(kind=kind, eta=0.5, alpha=1e-3, deadband_siemens=1e-6, max_taps=3)
         a = rule.step(rule.dk(dvf, dvc), slope, np.random.default_rng(5))
         dvf2 = dvf.copy()
         dvf2[j] = new

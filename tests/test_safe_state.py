@@ -23,9 +23,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from labnet.app.build import build_rig
 from labnet.app.runner import run_protocol
 from labnet.config.protocol import load_protocol
-from labnet.config.rigfile import build_rig, load_rig
+from labnet.config.rigfile import load_rig
 from labnet.core.errors import InstrumentError, LimitError
 from labnet.experiments.engine import StateMeasured
 from labnet.session.checkpoint import sim_model
@@ -47,7 +48,7 @@ targets_v = [0.25, 0.15]
 
 [rule]
 kind = "sign"
-deadband_s = 1e-7
+deadband_siemens = 1e-7
 
 [train]
 steps = 100000
@@ -59,7 +60,7 @@ SPY_RUN = textwrap.dedent('''
     import os, sys, time
     from labnet.session.checkpoint import sim_model
     from labnet.config.protocol import load_protocol
-    from labnet.config.rigfile import build_rig
+    from labnet.app.build import build_rig
     from labnet.app.runner import run_protocol
 
     proto_path, folder, spy_path, slow = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])

@@ -13,10 +13,10 @@ import serial
 from drivers.daq970a import DAQ970A
 from drivers.digipot import DigipotBoard
 from drivers.sources import RoutedSources
+from labnet.app.build import build_rig
 from labnet.app.cli import main
 from labnet.app.runner import run_protocol
 from labnet.config.protocol import load_protocol
-from labnet.config.rigfile import build_rig
 from labnet.experiments.engine import Engine
 from simulator.bench import get_bench
 from simulator.protocol_sim import Serial as SimSerial

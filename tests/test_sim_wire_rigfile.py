@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from labnet.app.build import build_rig, dry_run_spec
 from labnet.app.cli import main
-from labnet.config.rigfile import build_rig, dry_run_spec, load_rig
+from labnet.config.rigfile import load_rig
 from labnet.core.errors import ConfigError
 
 RIGS = Path(__file__).resolve().parent.parent / "protocols" / "rigs"

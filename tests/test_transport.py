@@ -269,8 +269,8 @@ def test_a_new_fault_plan_reaches_every_emulator(bench):
 def test_seeded_fault_campaign_on_the_default_rig_completes():
     """Short training runs through the wire with board faults at a few % per exchange: every
     run completes with the board's wipers equal to the host's record."""
+    from labnet.app.build import build_rig
     from labnet.config.protocol import load_protocol
-    from labnet.config.rigfile import build_rig
     from labnet.experiments.engine import Engine
     from simulator.bench import get_bench
 

@@ -73,7 +73,7 @@ targets_v = [0.25, 0.15]
 kind = "sign"
 eta = 0.5
 alpha = 1e-3
-deadband_s = 1e-7
+deadband_siemens = 1e-7
 
 [train]
 steps = {steps}
@@ -197,7 +197,7 @@ def faulted_run(protocol: Protocol, folder: str | Path, seed: int, reference: Ru
     fault-free run) one fault of the run's first kind is also scheduled at a seeded random
     opportunity, so that every run meets at least one fault.
     """
-    from labnet.config.rigfile import build_rig
+    from labnet.app.build import build_rig
     from simulator.bench import get_bench
 
     t0 = time.perf_counter()

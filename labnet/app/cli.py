@@ -100,8 +100,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"{f}: ok (rig {spec.name!r}, {spec.kind}, {spec.network.n_nodes} nodes, "
                   f"{spec.network.n_edges} edges, part {spec.part.name})")
         elif _protocol_kind(f) in ("calibrate", "probe"):
-            from labnet.experiments.calibration import load_calibrate_protocol
-            from labnet.experiments.probe import load_probe_protocol
+            from labnet.config.calibrate_file import load_calibrate_protocol
+            from labnet.config.probe_file import load_probe_protocol
 
             kind = _protocol_kind(f)
             other = load_calibrate_protocol(f) if kind == "calibrate" else load_probe_protocol(f)
@@ -121,18 +121,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from dataclasses import replace
 
-        from labnet.config.rigfile import dry_run_spec
+        from labnet.app.build import dry_run_spec
 
         proto = replace(proto, rig=dry_run_spec(proto.rig))
     timer = None
     if args.dry_run:
-        from labnet.config.rigfile import step_timer
+        from labnet.app.build import step_timer
 
         timer = step_timer(proto.rig)
     outcome = run_protocol(proto, args.out, progress=not args.quiet, subscribers=[timer] if timer else ())
     print(summary(outcome))
     if args.dry_run:
-        from labnet.config.rigfile import wire_report
+        from labnet.app.build import wire_report
 
         print(wire_report(outcome.rig, outcome.result.steps))
         if timer is not None:
@@ -149,7 +149,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from labnet.experiments.calibration import calibration_summary, load_calibrate_protocol, run_calibration
+    from labnet.app.calibrate import calibration_summary, run_calibration
+    from labnet.config.calibrate_file import load_calibrate_protocol
 
     proto = load_calibrate_protocol(args.file, rig=args.rig)
     res, folder, rig = run_calibration(proto, args.out)
@@ -158,7 +159,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    from labnet.experiments.probe import codes_from_session, load_probe_protocol, probe_summary, run_probe_protocol
+    from labnet.app.probe_run import codes_from_session, probe_summary, run_probe_protocol
+    from labnet.config.probe_file import load_probe_protocol
 
     proto = load_probe_protocol(args.file, rig=args.rig)
     if args.samples is not None and args.samples < 3:

@@ -93,7 +93,7 @@ def load_session_data(folder: str | Path) -> SessionData:
 def _model(folder: Path, header: dict[str, Any], network: Network) -> tuple[ConductanceModel, str]:
     """The rig's model for this session: its calibration table if found, else the nominal part."""
     from labnet.core.parts import PartSpec
-    from labnet.experiments.calibration import CalibrationTable
+    from labnet.experiments.calibration.table import CalibrationTable
 
     if (folder / "calibration.csv").exists():  # the table the run used (copied by labnet.experiments.tracking)
         return CalibrationTable.from_csv(folder / "calibration.csv", network.n_edges), "calibration table"
@@ -314,7 +314,8 @@ def fig_deff_measured(d: SessionData, path: Path) -> None:
         ax.plot(p["step"], p["probe_model_deff"], "s--", label=f"model, same ensemble ({d.model_name})")
         ax.set_title("Probe D_eff: measured vs model")
     else:
-        from labnet.experiments.probe import ProbeSettings, model_probe
+        from labnet.experiments.probe import model_probe
+        from labnet.experiments.settings import ProbeSettings
 
         settings = ProbeSettings(drive=tuple(d.network.inputs))
         md = [model_probe(d.network, d.model.conductance(d.codes.loc[s].to_numpy(dtype=np.int64)), settings)[0]

@@ -20,9 +20,9 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from labnet.app.build import build_rig
 from labnet.bench.rig import Rig
 from labnet.config.protocol import Protocol, load_protocol
-from labnet.config.rigfile import build_rig
 from labnet.core.errors import ConfigError, InstrumentError
 from labnet.experiments.engine import Checkpoint, Engine, Evaluated, Event, RunEnded, RunResult, StateMeasured, StepDone
 from labnet.experiments.signals import StopSignal, shielded, stop_signals

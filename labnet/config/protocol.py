@@ -21,7 +21,7 @@ A training protocol::
     kind = "sign"               # sign | stochastic | coupled
     eta = 0.5
     alpha = 1e-3                # S/V²
-    deadband_s = 0.0
+    deadband_siemens = 0.0      # S: |Δk| below it moves no tap (sign rule)
     max_taps = 4
 
     [train]
@@ -41,44 +41,20 @@ from typing import Any
 
 import numpy as np
 
+from labnet.config.analysis_file import validate_extra
 from labnet.config.rigfile import RigSpec, load_rig
-from labnet.config.schema import Table, read_toml
+from labnet.config.schema import Table, default, read_toml
 from labnet.config.shipped import default_rig_path
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network
 from labnet.core.rules import RULE_KINDS, Rule
 from labnet.core.tasks import Task, allostery, classification_iris, regression
+from labnet.experiments.settings import TrainSettings
 
 PROTOCOL_KINDS = ("train",)
 TASK_KINDS = ("allostery", "regression", "classification")
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """The ``[train]`` table: how long and how to run the free/clamped cycles.
-
-    Attributes
-    ----------
-    steps : int
-        Training steps (one update each).
-    batch : int
-        Samples per step; their Δk are averaged before the one update.
-    eval_every : int
-        Evaluate train and test error every this many steps (and at the start and end).
-    target_error : float
-        Stop once the train error (V²) is at or below this (0: never).
-    settle_s : float
-        Wait after applying a voltage pattern before measuring (s).
-    eval_train_max : int
-        At most this many train samples in each evaluation (0: all).
-    """
-
-    steps: int = 200
-    batch: int = 1
-    eval_every: int = 10
-    target_error: float = 0.0
-    settle_s: float = 0.01
-    eval_train_max: int = 0
+#: Keys renamed so their unit is unambiguous (old -> new), per table; an old key is an error naming the new one.
+RENAMED_RULE_KEYS = {"deadband_s": "deadband_siemens"}
 
 
 @dataclass
@@ -167,28 +143,35 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
     _check_task_voltages(make_task(task_table, network, np.random.default_rng(0), f), task_table, network,
                          rig_spec, f)  # validate now, against the rig's source limits too
     rt = top.table("rule")
+    rt.refuse_renamed(RENAMED_RULE_KEYS)
+
+    def rd(name: str) -> Any:
+        return default(Rule, name)
+
     rule = Rule(
-        kind=rt.str("kind", "sign", choices=RULE_KINDS),
-        eta=rt.float("eta", 0.5, lo=0.0, hi=1.0, lo_open=True),
-        alpha=rt.float("alpha", 1e-3, lo=0.0, lo_open=True),
-        deadband_s=rt.float("deadband_s", 0.0, lo=0.0),
-        max_taps=rt.int("max_taps", 4, lo=1, hi=rig_spec.part.max_code),
+        kind=rt.str("kind", rd("kind"), choices=RULE_KINDS),
+        eta=rt.float("eta", rd("eta"), lo=0.0, hi=1.0, lo_open=True),
+        alpha=rt.float("alpha", rd("alpha"), lo=0.0, lo_open=True),
+        deadband_siemens=rt.float("deadband_siemens", rd("deadband_siemens"), lo=0.0),
+        max_taps=rt.int("max_taps", rd("max_taps"), lo=1, hi=rig_spec.part.max_code),
     )
     rt.finish()
     tt = top.table("train")
+
+    def td(name: str) -> Any:
+        return default(TrainSettings, name)
+
     train = TrainSettings(
-        steps=tt.int("steps", 200, lo=0, hi=10_000_000),
-        batch=tt.int("batch", 1, lo=1, hi=100_000),
-        eval_every=tt.int("eval_every", 10, lo=1),
-        target_error=tt.float("target_error", 0.0, lo=0.0),
-        settle_s=tt.float("settle_s", 0.01, lo=0.0, hi=60.0),
-        eval_train_max=tt.int("eval_train_max", 0, lo=0),
+        steps=tt.int("steps", td("steps"), lo=0, hi=10_000_000),
+        batch=tt.int("batch", td("batch"), lo=1, hi=100_000),
+        eval_every=tt.int("eval_every", td("eval_every"), lo=1),
+        target_error=tt.float("target_error", td("target_error"), lo=0.0),
+        settle_s=tt.float("settle_s", td("settle_s"), lo=0.0, hi=60.0),
+        eval_train_max=tt.int("eval_train_max", td("eval_train_max"), lo=0),
     )
     tt.finish()
     extra = {k: top.raw(k) for k in ("analysis", "calibration") if top.has(k)}
-    if extra:  # [analysis] and [calibration] are validated by labnet.experiments.tracking
-        from labnet.experiments.tracking import validate_extra
-
+    if extra:  # [analysis] -> AnalysisSettings, [calibration] -> {"table": path}
         extra = validate_extra(extra, f, network, rig_spec.limits.max_source_v)
     top.finish()
     if steps is not None:

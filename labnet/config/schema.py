@@ -7,6 +7,7 @@ too (a typo must not silently fall back to a default).
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -139,6 +140,13 @@ class Table:
         except (TypeError, ValueError) as exc:
             raise self.error(name, str(exc)) from None
 
+    def refuse_renamed(self, renamed: Mapping[str, str]) -> None:
+        """Raise on a key that was renamed (old name -> new name), naming the new one."""
+        for old, new in renamed.items():
+            if old in self.data:
+                raise self.error(old, f"renamed: use {self.key(new)!r} instead (units in key names: _s is seconds, "
+                                      "_siemens is siemens, _ohm is ohms)")
+
     def finish(self, allowed_extra: Iterable[str] = ()) -> None:
         """Raise on any key that was never read (a typo or an unsupported option)."""
         extra = set(allowed_extra)
@@ -146,6 +154,18 @@ class Table:
             if k not in self._used and k not in extra:
                 known = sorted(self._used | extra)
                 raise self.error(k, f"unknown key (known keys here: {', '.join(known) or 'none'})")
+
+
+def default(cls: type, name: str) -> Any:
+    """The default of field ``name`` of the settings dataclass ``cls``: the one place it is written."""
+    for f in dataclasses.fields(cls):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            break
+    raise KeyError(f"{cls.__name__}.{name} has no default")
 
 
 def _range(t: Table, name: str, v: float, lo: float | None, hi: float | None) -> None:

@@ -23,13 +23,11 @@ import weakref
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-from scipy.linalg import lapack
 
 from labnet.core.errors import ConfigError
+from labnet.core.lapack import dpotrf, dpotrs
 from labnet.core.network import Network
 from labnet.core.solvers import ReducedLaplacian, SparseCholesky
-
-_dpotrf, _dpotrs = lapack.get_lapack_funcs(("potrf", "potrs"), (np.zeros(1),))
 
 #: Free-node count at or below which the dense path is used.
 DENSE_MAX = 400
@@ -112,10 +110,10 @@ class Solver:
         if self.free_idx.size == 0:
             self._solve = lambda b: b
         elif self.dense:
-            c, info = _dpotrf(red.dense(k), lower=1, clean=0, overwrite_a=1)
+            c, info = dpotrf(red.dense(k), lower=1, clean=0, overwrite_a=1)
             if info:
                 raise np.linalg.LinAlgError(f"reduced Laplacian not positive definite (dpotrf info={info})")
-            self._solve = lambda b: _dpotrs(c, b, lower=1)[0]
+            self._solve = lambda b: dpotrs(c, b, lower=1)[0]
         else:
             factor = SparseCholesky(red.matrix(k), backend)
             self.backend = factor.backend

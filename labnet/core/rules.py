@@ -91,13 +91,13 @@ class Rule:
     Attributes
     ----------
     kind : {"sign", "stochastic", "coupled"}
-        ``sign``: one tap where |Δk| exceeds ``deadband_s``; ``stochastic``: stochastic rounding
+        ``sign``: one tap where |Δk| exceeds ``deadband_siemens``; ``stochastic``: stochastic rounding
         of Δk to taps; ``coupled``: nearest-tap rounding on a rig, continuous Δk in silico.
     eta : float
         Nudge amplitude η.
     alpha : float
         Learning rate α (S/V²).
-    deadband_s : float
+    deadband_siemens : float
         Dead band of the sign rule (S).
     max_taps : int
         Largest tap step per update.
@@ -106,7 +106,7 @@ class Rule:
     kind: str = "sign"
     eta: float = 0.5
     alpha: float = 1e-3
-    deadband_s: float = 0.0
+    deadband_siemens: float = 0.0
     max_taps: int = 4
 
     def dk(self, dv_free: np.ndarray, dv_clamped: np.ndarray) -> np.ndarray:
@@ -116,7 +116,7 @@ class Rule:
     def step(self, dk: np.ndarray, slope: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Integer tap changes, shape (E,), realising Δk on parts with local slope dk/dD."""
         if self.kind == "sign":
-            return sign_step(dk, slope, deadband=self.deadband_s)
+            return sign_step(dk, slope, deadband=self.deadband_siemens)
         if self.kind == "stochastic":
             return stochastic_step(dk, slope, rng, max_taps=self.max_taps)
         return nearest_step(dk, slope, max_taps=self.max_taps)

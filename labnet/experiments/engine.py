@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from labnet.bench.rig import Rig
-from labnet.config.protocol import TrainSettings
+from labnet.experiments.settings import TrainSettings
 from labnet.core.errors import LimitError
 from labnet.core.rules import Rule, apply_step
 from labnet.core.tasks import Samples, Task

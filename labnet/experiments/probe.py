@@ -10,6 +10,8 @@ every node, and from the responses x_m of the nodes no source holds (shape (M, F
 * the response gain sqrt(tr C / tr Σ_V): rms response per rms applied voltage;
 * bootstrap error bars (resampling the M patterns).
 
+The ``[probe]`` table (:class:`~labnet.experiments.settings.ProbeSettings`) is read by
+:mod:`labnet.config.probe_file`; ``labnet probe`` (a session folder) is :mod:`labnet.app.probe_run`.
 The same code runs on the bench and on the simulator (it only uses :class:`~labnet.bench.rig.Rig`).
 The model counterpart for the same ensemble is
 :func:`labnet.core.analysis.probe_covariance_model` (C = T Σ_V Tᵀ, Σ_V = (v_max − v_min)²/12 · I).
@@ -18,69 +20,18 @@ The model counterpart for the same ensemble is
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from labnet.bench.rig import Rig
-from labnet.config.schema import Table
 from labnet.core.analysis import empirical_covariance, participation_ratio, probe_covariance_model
 from labnet.core.errors import LimitError
 from labnet.core.network import Network
+from labnet.experiments.settings import ProbeSettings
 from labnet.session.folder import header_json
-
-
-@dataclass(frozen=True)
-class ProbeSettings:
-    """The ``[probe]`` table.
-
-    Attributes
-    ----------
-    samples : int
-        Number M of random patterns.
-    drive : tuple of str
-        Nodes driven with random voltages (default: the network's inputs).
-    v_min, v_max : float
-        Each driven voltage is uniform in [v_min, v_max] (V); unipolar by default so bench
-        supplies can apply it.
-    settle_s : float
-        Wait after applying a pattern (s).
-    bootstrap : int
-        Bootstrap resamples for the error bars.
-    """
-
-    samples: int = 200
-    drive: tuple[str, ...] = ()
-    v_min: float = 0.0
-    v_max: float = 0.5
-    settle_s: float = 0.01
-    bootstrap: int = 500
-
-
-def parse_probe_settings(t: Table, network: Network, max_v: float) -> ProbeSettings:
-    """Validate a ``[probe]`` table against the network and the rig's voltage limit."""
-    drive = tuple(t.strs("drive", list(network.inputs)))
-    for n in drive:
-        if n not in network.source_channels:
-            raise t.error("drive", f"node {n!r} has no source channel")
-    if len(set(drive)) != len(drive) or not drive:
-        raise t.error("drive", f"expected distinct source nodes, got {list(drive)}")
-    v_min = t.float("v_min", 0.0, lo=-max_v, hi=max_v)
-    v_max = t.float("v_max", min(0.5, max_v), lo=-max_v, hi=max_v)
-    if v_max <= v_min:
-        raise t.error("v_max", f"expected v_max > v_min ({v_min}), got {v_max}")
-    s = ProbeSettings(
-        samples=t.int("samples", 200, lo=3, hi=1_000_000),
-        drive=drive,
-        v_min=v_min,
-        v_max=v_max,
-        settle_s=t.float("settle_s", 0.01, lo=0.0, hi=60.0),
-        bootstrap=t.int("bootstrap", 500, lo=0, hi=100_000),
-    )
-    t.finish()
-    return s
 
 
 @dataclass
@@ -223,53 +174,7 @@ def _cell(v: Any) -> str:
     return f'"{s}"' if "," in s else s
 
 
-# ---------------------------------------------------------------------------------- protocol + CLI
-@dataclass
-class ProbeProtocol:
-    """A validated ``kind = "probe"`` protocol (or defaults for a bare rig file)."""
-
-    path: Path | None
-    name: str
-    seed: int
-    rig: Any  # RigSpec
-    network: Network
-    settings: ProbeSettings
-    calibration: Path | None = None
-    text: str = ""
-
-
-def load_probe_protocol(path: str | Path, *, rig: str | Path | None = None) -> ProbeProtocol:
-    """Read a probe protocol (``[protocol] kind = "probe"``, ``[probe]``, optional ``[roles]``
-    and ``[calibration] table``), or a rig file with default settings."""
-    from labnet.config.rigfile import load_rig
-    from labnet.config.schema import read_toml
-
-    p = Path(path)
-    data = read_toml(p)
-    if "protocol" not in data:
-        spec = load_rig(p if rig is None else rig)
-        return ProbeProtocol(None, "probe", 0, spec, spec.network,
-                             parse_probe_settings(Table({}, str(p), "probe"), spec.network, spec.limits.max_source_v))
-    from labnet.config.protocol import read_head, read_roles
-
-    f = str(p)
-    top = Table(data, f)
-    head = read_head(top, p, ["probe"], rig)
-    name, seed = head.name, head.seed
-    spec = load_rig(head.rig_path)
-    network = read_roles(top, spec.network, f)
-    settings = parse_probe_settings(top.table("probe", required=False), network, spec.limits.max_source_v)
-    cal = None
-    if top.has("calibration"):
-        ct = top.table("calibration")
-        cal = p.parent / ct.str("table")
-        ct.finish()
-        if not cal.exists():
-            raise ct.error("table", f"calibration table {cal} not found")
-    top.finish()
-    return ProbeProtocol(p, name, seed, spec, network, settings, cal, p.read_text(encoding="utf-8"))
-
-
+# ---------------------------------------------------------------------------------- session columns
 def probe_columns(network: Network, drive: Sequence[str]) -> list[str]:
     return (["bench_s", "step", "sample"] + [f"set_{n}" for n in drive] + [f"v_{n}" for n in network.nodes]
             + [f"code_e{j}" for j in range(network.n_edges)])
@@ -279,84 +184,13 @@ SUMMARY_COLUMNS = ["step", "samples", "deff", "deff_sd", "deff_lo", "deff_hi", "
                    "model_deff", "model_gain", "refused", "bench_s"]
 
 
-def run_probe_protocol(proto: ProbeProtocol, out: str | Path = "sessions", *, codes: np.ndarray | None = None,
-                       samples: int | None = None) -> tuple[ProbeResult, Path, Rig, tuple[float, float]]:
-    """Probe on the protocol's rig: session.csv (one row per pattern) and probe.csv (the statistics).
-
-    ``codes`` sets the digipots first (e.g. a trained session's final codes); otherwise the
-    rig file's initial code. The model D_eff uses the rig's model (the calibration table when
-    the protocol names one).
-    """
-    from labnet.config.rigfile import build_rig
-    from labnet.session.folder import SessionWriter, new_session_dir, versions
-
-    settings = proto.settings if samples is None else ProbeSettings(**{**asdict(proto.settings), "samples": samples})
-    rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
-    if proto.calibration is not None:
-        from labnet.experiments.calibration import CalibrationTable
-
-        rig.model = CalibrationTable.from_csv(proto.calibration, proto.network.n_edges)
-    folder = new_session_dir(out, proto.name)
-    drive = list(settings.drive or proto.network.inputs)
-    header = {"labnet_session": 1, "protocol": {"name": proto.name, "kind": "probe", "seed": proto.seed},
-              "probe": asdict(settings), "network": proto.network.to_dict(), "versions": versions(),
-              "calibration": str(proto.calibration) if proto.calibration else None}
-    files = {"rig.toml": proto.rig.text}
-    if proto.text:
-        files["protocol.toml"] = proto.text
-    with rig:
-        header["rig"] = rig.describe()
-        writer = SessionWriter(folder, header, probe_columns(proto.network, drive), files=files)
-        try:
-            if codes is not None:
-                rig.write_codes(np.asarray(codes, dtype=np.int64))
-            elif proto.rig.initial_code is not None:
-                rig.write_codes(np.full(rig.network.n_edges, proto.rig.initial_code))
-            res = run_probe(rig, settings, np.random.default_rng([proto.seed, 23]), log=writer.write)
-        finally:
-            writer.close()
-        model = model_probe(rig.network, rig.conductances(), settings, res.free_nodes)
-    log = CsvLog(folder / "probe.csv", {"labnet_probe": 1, "free_nodes": res.free_nodes, "drive": drive},
-                 SUMMARY_COLUMNS)
-    log.write({"step": 0, "samples": settings.samples, "deff": res.deff, "deff_sd": res.deff_sd,
-               "deff_lo": res.deff_ci[0], "deff_hi": res.deff_ci[1], "gain": res.gain, "gain_sd": res.gain_sd,
-               "model_deff": model[0], "model_gain": model[1], "refused": res.refused, "bench_s": res.bench_s})
-    log.close()
-    return res, folder, rig, model
-
-
-def codes_from_session(folder: str | Path) -> np.ndarray:
-    """The last codes recorded in a session's CSV (its final state), shape (E,)."""
-    import pandas as pd
-
-    df = pd.read_csv(Path(folder) / "session.csv", comment="#")
-    cols = sorted((c for c in df.columns if c.startswith("code_e")), key=lambda c: int(c[6:]))
-    return df[cols].iloc[-1].to_numpy(dtype=np.int64)
-
-
-def probe_summary(res: ProbeResult, folder: Path, rig: Rig, model: tuple[float, float]) -> str:
-    lines = [
-        f"labnet probe: {rig.name} — {len(res.applied)} random patterns, {len(res.free_nodes)} free nodes",
-        f"  measured D_eff {res.deff:.4f} ± {res.deff_sd:.4f} (bootstrap 1σ)",
-        f"  model D_eff    {model[0]:.4f} (rig model conductances)",
-        f"  response gain  {res.gain:.4f} ± {res.gain_sd:.4f} (model {model[1]:.4f})",
-        f"  refused        {res.refused} patterns over the limits (redrawn)",
-        f"  bench time     {res.bench_s:.1f} s" + (" (modelled)" if rig.simulated else ""),
-        f"  session        {folder}",
-    ]
-    return "\n".join(lines)
-
-
 __all__ = [
+    "SUMMARY_COLUMNS",
     "CsvLog",
-    "ProbeProtocol",
     "ProbeResult",
     "ProbeSettings",
-    "codes_from_session",
-    "load_probe_protocol",
     "model_probe",
-    "parse_probe_settings",
+    "probe_columns",
     "probe_stats",
     "run_probe",
-    "run_probe_protocol",
 ]

@@ -13,11 +13,13 @@ A training protocol's optional tables::
     [calibration]
     table = "sessions/.../calibration.csv"   # relative to the protocol file; the rig's model
 
-Every K steps :class:`Tracker` computes, from the present codes through the rig's model (the
-calibration table when given, the nominal part model otherwise), the free-state Hessian's
-spectrum and the task alignment (:func:`labnet.core.analysis.task_modes`), and writes a row to
-``tracking.csv`` (same ``# key: JSON`` header style as the session CSV) and every mode to
-``tracking_modes.csv``. Probes write their statistics into the same row.
+The tables are validated by :mod:`labnet.config.analysis_file` (``[analysis]`` becomes an
+:class:`~labnet.experiments.settings.AnalysisSettings`). Every K steps :class:`Tracker`
+computes, from the present codes through the rig's model (the calibration table when given,
+the nominal part model otherwise), the free-state Hessian's spectrum and the task alignment
+(:func:`labnet.core.analysis.task_modes`), and writes a row to ``tracking.csv`` (same
+``# key: JSON`` header style as the session CSV) and every mode to ``tracking_modes.csv``.
+Probes write their statistics into the same row.
 
 The task's free state is taken at the mean training input; the output functional is
 A = Σ_o w_o e_o with w the mean target vector divided by its norm (one output: A = e_o).
@@ -26,19 +28,17 @@ A = Σ_o w_o e_o with w the mean target vector divided by its norm (one output: 
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from labnet.bench.rig import Rig
-from labnet.config.schema import Table
 from labnet.core.analysis import talk_deff, task_modes
-from labnet.core.errors import ConfigError
-from labnet.core.network import Network
+from labnet.experiments.calibration.table import CalibrationTable
 from labnet.experiments.engine import Evaluated, Event, RunEnded, StepDone
-from labnet.experiments.probe import CsvLog, ProbeSettings, model_probe, run_probe
+from labnet.experiments.probe import CsvLog, model_probe, run_probe
+from labnet.experiments.settings import AnalysisSettings, ProbeSettings
 
 TRACK_COLUMNS = [
     "step", "bench_s", "lam_min", "lam_2", "lam_max", "response_v", "share_soft", "share_soft2", "abs_share_soft",
@@ -48,65 +48,6 @@ TRACK_COLUMNS = [
 MODE_COLUMNS = ["step", "mode", "lam", "f", "a", "c"]
 #: Name of the copy of the calibration table a training session keeps.
 SESSION_TABLE = "calibration.csv"
-
-
-@dataclass(frozen=True)
-class AnalysisSettings:
-    """The ``[analysis]`` table (see the module docstring)."""
-
-    track_every: int = 10
-    probe_every: int = 0
-    probe_samples: int = 40
-    probe_v_max: float = 0.5
-    probe_drive: tuple[str, ...] = ()
-    probe_bootstrap: int = 200
-
-
-def parse_analysis(raw: Any, file: str, network: Network, max_v: float) -> AnalysisSettings:
-    """Validate an ``[analysis]`` table; ConfigError naming file and key on a problem."""
-    t = Table(raw, file, "analysis")
-    drive = tuple(t.strs("probe_drive", list(network.inputs)))
-    for n in drive:
-        if n not in network.source_channels:
-            raise t.error("probe_drive", f"node {n!r} has no source channel")
-    s = AnalysisSettings(
-        track_every=t.int("track_every", 10, lo=1),
-        probe_every=t.int("probe_every", 0, lo=0),
-        probe_samples=t.int("probe_samples", 40, lo=3, hi=100_000),
-        probe_v_max=t.float("probe_v_max", min(0.5, max_v), lo=0.0, hi=max_v, lo_open=True),
-        probe_drive=drive,
-        probe_bootstrap=t.int("probe_bootstrap", 200, lo=0, hi=100_000),
-    )
-    t.finish()
-    return s
-
-
-def parse_calibration_ref(raw: Any, file: str, n_edges: int) -> dict[str, str]:
-    """Validate a training protocol's ``[calibration]`` table: ``table`` must name a readable
-    calibration CSV (relative to the protocol file) with one curve per edge."""
-    from labnet.experiments.calibration import CalibrationTable
-
-    t = Table(raw, file, "calibration")
-    rel = Path(t.str("table"))
-    t.finish()
-    path = rel if rel.is_absolute() else Path(file).parent / rel
-    copy = Path(file).parent / SESSION_TABLE
-    if not path.exists() and copy.exists():  # a session folder: the run's own copy of the table
-        path = copy
-    if not path.exists():
-        raise ConfigError(file, "calibration.table", f"calibration table {path} not found")
-    CalibrationTable.from_csv(path, n_edges)
-    return {"table": str(path.resolve())}
-
-
-def validate_extra(extra: dict[str, Any], file: str, network: Network, max_v: float) -> dict[str, Any]:
-    """Validate the ``[analysis]`` and ``[calibration]`` tables a protocol passes through."""
-    out = dict(extra)
-    if "analysis" in out:
-        parse_analysis(out["analysis"], file, network, max_v)
-    if "calibration" in out:
-        out["calibration"] = parse_calibration_ref(out["calibration"], file, network.n_edges)
-    return out
 
 
 class Tracker:
@@ -193,8 +134,6 @@ def attach(protocol: Any, rig: Rig, engine: Any, folder: Path) -> Tracker | None
     """
     extra = getattr(protocol, "extra", {}) or {}
     if "calibration" in extra:
-        from labnet.experiments.calibration import CalibrationTable
-
         src = Path(extra["calibration"]["table"])
         rig.model = CalibrationTable.from_csv(src, rig.network.n_edges)
         dst = Path(folder) / SESSION_TABLE
@@ -202,7 +141,7 @@ def attach(protocol: Any, rig: Rig, engine: Any, folder: Path) -> Tracker | None
             shutil.copyfile(src, dst)
     if "analysis" not in extra:
         return None
-    settings = parse_analysis(extra["analysis"], str(protocol.path), rig.network, rig.limits.max_source_v)
+    settings: AnalysisSettings = extra["analysis"]  # validated by labnet.config.analysis_file
     task = engine.task
     x = task.train.inputs.mean(axis=0)
     t = task.train.targets.mean(axis=0)
@@ -213,4 +152,4 @@ def attach(protocol: Any, rig: Rig, engine: Any, folder: Path) -> Tracker | None
     return tracker
 
 
-__all__ = ["AnalysisSettings", "Tracker", "attach", "parse_analysis", "parse_calibration_ref", "validate_extra"]
+__all__ = ["SESSION_TABLE", "Tracker", "attach"]

@@ -1,0 +1,90 @@
+"""Instrument facts: the one catalog that rig-file validation and the drivers both read.
+
+What each supported instrument can do — voltage ranges and maxima, NPLC settings, channel
+layout, current limits, serial baud rates. :mod:`labnet.config.rigfile` validates a rig file
+against it before anything is opened; the drivers (:mod:`drivers.daq970a`,
+:mod:`drivers.sources`) take their own checks from it. The digipot *parts* (resistance,
+taps, ratings) are in :mod:`labnet.core.parts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+
+@dataclass(frozen=True)
+class MeterModel:
+    """A scanning voltmeter with multiplexer slots.
+
+    Attributes
+    ----------
+    name : str
+        Model name as a rig file writes it.
+    nplc : tuple of float
+        Integration times it accepts (power-line cycles).
+    ranges_v : tuple of float
+        Fixed DC voltage ranges (V).
+    slots : int
+        Multiplexer slots (1 … slots).
+    channels_per_slot : int
+        Channels per multiplexer module (01 … channels_per_slot).
+    """
+
+    name: str
+    nplc: tuple[float, ...] = (0.02, 0.2, 1.0, 2.0, 10.0, 20.0, 100.0, 200.0)
+    ranges_v: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 300.0)
+    slots: int = 3
+    channels_per_slot: int = 20
+
+    def channel_ok(self, channel: str) -> bool:
+        """Whether ``channel`` is an ``SCC`` channel name (slot digit, two-digit channel), e.g. ``"101"``."""
+        c = str(channel)
+        return (len(c) == 3 and c.isdigit() and 1 <= int(c[0]) <= self.slots
+                and 1 <= int(c[1:]) <= self.channels_per_slot)
+
+    def channel_hint(self) -> str:
+        return f"slot 1-{self.slots}, channel 01-{self.channels_per_slot:02d}, e.g. \"101\""
+
+
+@dataclass(frozen=True)
+class SourceModel:
+    """A voltage source (supply or SMU).
+
+    Attributes
+    ----------
+    name : str
+        Model name as a rig file writes it.
+    max_v : mapping of channel -> float
+        The instrument's own maximum |V| per channel (V); its channel names.
+    max_current_limit_a : float
+        Largest current limit (compliance) it can be set to (A).
+    """
+
+    name: str
+    max_v: Mapping[str, float] = field(default_factory=dict)
+    max_current_limit_a: float = 1.0
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return tuple(self.max_v)
+
+
+#: Scanning voltmeters (``[instruments.meter] model``).
+METERS: Mapping[str, MeterModel] = MappingProxyType({
+    "DAQ970A": MeterModel("DAQ970A"),
+    "34970A": MeterModel("34970A"),
+})
+#: Voltage sources (``[instruments.sources.*] model``).
+SOURCES: Mapping[str, SourceModel] = MappingProxyType({
+    "E36312A": SourceModel("E36312A", MappingProxyType({"1": 6.0, "2": 25.0, "3": 25.0}), 1.0),
+    "Keithley2450": SourceModel("Keithley2450", MappingProxyType({"1": 200.0}), 1.05),
+})
+#: Serial baud rates the digipot board's firmware runs at (``[instruments.board] baud``).
+BOARD_BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 500000, 1000000)
+#: The digipot board's default baud rate.
+BOARD_BAUD = 115200
+
+
+__all__ = ["BOARD_BAUD", "BOARD_BAUD_RATES", "METERS", "SOURCES", "MeterModel", "SourceModel"]
