@@ -1,31 +1,36 @@
-"""Running a protocol end to end: rig + engine + session + progress bar + summary.
+"""Running a protocol end to end: rig + engine + session.
 
 :func:`run_protocol` starts a run in a new session folder; :func:`resume_session` continues a
 stopped or crashed one from its last checkpoint (``labnet.session.checkpoint``) and appends to the
-same CSV. Both run under :func:`labnet.experiments.signals.stop_signals` (Ctrl-C, SIGTERM and SIGHUP stop
-the run; the cleanup cannot be interrupted), leave the rig in the safe state, and record how
-the run ended in ``status.json`` and in a final ``# run_ended`` line of the CSV.
+same CSV. Both set the session up inside a :class:`labnet.experiments.lifecycle.RunOwner`, the
+one owner of the run's life: the first Ctrl-C, SIGTERM or SIGHUP asks for a stop at the
+engine's next safe point, a second forces it; the cleanup cannot be interrupted; the rig ends
+in the safe state, and how the run ended is recorded in ``status.json`` and in a final
+``# run_ended`` line of the CSV (:class:`labnet.app.record.SessionRecord`). The sinks are in
+:mod:`labnet.app.sinks`, the summary in :mod:`labnet.app.summary`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
 from labnet.app.build import build_rig
+from labnet.app.record import SessionRecord
+from labnet.app.sinks import CheckpointSink, CsvSink, Progress, connect_driver_events, state_columns
+from labnet.app.summary import RunOutcome, summary
 from labnet.bench.rig import Rig
 from labnet.config.protocol import Protocol, load_protocol
-from labnet.core.errors import ConfigError, InstrumentError
-from labnet.experiments.engine import Checkpoint, Engine, Evaluated, Event, RunEnded, RunResult, StateMeasured, StepDone
-from labnet.experiments.signals import StopSignal, shielded, stop_signals
+from labnet.core.errors import ConfigError
+from labnet.experiments.engine import Engine
+from labnet.experiments.events import Event, RunResult
+from labnet.experiments.lifecycle import RunOwner
 from labnet.experiments.tracking import attach as attach_analysis
 from labnet.session.checkpoint import (
     RUN_NAME,
@@ -33,8 +38,6 @@ from labnet.session.checkpoint import (
     engine_state,
     read_checkpoint,
     restore_sim_state,
-    sim_state,
-    write_checkpoint,
 )
 from labnet.session.folder import (
     CSV_NAME,
@@ -50,168 +53,6 @@ from labnet.session.folder import (
     versions,
     write_status,
 )
-
-
-def _drivers(rig: Rig) -> list[Any]:
-    """The rig's driver objects that report events (an ``on_event`` attribute): the digipots,
-    the meter, and every instrument behind a routed Sources role."""
-    found: list[Any] = []
-    for role in (rig.digipots, rig.meter, rig.sources):
-        for obj in [role, *getattr(role, "instruments", {}).values()]:
-            if hasattr(obj, "on_event") and obj not in found:
-                found.append(obj)
-    return found
-
-
-def connect_driver_events(rig: Rig, events: EventLog) -> Callable[[], None]:
-    """Send every driver event (retries, re-syncs, recoveries, reconnects) of ``rig`` to
-    ``events`` as one line with the event's own kind, its ``instrument``, the rig clock
-    (``bench_s``) and its details. Events the drivers kept while the rig was being built
-    (:class:`drivers.events.EventBuffer`) are logged first. Returns a function that
-    disconnects them again."""
-    def log(ev: dict[str, Any], bench_s: float) -> None:
-        fields = {k: v for k, v in ev.items() if k not in ("event", "bench_s")}
-        for clash in ("kind", "time"):
-            if clash in fields:
-                fields[f"{clash}_"] = fields.pop(clash)
-        events.log(str(ev.get("event", "driver_event")), bench_s=bench_s, **fields)
-
-    def sink(ev: dict[str, Any]) -> None:
-        log(ev, round(rig.clock.now(), 6))
-
-    drivers = _drivers(rig)
-    before = [d.on_event for d in drivers]
-    kept: list[dict[str, Any]] = []
-    for cb in {id(cb): cb for cb in before}.values():
-        if callable(getattr(cb, "take", None)):
-            kept += cb.take()
-    for ev in sorted(kept, key=lambda e: e.get("bench_s", 0.0)):
-        log({**ev, "while": "building the rig"}, ev.get("bench_s", 0.0))
-    for d in drivers:
-        d.on_event = sink
-
-    def undo() -> None:
-        for d, cb in zip(drivers, before):
-            d.on_event = cb
-
-    return undo
-
-
-def state_columns(rig: Rig) -> list[str]:
-    """CSV columns of a measured state: time, step, phase, split, sample, applied voltages,
-    every node voltage, every code, error and (classification) the predicted class."""
-    net = rig.network
-    src_nodes = [n for n in net.nodes if n in net.source_channels]
-    return (
-        ["time_s", "bench_s", "step", "phase", "split", "sample"]
-        + [f"set_{n}" for n in src_nodes]
-        + [f"v_{n}" for n in net.nodes]
-        + [f"code_e{j}" for j in range(net.n_edges)]
-        + ["error", "predicted", "attempt"]
-    )
-
-
-class CsvSink:
-    """Writes every :class:`StateMeasured` as a row; fsyncs once per step and at the end."""
-
-    def __init__(self, writer: SessionWriter, rig: Rig, clock: Callable[[], float], attempt: int = 0) -> None:
-        self.writer = writer
-        self.net = rig.network
-        self.src_nodes = [n for n in self.net.nodes if n in self.net.source_channels]
-        self.clock = clock
-        self.attempt = attempt
-
-    def __call__(self, ev: Event) -> None:
-        if isinstance(ev, StateMeasured):
-            row: dict[str, Any] = {
-                "time_s": round(self.clock(), 6),
-                "bench_s": round(ev.bench_s, 9),
-                "step": ev.step,
-                "phase": ev.phase,
-                "split": ev.split,
-                "sample": ev.sample,
-                "error": ev.error,
-                "predicted": ev.predicted,
-                "attempt": self.attempt,
-            }
-            for n in self.src_nodes:
-                if n in ev.held:
-                    row[f"set_{n}"] = ev.held[n]
-            for n, v in zip(self.net.nodes, ev.voltages):
-                row[f"v_{n}"] = float(v)
-            for j, c in enumerate(ev.codes):
-                row[f"code_e{j}"] = int(c)
-            self.writer.write(row)
-        elif isinstance(ev, (StepDone, RunEnded)):
-            self.writer.sync()
-
-
-class CheckpointSink:
-    """On every :class:`Checkpoint` event: fsync the CSV and the event log, then replace
-    ``checkpoint.json`` atomically (engine state, codes, CSV extent, simulator state)."""
-
-    def __init__(self, folder: Path, writer: SessionWriter, events: EventLog, rig: Rig, attempt: int,
-                 evaluations: EvaluationLog) -> None:
-        self.folder = folder
-        self.writer = writer
-        self.events = events
-        self.rig = rig
-        self.attempt = attempt
-        self.evaluations = evaluations
-        self.last_step: int | None = None
-
-    def __call__(self, ev: Event) -> None:
-        if not isinstance(ev, Checkpoint):
-            return
-        self.writer.sync()
-        self.events.sync()
-        state = dict(ev.state)
-        state["evaluations"] = self.evaluations.extend(state["evaluations"])  # the log, not the list
-        write_checkpoint(self.folder, {
-            "step": ev.step,
-            "attempt": self.attempt,
-            "engine": state,
-            "csv_rows": self.writer.rows,
-            "csv_bytes": self.writer.bytes,
-            "sim": sim_state(self.rig) if self.rig.simulated else {},
-        })
-        self.last_step = ev.step
-
-
-class Progress:
-    """A tqdm progress bar showing the step and the present error (stderr)."""
-
-    def __init__(self, total: int, name: str, stream: TextIO | None = None, initial: int = 0) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=name, unit="step", file=stream or sys.stderr, dynamic_ncols=True,
-                        disable=None, initial=initial)
-        self.last_eval = ""
-
-    def __call__(self, ev: Event) -> None:
-        if isinstance(ev, StepDone):
-            self.bar.update(1)
-            self.bar.set_postfix_str(f"err {ev.train_error:.3g} V²{self.last_eval}", refresh=False)
-        elif isinstance(ev, Evaluated):
-            self.last_eval = f" | test {_fmt(ev.test)}"
-        elif isinstance(ev, RunEnded):
-            self.bar.close()
-
-
-def _fmt(m: dict[str, float]) -> str:
-    s = f"mse {m['mse']:.3g}"
-    if "accuracy" in m:
-        s += f" acc {m['accuracy']:.1%}"
-    return s
-
-
-@dataclass
-class RunOutcome:
-    result: RunResult
-    session: Path
-    protocol: Protocol
-    rig: Rig
-    status: dict[str, Any] = field(default_factory=dict)  # what status.json says
 
 
 def session_header(protocol: Protocol, rig: Rig) -> dict[str, Any]:
@@ -343,146 +184,70 @@ def _alive(pid: int) -> bool:
 
 def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkpoint: dict[str, Any] | None,
              progress: bool, subscribers: Sequence[Callable[[Event], None]]) -> RunOutcome:
-    """Open the rig, run (or resume) the engine, and always: safe state, status, files closed."""
+    """Set up the session and the engine inside a :class:`RunOwner`, which drives the run and
+    owns its end: safe state, outcome, ``# run_ended`` line, ``status.json``, files closed."""
     t0 = time.perf_counter()
     events = EventLog(folder)
+    record = SessionRecord(folder, events, attempt)
+    owner = RunOwner(rig, record=record.finish)
     undo = attach_event_log(events)
-    disconnect: Callable[[], None] | None = None
+
+    def close_events() -> None:
+        detach_event_log(events, undo)
+        events.close()
+
+    owner.on_cleanup(close_events)
     from_step = -1 if checkpoint is None else int(checkpoint["step"])
-    writer: SessionWriter | None = None
-    eval_log: EvaluationLog | None = None
-    ended: dict[str, Any] = {}
-    result: RunResult | None = None
-    error: BaseException | None = None
-    opened = False
-    status: dict[str, Any] = {}
-    with stop_signals():
-        try:
-            write_status(folder, "running", "", attempt=attempt, step=max(from_step, 0))
-            events.log("run_started" if attempt == 0 else "resumed", attempt=attempt, from_step=from_step)
-            disconnect = connect_driver_events(rig, events)
-            rig.open()
-            opened = True
-            if attempt == 0:
-                writer = SessionWriter(folder, session_header(protocol, rig), state_columns(rig))
-            else:
-                writer = SessionWriter(folder, {}, state_columns(rig), append=True)
-                ck_rows = 0 if checkpoint is None else int(checkpoint["csv_rows"])
-                marker = {"attempt": attempt, "from_step": from_step, "checkpoint_rows": ck_rows,
-                          "superseded_rows": writer.rows - ck_rows, "partial_line": writer.partial_line}
-                writer.comment("resumed", marker)
-                writer.sync()
-                events.log("resume_point", **marker)
-            engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, seed=protocol.seed)
-            engine.subscribe(CsvSink(writer, rig, lambda: time.perf_counter() - t0, attempt))
-            restored = None if checkpoint is None else engine_state(checkpoint, folder)
-            eval_log = EvaluationLog(folder, () if restored is None else restored["evaluations"])
-            engine.subscribe(CheckpointSink(folder, writer, events, rig, attempt, eval_log))
-            engine.subscribe(lambda ev: ended.update(ev.__dict__) if isinstance(ev, RunEnded) else None)
-            for sink in subscribers:
-                engine.subscribe(sink)
-            attach_analysis(protocol, rig, engine, folder)  # [calibration] table, [analysis] tracking
-            if progress:
-                engine.subscribe(Progress(protocol.train.steps, protocol.name, initial=max(from_step, 0)))
-            if checkpoint is None:
-                init = None
-                if protocol.rig.initial_code is not None:
-                    init = np.full(rig.network.n_edges, protocol.rig.initial_code)
-                result = engine.run(initial_codes=init)
-            else:
-                assert restored is not None
-                engine.restore(restored)
-                if checkpoint.get("sim"):
-                    missing = restore_sim_state(rig, checkpoint["sim"])
-                    if missing:
-                        events.log("sim_state_missing", paths=missing)
-                result = engine.run(resume=True)
-        except BaseException as exc:
-            error = exc
-            try:  # the CLI names the session in its message
-                exc.labnet_session = str(folder)  # type: ignore[attr-defined]
-            except AttributeError:
-                pass
-            raise
-        finally:
-            with shielded():
-                status = _finish(folder, rig, opened, writer, events, ended, error, attempt)
-                if eval_log is not None:
-                    eval_log.close()
-                if disconnect is not None:
-                    disconnect()
-                detach_event_log(events, undo)
-                events.close()
-    if not status.get("safe_state", False):
-        raise InstrumentError(status.get("reason", "safe state not reached"))
-    assert result is not None
-    return RunOutcome(result, folder, protocol, rig, status)
 
+    def body() -> RunResult:
+        write_status(folder, "running", "", attempt=attempt, step=max(from_step, 0))
+        events.log("run_started" if attempt == 0 else "resumed", attempt=attempt, from_step=from_step)
+        owner.on_cleanup(connect_driver_events(rig, events))
+        owner.open_rig()
+        if attempt == 0:
+            writer = record.writer = SessionWriter(folder, session_header(protocol, rig), state_columns(rig))
+        else:
+            writer = record.writer = SessionWriter(folder, {}, state_columns(rig), append=True)
+            ck_rows = 0 if checkpoint is None else int(checkpoint["csv_rows"])
+            marker = {"attempt": attempt, "from_step": from_step, "checkpoint_rows": ck_rows,
+                      "superseded_rows": writer.rows - ck_rows, "partial_line": writer.partial_line}
+            writer.comment("resumed", marker)
+            writer.sync()
+            events.log("resume_point", **marker)
+        engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, seed=protocol.seed)
+        owner.attach(engine)
+        engine.subscribe(CsvSink(writer, rig, lambda: time.perf_counter() - t0, attempt))
+        restored = None if checkpoint is None else engine_state(checkpoint, folder)
+        eval_log = EvaluationLog(folder, () if restored is None else restored["evaluations"])
+        owner.on_cleanup(eval_log.close)
+        engine.subscribe(CheckpointSink(folder, writer, events, rig, attempt, eval_log))
+        for sink in subscribers:
+            engine.subscribe(sink)
+        attach_analysis(protocol, rig, engine, folder)  # [calibration] table, [analysis] tracking
+        if progress:
+            engine.subscribe(Progress(protocol.train.steps, protocol.name, initial=max(from_step, 0)))
+        if checkpoint is None:
+            init = None
+            if protocol.rig.initial_code is not None:
+                init = np.full(rig.network.n_edges, protocol.rig.initial_code)
+            return engine.cycles(initial_codes=init)
+        assert restored is not None
+        engine.restore(restored)
+        if checkpoint.get("sim"):
+            missing = restore_sim_state(rig, checkpoint["sim"])
+            if missing:
+                events.log("sim_state_missing", paths=missing)
+        return engine.cycles(resume=True)
 
-def _finish(folder: Path, rig: Rig, opened: bool, writer: SessionWriter | None, events: EventLog,
-            ended: dict[str, Any], error: BaseException | None, attempt: int) -> dict[str, Any]:
-    """The cleanup every run gets (called with stop signals deferred): safe state, close the
-    instruments, write the end of the CSV and ``status.json``."""
-    safe = False
-    unsafe_why = ""
     try:
-        rig.safe_state()
-        safe = True
-    except Exception as exc:  # noqa: BLE001 - recorded below; a source may be on: say so loudly
-        unsafe_why = f"{type(exc).__name__}: {exc}"
-        events.log("safe_state_failed", error=unsafe_why)
-    if opened:
-        try:
-            rig.close()
-        except Exception as exc:  # noqa: BLE001 - recorded
-            events.log("close_failed", error=f"{type(exc).__name__}: {exc}")
-    if ended:
-        state, reason = ended["status"], ended["reason"]
-    elif isinstance(error, StopSignal):
-        state, reason = "stopped", f"interrupted by {error}"
-    elif isinstance(error, KeyboardInterrupt):
-        state, reason = "stopped", "interrupted (Ctrl-C)"
-    elif error is not None:
-        state, reason = "failed", f"{type(error).__name__}: {error}"
-    else:
-        state, reason = "failed", "ended without a result"
-    if not safe:
-        state, reason = "failed", (f"SAFE STATE NOT REACHED ({unsafe_why}): a source may still be on, check the bench; "
-                                   f"the run itself ended {ended.get('status', state)}: {reason}")
-    ck = read_checkpoint(folder)
-    info = {"attempt": attempt, "step": None if ck is None else ck["step"], "safe_state": safe,
-            "rows": None if writer is None else writer.rows,
-            "events": dict(events.counts)}
-    if writer is not None and not writer.closed:
-        try:
-            writer.comment("run_ended", {"status": state, "reason": reason, **info})
-        finally:
-            writer.close()
-    events.log("run_ended", status=state, reason=reason, safe_state=safe)
-    events.sync()
-    return write_status(folder, state, reason, resumable=state != "completed", **info)
+        result = owner.drive(body)
+    except BaseException as exc:
+        try:  # the CLI names the session in its message
+            exc.labnet_session = str(folder)  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+        raise
+    return RunOutcome(result, folder, protocol, rig, owner.status)
 
 
-def summary(outcome: RunOutcome) -> str:
-    """The one-screen end-of-run summary."""
-    r = outcome.result
-    lines = [
-        f"labnet run: {outcome.protocol.name} on {outcome.rig.name} — {r.status} ({r.reason})",
-        f"  steps          {r.steps}",
-    ]
-    if r.evaluations:
-        a, b = r.initial, r.final
-        lines += [
-            f"  train error    {a.train['mse']:.4g} -> {b.train['mse']:.4g} V²"
-            + (f"  ({a.train['mse'] / b.train['mse']:.3g}x lower)" if b.train["mse"] > 0 else ""),
-            f"  test error     {a.test['mse']:.4g} -> {b.test['mse']:.4g} V²"
-            + (f"  ({a.test['mse'] / b.test['mse']:.3g}x lower)" if b.test["mse"] > 0 else ""),
-        ]
-        if "accuracy" in b.test:
-            lines.append(f"  test accuracy  {a.test['accuracy']:.1%} -> {b.test['accuracy']:.1%}"
-                         f"   (train {a.train['accuracy']:.1%} -> {b.train['accuracy']:.1%})")
-    lines.append(f"  wall time      {r.wall_s:.2f} s")
-    if outcome.rig.simulated:
-        lines.append(f"  bench time     {r.bench_s:.1f} s (modelled: what the real bench would take)")
-    lines.append(f"  session        {outcome.session}")
-    return "\n".join(lines)
+__all__ = ["RunOutcome", "load_session", "resume_session", "run_protocol", "session_header", "summary"]

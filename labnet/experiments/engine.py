@@ -7,102 +7,38 @@ One training step, for each sample of the batch::
     Δk_j from the rule on ΔV_j^F, ΔV_j^C          (local: per edge)
 
 then one quantised update of every code (batch-averaged Δk), written to the digipots.
-Evaluation measures the free state of train and test samples. The engine emits events;
-sinks (the session writer, the progress bar, live plots) subscribe to them.
+Evaluation measures the free state of train and test samples. The engine emits events
+(:mod:`labnet.experiments.events`); sinks (the session writer, the progress bar, live plots)
+subscribe to them.
+
+The engine runs cycles (:meth:`Engine.cycles`); it does not own the run's life. Its **safe
+points** are after every measured state (its row emitted) and between steps (after the
+checkpoint): there it honours a :class:`~labnet.experiments.runstate.StopRequest` and returns.
+A settle on a real clock is slept in slices and cut short by a request. The cleanup (safe
+state, outcome, status) belongs to :class:`labnet.experiments.lifecycle.RunOwner`;
+:meth:`Engine.run` is that owner driving :meth:`Engine.cycles`.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from labnet.bench.rig import Rig
-from labnet.experiments.settings import TrainSettings
+from labnet.bench.rig import Rig, WallClock
 from labnet.core.errors import LimitError
 from labnet.core.rules import Rule, apply_step
 from labnet.core.tasks import Samples, Task
-from labnet.experiments.signals import StopSignal, shielded
+from labnet.experiments.events import Checkpoint, Evaluated, Event, RunEnded, RunResult, StateMeasured, StepDone
+from labnet.experiments.lifecycle import RunOwner
+from labnet.experiments.runstate import StopAtSafePoint, StopRequest
+from labnet.experiments.settings import TrainSettings
+from labnet.experiments.signals import WAIT_SLICE_S, wait
 
-log = logging.getLogger("labnet.experiments.engine")
-
-
-@dataclass(frozen=True)
-class StateMeasured:
-    """One measured state: a row of the session CSV."""
-
-    step: int
-    phase: str  # "free", "clamped" or "eval"
-    split: str  # "train" or "test"
-    sample: int
-    held: dict[str, float]
-    voltages: np.ndarray  # (N,)
-    codes: np.ndarray  # (E,)
-    bench_s: float
-    error: float | None = None
-    predicted: int | None = None
-
-
-@dataclass(frozen=True)
-class StepDone:
-    step: int
-    train_error: float  # mean free-state error of this step's batch (V²)
-    codes: np.ndarray
-    moved: int  # edges whose code changed
-
-
-@dataclass(frozen=True)
-class Evaluated:
-    step: int
-    train: dict[str, float]
-    test: dict[str, float]
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Step ``step`` is complete (update written, evaluation done if due): a resume point.
-
-    ``state`` is :meth:`Engine.state` at that moment (JSON-able).
-    """
-
-    step: int
-    state: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class RunEnded:
-    status: str  # "completed", "stopped" or "failed"
-    reason: str
-    steps: int
-    safe: bool = True  # the rig reached the safe state
-
-
-Event = StateMeasured | StepDone | Evaluated | Checkpoint | RunEnded
-
-
-@dataclass
-class RunResult:
-    """What a training run produced."""
-
-    status: str
-    reason: str
-    steps: int
-    evaluations: list[Evaluated] = field(default_factory=list)
-    final_codes: np.ndarray | None = None
-    wall_s: float = 0.0
-    bench_s: float = 0.0
-
-    @property
-    def initial(self) -> Evaluated:
-        return self.evaluations[0]
-
-    @property
-    def final(self) -> Evaluated:
-        return self.evaluations[-1]
+#: The event types, importable from here as before (they live in labnet.experiments.events).
+__all__ = ["Checkpoint", "Engine", "Evaluated", "Event", "RunEnded", "RunResult", "StateMeasured", "StepDone"]
 
 
 class Engine:
@@ -133,7 +69,7 @@ class Engine:
         self.step = 0
         self.evaluations: list[Evaluated] = []
         self._eval_records: list[tuple[Evaluated, dict[str, Any]]] = []  # JSON form, built once each
-        self._stop_reason: str | None = None
+        self.stop_request = StopRequest()  # shared with the run's owner (RunOwner.attach)
         self._last_error: float | None = None  # error of the last state measured with a target
 
     def subscribe(self, sink: Callable[[Event], None]) -> None:
@@ -145,8 +81,22 @@ class Engine:
             sink(event)
 
     def request_stop(self, reason: str = "stop requested") -> None:
-        """Stop cleanly after the present step (status ``stopped``; the run can be resumed)."""
-        self._stop_reason = reason
+        """Stop at the next safe point (status ``stopped``; the run can be resumed)."""
+        self.stop_request.request(reason)
+
+    def _safe_point(self) -> None:
+        """Between two states of a cycle: stop here if a stop was requested."""
+        if self.stop_request:
+            raise StopAtSafePoint(self.stop_request.reason)
+
+    def _settle(self, seconds: float) -> None:
+        """Wait ``seconds`` on the rig's clock. Real time is slept in slices, and a stop
+        request cuts the wait short (the state is then left unmeasured: a safe point)."""
+        if seconds > WAIT_SLICE_S and isinstance(self.rig.clock, WallClock):
+            if not wait(seconds, self.stop_request.__bool__, self.rig.settle):
+                self._safe_point()
+            return
+        self.rig.settle(seconds)
 
     # ------------------------------------------------------------------ checkpoints
     def state(self) -> dict[str, Any]:
@@ -226,7 +176,7 @@ class Engine:
     def _measure(self, held: dict[str, float], step: int, phase: str, split: str, sample: int,
                  target: np.ndarray | None) -> np.ndarray:
         self.rig.apply(held)
-        self.rig.settle(self.settings.settle_s)
+        self._settle(self.settings.settle_s)
         v = self.rig.measure()
         err = pred = None
         if target is not None:
@@ -237,6 +187,7 @@ class Engine:
         self._last_error = err
         if self._sinks:
             self.emit(StateMeasured(step, phase, split, sample, held, v, self.rig.codes, self.rig.clock.now(), err, pred))
+        self._safe_point()
         return v
 
     def free_state(self, x: np.ndarray, **kw: Any) -> np.ndarray:
@@ -300,36 +251,32 @@ class Engine:
         self.emit(done)
         return done
 
-    def run(self, initial_codes: np.ndarray | None = None, *, resume: bool = False) -> RunResult:
+    def cycles(self, initial_codes: np.ndarray | None = None, *, resume: bool = False) -> RunResult:
         """Train for ``settings.steps`` steps (or to ``target_error``), evaluating along the way.
 
         With ``resume=True`` the engine continues from the state given to :meth:`restore`
         (no initial codes, no initial evaluation). A :class:`Checkpoint` event follows every
-        complete step. Always ends with the rig in the safe state — the cleanup runs with stop
-        signals deferred (:func:`labnet.experiments.signals.shielded`) — and a :class:`RunEnded` event.
-        Exceptions (a limit refusal, an instrument that stayed unreachable, Ctrl-C) are
-        re-raised after the cleanup.
+        complete step. Returns at a safe point when a stop is requested (``stopped`` true in
+        the result). No cleanup here: the run's owner (:class:`RunOwner`) brings the rig to
+        the safe state and sets the result's ``status``/``reason``; exceptions propagate.
         """
         t0 = time.perf_counter()
-        result = RunResult("failed", "", self.step)
-        safe = False
+        result = RunResult("", "", self.step, self.evaluations)
         try:
+            self._safe_point()
             if not resume:
                 self.preflight()
                 if initial_codes is not None:
                     self.rig.write_codes(initial_codes)
                 self.evaluations = [self.evaluate(self.step)]
                 self.emit(Checkpoint(self.step, self.state()))
-            result.evaluations = self.evaluations
-            status, reason = "completed", f"{self.settings.steps} steps"
+            reason = f"{self.settings.steps} steps"
             target = self.settings.target_error
             reached = target > 0 and bool(self.evaluations) and self.evaluations[-1].train["mse"] <= target
             if reached:
                 reason = f"target error {target:g} V² reached"
             while self.step < self.settings.steps and not reached:
-                if self._stop_reason is not None:
-                    status, reason = "stopped", self._stop_reason
-                    break
+                self._safe_point()  # between steps
                 self.train_step()
                 last = self.step == self.settings.steps
                 if self.step % self.settings.eval_every == 0 or last:
@@ -339,33 +286,23 @@ class Engine:
                         reason = f"target error {target:g} V² reached"
                         reached = True
                 self.emit(Checkpoint(self.step, self.state()))
-            if status == "completed" and self.evaluations[-1].step != self.step:
+            if self.evaluations[-1].step != self.step:
                 self.evaluations.append(self.evaluate(self.step))
                 self.emit(Checkpoint(self.step, self.state()))
-            result.status, result.reason = status, reason
-        except StopSignal as exc:
-            result.status, result.reason = "stopped", f"interrupted by {exc}"
-            raise
-        except KeyboardInterrupt:
-            result.status, result.reason = "stopped", "interrupted (Ctrl-C)"
-            raise
-        except Exception as exc:
-            result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
-            raise
-        finally:
-            with shielded():
-                try:
-                    self.rig.safe_state()
-                    safe = True
-                except Exception as exc:  # noqa: BLE001 - reported in RunEnded and re-raised by the rig's close
-                    log.error("safe state failed: %s", exc, extra={"event": "safe_state_failed"})
-                result.steps = self.step
-                result.evaluations = self.evaluations
-                try:
-                    result.final_codes = self.rig.codes
-                except RuntimeError:
-                    result.final_codes = None
-                result.wall_s = time.perf_counter() - t0
-                result.bench_s = self.rig.clock.now()
-                self.emit(RunEnded(result.status, result.reason, self.step, safe))
+            result.reason = reason
+        except StopAtSafePoint as stop:
+            result.stopped, result.reason = True, str(stop)
+        result.steps = self.step
+        result.evaluations = self.evaluations
+        result.wall_s = time.perf_counter() - t0
         return result
+
+    def run(self, initial_codes: np.ndarray | None = None, *, resume: bool = False) -> RunResult:
+        """:meth:`cycles` driven by a :class:`RunOwner`: always ends with the rig in the safe
+        state and a :class:`RunEnded` event; the result's ``status`` is ``completed`` or
+        ``stopped`` (a requested stop). Exceptions (a limit refusal, an instrument that stayed
+        unreachable, a forced stop) are re-raised after the cleanup, a signal's stop request as
+        :class:`~labnet.experiments.signals.StopSignal`."""
+        owner = RunOwner(self.rig)
+        owner.attach(self)
+        return owner.drive(lambda: self.cycles(initial_codes, resume=resume))

@@ -1,14 +1,26 @@
 """Stopping a run on a signal without ever skipping the safe state.
 
 :func:`stop_signals` installs handlers for SIGINT (Ctrl-C), SIGTERM and SIGHUP for the length
-of a run. The **first** signal raises :class:`StopSignal` (a ``KeyboardInterrupt``, so code that
-already handles Ctrl-C handles it) *and at once switches the handlers into deferring mode*:
-every later signal is only recorded. The cleanup that follows (sources to 0 V, outputs off,
-status written, files closed) therefore cannot be cut short by pressing Ctrl-C again or by a
-second ``kill``. :func:`shielded` enters deferring mode explicitly around a cleanup section
-that runs after a normal end or an exception, so a signal arriving *during* that cleanup is
-deferred too. Only SIGKILL (which no process can catch) skips cleanup — the session's
-durability design (``labnet.session.folder``) covers that case.
+of a run. Two modes:
+
+* **request mode** (``on_first`` given: how a training run uses it): the **first** signal only
+  calls ``on_first(signum)`` — the run's owner sets its
+  :class:`~labnet.experiments.runstate.StopRequest`, and the engine stops at its next safe
+  point (between the states of a cycle). No exception is raised, so no bookkeeping is ever cut
+  in half. A **second** signal forces the stop: it raises :class:`StopSignal` at once.
+* **raise mode** (no ``on_first``: commands without safe points): the first signal raises
+  :class:`StopSignal` (a ``KeyboardInterrupt``, so code that already handles Ctrl-C handles it).
+
+Once a signal has raised, the handlers switch into deferring mode: every later signal is only
+recorded. The cleanup that follows (sources to 0 V, outputs off, status written, files closed)
+therefore cannot be cut short by pressing Ctrl-C again or by another ``kill``.
+:func:`shielded` enters deferring mode explicitly around a cleanup section that runs after a
+normal end or an exception, so a signal arriving *during* that cleanup is deferred too. Only
+SIGKILL (which no process can catch) skips cleanup — the session's durability design
+(``labnet.session.folder``) covers that case.
+
+:func:`wait` sleeps in short slices and returns early once a stop was requested (a long
+settle reacts to the first signal promptly).
 
 Handlers can only be installed from the main thread; elsewhere :func:`stop_signals` does
 nothing (the caller's own signal handling applies).
@@ -18,7 +30,8 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -49,8 +62,10 @@ def describe(signum: int) -> str:
 class _Guard:
     """The state shared by the installed handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_first: Callable[[int], None] | None = None) -> None:
         self.deferring = False
+        self.on_first = on_first  # request mode: the first signal calls it instead of raising
+        self.requested: int | None = None  # the signal that requested a stop (request mode)
         self.received: list[int] = []  # every signal seen, in order
         self.deferred: list[int] = []  # those that arrived while deferring
 
@@ -58,6 +73,10 @@ class _Guard:
         self.received.append(signum)
         if self.deferring:
             self.deferred.append(signum)
+            return
+        if self.on_first is not None and self.requested is None:
+            self.requested = signum  # first signal: a request, honoured at the next safe point
+            self.on_first(signum)
             return
         self.deferring = True  # from now on, nothing may interrupt the cleanup
         raise StopSignal(signum)
@@ -67,17 +86,18 @@ _active: _Guard | None = None
 
 
 @contextmanager
-def stop_signals() -> Iterator[_Guard | None]:
+def stop_signals(on_first: Callable[[int], None] | None = None) -> Iterator[_Guard | None]:
     """Install the stop handlers for the ``with`` block; restore the previous ones after.
 
-    Yields the guard (``received``/``deferred`` list the signals seen), or None when not in
-    the main thread.
+    With ``on_first`` (request mode) the first signal calls ``on_first(signum)`` and returns;
+    the second raises :class:`StopSignal`. Without it the first signal raises. Yields the guard
+    (``received``/``deferred`` list the signals seen), or None when not in the main thread.
     """
     global _active
     if threading.current_thread() is not threading.main_thread():
         yield None
         return
-    guard = _Guard()
+    guard = _Guard(on_first)
     previous: dict[int, Any] = {}
     outer = _active
     try:
@@ -124,3 +144,20 @@ def shielded() -> Iterator[None]:
 def active_guard() -> _Guard | None:
     """The guard of the innermost :func:`stop_signals` block, if any."""
     return _active
+
+
+#: Longest uninterrupted slice of a :func:`wait` (s): how late a requested stop may be noticed.
+WAIT_SLICE_S = 0.05
+
+
+def wait(seconds: float, stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Sleep ``seconds`` in slices of at most :data:`WAIT_SLICE_S`, returning early as soon as
+    ``stop()`` is true. Returns True if the whole time was slept, False if cut short."""
+    end = time.monotonic() + seconds
+    while True:
+        if stop():
+            return False
+        left = end - time.monotonic()
+        if left <= 0:
+            return True
+        sleep(min(left, WAIT_SLICE_S))

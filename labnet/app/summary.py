@@ -1,0 +1,48 @@
+"""What a session run hands back (:class:`RunOutcome`) and its one-screen summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labnet.bench.rig import Rig
+from labnet.config.protocol import Protocol
+from labnet.experiments.events import RunResult
+
+
+@dataclass
+class RunOutcome:
+    """A finished session run: the engine's result, the session folder, the protocol, the rig,
+    and what ``status.json`` says."""
+
+    result: RunResult
+    session: Path
+    protocol: Protocol
+    rig: Rig
+    status: dict[str, Any] = field(default_factory=dict)  # what status.json says
+
+
+def summary(outcome: RunOutcome) -> str:
+    """The one-screen end-of-run summary."""
+    r = outcome.result
+    lines = [
+        f"labnet run: {outcome.protocol.name} on {outcome.rig.name} — {r.status} ({r.reason})",
+        f"  steps          {r.steps}",
+    ]
+    if r.evaluations:
+        a, b = r.initial, r.final
+        lines += [
+            f"  train error    {a.train['mse']:.4g} -> {b.train['mse']:.4g} V²"
+            + (f"  ({a.train['mse'] / b.train['mse']:.3g}x lower)" if b.train["mse"] > 0 else ""),
+            f"  test error     {a.test['mse']:.4g} -> {b.test['mse']:.4g} V²"
+            + (f"  ({a.test['mse'] / b.test['mse']:.3g}x lower)" if b.test["mse"] > 0 else ""),
+        ]
+        if "accuracy" in b.test:
+            lines.append(f"  test accuracy  {a.test['accuracy']:.1%} -> {b.test['accuracy']:.1%}"
+                         f"   (train {a.train['accuracy']:.1%} -> {b.train['accuracy']:.1%})")
+    lines.append(f"  wall time      {r.wall_s:.2f} s")
+    if outcome.rig.simulated:
+        lines.append(f"  bench time     {r.bench_s:.1f} s (modelled: what the real bench would take)")
+    lines.append(f"  session        {outcome.session}")
+    return "\n".join(lines)

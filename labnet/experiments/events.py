@@ -1,0 +1,101 @@
+"""What the engine tells its subscribers, and what a training run produced.
+
+The engine emits :data:`Event` objects to its sinks (the session writer, the checkpoint
+writer, the progress bar, tracking probes, tests): one :class:`StateMeasured` per measured
+state, :class:`StepDone` after each update, :class:`Evaluated` after each evaluation, a
+:class:`Checkpoint` after every complete step, and :class:`RunEnded` once the run's owner has
+brought the bench to the safe state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class StateMeasured:
+    """One measured state: a row of the session CSV."""
+
+    step: int
+    phase: str  # "free", "clamped" or "eval"
+    split: str  # "train" or "test"
+    sample: int
+    held: dict[str, float]
+    voltages: np.ndarray  # (N,)
+    codes: np.ndarray  # (E,)
+    bench_s: float
+    error: float | None = None
+    predicted: int | None = None
+
+
+@dataclass(frozen=True)
+class StepDone:
+    """A training step's update was written to the digipots."""
+
+    step: int
+    train_error: float  # mean free-state error of this step's batch (V²)
+    codes: np.ndarray
+    moved: int  # edges whose code changed
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """The scores of an evaluation (``train``/``test``: ``mse`` in V², ``accuracy`` if classifying)."""
+
+    step: int
+    train: dict[str, float]
+    test: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Step ``step`` is complete (update written, evaluation done if due): a resume point.
+
+    ``state`` is :meth:`Engine.state` at that moment (JSON-able).
+    """
+
+    step: int
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """The run's owner finished the cleanup (:mod:`labnet.experiments.lifecycle`)."""
+
+    status: str  # "completed", "stopped" or "failed"
+    reason: str
+    steps: int
+    safe: bool = True  # the rig reached the safe state
+
+
+Event = StateMeasured | StepDone | Evaluated | Checkpoint | RunEnded
+
+
+@dataclass
+class RunResult:
+    """What a training run produced.
+
+    The engine fills the measurements; ``status``/``reason`` are set by the run's owner
+    (:mod:`labnet.experiments.lifecycle`) once it has decided the outcome. ``stopped``: the
+    engine returned at a safe point because a stop was requested.
+    """
+
+    status: str
+    reason: str
+    steps: int
+    evaluations: list[Evaluated] = field(default_factory=list)
+    final_codes: np.ndarray | None = None
+    wall_s: float = 0.0
+    bench_s: float = 0.0
+    stopped: bool = False
+
+    @property
+    def initial(self) -> Evaluated:
+        return self.evaluations[0]
+
+    @property
+    def final(self) -> Evaluated:
+        return self.evaluations[-1]
