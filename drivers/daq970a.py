@@ -52,7 +52,7 @@ class DAQ970A(ScpiInstrument):
         Extra delay after closing each channel (s); 0 because the engine settles first.
     """
 
-    models = ("DAQ970A", "DAQ973A", "34970A", "34972A")
+    models: tuple[str, ...] = ("DAQ970A", "DAQ973A", "34970A", "34972A")
 
     conf_volt_dc = Command("CONF:VOLT:DC {range_v},{chanlist}", "DC volts on a fixed range (V).",
                            range_v=Choice(*RANGE_CHOICES), chanlist=_chanlist)

@@ -142,6 +142,10 @@ class ScpiSource(ScpiInstrument):
     def identity(self) -> dict[str, Any]:
         return {**self.idn_info, "current_limit_a": self.current_limit_a, "max_v": dict(self.max_v)}
 
+    def read_currents(self, channels: Sequence[str]) -> np.ndarray:
+        """Current (A) each of ``channels`` delivers, shape (len(channels),); per model."""
+        raise NotImplementedError
+
 
 class E36312A(ScpiSource):
     """Keysight E36312A triple supply: channel 1 0-6 V / 5 A, channels 2 and 3 0-25 V / 1 A.

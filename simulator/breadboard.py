@@ -105,15 +105,15 @@ class Breadboard:
     def temperature_delta_k(self, t: float | None = None) -> float:
         t = self.clock.now() if t is None else t
         s = self.settings
-        if s.drift_k == 0:
+        if s.drift_kelvin == 0:
             return 0.0
-        return s.drift_k * math.sin(2 * math.pi * t / s.drift_period_s + self.drift_phase)
+        return s.drift_kelvin * math.sin(2 * math.pi * t / s.drift_period_s + self.drift_phase)
 
     def resistance(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
         """True resistance (Ω) of every edge, shape (E,), at ``codes`` (default: the wipers)."""
         scale = 1 + self.part.tempco_ppm_per_k * 1e-6 * self.temperature_delta_k(t)
         if not scale > 0:
-            raise ConfigError("<simulator>", "drift_k", f"tempco × drift gives a resistance scale of {scale}")
+            raise ConfigError("<simulator>", "drift_kelvin", f"tempco × drift gives a resistance scale of {scale}")
         return self._code_part(self.codes if codes is None else codes) * scale + self.r_w_ohm
 
     def _code_part(self, codes: np.ndarray | Sequence[int]) -> np.ndarray:

@@ -106,7 +106,8 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         bench = register(SimBench(host, model))
         devices = {"meter": (ins.meter, "")} | {p: (s, p) for p, s in ins.sources.items()}
         for _, (v, prefix) in devices.items():
-            bench.add_instrument(rname.parse_resource_name(v.resource).lan_device_name, v.model, prefix)
+            device = rname.parse_resource_name(v.resource).lan_device_name  # type: ignore[attr-defined]  # a TCPIP INSTR name
+            bench.add_instrument(device, v.model, prefix)
         clock = model.clock
         extra["simulator"] = model.describe()
         extra["sim_bench"] = host

@@ -77,6 +77,8 @@ from labnet.core.parts import PartSpec, get_part
 
 RIG_KINDS = ("simulator", "bench")
 RIG_TRANSPORTS = ("wire", "direct")
+#: ``[simulator]`` keys renamed so their unit is unambiguous (old -> new; ``_k`` read as a conductance).
+RENAMED_SIM_KEYS = {"drift_k": "drift_kelvin"}
 #: Default and largest ``retries`` of a SCPI instrument (``[instruments.meter]``, ``[instruments.sources.*]``).
 SCPI_RETRIES, SCPI_RETRIES_MAX = 3, 20
 #: Defaults of ``[instruments.board]``: reply timeout (s) and retransmissions per request.
@@ -292,6 +294,8 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
 
 
 def _sim_settings(t: Table) -> dict[str, Any]:
+    """The ``[simulator]`` table: any fields of :class:`~labnet.core.nonideal.SimSettings` (its defaults fill the rest)."""
+    t.refuse_renamed(RENAMED_SIM_KEYS)
     out: dict[str, Any] = {}
     for fld in fields(SimSettings):
         if not t.has(fld.name):

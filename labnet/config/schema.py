@@ -7,6 +7,7 @@ too (a typo must not silently fall back to a default).
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +38,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 class Table:
     """One TOML table of a file, read key by key with validation.
 
+    The readers are named after what they return (``str``, ``int``, ``float``, ``bool``); inside
+    the class those names are the methods, so the annotations spell the types ``builtins.*``.
+
     Parameters
     ----------
     data : mapping
@@ -47,7 +51,7 @@ class Table:
         Dotted path of this table in the file (``""`` for the top level).
     """
 
-    def __init__(self, data: Mapping[str, Any], file: str, prefix: str = "") -> None:
+    def __init__(self, data: Mapping[builtins.str, Any], file: builtins.str, prefix: builtins.str = "") -> None:
         if not isinstance(data, Mapping):
             raise ConfigError(file, prefix or "-", f"expected a table, got {type(data).__name__}")
         self.data = data
@@ -55,16 +59,16 @@ class Table:
         self.prefix = prefix
         self._used: set[str] = set()
 
-    def key(self, name: str) -> str:
+    def key(self, name: builtins.str) -> builtins.str:
         return f"{self.prefix}.{name}" if self.prefix else name
 
-    def error(self, name: str, problem: str) -> ConfigError:
+    def error(self, name: builtins.str, problem: builtins.str) -> ConfigError:
         return ConfigError(self.file, self.key(name), problem)
 
-    def has(self, name: str) -> bool:
+    def has(self, name: builtins.str) -> builtins.bool:
         return name in self.data
 
-    def raw(self, name: str, default: Any = _MISSING) -> Any:
+    def raw(self, name: builtins.str, default: Any = _MISSING) -> Any:
         self._used.add(name)
         if name in self.data:
             return self.data[name]
@@ -72,13 +76,13 @@ class Table:
             raise self.error(name, "missing required key")
         return default
 
-    def table(self, name: str, required: bool = True) -> Table:
+    def table(self, name: builtins.str, required: builtins.bool = True) -> Table:
         v = self.raw(name, _MISSING if required else {})
         if not isinstance(v, Mapping):
             raise self.error(name, f"expected a table, got {_kind(v)}")
         return Table(v, self.file, self.key(name))
 
-    def str(self, name: str, default: Any = _MISSING, choices: Iterable[str] | None = None) -> str:
+    def str(self, name: builtins.str, default: Any = _MISSING, choices: Iterable[builtins.str] | None = None) -> builtins.str:
         v = self.raw(name, default)
         if not isinstance(v, str):
             raise self.error(name, f"expected a string, got {_kind(v)}")
@@ -88,21 +92,22 @@ class Table:
                 raise self.error(name, f"expected one of {ch}, got {v!r}")
         return v
 
-    def bool(self, name: str, default: Any = _MISSING) -> bool:
+    def bool(self, name: builtins.str, default: Any = _MISSING) -> builtins.bool:
         v = self.raw(name, default)
         if not isinstance(v, bool):
             raise self.error(name, f"expected true or false, got {_kind(v)}")
         return v
 
-    def int(self, name: str, default: Any = _MISSING, lo: int | None = None, hi: int | None = None) -> int:
+    def int(self, name: builtins.str, default: Any = _MISSING, lo: builtins.int | None = None,
+            hi: builtins.int | None = None) -> builtins.int:
         v = self.raw(name, default)
         if isinstance(v, bool) or not isinstance(v, int):
             raise self.error(name, f"expected an integer, got {_kind(v)}")
         _range(self, name, v, lo, hi)
         return v
 
-    def float(self, name: str, default: Any = _MISSING, lo: float | None = None, hi: float | None = None,
-              lo_open: bool = False) -> float:
+    def float(self, name: builtins.str, default: Any = _MISSING, lo: builtins.float | None = None,
+              hi: builtins.float | None = None, lo_open: builtins.bool = False) -> builtins.float:
         v = self.raw(name, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.error(name, f"expected a number, got {_kind(v)}")
@@ -114,8 +119,8 @@ class Table:
         _range(self, name, v, lo, hi)
         return v
 
-    def floats(self, name: str, default: Any = _MISSING, length: int | None = None,
-               lo: float | None = None, hi: float | None = None) -> list[float]:
+    def floats(self, name: builtins.str, default: Any = _MISSING, length: builtins.int | None = None,
+               lo: builtins.float | None = None, hi: builtins.float | None = None) -> list[builtins.float]:
         v = self.raw(name, default)
         if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
             raise self.error(name, f"expected a list of numbers, got {_kind(v)}")
@@ -127,27 +132,27 @@ class Table:
             _range(self, name, float(x), lo, hi)
         return [float(x) for x in v]
 
-    def strs(self, name: str, default: Any = _MISSING) -> list[str]:
+    def strs(self, name: builtins.str, default: Any = _MISSING) -> list[builtins.str]:
         v = self.raw(name, default)
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise self.error(name, f"expected a list of strings, got {_kind(v)}")
         return list(v)
 
-    def get(self, name: str, convert: Callable[[Any], T], default: Any = _MISSING) -> T:
+    def get(self, name: builtins.str, convert: Callable[[Any], T], default: Any = _MISSING) -> T:
         v = self.raw(name, default)
         try:
             return convert(v)
         except (TypeError, ValueError) as exc:
             raise self.error(name, str(exc)) from None
 
-    def refuse_renamed(self, renamed: Mapping[str, str]) -> None:
+    def refuse_renamed(self, renamed: Mapping[builtins.str, builtins.str]) -> None:
         """Raise on a key that was renamed (old name -> new name), naming the new one."""
         for old, new in renamed.items():
             if old in self.data:
                 raise self.error(old, f"renamed: use {self.key(new)!r} instead (units in key names: _s is seconds, "
                                       "_siemens is siemens, _ohm is ohms)")
 
-    def finish(self, allowed_extra: Iterable[str] = ()) -> None:
+    def finish(self, allowed_extra: Iterable[builtins.str] = ()) -> None:
         """Raise on any key that was never read (a typo or an unsupported option)."""
         extra = set(allowed_extra)
         for k in self.data:

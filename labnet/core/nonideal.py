@@ -33,7 +33,7 @@ class SimSettings:
         Meter input resistance (Ω).
     source_gain_error, source_offset_v : float
         Per-channel gain error (relative) and offset (V) drawn uniform in ±value.
-    drift_k : float
+    drift_kelvin : float
         Amplitude (K) of the slow temperature swing.
     drift_period_s : float
         Period (s) of the temperature swing.
@@ -48,7 +48,7 @@ class SimSettings:
     meter_input_ohm: float = 10e6
     source_gain_error: float = 5e-4
     source_offset_v: float = 1e-3
-    drift_k: float = 0.5
+    drift_kelvin: float = 0.5
     drift_period_s: float = 3600.0
 
     def to_dict(self) -> dict[str, Any]:

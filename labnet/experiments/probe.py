@@ -71,7 +71,7 @@ def probe_stats(applied: np.ndarray, responses: np.ndarray, rng: np.random.Gener
 
     m = responses.shape[0]
     d, g = stats(np.arange(m))
-    boots = np.array([stats(rng.integers(0, m, m)) for _ in range(n_boot)]) if n_boot else np.full((1, 2), np.nan)
+    boots = np.array([stats(np.asarray(rng.integers(0, m, m))) for _ in range(n_boot)]) if n_boot else np.full((1, 2), np.nan)
     return {
         "deff": d, "gain": g,
         "deff_sd": float(np.std(boots[:, 0], ddof=1)) if n_boot > 1 else float("nan"),
@@ -90,7 +90,8 @@ def run_probe(rig: Rig, settings: ProbeSettings, rng: np.random.Generator,
     drive = list(settings.drive or net.inputs)
     free_idx = np.array([i for i, n in enumerate(net.nodes) if n not in drive and n != net.ground])
     t0 = rig.clock.now()
-    applied, resp = [], []
+    applied: list[np.ndarray] = []
+    resp: list[np.ndarray] = []
     refused = 0
     try:
         while len(applied) < settings.samples:

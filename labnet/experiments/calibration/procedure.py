@@ -95,12 +95,12 @@ def calibrate(rig: Rig, settings: CalibrationSettings, *, log: Any = None, noise
         fits.append(fit_part(keys[sel, 1], fit.k[sel], fit.sigma[sel], part.max_code, settings.correction))
     all_codes = np.arange(part.positions)
     table_k = np.empty((net.n_edges, part.positions))
-    table_s = np.empty_like(table_k)
+    table_sigma = np.empty_like(table_k)
     for j, f in enumerate(fits):
         r, sr = f.resistance(all_codes, part.max_code)
         r = np.maximum(r, 1e-3)
         table_k[j] = 1.0 / r
-        table_s[j] = sr / r**2
+        table_sigma[j] = sr / r**2
     bench = rig.clock.now() - t0
     meta = {
         "labnet_calibration": 1,
@@ -118,7 +118,7 @@ def calibrate(rig: Rig, settings: CalibrationSettings, *, log: Any = None, noise
         "notes": notes,
         "versions": versions(),
     }
-    table = CalibrationTable(table_k, table_s, meta)
+    table = CalibrationTable(table_k, table_sigma, meta)
     return CalibrationResult(table, fits, fit, design, scale, bench, n_states, notes)
 
 
