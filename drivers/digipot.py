@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -105,6 +105,22 @@ class DigipotBoard:
             port.timeout = timeout_s
         except AttributeError:
             pass
+
+    # ------------------------------------------------------------------ run state
+    #: :class:`labnet.core.state.Stateful`: the run's exchange statistics (exchanges, bytes each
+    #: way, retries, recoveries, reconnects). The sequence number belongs to the present
+    #: connection (``connect`` syncs the board to it) and the host record of the codes is
+    #: re-written on resume (``Rig.restore_codes``): neither is restored.
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"stats": dict}
+
+    def state(self) -> dict[str, Any]:
+        return {"stats": dict(self.stats)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        stats = state["stats"]
+        if set(stats) != set(self.stats):
+            raise ValueError(f"digipot board state: statistics {sorted(stats)}, expected {sorted(self.stats)}")
+        self.stats = {k: int(stats[k]) for k in self.stats}
 
     # ------------------------------------------------------------------ events
     def _event(self, kind: str, **detail: Any) -> None:

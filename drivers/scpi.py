@@ -40,7 +40,7 @@ import logging
 import string
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from drivers.events import EventCallback, emit_event
 from labnet.core.errors import InstrumentError
@@ -206,6 +206,20 @@ class ScpiInstrument:
         resource.read_termination = "\n"
         resource.write_termination = "\n"
         resource.timeout = timeout_s * 1000.0
+
+    # ------------------------------------------------------------------ run state
+    #: :class:`labnet.core.state.Stateful`: the run's statistics (retries, re-syncs,
+    #: recoveries, queue errors). Settings are sent again when a resumed run opens the rig.
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"stats": dict}
+
+    def state(self) -> dict[str, Any]:
+        return {"stats": dict(self.stats)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        stats = state["stats"]
+        if set(stats) != set(self.stats):
+            raise ValueError(f"{self.label} state: statistics {sorted(stats)}, expected {sorted(self.stats)}")
+        self.stats = {k: int(stats[k]) for k in self.stats}
 
     # ------------------------------------------------------------------ events
     def _event(self, kind: str, **detail: Any) -> None:

@@ -58,7 +58,7 @@ class ScpiSource(ScpiInstrument):
             self.max_v[ch] = min(self.max_v[ch], float(v))
         Range(1e-9, self.hw_max_a)("current_limit_a", current_limit_a)
         self.current_limit_a = float(current_limit_a)
-        self.state: dict[str, tuple[float, bool]] = {ch: (0.0, False) for ch in self.channels}
+        self.outputs: dict[str, tuple[float, bool]] = {ch: (0.0, False) for ch in self.channels}
         #: True when the outputs are not known (a setpoint or the safe state could not be
         #: verified): the next apply sends every channel's level and output state.
         self.unknown = False
@@ -86,10 +86,10 @@ class ScpiSource(ScpiInstrument):
     def _apply_checked(self, want: dict[str, float]) -> None:
         """:meth:`apply` of a pattern :meth:`check` has already validated."""
         cmds: list[str] = []
-        new = dict(self.state)
+        new = dict(self.outputs)
         unknown = self.unknown
         for ch in self.channels:
-            v_old, on_old = self.state[ch]
+            v_old, on_old = self.outputs[ch]
             if ch in want:
                 if unknown or want[ch] != v_old or not on_old:
                     cmds += self._set_cmds(ch, want[ch], turn_on=unknown or not on_old)
@@ -100,14 +100,14 @@ class ScpiSource(ScpiInstrument):
         if cmds:
             self.unknown = True  # until the instrument confirms the message
             self.write_verified(join_commands(cmds))
-        self.state = new
+        self.outputs = new
         self.unknown = False
 
     def safe_state(self) -> None:
         """Every channel to 0 V and its output off (sent unconditionally, verified)."""
         self.unknown = True  # until the instrument confirms the message
         self.write_verified(join_commands(self._safe_cmds()))
-        self.state = {ch: (0.0, False) for ch in self.channels}
+        self.outputs = {ch: (0.0, False) for ch in self.channels}
         self.unknown = False
 
     def setup(self) -> None:
@@ -123,7 +123,7 @@ class ScpiSource(ScpiInstrument):
 
         self.unknown = True
         self.configure_verified("setting up", steps)
-        self.state = {ch: (0.0, False) for ch in self.channels}
+        self.outputs = {ch: (0.0, False) for ch in self.channels}
         self.unknown = False
 
     # per-model command builders
@@ -191,9 +191,9 @@ class E36312A(ScpiSource):
         """Current (A) each channel delivers (0 for an output that is off, without asking)."""
         chans = [str(c) for c in channels]
         for c in chans:
-            if c not in self.state:
+            if c not in self.outputs:
                 raise LimitError(f"{self.label}: no channel {c!r}")
-        on = [c for c in chans if self.state[c][1]]
+        on = [c for c in chans if self.outputs[c][1]]
         out = np.zeros(len(chans))
         if on:
             vals = self.measure_current(channels=",".join(on))
@@ -239,9 +239,9 @@ class Keithley2450(ScpiSource):
     def read_currents(self, channels: Sequence[str]) -> np.ndarray:
         out = np.zeros(len(channels))
         for i, c in enumerate(channels):
-            if str(c) not in self.state:
+            if str(c) not in self.outputs:
                 raise LimitError(f"{self.label}: no channel {c!r}")
-            if self.state[str(c)][1]:
+            if self.outputs[str(c)][1]:
                 out[i] = self.measure_current()
         return out
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from labnet.core.state import collect, restore_parts
 from simulator.board import BoardTiming, EmulatedBoard
 from simulator.breadboard import Breadboard
 from simulator.faults import FaultPlan
@@ -56,6 +57,21 @@ class SimBench:
         self.board.faults = plan
         for inst in self.instruments.values():
             inst.faults = plan
+
+    def parts(self) -> dict[str, Any]:
+        """The bench's stateful parts by role name (:class:`labnet.core.state.Stateful` leaves):
+        the physical model (with its clock), the fault plan, the board and every instrument
+        emulator by its VISA device name."""
+        return {"model": self.model, "faults": self._faults, "board": self.board,
+                "instruments": dict(self.instruments)}
+
+    def state(self) -> dict[str, Any]:
+        """The state of every part, by role name (see :meth:`parts`)."""
+        return collect(self.parts())
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Restore every part from :meth:`state` output (same roles: checked by the caller)."""
+        restore_parts(self.parts(), state)
 
     def add_instrument(self, device: str, model: str, prefix: str = "", **options: Any) -> Any:
         """Wire an emulated SCPI instrument (``"DAQ970A"``, ``"34970A"``, ``"E36312A"``,

@@ -16,6 +16,7 @@ a modelled wire, backed by the one physical model (:class:`~simulator.breadboard
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from drivers import digiproto as dp
 from simulator.breadboard import Breadboard
@@ -286,6 +287,25 @@ class EmulatedBoard:
     """
 
     RX_RING = 64
+
+    #: :class:`labnet.core.state.Stateful`: the wire counters (bytes each way, request lines,
+    #: taps moved) and when the firmware is busy, booting and the host->board line free (s of
+    #: modelled time). The protocol's sequence state is the present connection's (the driver
+    #: syncs it when it connects), and the wipers are re-written on resume: neither is restored.
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"bytes_in": int, "bytes_out": int, "lines": int, "taps_moved": int,
+                                              "busy_until": float, "booting_until": float, "wire_free": float}
+
+    def state(self) -> dict[str, Any]:
+        return {"bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "lines": self.lines,
+                "taps_moved": self.logic.taps_moved, "busy_until": self._busy_until,
+                "booting_until": self._booting_until, "wire_free": self._wire_free}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.bytes_in, self.bytes_out, self.lines = int(state["bytes_in"]), int(state["bytes_out"]), int(state["lines"])
+        self.logic.taps_moved = int(state["taps_moved"])
+        self._busy_until = float(state["busy_until"])
+        self._booting_until = float(state["booting_until"])
+        self._wire_free = float(state["wire_free"])
 
     def __init__(self, model: Breadboard, faults: FaultPlan | None = None, timing: BoardTiming | None = None) -> None:
         part = model.part

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,8 +35,17 @@ from labnet.core.physics import Solver, reduced_laplacian, thevenin_resistance
 class VirtualClock:
     """Modelled bench time (s). Emulators ``charge`` what an action would take on the bench."""
 
+    #: :class:`labnet.core.state.Stateful`: the modelled time (s).
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"t": float}
+
     def __init__(self) -> None:
         self.t = 0.0
+
+    def state(self) -> dict[str, Any]:
+        return {"t": float(self.t)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.t = float(state["t"])
 
     def now(self) -> float:
         return self.t
@@ -65,8 +74,12 @@ class Breadboard:
         ``settings.seed`` fixes: the same board, measured in another run.
     """
 
-    #: Derived data only (no random stream, no clock): checkpoints do not walk it.
-    CHECKPOINT_SKIP = frozenset({"_base_cache", "_read_plans", "_cache"})
+    #: :class:`labnet.core.state.Stateful`: the noise generator, the virtual clock, the wipers,
+    #: the driven outputs (channel -> V), the meter's NPLC and the reset count. The part draw
+    #: (R_AB, R_W, INL, source errors, the drift's phase) is fixed by ``settings.seed``; the
+    #: drift is a function of the clock's time.
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"rng": dict, "clock": VirtualClock, "codes": list, "driven": dict,
+                                              "nplc": float, "resets": int}
 
     def __init__(self, network: Network, part: PartSpec, settings: SimSettings | None = None,
                  clock: VirtualClock | None = None, noise_seed: int | None = None) -> None:
@@ -100,6 +113,23 @@ class Breadboard:
         # codes-only part of R(D), (D + INL(D))/N·R_AB, for the last codes seen (drift scales it)
         self._base_cache: dict[bytes, np.ndarray] = {}  # codes -> base (codes revisit values as training settles)
         self._read_plans: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}  # (scan, driven set) -> plan
+
+    # ------------------------------------------------------------------ run state
+    def state(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "clock": self.clock.state(),
+                "codes": [int(c) for c in self.codes], "driven": dict(self.driven), "nplc": float(self.nplc),
+                "resets": int(self.resets)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        codes = np.asarray(state["codes"], dtype=np.int64)
+        if codes.shape != self.codes.shape:
+            raise ValueError(f"breadboard state: expected {self.codes.size} codes, got {codes.shape}")
+        self.rng.bit_generator.state = state["rng"]
+        self.clock.restore(state["clock"])
+        self.codes[:] = codes
+        self.drive(state["driven"])
+        self.nplc = float(state["nplc"])
+        self.resets = int(state["resets"])
 
     # ------------------------------------------------------------------ parts
     def temperature_delta_k(self, t: float | None = None) -> float:

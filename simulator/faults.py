@@ -33,7 +33,7 @@ Direct hooks for tests exist too: ``EmulatedBoard.reset_now()``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -69,6 +69,12 @@ class FaultPlan:
         ``(code, message)`` pushed by a ``scpi_error`` fault.
     """
 
+    #: :class:`labnet.core.state.Stateful`: the plan's generator and the opportunities seen per
+    #: kind. What to inject (rates, schedule, ``enabled``) is the plan's configuration, set by
+    #: whoever builds the bench (a campaign resumes on a bench without faults), and the log of
+    #: fired faults is a record for the campaign, not needed to go on: neither is restored.
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"rng": dict, "counts": dict}
+
     def __init__(self, seed: int = 0, rates: dict[str, float] | None = None, *, delay_s: float = 2.0,
                  unplug_s: float = 1.0, outlier_v: float = 9.9, scpi_error: tuple[int, str] = (-222, "Data out of range")) -> None:
         self.rng = np.random.default_rng([seed, 6])
@@ -86,6 +92,16 @@ class FaultPlan:
         self._count = dict.fromkeys(FAULT_KINDS, 0)
         self._scheduled: dict[str, set[int]] = {k: set() for k in FAULT_KINDS}
         self.enabled = True
+
+    def state(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state, "counts": dict(self._count)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        counts = state["counts"]
+        if set(counts) != set(FAULT_KINDS):
+            raise ValueError(f"fault plan state: counts of {sorted(counts)}, expected {sorted(FAULT_KINDS)}")
+        self.rng.bit_generator.state = state["rng"]
+        self._count = {k: int(counts[k]) for k in FAULT_KINDS}
 
     def schedule(self, kind: str, *at: int) -> FaultPlan:
         """Fire ``kind`` exactly at these opportunity indices (0 = the first opportunity)."""

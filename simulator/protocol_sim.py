@@ -12,20 +12,29 @@ Opening the port resets the board (DTR), as an Uno or Nano does.
 from __future__ import annotations
 
 import urllib.parse
+from typing import Any
 
 import serial
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
-from simulator.bench import get_bench
+from simulator.bench import SimBench, get_bench
+from simulator.board import EmulatedBoard
 
 
 class Serial(SerialBase):
     """A pyserial port onto an emulated board."""
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - pyserial's signature
-        self._bench = None
+    is_open: bool  # set by SerialBase.__init__
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # pyserial's signature
+        self._bench: SimBench | None = None
         self._unplugged_until = -1.0
         super().__init__(*args, **kwargs)
+
+    @property
+    def bench(self) -> SimBench | None:
+        """The simulated bench this port was opened onto (None before it was first opened)."""
+        return self._bench
 
     # ------------------------------------------------------------------ pyserial API
     def open(self) -> None:
@@ -35,13 +44,13 @@ class Serial(SerialBase):
             raise SerialException("Port is already open.")
         name = self.from_url(self.portstr)
         try:
-            self._bench = get_bench(name)
+            bench = self._bench = get_bench(name)
         except KeyError as exc:
             raise SerialException(f"could not open port {self.portstr}: {exc.args[0]}") from None
-        if self._bench.clock.now() < self._unplugged_until:
+        if bench.clock.now() < self._unplugged_until:
             raise SerialException(f"could not open port {self.portstr}: device not present (unplugged)")
         self.is_open = True
-        self._bench.board.power_on_reset()
+        bench.board.power_on_reset()
 
     def from_url(self, url: str) -> str:
         """``sim://name?opt=v`` -> ``name``; unknown options are errors."""
@@ -58,7 +67,7 @@ class Serial(SerialBase):
     def _reconfigure_port(self) -> None:
         pass
 
-    def _board(self):  # noqa: ANN202
+    def _board(self) -> EmulatedBoard:
         if not self.is_open or self._bench is None:
             raise PortNotOpenError()
         now = self._bench.clock.now()
@@ -86,7 +95,7 @@ class Serial(SerialBase):
         self._check_unplug_fault()
         board = self._board()
         data = bytes(data)
-        board.host_write(data, self._bench.clock.now())
+        board.host_write(data, board.clock.now())
         return len(data)
 
     def read(self, size: int = 1) -> bytes:

@@ -22,7 +22,7 @@ import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 PLC_S = 1 / 60
 NPLC_VALUES = (0.02, 0.2, 1.0, 2.0, 10.0, 20.0, 100.0, 200.0)
@@ -137,8 +137,10 @@ class ScpiEmulator:
     idn_model = "instrument"
     manufacturer = "Keysight Technologies"
     optional_roots: tuple[str, ...] = ()
-    #: Derived data only (no random stream, no clock): checkpoints do not walk it.
-    CHECKPOINT_SKIP = frozenset({"_parsed", "handlers", "_wiring", "_figures", "messages"})
+    #: :class:`labnet.core.state.Stateful`: the message counters. Settings (levels, outputs,
+    #: scan list, ranges) are set again by the drivers on resume; the error and output queues
+    #: are empty at a checkpoint (a complete step read every reply and checked the errors).
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"n_queries": int, "n_writes": int}
 
     def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None) -> None:
         self.bench = bench
@@ -161,6 +163,13 @@ class ScpiEmulator:
             ("*WAI", False): lambda a, c: None,
             ("SYST:ERR", True): lambda a, c: self.pop_error(),
         }
+
+    # ------------------------------------------------------------------ run state
+    def state(self) -> dict[str, Any]:
+        return {"n_queries": self.n_queries, "n_writes": self.n_writes}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.n_queries, self.n_writes = int(state["n_queries"]), int(state["n_writes"])
 
     # ------------------------------------------------------------------ error queue
     def push_error(self, code: int, text: str | None = None) -> None:
@@ -295,6 +304,15 @@ class DAQ970AEmulator(ScpiEmulator):
 
     idn_model = "DAQ970A"
     optional_roots = ("SENS",)
+    #: The message counters, scans taken and their total integration time (s).
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {**ScpiEmulator.STATE_SCHEMA, "scans": int, "integration_s": float}
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "scans": self.scans, "integration_s": float(self.integration_total_s)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        self.scans, self.integration_total_s = int(state["scans"]), float(state["integration_s"])
 
     def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None,
                  switch_s: float = 3e-4, trigger_s: float = 5e-4, model: str = "DAQ970A") -> None:
@@ -608,6 +626,10 @@ EMULATORS: dict[str, Callable[..., ScpiEmulator]] = {
     "E36312A": E36312AEmulator,
     "Keithley2450": Keithley2450Emulator,
 }
+
+#: The class each model's emulator is (what a checkpoint's layout names).
+EMULATOR_CLASSES: dict[str, type[ScpiEmulator]] = {"DAQ970A": DAQ970AEmulator, "34970A": DAQ970AEmulator,
+                                                   "E36312A": E36312AEmulator, "Keithley2450": Keithley2450Emulator}
 
 
 def make_emulator(model: str, bench: Any, device: str, prefix: str = "", **options: Any) -> ScpiEmulator:

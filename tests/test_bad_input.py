@@ -252,7 +252,29 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _edit_checkpoint(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    """A damage: load checkpoint.json, ``change`` it, write it back."""
+
+    def f(folder: Path) -> None:
+        ck = json.loads((folder / "checkpoint.json").read_text())
+        change(ck)
+        (folder / "checkpoint.json").write_text(json.dumps(ck))
+
+    return f
+
+
 RESUME_CASES = {
+    # the checkpoint is checked against the parts the rig file will have, before anything is built
+    "resume-checkpoint-missing-entry": (_edit_checkpoint(lambda ck: ck["state"]["simulator"].pop("faults")),
+                                        ("checkpoint.json", "state.simulator.faults", "missing entry")),
+    "resume-checkpoint-unknown-entry": (_edit_checkpoint(lambda ck: ck["state"]["drivers"].update(psu9={})),
+                                        ("checkpoint.json", "state.drivers.psu9", "unknown entry")),
+    "resume-checkpoint-mistyped-entry": (_edit_checkpoint(lambda ck: ck["state"]["rig"].update(held=[1.0])),
+                                         ("checkpoint.json", "state.rig.held", "expected object, got list")),
+    "resume-checkpoint-missing-state": (_edit_checkpoint(lambda ck: ck.pop("state")),
+                                        ("checkpoint.json", "state: missing entry")),
+    "resume-checkpoint-old-format": (_edit_checkpoint(lambda ck: ck.update(format=1)),
+                                     ("checkpoint.json", "format 1", "older labnet")),
     "resume-completed": (lambda f: None, ("already completed",)),
     "resume-bad-run-record": (lambda f: (f / "run.json").write_text("{ not json"), ("run.json", "unreadable")),
     "resume-bad-checkpoint": (lambda f: (f / "checkpoint.json").write_text('{"format": 99}'),

@@ -13,9 +13,9 @@ import pytest
 from drivers.events import EventBuffer
 from labnet.app.build import build_rig
 from labnet.app.campaign import campaign_protocol
+from labnet.app.rigstate import sim_model
 from labnet.app.runner import run_protocol
 from labnet.core.errors import InstrumentError
-from labnet.session.checkpoint import sim_model
 from labnet.session.folder import read_session, read_status
 from simulator.bench import get_bench
 from simulator.scpi_emu import ScpiError

@@ -264,7 +264,7 @@ def test_routed_sources_route_names_and_turn_others_off():
     assert src.channels == ("psu1.1", "psu1.2", "psu1.3", "smu.1")
     src.apply({"psu1.1": 1.0})
     src.apply({"smu.1": 0.2})
-    src.instruments["psu1"].state["2"] = (0.5, True)
+    src.instruments["psu1"].outputs["2"] = (0.5, True)
     assert src.read_currents(["smu.1", "psu1.2", "psu1.3"]).tolist() == [-3e-5, 1e-4, 0.0]
     for r in res.values():
         r.assert_done()
@@ -473,7 +473,7 @@ def test_setpoint_with_an_error_in_the_queue_is_sent_again_and_verified():
     with expected_protocol(E36312A, script, max_v={"1": 1.0}, label="psu1", **rec.kw()) as p:
         p.apply({"1": 1.0})
         assert "<clear>" not in p.resource.written
-        assert p.state["1"] == (1.0, True) and not p.unknown
+        assert p.outputs["1"] == (1.0, True) and not p.unknown
     assert rec.sleeps == [0.05]
     assert rec.kinds == ["queue_errors", "retry", "recovered"]
     assert rec.events[0] == {"instrument": "psu1", "event": "queue_errors", "command": SET1[:-len(";:SYST:ERR?")],
@@ -503,7 +503,7 @@ def test_setpoint_retries_exhausted_raise_mark_outputs_unknown_and_the_safe_stat
             p.apply({"1": 1.0})
         assert p.unknown
         p.safe_state()
-        assert not p.unknown and p.state == {ch: (0.0, False) for ch in p.channels}
+        assert not p.unknown and p.outputs == {ch: (0.0, False) for ch in p.channels}
     assert rec.kinds == ["queue_errors", "retry", "queue_errors", "gave_up"]
     assert rec.sleeps == [0.05]
     with expected_protocol(E36312A, [(SET1, err), NO_ERR, (SET1, err), NO_ERR,

@@ -168,21 +168,21 @@ def test_kill9_at_random_moments_then_resume(setup, tmp_path: Path) -> None:
 def test_row_counts_match_the_file_when_a_signal_lands_beside_a_write(tmp_path: Path, monkeypatch, lands) -> None:
     """A stop signal can raise between a row's write(2) and its bookkeeping; the writer's
     ``rows``/``bytes`` (what status.json and checkpoints record) still match the file."""
-    import labnet.session.folder as session
+    import labnet.session.writer as session
 
     w = session.SessionWriter(tmp_path, {"k": 1}, ["a", "b"])
     w.write({"a": 1, "b": 2})
-    real = session._write_all
+    real = session.write_all
 
     def interrupted(fd, data):
         if lands == "after the write":
             real(fd, data)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(session, "_write_all", interrupted)
+    monkeypatch.setattr(session, "write_all", interrupted)
     with pytest.raises(KeyboardInterrupt):
         w.write({"a": 3, "b": 4})
-    monkeypatch.setattr(session, "_write_all", real)
+    monkeypatch.setattr(session, "write_all", real)
     on_disk = pd.read_csv(tmp_path / "session.csv", comment="#")
     assert w.rows == len(on_disk) == (2 if lands == "after the write" else 1)
     assert w.bytes == (tmp_path / "session.csv").stat().st_size

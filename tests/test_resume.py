@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_run_state import assert_state_covers_everything, walk_state
 
+from labnet.app.rigstate import state_parts
 from labnet.app.runner import resume_session, run_protocol
 from labnet.config.protocol import load_protocol
 from labnet.core.errors import ConfigError
+from labnet.core.state import layout_of
 from labnet.experiments.engine import Checkpoint, StateMeasured
-from labnet.session.checkpoint import EvaluationLog, _roots, _walk, engine_state, find_state, read_checkpoint, read_evaluations
+from labnet.session.checkpoint import EvaluationLog, engine_state, read_checkpoint, read_evaluations
 from labnet.session.folder import read_markers, read_session, read_status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,14 +185,15 @@ def test_checkpoint_holds_engine_and_simulator_state(tmp_path: Path, reference) 
     ck = read_checkpoint(folder)
     assert ck["step"] == 12 and len(ck["engine"]["codes"]) == 16
     assert ck["engine"]["rng"]["bit_generator"] == "PCG64"
-    kinds = {next(iter(v)) for v in ck["sim"].values()}
-    assert kinds == {"rng", "clock_t"}
+    sim = ck["state"]["simulator"]  # by role name: the model's noise and clock, the fault plan's stream
+    assert sim["model"]["rng"]["bit_generator"] == "PCG64" and sim["faults"]["rng"]["bit_generator"] == "PCG64"
+    assert sim["model"]["clock"]["t"] > 0
     assert ck["csv_rows"] == len(pd.read_csv(folder / "session.csv", comment="#"))
 
 
-def test_find_state_sees_the_simulator_noise_and_clock(reference) -> None:
+def test_state_covers_the_simulator_noise_and_clock(reference) -> None:
     _, ref = reference["allostery"]
-    found = find_state(ref.rig)
+    found = assert_state_covers_everything(ref.rig)  # the walker, as a check only (tests/test_run_state.py)
     assert any(isinstance(o, np.random.Generator) for o in found.values())
     assert any(hasattr(o, "charge") for o in found.values())
 
@@ -284,7 +288,7 @@ probe_bootstrap = 20
 
 def test_checkpoint_does_not_grow_with_the_run(tmp_path: Path) -> None:
     """checkpoint.json is the same size after 20 and after 200 steps (evaluations go to an
-    append-only log; caches in the simulator are not walked), and the log holds every evaluation."""
+    append-only log; the parts' state holds no caches), and the log holds every evaluation."""
     sizes, walked = {}, {}
     for steps in (20, 200):
         proto = _protocol(tmp_path, ALLOSTERY.replace("steps = 15", f"steps = {steps}").replace(
@@ -296,10 +300,11 @@ def test_checkpoint_does_not_grow_with_the_run(tmp_path: Path) -> None:
         assert ck["engine"]["evaluations"] == {"file": "evaluations.jsonl", "count": steps + 1}
         assert read_evaluations(folder, steps + 1) == [
             {"step": e.step, "train": e.train, "test": e.test} for e in out.result.evaluations]
-        seen: set[int] = set()
-        walked[steps] = sum(_walk(root, name, seen)[1] for name, root in _roots(out.rig).items())
-        assert sorted(find_state(out.rig)) == ["bench._faults.rng", "bench.board.clock", "bench.board.logic.model.rng"]
-    assert abs(sizes[200] - sizes[20]) <= 16, sizes  # a few more digits in step counts and clock times
+        walked[steps] = json.dumps(layout_of(state_parts(out.rig)), default=str)  # the same parts, by role
+        assert sorted(walk_state(out.rig)) == ["digipots.port._bench._faults.rng", "digipots.port._bench.board.clock",
+                                               "digipots.port._bench.board.logic.model.rng"]
+    # a few more digits in step counts, clock times and the ~20 counters of the parts (bytes, messages, scans)
+    assert abs(sizes[200] - sizes[20]) <= 40, sizes
     assert walked[200] == walked[20], walked
 
 

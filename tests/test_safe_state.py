@@ -24,12 +24,12 @@ import pandas as pd
 import pytest
 
 from labnet.app.build import build_rig
+from labnet.app.rigstate import sim_model
 from labnet.app.runner import run_protocol
 from labnet.config.protocol import load_protocol
 from labnet.config.rigfile import load_rig
 from labnet.core.errors import InstrumentError, LimitError
 from labnet.experiments.engine import StateMeasured
-from labnet.session.checkpoint import sim_model
 from labnet.session.folder import read_status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ settle_s = 0.001
 
 SPY_RUN = textwrap.dedent('''
     import os, sys, time
-    from labnet.session.checkpoint import sim_model
+    from labnet.app.rigstate import sim_model
     from labnet.config.protocol import load_protocol
     from labnet.app.build import build_rig
     from labnet.app.runner import run_protocol

@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labnet.app.rigstate import sim_model
 from labnet.app.runner import RunOutcome, resume_session, run_protocol
 from labnet.config.protocol import Protocol, load_protocol
 from labnet.config.shipped import default_rig_path
 from labnet.experiments.engine import StateMeasured
-from labnet.session.checkpoint import sim_model
 from labnet.session.folder import read_session, read_status
 
 #: Fault kinds and the rate (probability per opportunity) a campaign uses for each. With the

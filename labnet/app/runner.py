@@ -23,21 +23,25 @@ import numpy as np
 
 from labnet.app.build import build_rig
 from labnet.app.record import SessionRecord
+from labnet.app.rigstate import expected_layout, state_parts
 from labnet.app.sinks import CheckpointSink, CsvSink, Progress, connect_driver_events, state_columns
 from labnet.app.summary import RunOutcome, summary
 from labnet.bench.rig import Rig
 from labnet.config.protocol import Protocol, load_protocol
 from labnet.core.errors import ConfigError
+from labnet.core.state import layout_of
 from labnet.experiments.engine import Engine
 from labnet.experiments.events import Event, RunResult
 from labnet.experiments.lifecycle import RunOwner
 from labnet.experiments.tracking import attach as attach_analysis
 from labnet.session.checkpoint import (
+    CHECKPOINT_NAME,
     RUN_NAME,
     EvaluationLog,
+    check_checkpoint,
     engine_state,
     read_checkpoint,
-    restore_sim_state,
+    restore_run_state,
 )
 from labnet.session.folder import (
     CSV_NAME,
@@ -143,6 +147,8 @@ def load_session(folder: str | Path) -> tuple[Protocol, dict[str, Any] | None, i
         ck = read_checkpoint(f)
     except ValueError as exc:
         raise ConfigError(str(f), "checkpoint.json", str(exc)) from None
+    if ck is not None:  # before anything is built or opened: the rig file says which parts there will be
+        check_checkpoint(ck, expected_layout(protocol.rig), f / CHECKPOINT_NAME)
     if not (f / CSV_NAME).is_file():  # stopped before its first row: start it again
         return protocol, None, 0
     attempts = [int(m.get("attempt", 0)) for m in read_markers(f / CSV_NAME, "resumed")]
@@ -163,6 +169,8 @@ def resume_session(folder: str | Path, *, progress: bool = True, rig: Rig | None
     protocol, ck, attempt = load_session(f)
     if rig is None:
         rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
+    elif ck is not None:  # a rig of the caller's: its parts, before it is opened
+        check_checkpoint(ck, layout_of(state_parts(rig)), f / CHECKPOINT_NAME)
     return _execute(protocol, rig, f, attempt=attempt, checkpoint=ck, progress=progress, subscribers=subscribers)
 
 
@@ -233,10 +241,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
             return engine.cycles(initial_codes=init)
         assert restored is not None
         engine.restore(restored)
-        if checkpoint.get("sim"):
-            missing = restore_sim_state(rig, checkpoint["sim"])
-            if missing:
-                events.log("sim_state_missing", paths=missing)
+        restore_run_state(state_parts(rig), checkpoint)  # after the engine's writes: its clock, streams
         return engine.cycles(resume=True)
 
     try:

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from labnet.app.rigstate import state_parts
 from labnet.bench.rig import Rig
 from labnet.experiments.events import Checkpoint, Evaluated, Event, RunEnded, StateMeasured, StepDone
-from labnet.session.checkpoint import EvaluationLog, sim_state, write_checkpoint
+from labnet.session.checkpoint import EvaluationLog, run_state, write_checkpoint
 from labnet.session.folder import EventLog, SessionWriter
 
 
@@ -115,7 +116,8 @@ class CsvSink:
 
 class CheckpointSink:
     """On every :class:`Checkpoint` event: fsync the CSV and the event log, then replace
-    ``checkpoint.json`` atomically (engine state, codes, CSV extent, simulator state)."""
+    ``checkpoint.json`` atomically (engine state, CSV extent, the state of every part of the
+    rig by role name: :func:`labnet.app.rigstate.state_parts`)."""
 
     def __init__(self, folder: Path, writer: SessionWriter, events: EventLog, rig: Rig, attempt: int,
                  evaluations: EvaluationLog) -> None:
@@ -125,6 +127,7 @@ class CheckpointSink:
         self.rig = rig
         self.attempt = attempt
         self.evaluations = evaluations
+        self.parts = state_parts(rig)
         self.last_step: int | None = None
 
     def __call__(self, ev: Event) -> None:
@@ -140,7 +143,7 @@ class CheckpointSink:
             "engine": state,
             "csv_rows": self.writer.rows,
             "csv_bytes": self.writer.bytes,
-            "sim": sim_state(self.rig) if self.rig.simulated else {},
+            "state": run_state(self.parts),
         })
         self.last_step = ev.step
 

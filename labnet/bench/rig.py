@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -195,6 +195,25 @@ class Rig:
                     self.clock.sleep(self.safe_state_backoff_s * attempt)  # modelled time on a simulator
         assert last is not None
         raise last
+
+    # ------------------------------------------------------------------ run state
+    #: :class:`labnet.core.state.Stateful`: the host record of the codes (or null before the
+    #: rig was first opened) and the held pattern (node -> V).
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"codes": (list, type(None)), "held": dict}
+
+    def state(self) -> dict[str, Any]:
+        """The host's record: every code (``network.edges`` order) and the held pattern."""
+        return {"codes": None if self._codes is None else [int(c) for c in self._codes], "held": dict(self._held)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take the record back (no instrument is touched: :meth:`restore_codes` writes codes)."""
+        codes = state["codes"]
+        if codes is not None:
+            c = np.asarray(codes, dtype=np.int64)
+            if c.shape != (self.network.n_edges,):
+                raise ValueError(f"rig state: expected {self.network.n_edges} codes, got {c.shape}")
+            self._set_record(c)
+        self._held = {str(n): float(v) for n, v in state["held"].items()}
 
     # ------------------------------------------------------------------ codes
     @property

@@ -1,0 +1,97 @@
+"""``events.jsonl``: the session's event log, and routing log records into it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from labnet.session.files import EVENTS_NAME, json_default, write_all
+
+#: Loggers whose records (INFO and above) are copied into a session's ``events.jsonl``.
+LOGGED = ("labnet", "drivers", "simulator")
+
+
+class EventLog:
+    """``events.jsonl``: one JSON object per line (time, kind, details), appended and flushed."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / EVENTS_NAME
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.counts: dict[str, int] = {}
+        self._dirty = True  # written since the last fsync
+
+    def log(self, kind: str, **fields: Any) -> None:
+        """Append one event ``{"time": ISO-8601 UTC, "kind": kind, **fields}``."""
+        if self._fd < 0:
+            return
+        rec = {"time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"), "kind": kind, **fields}
+        self._dirty = True
+        write_all(self._fd, (json.dumps(rec, default=json_default, sort_keys=False) + "\n").encode("utf-8"))
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+
+    def sync(self) -> None:
+        """fsync, unless nothing was logged since the last one."""
+        if self._fd >= 0 and self._dirty:
+            os.fsync(self._fd)
+            self._dirty = False
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+
+class EventLogHandler(logging.Handler):
+    """Copies log records into an :class:`EventLog`.
+
+    The event kind is the record's ``event`` attribute (``logger.warning(msg, extra={"event":
+    "retry", ...})``), else ``"log"``; other ``extra`` keys listed in ``fields`` are kept.
+    A record marked ``delivered`` (a driver already handed the event to its ``on_event``
+    callback, which :func:`labnet.app.runner.connect_driver_events` connects to the same log) is
+    skipped, so every event is logged once.
+    """
+
+    def __init__(self, events: EventLog, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.events = events
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "delivered", False):
+            return
+        try:
+            fields = dict(getattr(record, "fields", {}) or {})
+            self.events.log(getattr(record, "event", "log"), level=record.levelname, logger=record.name,
+                            message=record.getMessage(), **fields)
+        except Exception:  # noqa: BLE001 - logging must never break a run
+            self.handleError(record)
+
+
+def attach_event_log(events: EventLog, names: Sequence[str] = LOGGED) -> list[tuple[logging.Logger, int]]:
+    """Route the records of loggers ``names`` (INFO and up) into ``events``; returns what to undo."""
+    handler = EventLogHandler(events)
+    undo = []
+    for name in names:
+        lg = logging.getLogger(name)
+        undo.append((lg, lg.level))
+        if lg.level == logging.NOTSET or lg.level > logging.INFO:
+            lg.setLevel(logging.INFO)
+        lg.addHandler(handler)
+    events.handler = handler  # type: ignore[attr-defined]
+    return undo
+
+
+def detach_event_log(events: EventLog, undo: list[tuple[logging.Logger, int]]) -> None:
+    """Undo :func:`attach_event_log`."""
+    handler = getattr(events, "handler", None)
+    for lg, level in undo:
+        if handler is not None:
+            lg.removeHandler(handler)
+        lg.setLevel(level)

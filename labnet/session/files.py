@@ -1,0 +1,108 @@
+"""Session folder files: names, fresh folders, atomic replacement, fsync, JSON of numpy values."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CSV_NAME = "session.csv"
+STATUS_NAME = "status.json"
+EVENTS_NAME = "events.jsonl"
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, labnet and the libraries whose behaviour shapes the numbers."""
+    out = {"python": platform.python_version()}
+    for pkg in ("labnet", "numpy", "scipy", "pandas", "pyvisa", "pyserial"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def new_session_dir(base: str | Path, name: str) -> Path:
+    """A fresh folder ``base/<YYYYmmdd-HHMMSS>-<name>`` (suffixed if it already exists)."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = Path(base)
+    root.mkdir(parents=True, exist_ok=True)
+    n = 1
+    while True:
+        d = root / (f"{stamp}-{name}" if n == 1 else f"{stamp}-{name}-{n}")
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            n += 1
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """fsync a directory so a file created or renamed in it survives a machine crash."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: temp file, fsync, ``os.replace``, fsync dir.
+
+    A reader (or a crash at any moment) sees either the old or the new file, never a mix.
+    """
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        write_all(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, p)
+    fsync_dir(p.parent)
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """:func:`atomic_write_text` of ``data`` as indented JSON."""
+    atomic_write_text(path, json.dumps(data, default=json_default, indent=1, sort_keys=True) + "\n")
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def copy_into(folder: Path, src: Path, name: str) -> None:
+    shutil.copyfile(src, folder / name)
+
+
+def header_json(v: Any) -> str:
+    """The JSON of one ``# key: JSON`` header line (numpy values and paths as plain JSON)."""
+    return json.dumps(v, default=json_default, sort_keys=True)
+
+
+def json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    return str(o)

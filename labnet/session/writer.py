@@ -1,0 +1,166 @@
+"""The session CSV: append-only rows with a self-describing comment header (see
+:mod:`labnet.session.folder` for the durability rules)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from labnet.session.files import CSV_NAME, atomic_write_text, fsync_dir, header_json, write_all
+
+
+class SessionWriter:
+    """Append-only CSV of measured states, with a self-describing comment header.
+
+    Parameters
+    ----------
+    folder : Path
+        The session folder (created if missing).
+    header : mapping
+        Written as ``# key: JSON`` lines before the column row.
+    columns : sequence of str
+        Column names; every row is a mapping with (a subset of) these keys.
+    files : mapping name -> text
+        Input files copied into the folder (protocol, rig).
+    append : bool
+        Continue an existing CSV (resume): no header is written; an incomplete last line is
+        cut off and kept in :attr:`partial_line` (the caller records it).
+
+    Attributes
+    ----------
+    rows : int
+        Data rows in the file (including those found on opening with ``append``).
+    bytes : int
+        Size of the file (bytes) after the last write.
+
+    A stop signal raises at any bytecode, also between a ``write(2)`` and the bookkeeping
+    after it. So the counts are one tuple replaced in one store, and each append first records
+    what it is about to write; :attr:`rows` and :attr:`bytes` settle a pending append against
+    the file's size (written: counted; not written: dropped), so they always match the file.
+    """
+
+    def __init__(self, folder: str | Path, header: Mapping[str, Any], columns: Sequence[str],
+                 files: Mapping[str, str] | None = None, *, append: bool = False) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / CSV_NAME
+        self.columns = list(columns)
+        self.partial_line = ""
+        for name, text in (files or {}).items():
+            atomic_write_text(self.folder / name, text)
+        rows = 0
+        self._pending: tuple[int, int] | None = None  # (bytes, rows) of an append in flight
+        if append:
+            self.partial_line, rows = _repair_tail(self.path)
+        else:
+            # The header and column row appear at once: written to a temporary file, then
+            # linked into place (which, like O_EXCL, refuses to replace an existing CSV).
+            lines = [f"# {k}: {header_json(v)}\n" for k, v in header.items()]
+            lines.append(",".join(self.columns) + "\n")
+            tmp = self.folder / f".{CSV_NAME}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                write_all(fd, "".join(lines).encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(tmp, self.path)
+            finally:
+                tmp.unlink()
+            fsync_dir(self.folder)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self._counts = (os.fstat(self._fd).st_size, rows)  # (bytes, rows): replaced, never mutated
+        self._dirty = True  # written since the last fsync (a repaired tail counts)
+
+    def _settled(self) -> tuple[int, int]:
+        """(bytes, rows), with an append a signal interrupted counted if it reached the file."""
+        pending = self._pending
+        if pending is not None:
+            size = os.fstat(self._fd).st_size if self._fd >= 0 else os.stat(self.path).st_size
+            b, r = self._counts
+            if size == b + pending[0]:
+                self._counts = (size, r + pending[1])
+            self._pending = None
+        return self._counts
+
+    @property
+    def rows(self) -> int:
+        return self._settled()[1]
+
+    @property
+    def bytes(self) -> int:
+        return self._settled()[0]
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def _append(self, text: str, rows: int = 0) -> None:
+        if self._fd < 0:
+            raise ValueError(f"{self.path}: session writer is closed")
+        data = text.encode("utf-8")
+        b, r = self._settled()
+        self._dirty = True
+        self._pending = (len(data), rows)
+        write_all(self._fd, data)  # one write(2) for a row: a kill leaves whole rows only
+        self._counts = (b + len(data), r + rows)
+        self._pending = None
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        """Append one row (a single ``write`` of the whole line; it reaches the OS at once)."""
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([_cell(row.get(c)) for c in self.columns])
+        self._append(buf.getvalue(), rows=1)
+
+    def comment(self, key: str, value: Any) -> None:
+        """Append a ``# key: JSON`` line (``pandas.read_csv(comment="#")`` skips it)."""
+        self._append(f"# {key}: {header_json(value)}\n")
+
+    def sync(self) -> None:
+        """fsync: what is written survives a crash of the process or the machine (skipped when
+        nothing was written since the last one: that is durable already)."""
+        if self._fd >= 0 and self._dirty:
+            os.fsync(self._fd)
+            self._dirty = False
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                self.sync()
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+
+def _repair_tail(path: Path) -> tuple[str, int]:
+    """Cut an incomplete last line off ``path``; return (its text, number of data rows)."""
+    data = path.read_bytes()
+    partial = ""
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        partial = data[cut:].decode("utf-8", errors="replace")
+        with open(path, "r+b") as fh:
+            fh.truncate(cut)
+            fh.flush()
+            os.fsync(fh.fileno())
+        data = data[:cut]
+    lines = [ln for ln in data.split(b"\n") if ln and not ln.startswith(b"#")]
+    return partial, max(len(lines) - 1, 0)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return "" if f != f else repr(f)
+    if isinstance(v, (np.integer,)):
+        return str(int(v))
+    return str(v)
