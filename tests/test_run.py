@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labnet.app.runner import run_protocol, summary
+from labnet.app.runner import run_protocol
+from labnet.app.summary import summary
 from labnet.config.protocol import load_protocol
 from labnet.session.folder import read_header
 

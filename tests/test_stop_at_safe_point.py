@@ -64,9 +64,11 @@ def test_first_signal_in_a_step_stops_at_the_next_safe_point(tmp_path: Path, sig
     assert not any(isinstance(e, StepDone) and e.step == 3 for e in spy.events)
     assert [e.step for e in spy.events if isinstance(e, Checkpoint)][-1] == 2
     st = read_status(folder)
+    assert st is not None
     assert st["status"] == "stopped" and word in st["reason"] and "safe point" in st["reason"]
     assert st["safe_state"] is True and st["resumable"] is True
-    assert st["step"] == 2 == read_checkpoint(folder)["step"]  # the last complete step
+    ck = read_checkpoint(folder)
+    assert ck is not None and st["step"] == 2 == ck["step"]  # the last complete step
     assert st["rows"] == len(states) == len(pd.read_csv(folder / "session.csv", comment="#"))
     assert (folder / "session.csv").read_text().splitlines()[-1].startswith("# run_ended:")
     # and it resumes exactly
@@ -83,6 +85,7 @@ def test_second_signal_forces_the_stop_at_once(tmp_path: Path) -> None:
     with pytest.raises(StopSignal):
         run_protocol(proto, session_dir=folder, progress=False, subscribers=[spy])
     st = read_status(folder)
+    assert st is not None
     assert st["status"] == "stopped" and st["reason"] == "interrupted by SIGINT (Ctrl-C)"
     assert st["safe_state"] is True and st["step"] == 1
     assert st["rows"] == len(spy.states())

@@ -114,7 +114,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from labnet.app.runner import run_protocol, summary
+    from labnet.app.runner import run_protocol
+    from labnet.app.summary import summary
     from labnet.config.protocol import load_protocol
 
     proto = load_protocol(args.protocol, rig=args.rig, steps=args.steps, seed=args.seed)
@@ -141,7 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from labnet.app.runner import resume_session, summary
+    from labnet.app.runner import resume_session
+    from labnet.app.summary import summary
 
     outcome = resume_session(args.session, progress=not args.quiet)
     print(summary(outcome))

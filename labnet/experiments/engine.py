@@ -231,12 +231,14 @@ class Engine:
         eta = self.rule.eta
         net = self.rig.network
         dks = []
-        errs = []
+        errs: list[float] = []
         for s in batch:
             x, t = tr.inputs[s], tr.targets[s]
             vf = self.free_state(x, step=self.step, phase="free", split="train", sample=int(s), target=t)
             of = vf[self.out_idx]
-            errs.append(self._last_error)  # the free state's error, as sample_error(of, t) gives it
+            err_free = self._last_error  # the free state's error, as sample_error(of, t) gives it
+            assert err_free is not None  # measured with its target
+            errs.append(err_free)
             vc = self.clamped_state(x, of + eta * (t - of), step=self.step, phase="clamped", split="train",
                                     sample=int(s), target=None)
             dks.append(self.rule.dk(net.delta_v(vf), net.delta_v(vc)))

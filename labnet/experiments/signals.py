@@ -107,8 +107,8 @@ def stop_signals(on_first: Callable[[int], None] | None = None) -> Iterator[_Gua
         yield guard
     finally:
         _active = outer
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for prev_sig, handler in previous.items():
+            signal.signal(prev_sig, handler)
 
 
 @contextmanager
@@ -135,8 +135,8 @@ def shielded() -> Iterator[None]:
             previous[sig] = signal.signal(sig, guard.handler)
         yield
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        for prev_sig, handler in previous.items():
+            signal.signal(prev_sig, handler)
     if guard.deferred:
         raise StopSignal(guard.deferred[0])
 
