@@ -2,7 +2,7 @@
 
 A driver reports one with :func:`emit_event`: it is handed as a dict
 ``{"instrument": <label>, "event": <kind>, **detail}`` to the driver's ``on_event`` callback
-(a session connects it to its ``events.jsonl``, see :func:`labnet.app.runner.connect_driver_events`)
+(a session connects it to its ``events.jsonl``, see :func:`labnet.app.sinks.connect_driver_events`)
 and logged on the driver's logger as a warning tagged ``event=<kind>`` with the detail in
 ``fields`` (so a log handler that turns records into events keeps the kind). The record is
 also marked ``delivered`` when ``on_event`` took the event, so such a handler can skip it

@@ -178,7 +178,7 @@ def _check_rows(folder: Path, attempts: list[RowRecorder], rep: RunReport) -> No
 def _count_events(folder: Path, rep: RunReport) -> None:
     for line in (folder / "events.jsonl").read_text(encoding="utf-8").splitlines():
         ev = json.loads(line)
-        if "instrument" in ev:  # a driver's retry / recovery / reconnect (labnet.app.runner.connect_driver_events)
+        if "instrument" in ev:  # a driver's retry / recovery / reconnect (labnet.app.sinks.connect_driver_events)
             rep.driver_events += 1
             if ev.get("kind") == "retry":
                 inst = str(ev["instrument"])

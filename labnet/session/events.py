@@ -55,7 +55,7 @@ class EventLogHandler(logging.Handler):
     The event kind is the record's ``event`` attribute (``logger.warning(msg, extra={"event":
     "retry", ...})``), else ``"log"``; other ``extra`` keys listed in ``fields`` are kept.
     A record marked ``delivered`` (a driver already handed the event to its ``on_event``
-    callback, which :func:`labnet.app.runner.connect_driver_events` connects to the same log) is
+    callback, which :func:`labnet.app.sinks.connect_driver_events` connects to the same log) is
     skipped, so every event is logged once.
     """
 
