@@ -254,9 +254,6 @@ class RoutedSources:
     instruments : mapping prefix -> source driver
     """
 
-    #: Derived data only: checkpoints do not walk it.
-    CHECKPOINT_SKIP = frozenset({"_splits"})
-
     def __init__(self, instruments: Mapping[str, ScpiSource]) -> None:
         self.instruments = dict(instruments)
         self.channels = tuple(f"{p}.{c}" for p, inst in self.instruments.items() for c in inst.channels)

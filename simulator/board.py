@@ -18,208 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from drivers import digiproto as dp
+from simulator.board_logic import FW_VERSION, BoardConfig, BoardLogic
 from simulator.breadboard import Breadboard
 from simulator.faults import FaultPlan
-
-FW_VERSION = "1.0"
-
-
-@dataclass(frozen=True)
-class BoardConfig:
-    """What the firmware was built for.
-
-    Attributes
-    ----------
-    family : str
-        ``"X9C"`` (up/down, no readback, non-volatile) or ``"MCP41"``/``"MCP42"`` (SPI, readback).
-    n_channels : int
-    max_code : int
-    power_up_code : int
-    """
-
-    family: str
-    n_channels: int
-    max_code: int
-    power_up_code: int
-
-    @property
-    def readback(self) -> bool:
-        return self.family != "X9C"
-
-    @property
-    def nonvolatile(self) -> bool:
-        return self.family == "X9C"
-
-    @property
-    def width(self) -> int:
-        return dp.code_width(self.max_code)
-
-
-def _is_hex(s: str) -> bool:
-    return len(s) > 0 and not s.strip("0123456789ABCDEF")  # nothing left: every character is a digit
-
-
-class BoardLogic:
-    """The firmware's command handling, hardware-free: one request line in, one reply line out.
-
-    ``codes`` is the firmware's record of every wiper (what it last set; after a reset the
-    power-up code). ``hw_set``/``hw_read`` are overridden to reach a physical model.
-    """
-
-    def __init__(self, cfg: BoardConfig) -> None:
-        self.cfg = cfg
-        self.codes = [cfg.power_up_code] * cfg.n_channels
-        self.synced = False
-        self.last_seq = 0
-        self.last_req_crc = -1
-        self.last_reply = b""
-        self.stored: list[int] = []  # channels stored (STORE), for inspection
-        self._line = bytearray()
-        self._overflow = False
-
-    def feed(self, byte: int) -> bytes:
-        """One received byte; the reply when it completes a line, else ``b""`` (as ``lndp_feed``)."""
-        if byte != 0x0A:
-            if len(self._line) < dp.MAX_LINE:
-                self._line.append(byte)
-            else:
-                self._overflow = True
-            return b""
-        line, over = bytes(self._line).rstrip(b"\r"), self._overflow
-        self._line.clear()
-        self._overflow = False
-        return self.handle(line, over)
-
-    def feed_segment(self, data: bytes | bytearray) -> None:
-        """Several received bytes, none of them ``\\n``: ``feed`` of each, at once."""
-        room = dp.MAX_LINE - len(self._line)
-        if room > 0:
-            self._line += data[:room]
-        if len(data) > room:
-            self._overflow = True
-
-    def overflow(self) -> None:
-        """The receive ring overflowed: the line being received is incomplete."""
-        self._overflow = True
-
-    # hardware hooks (the firmware's hw_* functions)
-    def hw_set(self, ch: int, code: int) -> None:
-        self.codes[ch] = code
-
-    def hw_read(self, ch: int) -> int:
-        return self.codes[ch]
-
-    def hw_store(self, ch: int) -> None:
-        self.stored.append(ch)
-
-    def reset(self) -> None:
-        self.codes = [self.cfg.power_up_code] * self.cfg.n_channels
-        self.synced = False
-        self.last_seq = 0
-        self.last_req_crc = -1
-        self.last_reply = b""
-        self._line = bytearray()
-        self._overflow = False
-
-    def ready_line(self) -> bytes:
-        return dp.seal(f"!RDY {dp.FIRMWARE} {FW_VERSION}")
-
-    @staticmethod
-    def _err(seq: str, code: int) -> bytes:
-        return dp.seal(f"{seq} ER {code:02d} {dp.ERROR_NAMES[code]}")
-
-    def handle(self, line: bytes, overflow: bool = False) -> bytes:
-        """Reply to one request line (without its ``\\n``); ``overflow``: bytes of it were lost."""
-        if overflow or len(line) + 1 > dp.MAX_LINE:
-            return self._err("--", dp.E_OVERFLOW)
-        star = line.rfind(b"*")
-        if star < 0 or len(line) != star + 3:
-            return self._err("--", dp.E_CRC)
-        body = line[:star]
-        try:
-            kk = line[star + 1:].decode("ascii")
-            text = body.decode("ascii")
-        except UnicodeDecodeError:
-            return self._err("--", dp.E_CRC)
-        if not _is_hex(kk) or int(kk, 16) != dp.crc8(body):
-            return self._err("--", dp.E_CRC)
-        req_crc = int(kk, 16)
-        if len(text) < 4 or text[2] != " " or not _is_hex(text[:2]) or (len(text) > 4 and text[4] != " "):
-            return self._err("--", dp.E_SYNTAX)
-        sseq, cmd = text[:2], text[3]
-        seq = int(sseq, 16)
-        args = text[5:].split(" ") if len(text) > 5 else []
-        if cmd == "I":
-            if args:
-                return self._err(sseq, dp.E_SYNTAX)
-            c = self.cfg
-            return dp.seal(f"{sseq} OK I {dp.FIRMWARE} {FW_VERSION} {c.family} {c.n_channels} {c.max_code} "
-                           f"{int(c.readback)} {int(c.nonvolatile)}")
-        if cmd == "Y":
-            if args:
-                return self._err(sseq, dp.E_SYNTAX)
-            self.synced = True
-            self.last_seq = seq
-            self.last_req_crc = req_crc
-            self.last_reply = dp.seal(f"{sseq} OK Y")
-            return self.last_reply
-        if not self.synced:
-            return self._err(sseq, dp.E_NOSYNC)
-        if seq == self.last_seq:
-            if req_crc == self.last_req_crc:
-                return self.last_reply  # a retransmission: replay, do not execute again
-            return self._err(sseq, dp.E_SEQ)
-        if seq != (self.last_seq + 1) & 0xFF:
-            return self._err(sseq, dp.E_SEQ)
-        reply = self._execute(sseq, cmd, args)
-        self.last_seq = seq
-        self.last_req_crc = req_crc
-        self.last_reply = reply
-        return reply
-
-    def _span(self, sseq: str, first: str, count: int) -> tuple[int, bytes | None]:
-        if not (len(first) == 2 and _is_hex(first)):
-            return 0, self._err(sseq, dp.E_SYNTAX)
-        f = int(first, 16)
-        if count < 1 or f + count > self.cfg.n_channels:
-            return f, self._err(sseq, dp.E_CHANNEL)
-        return f, None
-
-    def _execute(self, sseq: str, cmd: str, args: list[str]) -> bytes:
-        w = self.cfg.width
-        if cmd == "W":
-            if len(args) != 2 or not _is_hex(args[1]) or len(args[1]) % w:
-                return self._err(sseq, dp.E_SYNTAX)
-            codes = dp.unpack_codes(args[1], w)
-            f, err = self._span(sseq, args[0], len(codes))
-            if err:
-                return err
-            if any(c > self.cfg.max_code for c in codes):
-                return self._err(sseq, dp.E_CODE)
-            for i, c in enumerate(codes):
-                self.hw_set(f + i, c)
-            return dp.seal(f"{sseq} OK W {len(codes):02X} {dp.table_crc(self.codes):02X}")
-        if cmd in "RS" and len(cmd) == 1:
-            want = 3 if cmd == "S" else 2
-            if len(args) != want or not (len(args[1]) == 2 and _is_hex(args[1])):
-                return self._err(sseq, dp.E_SYNTAX)
-            if cmd == "S" and args[2] != dp.STORE_TOKEN:
-                return self._err(sseq, dp.E_SYNTAX)
-            n = int(args[1], 16)
-            if cmd == "R" and n > dp.max_codes_per_line(w):
-                return self._err(sseq, dp.E_CHANNEL)
-            f, err = self._span(sseq, args[0], n)
-            if err:
-                return err
-            if cmd == "S":
-                if not self.cfg.nonvolatile:
-                    return self._err(sseq, dp.E_NOTSUP)
-                for ch in range(f, f + n):
-                    self.hw_store(ch)
-                return dp.seal(f"{sseq} OK S {n:02X}")
-            return dp.seal(f"{sseq} OK R {dp.pack_codes([self.hw_read(ch) for ch in range(f, f + n)], w)}")
-        return self._err(sseq, dp.E_UNKNOWN)
 
 
 class _ModelBoardLogic(BoardLogic):
@@ -351,21 +152,21 @@ class EmulatedBoard:
     def host_write(self, data: bytes, t: float) -> None:
         """The host wrote ``data`` at modelled time ``t``; deliver it byte by byte."""
         tm = self.timing
-        data = bytearray(data)
+        buf = bytearray(data)
         if t + tm.usb_rtt_s / 2 < self._booting_until:  # the bootloader swallows it: no fault to inject
-            self.bytes_in += len(data)
-            self._wire_free = max(self._wire_free, t + tm.usb_rtt_s / 2 + len(data) * tm.byte_s)
+            self.bytes_in += len(buf)
+            self._wire_free = max(self._wire_free, t + tm.usb_rtt_s / 2 + len(buf) * tm.byte_s)
             return
-        if data.endswith(b"\n") and self.faults.fire("reset", t, line=bytes(data)):
+        if buf.endswith(b"\n") and self.faults.fire("reset", t, line=bytes(buf)):
             self.power_on_reset(t)
             return
-        if data and self.faults.fire("drop", t, line=bytes(data)):
-            del data[self.faults.randint(len(data))]
+        if buf and self.faults.fire("drop", t, line=bytes(buf)):
+            del buf[self.faults.randint(len(buf))]
         start = max(t + tm.usb_rtt_s / 2, self._wire_free)
-        if not self._ring and len(data) <= self.RX_RING and start + tm.byte_s >= self._booting_until:
-            self._deliver_fast(data, start)
+        if not self._ring and len(buf) <= self.RX_RING and start + tm.byte_s >= self._booting_until:
+            self._deliver_fast(buf, start)
             return
-        for i, b in enumerate(data):
+        for i, b in enumerate(buf):
             ta = start + (i + 1) * tm.byte_s
             self._advance(ta)
             self.bytes_in += 1
@@ -375,7 +176,7 @@ class EmulatedBoard:
                 self.logic.overflow()
                 continue
             self._ring.append((ta, b))
-        self._wire_free = start + len(data) * tm.byte_s
+        self._wire_free = start + len(buf) * tm.byte_s
         self._advance(float("inf"))
 
     def _deliver_fast(self, data: bytearray, start: float) -> None:
@@ -476,3 +277,6 @@ class EmulatedBoard:
         """Drop what the host has received (pyserial ``reset_input_buffer``)."""
         now = self.clock.now()
         self.tx = [(t, c) for t, c in self.tx if t > now]
+
+
+__all__ = ["FW_VERSION", "BoardConfig", "BoardLogic", "BoardTiming", "EmulatedBoard"]

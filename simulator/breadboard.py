@@ -259,7 +259,7 @@ class Breadboard:
         plan = self._read_plans.get(key)
         if plan is None:
             plan = self._read_plans[key] = self._read_plan(*key)
-        if plan:
+        if isinstance(plan, tuple):  # a plan, or False: too many free nodes
             out, r_th = self._dense_read(plan, held, loaded)
         else:  # too many free nodes for the dense path: a sparse Solver, kept while nothing changes
             idx = self.network.indices([self._node_of_meter[ch] for ch in channels])

@@ -14,6 +14,7 @@ from typing import Any
 
 import pyvisa
 from pyvisa import constants, errors, highlevel, rname
+from pyvisa.typing import VISARMSession, VISASession
 from pyvisa.util import LibraryPath
 
 from simulator.bench import benches, get_bench
@@ -81,8 +82,8 @@ class SimVisaLibrary(highlevel.VisaLibraryBase):
         self.sessions[self._next] = obj
         return self._next
 
-    def open_default_resource_manager(self) -> tuple[int, SC]:
-        return self._register(self), SC.success
+    def open_default_resource_manager(self) -> tuple[VISARMSession, SC]:
+        return VISARMSession(self._register(self)), SC.success
 
     def list_resources(self, session: Any, query: str = "?*::INSTR") -> tuple[str, ...]:
         names = [f"TCPIP0::{b}::{d}::INSTR" for b in benches() for d in get_bench(b).instruments]
@@ -92,7 +93,7 @@ class SimVisaLibrary(highlevel.VisaLibraryBase):
         return tuple(found)
 
     def open(self, session: Any, resource_name: str, access_mode: Any = constants.AccessModes.no_lock,
-             open_timeout: Any = 0) -> tuple[int, SC]:
+             open_timeout: Any = 0) -> tuple[VISASession, SC]:
         try:
             parsed = rname.parse_resource_name(resource_name)
         except rname.InvalidResourceName:
@@ -100,10 +101,12 @@ class SimVisaLibrary(highlevel.VisaLibraryBase):
         host = getattr(parsed, "host_address", None)
         device = getattr(parsed, "lan_device_name", None)
         try:
+            if not isinstance(host, str) or not isinstance(device, str):
+                raise KeyError(resource_name)
             inst = get_bench(host).instruments[device]
         except KeyError:
             raise errors.VisaIOError(SC.error_resource_not_found.value) from None
-        return self._register(_Session(resource_name, inst)), SC.success
+        return VISASession(self._register(_Session(resource_name, inst))), SC.success
 
     def close(self, session: Any) -> SC:
         if self.sessions.pop(session, None) is None:

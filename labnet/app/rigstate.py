@@ -98,8 +98,8 @@ def expected_layout(spec: RigSpec) -> dict[str, Any]:
         devices = [ins.meter, *ins.sources.values()]
         layout["simulator"] = {
             "model": Breadboard, "faults": FaultPlan, "board": EmulatedBoard,
-            "instruments": {rname.parse_resource_name(v.resource).lan_device_name: EMULATOR_CLASSES[v.model]
-                            for v in devices},
+            "instruments": {str(getattr(rname.parse_resource_name(v.resource), "lan_device_name", "")):
+                            EMULATOR_CLASSES[v.model] for v in devices},
         }
     return layout
 

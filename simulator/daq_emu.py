@@ -1,0 +1,167 @@
+"""The emulated DAQ970A / 34970A: a scanning DMM with a 20-channel multiplexer (101-120).
+
+It scans in ascending channel order whatever order the list was written in; ``READ?`` is
+ready after the scan time (channels x (NPLC x 1 PLC + switching) + trigger overhead).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from simulator.scpi_core import NPLC_VALUES, PLC_S, ScpiEmulator, ScpiError, VisaTiming, need, number
+
+_READING = "%+.8E"  # one reading on the wire
+_READINGS: dict[int, str] = {}  # n -> the format of a scan of n readings
+
+class DAQ970AEmulator(ScpiEmulator):
+    """Scanning DMM with a 20-channel multiplexer in slot 1 (channels 101-120)."""
+
+    idn_model = "DAQ970A"
+    optional_roots = ("SENS",)
+    #: The message counters, scans taken and their total integration time (s).
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {**ScpiEmulator.STATE_SCHEMA, "scans": int, "integration_s": float}
+
+    def state(self) -> dict[str, Any]:
+        return {**super().state(), "scans": self.scans, "integration_s": float(self.integration_total_s)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        super().restore(state)
+        self.scans, self.integration_total_s = int(state["scans"]), float(state["integration_s"])
+
+    def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None,
+                 switch_s: float = 3e-4, trigger_s: float = 5e-4, model: str = "DAQ970A") -> None:
+        super().__init__(bench, device, prefix, timing)
+        self.idn_model = model
+        self.switch_s = switch_s
+        self.trigger_s = trigger_s
+        self.rst()
+        self.handlers.update({
+            ("CONF:VOLT:DC", False): self._conf,
+            ("VOLT:DC:NPLC", False): self._nplc,
+            ("ZERO:AUTO", False): self._zero,
+            ("ROUT:CHAN:DEL", False): self._delay,
+            ("ROUT:SCAN", False): self._scan,
+            ("ROUT:SCAN", True): lambda a, c: ",".join(map(str, self.scan)),
+            ("VOLT:DC:NPLC", True): lambda a, c: ",".join(f"{self.nplc.get(ch, 1.0):+.8E}" for ch in (c or [])),
+            ("READ", True): self._read,
+        })
+        self.scans = 0
+        self.integration_total_s = 0.0
+        self._wiring: dict[tuple[int, ...], tuple[list[str], list[str]]] = {}
+
+    def _wire(self, scan: tuple[int, ...]) -> tuple[list[str], list[str]]:
+        """Channel names of a scan list and the ones wired to a node of the model (cached)."""
+        names = [str(ch) for ch in scan]
+        wired_set = set(self.bench.model.network.meter_channels.values())
+        self._wiring[scan] = (names, [n for n in names if n in wired_set])
+        return self._wiring[scan]
+
+    def rst(self) -> None:
+        self._figures: tuple[list[int], tuple[float, float, float]] | None = None
+        self.dcv: dict[int, float] = {}
+        self.nplc: dict[int, float] = {}
+        self.autozero: dict[int, str] = {}
+        self.delay: dict[int, float] = {}
+        self.scan: list[int] = []
+
+    def _chans(self, chans: list[int] | None) -> list[int]:
+        if not chans:
+            raise ScpiError(-109)
+        for ch in chans:
+            if not (100 < ch <= 120):
+                raise ScpiError(-222, "Data out of range; channel not in slot 1 (101-120)")
+        return chans
+
+    def _conf(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
+        chans = self._chans(chans)
+        if len(args) > 2:
+            raise ScpiError(-108)
+        rng = 10.0 if not args or args[0].upper() in ("AUTO", "DEF") else number(args[0])
+        if rng not in (0.1, 1.0, 10.0, 100.0, 300.0):
+            raise ScpiError(-222)
+        for ch in chans:
+            self.dcv[ch] = rng
+            self.nplc[ch] = 1.0
+            self.autozero[ch] = "ON"
+        self.scan = sorted(chans)
+
+    def _nplc(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
+        need(args, 1)
+        v = number(args[0])
+        if v not in NPLC_VALUES:
+            raise ScpiError(-222)
+        for ch in self._chans(chans):
+            self.nplc[ch] = v
+
+    def _zero(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
+        need(args, 1)
+        mode = args[0].upper()
+        mode = {"0": "OFF", "1": "ON"}.get(mode, mode)
+        if mode not in ("OFF", "ONCE", "ON"):
+            raise ScpiError(-222)
+        for ch in self._chans(chans):
+            self.autozero[ch] = mode
+
+    def _delay(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
+        need(args, 1)
+        v = number(args[0])
+        if not 0 <= v <= 60:
+            raise ScpiError(-222)
+        for ch in self._chans(chans):
+            self.delay[ch] = v
+
+    def _scan(self, args: list[str], chans: list[int] | None) -> None:
+        self._figures = None
+        if args:
+            raise ScpiError(-108)
+        chans = self._chans(chans)
+        if any(ch not in self.dcv for ch in chans):
+            raise ScpiError(-221, "Settings conflict; channel not configured")
+        self.scan = sorted(set(chans))
+
+    def _scan_figures(self) -> tuple[float, float, float]:
+        """(lowest NPLC, integration time, scan time) of the present scan list, kept until the
+        configuration changes (every configuring command and ``*RST`` drop them)."""
+        c = self._figures
+        if c is None or c[0] is not self.scan:
+            nplc = min(self.nplc.get(ch, 1.0) for ch in self.scan)
+            integ = sum(self.nplc.get(ch, 1.0) * PLC_S for ch in self.scan)
+            c = self._figures = (self.scan, (nplc, integ, self.scan_time_s()))
+        return c[1]
+
+    def scan_time_s(self) -> float:
+        """Modelled duration of one scan (s)."""
+        t = self.trigger_s
+        for ch in self.scan:
+            n = self.nplc.get(ch, 1.0) * PLC_S
+            t += self.switch_s + self.delay.get(ch, 0.0) + (2 * n if self.autozero.get(ch) == "ON" else n)
+        return t
+
+    def _read(self, args: list[str], chans: list[int] | None) -> tuple[str, float]:
+        if args or chans:
+            raise ScpiError(-108)
+        if not self.scan:
+            raise ScpiError(-221, "Settings conflict; no scan list")
+        model = self.bench.model
+        scan = tuple(self.scan)
+        names, wired = self._wiring.get(scan) or self._wire(scan)
+        nplc, integ, scan_s = self._scan_figures()
+        if len(wired) == len(names):  # every scanned channel is wired to a node
+            vals = model.meter_read(wired, nplc).tolist()
+        else:
+            got = dict(zip(wired, model.meter_read(wired, nplc).tolist())) if wired else {}
+            vals = [got.get(n, 0.0) for n in names]
+        dcv = self.dcv
+        out = [9.9e37 if abs(v) > 1.2 * dcv[ch] else v for v, ch in zip(vals, scan)]  # overload
+        if self.faults.fire("outlier", self.clock.now(), device=self.device):
+            out[self.faults.randint(len(out))] = self.faults.outlier_v
+        self.scans += 1
+        self.integration_total_s += integ
+        fmt = _READINGS.get(len(out))
+        if fmt is None:
+            fmt = _READINGS[len(out)] = ",".join([_READING] * len(out))
+        return fmt % tuple(out), self.clock.now() + scan_s

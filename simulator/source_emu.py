@@ -1,0 +1,174 @@
+"""Emulated sources: the E36312A triple supply and the Keithley 2450 SMU."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simulator.scpi_core import ScpiEmulator, ScpiError, VisaTiming, need, number
+
+
+class _SourceEmulator(ScpiEmulator):
+    """Shared by the supplies: channel levels, outputs, current limits, the bench wiring."""
+
+    max_v: dict[int, float] = {}
+
+    def rst(self) -> None:
+        self.level = dict.fromkeys(self.max_v, 0.0)
+        self.on = dict.fromkeys(self.max_v, False)
+        self.ilim = dict.fromkeys(self.max_v, 0.1)
+        self._publish()
+
+    def _publish(self) -> None:
+        names = self.__dict__.get("_wired_names")
+        if names is None:  # channel -> its name in the network, for the channels wired to a node
+            wired = self._wired_sources()
+            names = self._wired_names = {ch: f"{self.prefix}.{ch}" for ch in self.max_v
+                                         if f"{self.prefix}.{ch}" in wired}
+        level, on = self.level, self.on
+        self.bench.set_outputs(self.device, {n: level[ch] for ch, n in names.items() if on[ch]})
+
+    def _wired_sources(self) -> frozenset[str]:
+        """Source channels of the model's network (the network never changes: kept)."""
+        w = self.__dict__.get("_wired")
+        if w is None:
+            w = self._wired = frozenset(self.bench.model.network.source_channels.values())
+        return w
+
+    def currents(self, chans: list[int]) -> list[float]:
+        names = [f"{self.prefix}.{ch}" for ch in chans]
+        wired = self._wired_sources()
+        out = []
+        for ch, n in zip(chans, names):
+            out.append(float(self.bench.model.source_currents([n])[0]) if self.on[ch] and n in wired else 0.0)
+        return out
+
+
+class E36312AEmulator(_SourceEmulator):
+    idn_model = "E36312A"
+    optional_roots = ("SOUR",)
+    max_v = {1: 6.18, 2: 25.75, 3: 25.75}
+
+    def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None) -> None:
+        super().__init__(bench, device, prefix, timing)
+        self.rst()
+        self.handlers.update({
+            ("VOLT", False): self._volt,
+            ("CURR", False): self._curr,
+            ("OUTP", False): self._outp,
+            ("VOLT", True): lambda a, c: ",".join(f"{self.level[ch]:+.6E}" for ch in self._chans(c)),
+            ("OUTP", True): lambda a, c: ",".join(str(int(self.on[ch])) for ch in self._chans(c)),
+            ("MEAS:CURR", True): lambda a, c: ",".join(f"{i:+.6E}" for i in self.currents(self._chans(c))),
+        })
+
+    def _chans(self, chans: list[int] | None) -> list[int]:
+        if not chans:
+            raise ScpiError(-109)
+        if any(ch not in self.max_v for ch in chans):
+            raise ScpiError(-222)
+        return chans
+
+    def _volt(self, args: list[str], chans: list[int] | None) -> None:
+        need(args, 1)
+        v = number(args[0])
+        chans = self._chans(chans)
+        if any(not 0 <= v <= self.max_v[ch] for ch in chans):
+            raise ScpiError(-222)
+        for ch in chans:
+            self.level[ch] = v
+        self._publish()
+
+    def _curr(self, args: list[str], chans: list[int] | None) -> None:
+        need(args, 1)
+        v = number(args[0])
+        if not 0 <= v <= 5.15:
+            raise ScpiError(-222)
+        for ch in self._chans(chans):
+            self.ilim[ch] = v
+
+    def _outp(self, args: list[str], chans: list[int] | None) -> None:
+        need(args, 1)
+        s = args[0].upper()
+        if s not in ("ON", "OFF", "1", "0"):
+            raise ScpiError(-222)
+        for ch in self._chans(chans):
+            self.on[ch] = s in ("ON", "1")
+        self._publish()
+
+
+class Keithley2450Emulator(_SourceEmulator):
+    idn_model = "MODEL 2450"
+    manufacturer = "KEITHLEY INSTRUMENTS"
+    max_v = {1: 210.0}
+
+    def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None) -> None:
+        super().__init__(bench, device, prefix, timing)
+        self.rst()
+        self.handlers.update({
+            ("SOUR:FUNC", False): self._func,
+            ("SOUR:VOLT", False): self._volt,
+            ("SOUR:VOLT:RANG", False): self._range,
+            ("SOUR:VOLT:ILIM", False): self._ilim,
+            ("SENS:FUNC", False): self._sens,
+            ("SENS:CURR:RANG:AUTO", False): lambda a, c: self._onoff(a),
+            ("OUTP:SMOD", False): self._smod,
+            ("OUTP", False): self._outp,
+            ("OUTP", True): lambda a, c: str(int(self.on[1])),
+            ("SOUR:VOLT", True): lambda a, c: f"{self.level[1]:+.6E}",
+            ("MEAS:CURR", True): lambda a, c: f"{self.currents([1])[0]:+.6E}",
+        })
+
+    def rst(self) -> None:
+        self.range_v = 20.0
+        self.smod = "NORM"
+        super().rst()
+
+    def _onoff(self, a: list[str]) -> bool:
+        need(a, 1)
+        if a[0].upper() not in ("ON", "OFF", "1", "0"):
+            raise ScpiError(-222)
+        return a[0].upper() in ("ON", "1")
+
+    def _func(self, a: list[str], c: list[int] | None) -> None:
+        need(a, 1)
+        if a[0].upper().strip('"') not in ("VOLT", "VOLTAGE"):
+            raise ScpiError(-221, "Settings conflict; only voltage sourcing is emulated")
+
+    def _sens(self, a: list[str], c: list[int] | None) -> None:
+        need(a, 1)
+        if a[0].upper().strip('"') not in ("CURR", "CURRENT", "CURR:DC"):
+            raise ScpiError(-221, "Settings conflict; only current sensing is emulated")
+
+    def _volt(self, a: list[str], c: list[int] | None) -> None:
+        need(a, 1)
+        v = number(a[0])
+        if abs(v) > 1.05 * self.range_v:
+            raise ScpiError(-222)
+        self.level[1] = v
+        self._publish()
+
+    def _range(self, a: list[str], c: list[int] | None) -> None:
+        need(a, 1)
+        v = number(a[0])
+        ranges = (0.02, 0.2, 2.0, 20.0, 200.0)
+        fit = [r for r in ranges if r >= abs(v)]
+        if not fit:
+            raise ScpiError(-222)
+        self.range_v = fit[0]
+
+    def _ilim(self, a: list[str], c: list[int] | None) -> None:
+        need(a, 1)
+        v = number(a[0])
+        if not 1e-9 <= v <= 1.05:
+            raise ScpiError(-222)
+        self.ilim[1] = v
+
+    def _smod(self, a: list[str], c: list[int] | None) -> None:
+        need(a, 1)
+        s = a[0].upper()
+        if s not in ("HIMP", "NORM", "ZERO", "GUAR"):
+            raise ScpiError(-222)
+        self.smod = s
+
+    def _outp(self, a: list[str], c: list[int] | None) -> None:
+        self.on[1] = self._onoff(a)
+        self._publish()
