@@ -168,7 +168,9 @@ static void hw_init(void)
         *ddr_of(cs_port[k]) |= (uint8_t)(1 << cs_bit[k]);
     }
     /* homing: the wiper position after power-up is the last stored one, unknown here; run
-     * to 0, then up to the power-up code (no store) */
+     * to 0, then up to the power-up code (no store). First wait for the part's power-up
+     * (tPU, FN8222.3: 500 us; a board flashed without a bootloader starts at once). */
+    _delay_ms(1);
     for (uint8_t k = 0; k < N_CS; k++) {
         x9c_step(k, 0, MAX_CODE + 1);
         x9c_step(k, 1, POWER_UP_CODE);
@@ -195,7 +197,9 @@ static uint16_t mcp_cmd(uint8_t ch, uint8_t command, uint16_t data)
     uint8_t hi = spi((uint8_t)((addr << 4) | (command << 2) | ((data >> 8) & 0x03)));
     uint8_t lo = spi((uint8_t)(data & 0xFF));
     cs(chip, 1);
-    return (uint16_t)(((hi & 0x03) << 8) | lo);
+    /* reply: 1111 11 CMDERR D8 | D7..D0 (DS22060B Fig. 6-4): bit 1 of hi is the command-valid
+     * flag (1 on a good command), only bit 0 is data */
+    return (uint16_t)(((hi & 0x01) << 8) | lo);
 }
 
 void hw_set(uint8_t ch, uint16_t from, uint16_t to)
@@ -207,7 +211,15 @@ void hw_set(uint8_t ch, uint16_t from, uint16_t to)
 uint16_t hw_read(uint8_t ch, uint16_t recorded)
 {
     (void)recorded;
+#if defined(FAMILY_MCP41)
+    /* one SDI/SDO pin: a read runs at most at 250 kHz (DS22060B Table 1-3) -> f_osc/128 */
+    SPCR |= (uint8_t)((1 << SPR1) | (1 << SPR0));
+    uint16_t v = mcp_cmd(ch, 0x3, 0x3FF);
+    SPCR &= (uint8_t)~((1 << SPR1) | (1 << SPR0));
+    return v;
+#else
     return mcp_cmd(ch, 0x3, 0x3FF);
+#endif
 }
 
 void hw_store(uint8_t ch) { (void)ch; }
