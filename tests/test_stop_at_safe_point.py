@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from labnet.app.runner import resume_session, run_protocol
-from labnet.bench.rig import WallClock
+from labnet.bench.clock import WallClock
 from labnet.config.protocol import load_protocol
 from labnet.experiments.engine import Checkpoint, Engine, StateMeasured, StepDone
 from labnet.experiments.lifecycle import RunOwner

@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from labnet.bench.rig import Rig, WallClock
+from labnet.bench.clock import WallClock
+from labnet.bench.rig import Rig
 from labnet.core.errors import LimitError
 from labnet.core.rules import Rule, apply_step
 from labnet.core.tasks import Samples, Task
