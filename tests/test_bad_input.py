@@ -273,6 +273,8 @@ RESUME_CASES = {
                                          ("checkpoint.json", "state.rig.held", "expected object, got list")),
     "resume-checkpoint-missing-state": (_edit_checkpoint(lambda ck: ck.pop("state")),
                                         ("checkpoint.json", "state: missing entry")),
+    "resume-checkpoint-mistyped-engine": (_edit_checkpoint(lambda ck: ck["engine"].update(rng="PCG64")),
+                                          ("checkpoint.json", "engine.rng", "expected object, got str")),
     "resume-checkpoint-old-format": (_edit_checkpoint(lambda ck: ck.update(format=1)),
                                      ("checkpoint.json", "format 1", "older labnet")),
     "resume-completed": (lambda f: None, ("already completed",)),

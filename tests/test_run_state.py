@@ -23,6 +23,7 @@ from labnet.app.runner import run_protocol
 from labnet.config.protocol import load_protocol
 from labnet.config.rigfile import load_rig
 from labnet.core.state import Stateful, collect, layout_of, problem, restore_parts
+from labnet.experiments.engine import Engine
 from labnet.session.checkpoint import check_checkpoint, read_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,18 +164,18 @@ def test_checkpoint_state_by_role_and_validation(tmp_path: Path) -> None:
     assert all(isinstance(n, int) for n in st["simulator"]["faults"]["counts"].values())
     assert st["rig"]["codes"] == ck["engine"]["codes"]
     layout = layout_of(state_parts(out.rig))
-    check_checkpoint(ck, layout, "ck.json")  # fits
+    check_checkpoint(ck, layout, Engine, "ck.json")  # fits
     from labnet.core.errors import ConfigError
 
     bad = json.loads(json.dumps(ck))
     del bad["state"]["simulator"]["faults"]["counts"]
     with pytest.raises(ConfigError, match=r"ck.json: state.simulator.faults.counts: missing entry"):
-        check_checkpoint(bad, layout, "ck.json")
+        check_checkpoint(bad, layout, Engine, "ck.json")
     bad = json.loads(json.dumps(ck))
     bad["state"]["drivers"]["psu9"] = {}
     with pytest.raises(ConfigError, match=r"ck.json: state.drivers.psu9: unknown entry"):
-        check_checkpoint(bad, layout, "ck.json")
+        check_checkpoint(bad, layout, Engine, "ck.json")
     bad = json.loads(json.dumps(ck))
     bad["state"]["simulator"]["model"]["clock"]["t"] = "soon"
     with pytest.raises(ConfigError, match=r"ck.json: state.simulator.model.clock.t: expected number, got str"):
-        check_checkpoint(bad, layout, "ck.json")
+        check_checkpoint(bad, layout, Engine, "ck.json")

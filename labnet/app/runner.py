@@ -148,7 +148,7 @@ def load_session(folder: str | Path) -> tuple[Protocol, dict[str, Any] | None, i
     except ValueError as exc:
         raise ConfigError(str(f), "checkpoint.json", str(exc)) from None
     if ck is not None:  # before anything is built or opened: the rig file says which parts there will be
-        check_checkpoint(ck, expected_layout(protocol.rig), f / CHECKPOINT_NAME)
+        check_checkpoint(ck, expected_layout(protocol.rig), Engine, f / CHECKPOINT_NAME)
     if not (f / CSV_NAME).is_file():  # stopped before its first row: start it again
         return protocol, None, 0
     attempts = [int(m.get("attempt", 0)) for m in read_markers(f / CSV_NAME, "resumed")]
@@ -170,7 +170,7 @@ def resume_session(folder: str | Path, *, progress: bool = True, rig: Rig | None
     if rig is None:
         rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
     elif ck is not None:  # a rig of the caller's: its parts, before it is opened
-        check_checkpoint(ck, layout_of(state_parts(rig)), f / CHECKPOINT_NAME)
+        check_checkpoint(ck, layout_of(state_parts(rig)), Engine, f / CHECKPOINT_NAME)
     return _execute(protocol, rig, f, attempt=attempt, checkpoint=ck, progress=progress, subscribers=subscribers)
 
 

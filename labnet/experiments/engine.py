@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -100,6 +100,11 @@ class Engine:
         self.rig.settle(seconds)
 
     # ------------------------------------------------------------------ checkpoints
+    #: :class:`labnet.core.state.Stateful`: the keys of :meth:`state` and their JSON types (a
+    #: checkpoint holds ``evaluations`` as a reference into its evaluation log, or inline).
+    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"step": int, "rng": dict, "codes": list, "held": dict,
+                                              "evaluations": (dict, list), "sink_rngs": dict}
+
     def state(self) -> dict[str, Any]:
         """What :meth:`restore` needs to continue exactly from here (JSON-able).
 

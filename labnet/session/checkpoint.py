@@ -16,7 +16,8 @@ its update written to the digipots and, when one is due, its evaluation — as
 
 The session layer never imports a driver or the simulator: the application hands over the
 *parts* (role name -> Stateful) and, before anything is built or opened, the *layout* the
-rig file will give them; :func:`check_checkpoint` refuses a checkpoint with a missing,
+rig file will give them (and the engine's class, whose ``STATE_SCHEMA`` the ``engine`` entry
+must fit); :func:`check_checkpoint` refuses a checkpoint with a missing,
 unknown or mistyped entry (:class:`ConfigError`, one line naming the file and the entry).
 
 A checkpoint of format 1 (older labnet: the simulator's generators and clocks saved under
@@ -40,15 +41,10 @@ EVALUATIONS_NAME = "evaluations.jsonl"
 RUN_NAME = "run.json"
 FORMAT = 2
 
-#: The engine's part of a checkpoint (``Engine.state()``; ``evaluations`` is the log's
-#: reference ``{"file", "count"}``, or the list itself in checkpoints older than the log).
-ENGINE_SCHEMA: dict[str, Any] = {"step": int, "rng": dict, "codes": list, "held": dict, "evaluations": (dict, list),
-                                 "sink_rngs": dict}
-
-
-def checkpoint_layout(state: Layout) -> dict[str, Any]:
-    """The whole layout of a checkpoint whose ``state`` has the roles of ``state``."""
-    return {"format": int, "step": int, "attempt": int, "engine": ENGINE_SCHEMA, "csv_rows": int, "csv_bytes": int,
+def checkpoint_layout(state: Layout, engine: Any) -> dict[str, Any]:
+    """The whole layout of a checkpoint whose ``state`` has the roles of ``state`` and whose
+    ``engine`` entry is the state of ``engine`` (a Stateful class: its ``STATE_SCHEMA``)."""
+    return {"format": int, "step": int, "attempt": int, "engine": engine, "csv_rows": int, "csv_bytes": int,
             "state": state}
 
 
@@ -57,10 +53,11 @@ def run_state(parts: Parts) -> dict[str, Any]:
     return collect(parts)
 
 
-def check_checkpoint(checkpoint: Mapping[str, Any], state: Layout, file: str | Path) -> None:
+def check_checkpoint(checkpoint: Mapping[str, Any], state: Layout, engine: Any, file: str | Path) -> None:
     """Raise :class:`ConfigError` naming ``file`` and the first entry of ``checkpoint`` that is
-    missing, unknown or of the wrong type for a run whose parts have the layout ``state``."""
-    found = problem(dict(checkpoint), checkpoint_layout(state))
+    missing, unknown or of the wrong type for a run whose parts have the layout ``state`` and
+    whose engine is of class ``engine``."""
+    found = problem(dict(checkpoint), checkpoint_layout(state, engine))
     if found is not None:
         entry, why = found
         raise ConfigError(str(file), entry, f"{why}; this checkpoint does not fit the rig (cannot resume)")
