@@ -65,10 +65,11 @@ class Serial(serial.Serial):
             except KeyError as exc:
                 raise SerialException(f"could not open port {self._port}: {exc.args[0]}") from None
             self.port = self._mcu_board.pty
-        before = self._mcu_board.mcu.resets
         super().open()
-        if not self._mcu_board.mcu.wait_reset(before):
-            raise SerialException(f"the emulated board did not reset when {self._port} was opened")
+        try:
+            self._mcu_board.mcu.dtr_reset()  # DTR: an Uno resets when its port opens
+        except RuntimeError as exc:
+            raise SerialException(str(exc)) from None
         self._mcu_board.sync(0)
 
     def _after(self, got: bytes, want_line: bool) -> bytes:

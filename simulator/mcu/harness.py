@@ -96,6 +96,7 @@ class McuProcess:
         self.busy_ns = 0
         self._reader = threading.Thread(target=self._read, name="lndp_mcu-reader", daemon=True)
         self._reader.start()
+        self._send("EXPLICIT")  # resets come from dtr_reset() (the port's open), never missed
 
     # ------------------------------------------------------------------ side channel
     def _read(self) -> None:
@@ -162,6 +163,14 @@ class McuProcess:
                     return False
                 self._cv.wait(left)
         return True
+
+    def dtr_reset(self, timeout_s: float = 5.0) -> None:
+        """Reset the MCU as the Uno's DTR line does when the host opens the port; returns
+        once the harness has reset it (the firmware then boots and sends its ready line)."""
+        n = self.resets
+        self._send("DTR")
+        if not self.wait_reset(n, timeout_s):
+            raise McuError(f"the emulated MCU did not reset (log {self.log_path})")
 
     @property
     def mcu_seconds(self) -> float:

@@ -20,7 +20,10 @@
  *   stderr), one line each:  PTY <path> | RESET <cycle> | WIPER <ch> <code> <cycle> |
  *   STORE <ch> <code> | ERR <part> <ch> <text> | PONG <k> <cycle> <busy_ns> |
  *   STAT <name> <count> <min_ns> <limit_ns> <kind> | BYE
- * - Control on stdin: PING <k> | STATS | POWER (power-cycle the parts and the MCU) | QUIT
+ * - Control on stdin: PING <k> | STATS | POWER (power-cycle the parts and the MCU) | QUIT |
+ *   DTR (reset the MCU now: what opening the port does on an Uno) | EXPLICIT (reset only on
+ *   DTR; without it, the harness resets when it sees the pty's slave opened, which a quick
+ *   close + open can slip past)
  *
  * When the firmware is idle (every request line answered, nothing to send), the harness
  * blocks on its file descriptors instead of spinning: simulated time advances only while
@@ -63,6 +66,7 @@ static int feeding;            /* the pacing timer is armed */
 static unsigned long nl_in, nl_out;
 static avr_cycle_count_t last_tx;
 static int port_open;
+static int explicit_dtr;   /* resets only on DTR commands, not on pty open */
 static long long busy_ns;      /* wall time spent running the core */
 
 void side_line(const char *fmt, ...)
@@ -173,6 +177,12 @@ static void control(const char *line)
         side_line("PONG %s %llu %lld", line + 5, (unsigned long long)avr->cycle, busy_ns);
     } else if (!strncmp(line, "STATS", 5)) {
         parts_stats();
+    } else if (!strncmp(line, "DTR", 3)) {
+        explicit_dtr = 1;
+        port_open = 1;
+        mcu_reset();
+    } else if (!strncmp(line, "EXPLICIT", 8)) {
+        explicit_dtr = 1;
     } else if (!strncmp(line, "POWER", 5)) {
         parts_power_up();
         mcu_reset();
@@ -205,7 +215,8 @@ static void read_control(void)
 static int idle(void)
 {
     if (in_len || feeding) return 0;
-    if (nl_in != nl_out && avr->cycle - last_tx < 50 * (F_CPU / 1000)) return 0; /* a reply is due */
+    /* a reply is due (a newline lost in an overflowing ring would leave it due: give up after 2 s) */
+    if (nl_in != nl_out && avr->cycle - last_tx < 2 * F_CPU) return 0;
     return avr->cycle - last_tx > 2 * HOST_BYTE_CYCLES && parts_idle();
 }
 
@@ -219,7 +230,7 @@ static void service(int timeout_ms)
         port_open = 0;
     } else if (!hup && !port_open) {
         port_open = 1; /* the host opened the port: DTR resets the board */
-        mcu_reset();
+        if (!explicit_dtr) mcu_reset();
     }
     if (fds[0].revents & POLLIN) pull_input();
     if (fds[1].revents & (POLLIN | POLLHUP)) read_control();
@@ -294,8 +305,16 @@ int main(int argc, char **argv)
         for (int bit = 0; bit < 8; bit++)
             avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(port), bit), pin_changed,
                                     (void *)(intptr_t)(((port - 'A') << 3) | bit));
-    avr_irq_t *spi_in = avr_io_getirq(avr, AVR_IOCTL_SPI_GETIRQ('0'), SPI_IRQ_INPUT);
-    avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_SPI_GETIRQ('0'), SPI_IRQ_OUTPUT), spi_done, spi_in);
+    /* simavr declares the ATmega328P's single SPI without a name (0), newer ones as '0' */
+    uint32_t spi_ctl = avr_io_getirq(avr, AVR_IOCTL_SPI_GETIRQ('0'), SPI_IRQ_INPUT) ? AVR_IOCTL_SPI_GETIRQ('0')
+                                                                                     : AVR_IOCTL_SPI_GETIRQ(0);
+    avr_irq_t *spi_in = avr_io_getirq(avr, spi_ctl, SPI_IRQ_INPUT);
+    avr_irq_t *spi_out = avr_io_getirq(avr, spi_ctl, SPI_IRQ_OUTPUT);
+    if (!spi_in || !spi_out || !uart_in) {
+        fprintf(stderr, "simavr: no SPI or UART0 IRQs on this core\n");
+        return 2;
+    }
+    avr_irq_register_notify(spi_out, spi_done, spi_in);
     avr_register_io_write(avr, SPDR_ADDR, spdr_written, NULL);
 
     master = posix_openpt(O_RDWR | O_NOCTTY);

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
 def avr_pin(arduino: str) -> str:
     """``"D2"`` -> ``"D2"`` (PD2), ``"D10"`` -> ``"B2"`` (PB2), ``"A4"`` -> ``"C4"`` (PC4)."""
     kind, num = arduino[0], int(arduino[1:])
