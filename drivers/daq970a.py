@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, channel_list, floats
+from drivers.scpi import ScpiInstrument
+from drivers.scpi_params import Choice, Command, Query, Range, floats
+from drivers.scpi_text import channel_list
 from labnet.bench.catalog import METERS
 from labnet.core.errors import InstrumentError
 

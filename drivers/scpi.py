@@ -37,19 +37,17 @@ to its ``events.jsonl``.
 from __future__ import annotations
 
 import logging
-import string
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from drivers.events import EventCallback, emit_event
+from drivers.scpi_params import Range
+from drivers.scpi_text import ERR_QUERY, error_entry, split_reply
 from labnet.core.errors import InstrumentError
 
 log = logging.getLogger("drivers.scpi")
 T = TypeVar("T")
-
-#: What a verified message appends to read the first entry of the error queue.
-ERR_QUERY = "SYST:ERR?"
 
 
 class Transient(InstrumentError):
@@ -62,101 +60,6 @@ class Transient(InstrumentError):
     def __init__(self, message: str, *, resync: bool = True) -> None:
         super().__init__(message)
         self.resync = resync
-
-
-class Range:
-    """Validator: a finite number within ``lo``..``hi`` (inclusive)."""
-
-    def __init__(self, lo: float, hi: float) -> None:
-        self.lo, self.hi = lo, hi
-
-    def __call__(self, name: str, v: Any) -> Any:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or not self.lo <= v <= self.hi:
-            raise ValueError(f"{name}={v!r}: expected a number within {self.lo}..{self.hi}")
-        return v
-
-
-class Choice:
-    """Validator: one of the given values (compared as strings)."""
-
-    def __init__(self, *values: str) -> None:
-        self.values = tuple(str(x) for x in values)
-
-    def __call__(self, name: str, v: Any) -> Any:
-        if str(v) not in self.values:
-            raise ValueError(f"{name}={v!r}: expected one of {', '.join(self.values)}")
-        return str(v)
-
-
-def _fields(template: str) -> set[str]:
-    return {f for _, f, _, _ in string.Formatter().parse(template) if f}
-
-
-class Command:
-    """A declared write-only command: ``instrument.<name>(**args)`` formats, validates, writes."""
-
-    def __init__(self, template: str, doc: str = "", **validators: Callable[[str, Any], Any]) -> None:
-        self.template = template
-        self.validators = validators
-        self.__doc__ = doc
-        self._formatted: dict[tuple[tuple[str, Any], ...], str] = {}
-        missing = _fields(template) - set(validators)
-        if missing:
-            raise TypeError(f"{template!r}: no validator for {sorted(missing)}")
-
-    def format(self, **kw: Any) -> str:
-        key = tuple(kw.items()) if all(type(v) is str for v in kw.values()) else None
-        if key is not None:
-            msg = self._formatted.get(key)
-            if msg is not None:
-                return msg
-        if set(kw) != set(self.validators):
-            raise TypeError(f"{self.template!r}: expected arguments {sorted(self.validators)}, got {sorted(kw)}")
-        msg = self.template.format(**{k: self.validators[k](k, v) for k, v in kw.items()})
-        if key is not None and len(self._formatted) < 256:
-            # validators are pure: the same text arguments always give the same message
-            self._formatted[key] = msg
-        return msg
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, inst: ScpiInstrument | None, owner: type) -> Any:
-        if inst is None:
-            return self
-
-        def call(**kw: Any) -> Any:
-            return self._run(inst, self.format(**kw))
-
-        call.__doc__ = self.__doc__
-        return call
-
-    def _run(self, inst: ScpiInstrument, msg: str) -> Any:
-        inst.write(msg)
-
-
-class Query(Command):
-    """A declared query: writes the formatted command, parses the reply with ``parse``."""
-
-    def __init__(self, template: str, parse: Callable[[str], Any], doc: str = "", *, retry: bool = True,
-                 **validators: Callable[[str, Any], Any]) -> None:
-        super().__init__(template, doc, **validators)
-        self.parse = parse
-        self.retry = retry  # False for a query with side effects that must not run twice
-
-    def _run(self, inst: ScpiInstrument, msg: str) -> Any:
-        if self.retry:
-            return inst.ask(msg, self.parse)
-        reply = inst.query(msg)
-        try:
-            return self.parse(reply)
-        except (ValueError, IndexError) as exc:
-            raise InstrumentError(f"{inst.label}: cannot parse the reply {reply!r} to {msg!r} ({exc})") from None
-
-
-def floats(reply: str) -> list[float]:
-    """``"+1.0E+00,-2.5E-03"`` -> ``[1.0, -0.0025]``."""
-    return [float(x) for x in reply.strip().split(",")]
 
 
 class ScpiInstrument:
@@ -340,7 +243,7 @@ class ScpiInstrument:
         reply = self._query_once(full)
         fields = split_reply(reply)
         try:
-            first = _error_entry(fields[-1])
+            first = error_entry(fields[-1])
         except ValueError:
             raise Transient(f"{self.label}: unexpected {ERR_QUERY} reply {fields[-1]!r} to {full!r}") from None
         if first[0] != 0:
@@ -409,7 +312,7 @@ class ScpiInstrument:
         for _ in range(self.max_errors - len(out)):
             reply = self._query_once(ERR_QUERY)
             try:
-                code, msg = _error_entry(reply)
+                code, msg = error_entry(reply)
             except ValueError:
                 raise Transient(f"{self.label}: unexpected {ERR_QUERY} reply {reply!r}") from None
             if code == 0:
@@ -454,45 +357,3 @@ class ScpiInstrument:
 
     def close(self) -> None:
         self.resource.close()
-
-
-def split_reply(reply: str) -> list[str]:
-    """The answers of a multi-query message: ``reply`` split at every ``;`` outside double
-    quotes (``'1,2;-221,"a; b"'`` -> ``['1,2', '-221,"a; b"']``)."""
-    parts = reply.split(";")
-    if len(parts) == 1 or '"' not in reply:
-        return parts
-    out: list[str] = []
-    cur = parts[0]
-    odd = cur.count('"') & 1  # inside quotes at the end of cur
-    for p in parts[1:]:
-        if odd:
-            cur += ";" + p
-        else:
-            out.append(cur)
-            cur = p
-        odd ^= p.count('"') & 1
-    out.append(cur)
-    return out
-
-
-def _error_entry(reply: str) -> tuple[int, str]:
-    """``'-222,"Data out of range"'`` -> ``(-222, "Data out of range")``; ValueError otherwise."""
-    code_s, sep, msg = reply.strip().partition(",")
-    if not sep:
-        raise ValueError(reply)
-    return int(code_s), msg.strip().strip('"')
-
-
-def channel_list(channels: list[str]) -> str:
-    """``["101", "102", "103", "105"]`` -> ``"(@101:103,105)"`` (ascending, ranges merged)."""
-    nums = sorted(int(c) for c in channels)
-    parts: list[str] = []
-    i = 0
-    while i < len(nums):
-        j = i
-        while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
-            j += 1
-        parts.append(f"{nums[i]}:{nums[j]}" if j > i else f"{nums[i]}")
-        i = j + 1
-    return "(@" + ",".join(parts) + ")"

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, floats
+from drivers.scpi import ScpiInstrument
+from drivers.scpi_params import Choice, Command, Query, Range, floats
 from labnet.bench.catalog import SOURCES
 from labnet.core.errors import InstrumentError, LimitError
 

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from drivers.daq970a import DAQ970A, Keysight34970A
-from drivers.scpi import Choice, Command, Query, Range, ScpiInstrument, channel_list, split_reply
+from drivers.scpi import ScpiInstrument
+from drivers.scpi_params import Choice, Command, Query, Range
+from drivers.scpi_text import channel_list, split_reply
 from drivers.sources import E36312A, Keithley2450, RoutedSources
 from drivers.testing import Late, ScriptedResource, expected_protocol
 from labnet.core.errors import InstrumentError, LimitError
