@@ -138,6 +138,8 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         board = DigipotBoard(port, timeout_s=ins.board.timeout_s, retries=ins.board.retries, sleep=clock.sleep,
                              on_event=pending)
         board.connect()
+        if hasattr(port, "firmware_info"):  # simavr://: the firmware binary (its build hash) in the loop
+            extra["firmware"] = port.firmware_info()
         need = max(net.edge_channels) + 1
         if board.n_channels < need or board.max_code != spec.part.max_code:
             raise ConfigError(str(spec.path), "parts.model", f"the board reports {board.n_channels} channels, max code "

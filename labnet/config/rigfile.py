@@ -41,6 +41,7 @@ A rig file::
 
     [instruments.board]         # the digipot board (drivers.digipot)
     address = "sim://sim16"     # pyserial port or URL: "/dev/ttyUSB0", "COM3", "sim://<bench>"
+                                # or "simavr://<bench>" (the firmware binary in simavr)
     baud = 115200
     timeout_s = 0.5             # optional: reply timeout (s)
     retries = 4                 # optional: retransmissions per request
@@ -98,7 +99,7 @@ class BoardSpec:
 
     @property
     def simulated(self) -> bool:
-        return self.address.startswith("sim://")
+        return self.address.startswith(("sim://", "simavr://"))  # simavr://: the firmware in an emulated MCU
 
 
 @dataclass(frozen=True)
