@@ -261,3 +261,42 @@ def test_timing_minima_met_with_margin(x9c: Board, mcp4151: Board, mcp4251: Boar
             "mcp.TcsA2scH CS active to SCK rise", "mcp.FSCK read on shared SDI/SDO"} <= names
     for c in rows:
         print(f"{c.name:42s} {c.source:24s} {c.kind} limit {c.limit:.6g}  worst {c.worst:.6g}  n={c.count}")
+
+
+def _rows(folder: Path) -> tuple[dict, list[dict]]:
+    import csv
+
+    lines = (folder / "session.csv").read_text().splitlines()
+    header = {}
+    for ln in lines:
+        if ln.startswith("# "):
+            k, _, v = ln[2:].partition(": ")
+            try:
+                header[k] = json.loads(v)
+            except ValueError:
+                pass
+    body = [ln for ln in lines if not ln.startswith("#")]
+    return header, list(csv.DictReader(body))
+
+
+def test_training_dry_run_through_the_firmware_matches_the_twin(tmp_path: Path):
+    """A short allostery run on sim16-firmware (the binary) and on sim16 (the twin): the same
+    codes and readings row by row (modelled times differ), and the header names the binary."""
+    from labnet.app.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    out = {}
+    for rig in ("sim16", "sim16-firmware"):
+        d = tmp_path / rig
+        assert main(["run", str(root / "protocols" / "allostery.toml"), "--rig", str(root / "protocols" / "rigs" /
+                     f"{rig}.toml"), "--steps", "30", "--out", str(d), "--quiet"]) == 0
+        (folder,) = list(d.iterdir())
+        out[rig] = _rows(folder)
+    head, rows = out["sim16-firmware"]
+    _, twin_rows = out["sim16"]
+    fw = head["rig"]["firmware"]
+    assert len(fw["sha256"]) == 64 and fw["family"] == "X9C"
+    assert len(rows) == len(twin_rows) > 30
+    skip = {"time_s", "bench_s"}
+    for i, (a, b) in enumerate(zip(rows, twin_rows)):
+        assert {k: v for k, v in a.items() if k not in skip} == {k: v for k, v in b.items() if k not in skip}, i
