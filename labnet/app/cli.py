@@ -67,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Figures (PNG) and report.md for a training session folder.")
     rep.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
 
+    swp = sub.add_parser("sweep", help="run an ensemble / parameter sweep of in-silico training on Dask",
+                         description="Run every point of a sweep file (in-silico training + physical-effects "
+                         "analysis) on a local Dask cluster or an existing one; results.parquet in --out. "
+                         "Re-running the same command computes only the missing points.")
+    swp.add_argument("sweep", type=Path, help="sweep TOML file (e.g. protocols/sweeps/small.toml)")
+    where = swp.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="existing Dask scheduler (tcp://host:8786)")
+    where.add_argument("--scheduler-file", metavar="FILE", help="Dask scheduler file (dask-jobqueue, dask scheduler)")
+    swp.add_argument("--workers", type=int, help="local worker processes (default: CPU count)")
+    swp.add_argument("--out", type=Path, help="sweep folder (default: sweeps/<name>)")
+    swp.add_argument("--quiet", action="store_true", help="no progress bar")
+
     val = sub.add_parser("validate", help="validate protocol and rig files without touching hardware",
                          description="Validate protocol and rig files; nothing is sent to any instrument.")
     val.add_argument("files", nargs="+", type=Path, help="protocol or rig TOML files")
@@ -182,8 +194,21 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from labnet.app.sweep import run_sweep, summary
+    from labnet.config.sweep_file import load_sweep
+
+    sweep = load_sweep(args.sweep)
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError("--workers", "workers", f"expected at least 1, got {args.workers}")
+    out = args.out or Path("sweeps") / sweep.name
+    print(summary(run_sweep(sweep, out, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+                            workers=args.workers, progress=not args.quiet)))
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
-            "probe": cmd_probe, "report": cmd_report}
+            "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

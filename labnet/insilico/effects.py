@@ -1,0 +1,236 @@
+"""The physical effects of learning on one in-silico network: one sweep point as a pure function.
+
+:func:`run_point` builds a seeded network, trains it by continuous coupled learning on an
+allosteric task (voltage inputs with :class:`labnet.insilico.trainer.CoupledLearning`, or the
+talk's current/force inputs with one factorisation per step) and compares the free-state
+Hessian before and after (:mod:`labnet.core.analysis`):
+
+1. λ_min (the softest eigenvalue, S) falls;
+2. the softest mode's share of the task response rises (counted on |c_0|/Σ|c_n|, the signed
+   share c_0/Σc_n reported beside it);
+3. the model D_eff = (Σλ⁻²)²/Σλ⁻⁴ falls;
+4. ḡ = sqrt(Σλ⁻²) rises.
+
+Targets sit far from the untrained response: voltage inputs t = o_0 + d·(b − o_0) with b the
+far end of what the output reaches (5 % or 95 % of the larger input); force inputs
+t = o_0·(1 + 3d); d is the *demand*. This is the logic of ``benchmarks/physical_effects.py``
+moved into the library: the same seeds give the same networks and the same numbers.
+
+The result depends only on the :class:`PointSpec` (every random draw comes from
+``numpy.random.default_rng([sweep_seed, seed])``), never on the process that runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from labnet.core.analysis import (
+    TaskModes,
+    eigenmodes,
+    mode_shares,
+    model_deff,
+    model_gbar,
+    output_functional,
+    reduced_hessian,
+    task_modes,
+)
+from labnet.core.generators import delaunay_network, random_network, square_lattice
+from labnet.core.network import Network
+from labnet.core.physics import Solver
+from labnet.core.rules import clip_conductance, coupled_learning
+from labnet.insilico.trainer import CoupledLearning
+
+NETWORKS = ("random", "lattice", "delaunay")
+INPUTS = ("voltage", "force")
+
+
+@dataclass(frozen=True)
+class PointSpec:
+    """Everything one point's run depends on (units in the names: _s siemens, _a amperes).
+
+    ``nodes``/``edges`` size a random network, ``nodes`` a Delaunay one, ``rows``×``cols`` a
+    lattice. ``alpha`` in S/V², ``tol`` the squared output error (V²; relative for force inputs)
+    at which training stops, checked every ``block`` steps (voltage) or every step (force).
+    """
+
+    network: str = "random"
+    nodes: int = 50
+    edges: int = 120
+    rows: int = 6
+    cols: int = 6
+    n_inputs: int = 2
+    inputs: str = "voltage"
+    demand: float = 0.9
+    alpha: float = 5e-3
+    eta: float = 0.5
+    steps: int = 4000
+    block: int = 200
+    tol: float = 1e-8
+    k_min_s: float = 1e-5
+    k_max_s: float = 1e-2
+    k0_min_s: float = 0.2e-3
+    k0_max_s: float = 1.0e-3
+    force_a: float = 1e-3
+    sweep_seed: int = 0
+    seed: int = 0
+
+
+#: Metric columns of a point's result, in order (the parameters are the PointSpec fields).
+METRICS = (
+    "lam_min_before", "lam_min_after", "lam_ratio",
+    "abs_share_before", "abs_share_after", "share_before", "share_after",
+    "deff_before", "deff_after", "deff_ratio", "gbar_before", "gbar_after", "gbar_ratio",
+    "response_before", "response_after", "target", "err_before", "err_after", "dk_rel", "steps_run",
+    "steps_to_target", "reached", "lam_falls", "share_rises", "deff_falls", "gbar_rises", "all_four",
+)
+
+#: The four effects, as the boolean columns that count them.
+EFFECTS = ("lam_falls", "share_rises", "deff_falls", "gbar_rises")
+
+
+def build_network(p: PointSpec, rng: np.random.Generator) -> Network:
+    """The point's network (one input per ``n_inputs``, one output), drawn from ``rng``."""
+    if p.network == "random":
+        return random_network(p.nodes, p.edges, seed=rng, n_inputs=p.n_inputs, n_outputs=1)
+    if p.network == "lattice":
+        return square_lattice(p.rows, p.cols, seed=rng, n_inputs=p.n_inputs, n_outputs=1)
+    return delaunay_network(p.nodes, seed=rng, n_inputs=p.n_inputs, n_outputs=1)
+
+
+def _output(net: Network, k: np.ndarray, x: np.ndarray) -> float:
+    v = Solver(net, k, list(net.inputs)).solve(dict(zip(net.inputs, map(float, x))))
+    return float(v[net.index[net.outputs[0]]])
+
+
+def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: PointSpec) -> tuple[np.ndarray, int, float]:
+    """Coupled learning with voltage inputs ``x`` (V), target ``t`` (V), in blocks of ``p.block`` steps.
+
+    Returns trained conductances (E,) in S, steps run, and the first step (1-based) whose free
+    error fell below ``p.tol`` (NaN if none).
+    """
+    cl = CoupledLearning(net, k0.copy(), x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta,
+                         k_min=p.k_min_s, k_max=p.k_max_s)
+    run, hit = 0, float("nan")
+    while run < p.steps:
+        errs = cl.train(min(p.block, p.steps - run))
+        below = np.flatnonzero(errs < p.tol)
+        if below.size and hit != hit:
+            hit = float(run + below[0] + 1)
+        run += len(errs)
+        if errs[-1] < p.tol:
+            break
+    return np.asarray(cl.k), run, hit
+
+
+def force_modes(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray) -> TaskModes:
+    """Soft-mode picture with only ground held: H = L_ff on all other nodes, input ``force`` (A)."""
+    red = reduced_hessian(net, k, [])
+    lam, vecs = eigenmodes(red.h)
+    f, an, c = mode_shares(lam, vecs, force, a)
+    resp = float(np.sum(c))
+    return TaskModes(lam, f, an, c, resp, float(c[0] / resp), float(abs(c[0]) / np.sum(np.abs(c))),
+                     model_deff(lam), model_gbar(lam))
+
+
+def train_force(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray, t: float,
+                p: PointSpec) -> tuple[np.ndarray, int, float]:
+    """Coupled learning with current inputs: free state H⁻¹F, clamped state with the output held at
+    o + η(t − o); both from one :class:`labnet.core.physics.Solver` factorisation per step.
+    Returns conductances (S), steps run and the step at which the target was reached (NaN if not)."""
+    free = reduced_hessian(net, k, []).free_idx
+    op = int(np.flatnonzero(a)[0])
+    vf, vc = np.zeros(net.n_nodes), np.zeros(net.n_nodes)
+    for step in range(p.steps):
+        s = Solver(net, k, [])
+        x = s.solve_free_rhs(force)
+        o = x[op]
+        if (o - t) ** 2 < p.tol * t**2:
+            return k, step, float(step)
+        z = s.solve_free_rhs(a)
+        vf[free] = x
+        vc[free] = x + z * (p.eta * (t - o) / z[op])
+        k = clip_conductance(k + coupled_learning(net.delta_v(vf), net.delta_v(vc), alpha=p.alpha, eta=p.eta),
+                             p.k_min_s, p.k_max_s)
+    return k, p.steps, float("nan")
+
+
+def _row(before: TaskModes, after: TaskModes, t: float, err0: float, err1: float, k0: np.ndarray, k1: np.ndarray,
+         steps_run: int, hit: float, tol: float) -> dict[str, float | int | bool]:
+    r: dict[str, float | int | bool] = {
+        "lam_min_before": float(before.lam[0]), "lam_min_after": float(after.lam[0]),
+        "lam_ratio": float(after.lam[0] / before.lam[0]),
+        "abs_share_before": before.abs_share_soft, "abs_share_after": after.abs_share_soft,
+        "share_before": before.share_soft, "share_after": after.share_soft,
+        "deff_before": before.deff, "deff_after": after.deff, "deff_ratio": after.deff / before.deff,
+        "gbar_before": before.gbar, "gbar_after": after.gbar, "gbar_ratio": after.gbar / before.gbar,
+        "response_before": before.response, "response_after": after.response, "target": float(t),
+        "err_before": float(err0), "err_after": float(err1),
+        "dk_rel": float(np.linalg.norm(k1 - k0) / np.linalg.norm(k0)),
+        "steps_run": int(steps_run), "steps_to_target": float(hit), "reached": bool(hit == hit),
+    }
+    r["lam_falls"] = bool(after.lam[0] < before.lam[0])
+    r["share_rises"] = bool(after.abs_share_soft > before.abs_share_soft)
+    r["deff_falls"] = bool(after.deff < before.deff)
+    r["gbar_rises"] = bool(after.gbar > before.gbar)
+    r["all_four"] = bool(r["lam_falls"] and r["share_rises"] and r["deff_falls"] and r["gbar_rises"])
+    return r
+
+
+def run_point(p: PointSpec) -> dict[str, float | int | bool]:
+    """Train one network and measure the four effects; a dict with the :data:`METRICS` keys."""
+    rng = np.random.default_rng([p.sweep_seed, p.seed])
+    net = build_network(p, rng)
+    k0 = rng.uniform(p.k0_min_s, p.k0_max_s, net.n_edges)
+    if p.inputs == "force":
+        free = reduced_hessian(net, k0, []).free_idx
+        if p.n_inputs == 2:
+            theta = rng.uniform(0, 2 * np.pi)
+            direction = np.array([np.cos(theta), np.sin(theta)])
+        else:
+            direction = rng.standard_normal(p.n_inputs)
+            direction /= np.linalg.norm(direction)
+        force = output_functional(net, free, list(net.inputs), p.force_a * direction)
+        a = output_functional(net, free, list(net.outputs))
+        before = force_modes(net, k0, force, a)
+        t = before.response * (1 + 3 * p.demand)
+        k1, steps_run, hit = train_force(net, k0.copy(), force, a, t, p)
+        after = force_modes(net, k1, force, a)
+        return _row(before, after, t, (before.response - t) ** 2, (after.response - t) ** 2, k0, k1,
+                    steps_run, hit, p.tol)
+    x = np.concatenate([[1.0], rng.uniform(0.0, 0.5, p.n_inputs - 1)])
+    o0 = _output(net, k0, x)
+    lo, hi = 0.05 * x.max(), 0.95 * x.max()
+    far = lo if abs(o0 - lo) > abs(o0 - hi) else hi
+    t = o0 + p.demand * (far - o0)
+    k1, steps_run, hit = train_voltage(net, k0, x, t, p)
+    before, after = task_modes(net, k0, x), task_modes(net, k1, x)
+    o1 = _output(net, k1, x)
+    return _row(before, after, t, (o0 - t) ** 2, (o1 - t) ** 2, k0, k1, steps_run, hit, p.tol)
+
+
+def run_chunk(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, object]]:
+    """Run several points (``(index, PointSpec fields)`` pairs) in order with BLAS and OpenMP pinned to
+    one thread; one row per point: ``point``, the parameters, then the :data:`METRICS`.
+
+    This is what one Dask task runs; the rows depend only on the points given.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - installed with the sweep extra
+        threadpool_limits = None
+    rows = []
+    limits = threadpool_limits(1) if threadpool_limits is not None else None
+    try:
+        for index, fields in points:
+            spec = PointSpec(**fields)  # type: ignore[arg-type]
+            rows.append({"point": int(index), **fields, **run_point(spec)})
+    finally:
+        if limits is not None:
+            limits.unregister()
+    return rows
+
+
+__all__ = ["EFFECTS", "INPUTS", "METRICS", "NETWORKS", "PointSpec", "build_network", "force_modes", "run_chunk", "run_point",
+           "train_force", "train_voltage"]
