@@ -11,8 +11,10 @@
  *   FAMILY_MCP41 MCP4131/MCP4151: one wiper per chip, SPI, readback (separate SDO wired)
  *   FAMILY_MCP42 MCP4231/MCP4251: two wipers per chip, SPI, readback
  *
- * Pins (Arduino names): CS of channel k on D2..D9, then D10 (X9C only), then A0..A3 ...
- * see cs_port[]/cs_bit[]. X9C: INC on A4, U/D on A5. SPI: D11 MOSI, D12 MISO, D13 SCK.
+ * Pins (Arduino names; the table in README.md, checked by tests/test_firmware_pins.py):
+ * X9C: CS of chip k on D2..D13 then A0..A3, INC on A4, U/D on A5. SPI parts: CS on D2..D9
+ * then A0..A5, D11 MOSI, D12 MISO, D13 SCK (D10 is the SPI master's SS, an output).
+ * See cs_port[]/cs_bit[].
  */
 #include <avr/interrupt.h>
 #include <avr/io.h>
