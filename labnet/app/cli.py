@@ -187,6 +187,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from labnet.app.sweep_report import is_sweep_folder
+
+    if is_sweep_folder(args.session):  # a `labnet sweep` folder: the ensemble's figures
+        from labnet.app.sweep_report import write_sweep_report
+
+        print(f"labnet report: {write_sweep_report(args.session)}")
+        return EXIT_OK
     from labnet.app.report import write_report
 
     page = write_report(args.session)
