@@ -134,6 +134,14 @@ class FrameError(ValueError):
     """A line that is not a valid frame (garbled, bad checksum, truncated)."""
 
 
+def _hex_field(s: str) -> int:
+    """Two upper-case hex digits (PROTOCOL.md), else ValueError: ``int(s, 16)`` alone also takes
+    lower case, a sign, a ``0x`` prefix or surrounding blanks, which no valid line carries."""
+    if len(s) != 2 or s.strip("0123456789ABCDEF"):
+        raise ValueError(f"not two upper-case hex digits: {s!r}")
+    return int(s, 16)
+
+
 def parse_line(line: bytes) -> Frame:
     """Check the checksum and split a line (with or without the final ``\\n``) into a Frame."""
     raw = line.rstrip(b"\r\n")
@@ -143,7 +151,7 @@ def parse_line(line: bytes) -> Frame:
     body, kk = raw[:star], raw[star + 1:]
     try:
         text = body.decode("ascii")
-        want = int(kk.decode("ascii"), 16)
+        want = _hex_field(kk.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         raise FrameError(f"non-ASCII or bad checksum digits in {line!r}") from None
     if crc8(body) != want:
@@ -157,9 +165,7 @@ def parse_line(line: bytes) -> Frame:
         seq = None
     else:
         try:
-            if len(parts[0]) != 2:
-                raise ValueError
-            seq = int(parts[0], 16)
+            seq = _hex_field(parts[0])
         except ValueError:
             raise FrameError(f"bad sequence field in {line!r}") from None
     return Frame(seq, parts[1], tuple(parts[2:]), line)
