@@ -31,7 +31,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,7 +140,7 @@ def open_client(scheduler: str | None = None, scheduler_file: str | None = None,
         return Client(scheduler_file=scheduler_file, timeout=timeout_s), None
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, env=WORKER_ENV,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=":0", silence_logs=logging.ERROR)
     return Client(cluster), cluster
 
 
@@ -166,7 +166,7 @@ def run_sweep(sweep: Sweep, folder: Path, *, scheduler: str | None = None, sched
     have = done_chunks(folder)
     todo = [i for i in range(len(chunks)) if i not in have]
     skipped = sum(len(chunks[i]) for i in have if i < len(chunks))
-    run: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    run: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"),
                            "computed_points": 0, "computed_chunks": [], "skipped_points": skipped}
     manifest["runs"].append(run)
     n_workers = 0
@@ -202,7 +202,7 @@ def run_sweep(sweep: Sweep, folder: Path, *, scheduler: str | None = None, sched
                 client.close()
                 if cluster is not None:
                     cluster.close()
-    run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     _atomic_json(folder / MANIFEST, manifest)
     collect(folder, len(sweep.points))
     return SweepOutcome(folder, len(sweep.points), run["computed_points"], skipped, time.perf_counter() - t0, n_workers)

@@ -96,18 +96,19 @@ def _value(file: str, key: str, name: str, v: Any) -> Any:
     if name not in _FIELDS:
         raise ConfigError(file, key, f"unknown parameter {name!r} (known: {', '.join(sorted(_FIELDS))})")
     kind, lo, hi, choices = _FIELDS[name]
-    t = Table({name: v}, file, key.rsplit(".", 1)[0] if "." in key else "")
+    prefix, leaf = key.rsplit(".", 1) if "." in key else ("", key)
+    t = Table({leaf: v}, file, prefix)  # errors name ``key`` exactly (list items as name[i])
     if kind == "str":
-        return t.str(name, choices=choices)
+        return t.str(leaf, choices=choices)
     if kind == "int":
-        return t.int(name, lo=None if lo is None else int(lo), hi=None if hi is None else int(hi))
-    return t.float(name, lo=lo, hi=hi)
+        return t.int(leaf, lo=None if lo is None else int(lo), hi=None if hi is None else int(hi))
+    return t.float(leaf, lo=lo, hi=hi)
 
 
 def _axis(t: Table, file: str, sweep_seed: int, index: int) -> list[dict[str, Any]]:
     kinds = [k for k in ("grid", "zip", "seeds", "random") if t.has(k)]
     if len(kinds) != 1:
-        raise t.error("-", f"an axis needs exactly one of grid, zip, seeds, random; got {kinds or 'none'}")
+        raise ConfigError(file, t.prefix, f"an axis needs exactly one of grid, zip, seeds, random; got {kinds or 'none'}")
     kind = kinds[0]
     if kind == "seeds":
         v = t.raw("seeds")
@@ -139,6 +140,8 @@ def _axis(t: Table, file: str, sweep_seed: int, index: int) -> list[dict[str, An
     lists: dict[str, list[Any]] = {}
     for name in list(sub.data):
         v = sub.raw(name)
+        if name not in _FIELDS:
+            _value(file, sub.key(name), name, v)  # raises: unknown parameter
         if not isinstance(v, list) or not v:
             raise sub.error(name, f"expected a non-empty list of values, got {v!r}"[:120])
         lists[name] = [_value(file, sub.key(f"{name}[{i}]"), name, x) for i, x in enumerate(v)]
