@@ -24,9 +24,10 @@ held, the Hessian is the Laplacian on every other node, and the task asks the ou
 response to grow from o_0 to o_0·(1 + 3d) (the clamped state holds the output at
 o + η(t − o), i.e. nudges it with exactly the current that takes).
 
-Voltage inputs are trained with labnet.insilico.trainer.CoupledLearning when it is available, otherwise a plain loop over
-labnet.core.physics.Solver (free state) and Solver.clamped (clamped state, same factorisation) with
-labnet.core.rules.coupled_learning — the same physics either way.
+The computation is labnet.insilico.effects.run_point (voltage inputs trained with
+labnet.insilico.trainer.CoupledLearning, force inputs with one labnet.core.physics.Solver
+factorisation per step); the same ensemble as a sweep on Dask, with figures:
+``labnet sweep protocols/sweeps/physical_effects.toml && labnet report sweeps/physical_effects``.
 
 Run:  python benchmarks/physical_effects.py [--networks 24] [--nodes 50] [--edges 120]
       [--demands 0.9] [--steps 4000] [--seed 0]
@@ -40,139 +41,60 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from labnet.core.analysis import (
-    TaskModes,
-    eigenmodes,
-    mode_shares,
-    model_deff,
-    model_gbar,
-    output_functional,
-    reduced_hessian,
-    task_modes,
-)
-from labnet.core.generators import random_network
-from labnet.core.network import Network
-from labnet.core.physics import Solver
-from labnet.core.rules import clip_conductance, coupled_learning
+from labnet.insilico.effects import PointSpec, run_point
 
-K_MIN, K_MAX = 1e-5, 1e-2  # S: the conductance range of the continuous rule
+# The per-network computation now lives in labnet.insilico.effects (run_point: network, task,
+# training, before/after analysis); `labnet sweep protocols/sweeps/physical_effects.toml` runs the
+# same ensemble on Dask. This script keeps its command line and its table.
 
 
-@dataclass
+@dataclass(frozen=True)
+class _Modes:
+    """The before or after half of a point's row, in the attribute names the table reads."""
+
+    lam0: float
+    share_soft: float
+    abs_share_soft: float
+    deff: float
+    gbar: float
+    response: float
+
+    @property
+    def lam(self) -> np.ndarray:
+        return np.array([self.lam0])
+
+
+@dataclass(frozen=True)
 class Outcome:
     """Before/after picture of one trained network."""
 
     demand: float
-    before: TaskModes
-    after: TaskModes
+    before: _Modes
+    after: _Modes
     err0: float
     err1: float
     dk_rel: float  # |Δk| / |k0|
 
 
-def _train_plain(net: Network, k: np.ndarray, x: np.ndarray, t: np.ndarray, alpha: float, eta: float,
-                 steps: int, tol: float) -> np.ndarray:
-    """Coupled learning with labnet.core.physics.Solver (free and clamped state on one factorisation)."""
-    held = list(net.inputs)
-    vin = dict(zip(held, map(float, x)))
-    out = net.outputs[0]
-    oi = net.index[out]
-    for _ in range(steps):
-        s = Solver(net, k, held)
-        vf = s.solve(vin)
-        o = vf[oi]
-        if (o - t) ** 2 < tol:
-            break
-        vc = s.clamped(vin, {out: o + eta * (t - o)})
-        k = clip_conductance(k + coupled_learning(net.delta_v(vf), net.delta_v(vc), alpha=alpha, eta=eta), K_MIN, K_MAX)
-    return k
+def _outcome(row: dict, demand: float) -> Outcome:
+    half = {w: _Modes(row[f"lam_min_{w}"], row[f"share_{w}"], row[f"abs_share_{w}"], row[f"deff_{w}"],
+                      row[f"gbar_{w}"], row[f"response_{w}"]) for w in ("before", "after")}
+    return Outcome(demand, half["before"], half["after"], row["err_before"], row["err_after"], row["dk_rel"])
 
 
-def train(net: Network, k0: np.ndarray, x: np.ndarray, t: float, *, alpha: float, eta: float, steps: int,
-          tol: float) -> np.ndarray:
-    """Trained conductances (S), shape (E,)."""
-    try:
-        from labnet.insilico.trainer import CoupledLearning
-    except ImportError:
-        return _train_plain(net, k0.copy(), x, t, alpha, eta, steps, tol)
-    cl = CoupledLearning(net, k0.copy(), x[None, :], np.array([[t]]), alpha=alpha, eta=eta, k_min=K_MIN, k_max=K_MAX)
-    chunk = 200
-    for _ in range(0, steps, chunk):
-        errs = cl.train(chunk)
-        if errs[-1] < tol:
-            break
-    return np.asarray(cl.k)
-
-
-def force_modes(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray) -> TaskModes:
-    """Soft-mode picture with only ground held: H = L_ff on all other nodes, input ``force`` (A)."""
-    red = reduced_hessian(net, k, [])
-    lam, vecs = eigenmodes(red.h)
-    f, an, c = mode_shares(lam, vecs, force, a)
-    resp = float(np.sum(c))
-    return TaskModes(lam, f, an, c, resp, float(c[0] / resp), float(abs(c[0]) / np.sum(np.abs(c))),
-                     model_deff(lam), model_gbar(lam))
-
-
-def train_force(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray, t: float, *, alpha: float,
-                eta: float, steps: int, tol: float) -> np.ndarray:
-    """Coupled learning with current inputs: free state H⁻¹F, clamped state with the output held
-    at o + η(t − o) (the free state plus the response to the current that holding takes);
-    both from one labnet.core.physics.Solver factorisation per step."""
-    red = reduced_hessian(net, k, [])
-    free = red.free_idx
-    op = int(np.flatnonzero(a)[0])
-    vf, vc = np.zeros(net.n_nodes), np.zeros(net.n_nodes)
-    for _ in range(steps):
-        s = Solver(net, k, [])
-        x = s.solve_free_rhs(force)
-        o = x[op]
-        if (o - t) ** 2 < tol * t**2:
-            break
-        z = s.solve_free_rhs(a)
-        vf[free] = x
-        vc[free] = x + z * (eta * (t - o) / z[op])
-        k = clip_conductance(k + coupled_learning(net.delta_v(vf), net.delta_v(vc), alpha=alpha, eta=eta), K_MIN, K_MAX)
-    return k
-
-
-def run_force(i: int, demand: float, args: argparse.Namespace) -> Outcome:
-    rng = np.random.default_rng([args.seed, i])
-    net = random_network(args.nodes, args.edges, seed=rng, n_inputs=2, n_outputs=1)
-    k0 = rng.uniform(0.2e-3, 1.0e-3, net.n_edges)
-    free = reduced_hessian(net, k0, []).free_idx
-    theta = rng.uniform(0, 2 * np.pi)
-    force = output_functional(net, free, list(net.inputs), 1e-3 * np.array([np.cos(theta), np.sin(theta)]))
-    a = output_functional(net, free, list(net.outputs))
-    before = force_modes(net, k0, force, a)
-    o0 = before.response
-    t = o0 * (1 + 3 * demand)
-    k1 = train_force(net, k0.copy(), force, a, t, alpha=args.force_alpha, eta=0.5, steps=args.steps, tol=args.tol)
-    after = force_modes(net, k1, force, a)
-    return Outcome(demand, before, after, (o0 - t) ** 2, (after.response - t) ** 2,
-                   float(np.linalg.norm(k1 - k0) / np.linalg.norm(k0)))
-
-
-def output(net: Network, k: np.ndarray, x: np.ndarray) -> float:
-    v = Solver(net, k, list(net.inputs)).solve(dict(zip(net.inputs, map(float, x))))
-    return float(v[net.index[net.outputs[0]]])
+def _spec(i: int, demand: float, args: argparse.Namespace, inputs: str) -> PointSpec:
+    return PointSpec(nodes=args.nodes, edges=args.edges, inputs=inputs, demand=demand, steps=args.steps, tol=args.tol,
+                     alpha=args.alpha if inputs == "voltage" else args.force_alpha, eta=0.5, sweep_seed=args.seed, seed=i)
 
 
 def run_one(i: int, demand: float, args: argparse.Namespace) -> Outcome:
-    rng = np.random.default_rng([args.seed, i])
-    net = random_network(args.nodes, args.edges, seed=rng, n_inputs=2, n_outputs=1)
-    k0 = rng.uniform(0.2e-3, 1.0e-3, net.n_edges)
-    x = np.array([1.0, rng.uniform(0.0, 0.5)])
-    o0 = output(net, k0, x)
-    lo, hi = 0.05 * x.max(), 0.95 * x.max()
-    far = lo if abs(o0 - lo) > abs(o0 - hi) else hi
-    t = o0 + demand * (far - o0)
-    k1 = train(net, k0, x, t, alpha=args.alpha, eta=0.5, steps=args.steps, tol=args.tol)
-    before = task_modes(net, k0, x)
-    after = task_modes(net, k1, x)
-    o1 = output(net, k1, x)
-    return Outcome(demand, before, after, (o0 - t) ** 2, (o1 - t) ** 2,
-                   float(np.linalg.norm(k1 - k0) / np.linalg.norm(k0)))
+    """Network ``i`` (seed [args.seed, i]) with voltage inputs at ``demand``."""
+    return _outcome(run_point(_spec(i, demand, args, "voltage")), demand)
+
+
+def run_force(i: int, demand: float, args: argparse.Namespace) -> Outcome:
+    """Network ``i`` with the talk's current (force) inputs at ``demand``."""
+    return _outcome(run_point(_spec(i, demand, args, "force")), demand)
 
 
 def _med(a: np.ndarray) -> str:

@@ -123,19 +123,13 @@ def test_random_axis_is_seeded(tmp_path: Path) -> None:
     assert etas == [p.eta for p in b.points] and all(0.2 <= e <= 0.9 for e in etas) and len(set(etas)) == 4
 
 
-def test_point_matches_the_benchmark_script() -> None:
-    """The library point is the script's network: same seed stream, same numbers."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import argparse
-
-        import physical_effects as pe
-    finally:
-        sys.path.pop(0)
-    args = argparse.Namespace(seed=0, nodes=20, edges=40, steps=300, tol=1e-8, alpha=5e-3, force_alpha=1e-5)
-    r = run_point(PointSpec(nodes=20, edges=40, steps=300, demand=0.7, seed=2))
-    o = pe.run_one(2, 0.7, args)
-    assert r["lam_min_after"] == o.after.lam[0] and r["deff_after"] == o.after.deff
+def test_point_matches_the_old_benchmark_script() -> None:
+    """run_point is the hand-written script's computation moved into the library: the values the
+    script (before it became a wrapper, commit fce657e) printed for network 2 at demand 0.7."""
+    v = run_point(PointSpec(nodes=20, edges=40, steps=300, demand=0.7, seed=2))
+    assert (v["lam_min_after"], v["deff_after"]) == (0.00021592763200591248, 2.912772287582118)
+    f = run_point(PointSpec(nodes=20, edges=40, steps=300, demand=0.7, seed=2, inputs="force", alpha=1e-5))
+    assert (f["lam_min_after"], f["deff_after"]) == (4.013273620682478e-05, 1.0561148785946926)
 
 
 # ------------------------------------------------------------------ reproducibility
