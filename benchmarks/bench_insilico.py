@@ -171,7 +171,8 @@ def bench_size(size: int, topo: str, quick: bool) -> dict[str, Any]:
         steps_per_s=1 / t_train,
         steps_timed=st.steps,
         method=cl.method + ("+kernel" if getattr(cl, "_kernel", None) is not None else ""),
-        backend=cl.backend + (f"/{cl._factor.mode}" if getattr(cl, "_factor", None) is not None and cl._factor.mode else ""),
+        backend=cl.backend + (f"/{factor.mode}" if (factor := getattr(cl.solver, "factor", None)) is not None and factor.mode
+                              else ""),
         factorisations_per_step=st.factorisations / max(st.steps, 1),
         pcg_iterations_per_step=st.pcg_iterations / max(st.steps, 1),
         error_ratio=e1 / e0 if e0 > 0 else float("nan"),

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import labnet.core.solvers as solvers
+import labnet.insilico.direct as direct
 import labnet.insilico.trainer as ins
 from labnet import Network
 from labnet.core.conductance import PartModel
@@ -18,6 +19,7 @@ from labnet.core.generators import breadboard16, delaunay_network, random_networ
 from labnet.core.parts import get_part
 from labnet.core.rules import Rule, apply_step, coupled_learning
 from labnet.insilico.batched import HAVE_NUMBA, _train_small_py, train_small, train_small_parallel
+from labnet.insilico.dense import DenseSolve
 from labnet.insilico.trainer import BatchedCoupledLearning, CoupledLearning, direct_states
 
 ALPHA, ETA = 1e-3, 0.5
@@ -173,7 +175,8 @@ def test_banded_single_sample_path_equals_general_path(net: Network) -> None:
     kw = dict(alpha=ALPHA, eta=ETA, k_min=1e-5, k_max=1e-2, use_kernel=False)
     a = CoupledLearning(net, k, x, t, **kw)
     b = CoupledLearning(net, k, x, t, **kw)
-    assert a.method == "dense" and a._band is not None  # the reverse Cuthill–McKee band is used
+    # the reverse Cuthill–McKee band is used
+    assert a.method == "dense" and isinstance(a.solver, DenseSolve) and a.solver.band is not None
     for i in range(10):
         ea = a.step([i % 3])
         dk, eb = b.gradient([i % 3])
@@ -329,7 +332,7 @@ def test_batched_256_edges_lapack_branch() -> None:
 # ------------------------------------------------------------------ without the optional extras
 def test_scipy_fallback_without_cholmod(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(solvers, "DEFAULT_BACKEND", "splu")
-    monkeypatch.setattr(ins, "DEFAULT_BACKEND", "splu")
+    monkeypatch.setattr(direct, "DEFAULT_BACKEND", "splu")
     net = delaunay_network(600, seed=8, n_inputs=2, n_outputs=1)
     k, x, t = _setup(net, 1)
     for method in ("direct", "pcg"):
@@ -338,7 +341,8 @@ def test_scipy_fallback_without_cholmod(monkeypatch: pytest.MonkeyPatch) -> None
         cl.train(4)
         dk, _ = cl.gradient()
         np.testing.assert_allclose(dk, reference_dk(net, cl.k, x, t)[0], rtol=0, atol=1e-8 * np.abs(dk).max())
-        assert cl._factor is not None and cl._factor.backend == "splu"
+        factor = getattr(cl.solver, "factor", None)
+        assert factor is not None and factor.backend == "splu"
 
 
 def test_without_numba_single_trainer_uses_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
