@@ -204,6 +204,8 @@ class McuProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self._log.close()
+        if self.proc.returncode == 0 and not self.errors:
+            self.log_path.unlink(missing_ok=True)  # kept when something went wrong
 
     def describe(self) -> dict[str, object]:
         """What a session header says about the board: the firmware binary and the emulator."""

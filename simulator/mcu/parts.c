@@ -161,7 +161,19 @@ void parts_power_up(void)
     }
 }
 
-void parts_mcu_reset(void) { xfer_chip = -1; }
+/* The MCU reset: its pins become inputs, so a command in progress is cut off by the reset,
+ * not by the firmware. Every line is "unknown" until the firmware drives it again. */
+void parts_mcu_reset(void)
+{
+    xfer_chip = -1;
+    for (int k = 0; k < cfg.n_cs; k++) {
+        chips[k].cs = -1;
+        chips[k].nbytes = 0;
+        chips[k].moved = 0;
+        chips[k].inc_edges = 0;
+    }
+    /* INC and U/D keep their last levels: simavr notifies a pin only when its level changes */
+}
 
 int parts_idle(void) { return 1; }
 
