@@ -92,6 +92,8 @@ BAD = [
     ("[sweep]\n[base]\neta = 0\n", "base.eta", "expected a value"),
     ("[sweep]\nchunks = 3\n", "sweep.chunks", "unknown key"),
     ("[sweep]\n[[axis]]\nrandom = { param = \"steps\", low = 1, high = 2, n = 3 }\n", "axis[0].random.param", "float"),
+    ("[sweep]\n[base]\nrule = \"sign\"\n", "base.rule", "need a part"),
+    ("[sweep]\n[base]\npart = \"X9C999\"\nrule = \"sign\"\n", "base.part", "expected one of"),
     ("[sweep]\n[[axis]]\ngrid = { demand = [0.1] }\n[[axis]]\nzip = { demand = [0.2], eta = [0.3] }\n", "axis",
      "two axes"),
 ]
@@ -113,6 +115,15 @@ def test_shipped_sweeps_validate() -> None:
     talk = load_sweep(ROOT / "protocols/sweeps/physical_effects.toml")
     assert len(small.points) == 48 and len(talk.points) == 2 * 4 * 24
     assert {p.inputs for p in talk.points} == {"voltage", "force"}
+    taps = load_sweep(ROOT / "protocols/sweeps/taps.toml")
+    assert {p.rule for p in taps.points} == {"sign", "stochastic", "coupled"}
+
+
+def test_tap_quantised_point_is_reproducible() -> None:
+    spec = PointSpec(nodes=16, edges=30, steps=200, part="MCP4151-103", tolerance=0.2, rule="stochastic", seed=1)
+    a, b = run_point(spec), run_point(spec)
+    assert a.keys() == b.keys() and all(a[k] == b[k] or (a[k] != a[k] and b[k] != b[k]) for k in a)  # NaN: NaN
+    assert a["err_after"] < a["err_before"]
 
 
 def test_random_axis_is_seeded(tmp_path: Path) -> None:

@@ -41,7 +41,8 @@ import numpy as np
 
 from labnet.config.schema import Table, read_toml
 from labnet.core.errors import ConfigError
-from labnet.insilico.effects import INPUTS, NETWORKS, PointSpec
+from labnet.core.parts import CATALOG
+from labnet.insilico.effects import INPUTS, NETWORKS, RULES, PointSpec
 
 # field -> (kind, lo, hi, choices); lo/hi inclusive
 _FIELDS: dict[str, tuple[str, float | None, float | None, tuple[str, ...] | None]] = {
@@ -58,11 +59,16 @@ _FIELDS: dict[str, tuple[str, float | None, float | None, tuple[str, ...] | None
     "steps": ("int", 0, 10_000_000, None),
     "block": ("int", 1, 1_000_000, None),
     "tol": ("float", 0.0, None, None),
-    "k_min_s": ("float", 1e-12, None, None),
-    "k_max_s": ("float", 1e-12, None, None),
-    "k0_min_s": ("float", 1e-12, None, None),
-    "k0_max_s": ("float", 1e-12, None, None),
+    "k_min_siemens": ("float", 1e-12, None, None),
+    "k_max_siemens": ("float", 1e-12, None, None),
+    "k0_min_siemens": ("float", 1e-12, None, None),
+    "k0_max_siemens": ("float", 1e-12, None, None),
     "force_a": ("float", 1e-15, None, None),
+    "part": ("str", None, None, ("", *sorted(CATALOG))),
+    "rule": ("str", None, None, RULES),
+    "tolerance": ("float", 0.0, 0.99, None),
+    "deadband_siemens": ("float", 0.0, None, None),
+    "max_taps": ("int", 1, 1_000_000, None),
     "seed": ("int", 0, 2**63 - 1, None),
 }
 
@@ -164,8 +170,14 @@ def _check_point(file: str, i: int, p: PointSpec) -> None:
     size = p.rows * p.cols if p.network == "lattice" else p.nodes
     if p.n_inputs + 2 > size:
         raise ConfigError(file, "base.n_inputs", f"{where}: {p.n_inputs} inputs + output + ground exceed {size} nodes")
-    if not p.k_min_s <= p.k0_min_s <= p.k0_max_s <= p.k_max_s:
-        raise ConfigError(file, "base.k0_min_s", f"point {i}: need k_min_s <= k0_min_s <= k0_max_s <= k_max_s")
+    if (p.rule != "continuous") != bool(p.part):
+        raise ConfigError(file, "base.rule", f"point {i}: tap rules ({', '.join(RULES[1:])}) need a part and a part "
+                          f"needs one of them, got rule {p.rule!r}, part {p.part!r}")
+    if p.part and p.inputs == "force":
+        raise ConfigError(file, "base.part", f"point {i}: tap-quantised parts are supported with voltage inputs only")
+    if not p.k_min_siemens <= p.k0_min_siemens <= p.k0_max_siemens <= p.k_max_siemens:
+        raise ConfigError(file, "base.k0_min_siemens",
+                          f"point {i}: need k_min_siemens <= k0_min_siemens <= k0_max_siemens <= k_max_siemens")
 
 
 def load_sweep(path: str | Path) -> Sweep:

@@ -36,23 +36,31 @@ from labnet.core.analysis import (
     reduced_hessian,
     task_modes,
 )
+from labnet.core.conductance import PartModel
 from labnet.core.generators import delaunay_network, random_network, square_lattice
 from labnet.core.network import Network
+from labnet.core.parts import get_part
 from labnet.core.physics import Solver
-from labnet.core.rules import clip_conductance, coupled_learning
+from labnet.core.rules import Rule, clip_conductance, coupled_learning
 from labnet.insilico.trainer import CoupledLearning
 
 NETWORKS = ("random", "lattice", "delaunay")
 INPUTS = ("voltage", "force")
+RULES = ("continuous", "sign", "stochastic", "coupled")
 
 
 @dataclass(frozen=True)
 class PointSpec:
-    """Everything one point's run depends on (units in the names: _s siemens, _a amperes).
+    """Everything one point's run depends on (units in the names: _siemens siemens, _a amperes).
 
     ``nodes``/``edges`` size a random network, ``nodes`` a Delaunay one, ``rows``×``cols`` a
     lattice. ``alpha`` in S/V², ``tol`` the squared output error (V²; relative for force inputs)
     at which training stops, checked every ``block`` steps (voltage) or every step (force).
+
+    Non-idealities (voltage inputs): ``part`` names a digipot (:data:`labnet.core.parts.CATALOG`);
+    the edges are then tap-quantised parts with R_AB drawn within ±``tolerance`` (relative) around
+    the nominal value, initial codes nearest the drawn k₀, and ``rule`` one of the tap rules
+    (``sign`` with ``deadband_siemens``, ``stochastic``, ``coupled`` = nearest tap; ≤ ``max_taps`` per step).
     """
 
     network: str = "random"
@@ -68,11 +76,16 @@ class PointSpec:
     steps: int = 4000
     block: int = 200
     tol: float = 1e-8
-    k_min_s: float = 1e-5
-    k_max_s: float = 1e-2
-    k0_min_s: float = 0.2e-3
-    k0_max_s: float = 1.0e-3
+    k_min_siemens: float = 1e-5
+    k_max_siemens: float = 1e-2
+    k0_min_siemens: float = 0.2e-3
+    k0_max_siemens: float = 1.0e-3
     force_a: float = 1e-3
+    part: str = ""
+    rule: str = "continuous"
+    tolerance: float = 0.0
+    deadband_siemens: float = 0.0
+    max_taps: int = 4
     sweep_seed: int = 0
     seed: int = 0
 
@@ -104,14 +117,41 @@ def _output(net: Network, k: np.ndarray, x: np.ndarray) -> float:
     return float(v[net.index[net.outputs[0]]])
 
 
-def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: PointSpec) -> tuple[np.ndarray, int, float]:
-    """Coupled learning with voltage inputs ``x`` (V), target ``t`` (V), in blocks of ``p.block`` steps.
+@dataclass(frozen=True)
+class Taps:
+    """Tap-quantised edges: the part model (drawn R_AB), initial codes and the training seed."""
+
+    model: PartModel
+    codes: np.ndarray
+    max_code: int
+    seed: int
+
+
+def quantise(p: PointSpec, k0: np.ndarray, rng: np.random.Generator) -> Taps:
+    """Parts for every edge (R_AB within ±tolerance, drawn from ``rng``) and codes nearest ``k0`` (S)."""
+    part = get_part(p.part)
+    n = len(k0)
+    r_ab = part.r_ab_ohm * (1.0 + p.tolerance * rng.uniform(-1.0, 1.0, n))
+    model = PartModel(part, n, r_ab_ohm=r_ab)
+    codes = np.clip(np.rint((1.0 / k0 - part.r_w_ohm) / r_ab * part.max_code), 0, part.max_code).astype(np.int64)
+    return Taps(model, codes, part.max_code, int(rng.integers(0, 2**62)))
+
+
+def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: PointSpec,
+                  taps: Taps | None = None) -> tuple[np.ndarray, int, float]:
+    """Coupled learning with voltage inputs ``x`` (V), target ``t`` (V), in blocks of ``p.block`` steps
+    (continuous, or on ``taps`` with ``p.rule``).
 
     Returns trained conductances (E,) in S, steps run, and the first step (1-based) whose free
     error fell below ``p.tol`` (NaN if none).
     """
-    cl = CoupledLearning(net, k0.copy(), x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta,
-                         k_min=p.k_min_s, k_max=p.k_max_s)
+    if taps is None:
+        cl = CoupledLearning(net, k0.copy(), x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta,
+                             k_min=p.k_min_siemens, k_max=p.k_max_siemens)
+    else:
+        rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps)
+        cl = CoupledLearning(net, None, x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta, rule=rule,
+                             model=taps.model, codes=taps.codes, code_range=(0, taps.max_code), seed=taps.seed)
     run, hit = 0, float("nan")
     while run < p.steps:
         errs = cl.train(min(p.block, p.steps - run))
@@ -152,7 +192,7 @@ def train_force(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray, t
         vf[free] = x
         vc[free] = x + z * (p.eta * (t - o) / z[op])
         k = clip_conductance(k + coupled_learning(net.delta_v(vf), net.delta_v(vc), alpha=p.alpha, eta=p.eta),
-                             p.k_min_s, p.k_max_s)
+                             p.k_min_siemens, p.k_max_siemens)
     return k, p.steps, float("nan")
 
 
@@ -182,7 +222,7 @@ def run_point(p: PointSpec) -> dict[str, float | int | bool]:
     """Train one network and measure the four effects; a dict with the :data:`METRICS` keys."""
     rng = np.random.default_rng([p.sweep_seed, p.seed])
     net = build_network(p, rng)
-    k0 = rng.uniform(p.k0_min_s, p.k0_max_s, net.n_edges)
+    k0 = rng.uniform(p.k0_min_siemens, p.k0_max_siemens, net.n_edges)
     if p.inputs == "force":
         free = reduced_hessian(net, k0, []).free_idx
         if p.n_inputs == 2:
@@ -200,11 +240,14 @@ def run_point(p: PointSpec) -> dict[str, float | int | bool]:
         return _row(before, after, t, (before.response - t) ** 2, (after.response - t) ** 2, k0, k1,
                     steps_run, hit, p.tol)
     x = np.concatenate([[1.0], rng.uniform(0.0, 0.5, p.n_inputs - 1)])
+    taps = quantise(p, k0, rng) if p.part else None  # drawn after every continuous draw
+    if taps is not None:
+        k0 = taps.model.conductance(taps.codes)
     o0 = _output(net, k0, x)
     lo, hi = 0.05 * x.max(), 0.95 * x.max()
     far = lo if abs(o0 - lo) > abs(o0 - hi) else hi
     t = o0 + p.demand * (far - o0)
-    k1, steps_run, hit = train_voltage(net, k0, x, t, p)
+    k1, steps_run, hit = train_voltage(net, k0, x, t, p, taps)
     before, after = task_modes(net, k0, x), task_modes(net, k1, x)
     o1 = _output(net, k1, x)
     return _row(before, after, t, (o0 - t) ** 2, (o1 - t) ** 2, k0, k1, steps_run, hit, p.tol)
@@ -232,5 +275,7 @@ def run_chunk(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, obj
     return rows
 
 
-__all__ = ["EFFECTS", "INPUTS", "METRICS", "NETWORKS", "PointSpec", "build_network", "force_modes", "run_chunk", "run_point",
-           "train_force", "train_voltage"]
+__all__ = [
+    "EFFECTS", "INPUTS", "METRICS", "NETWORKS", "RULES", "PointSpec", "Taps", "build_network", "force_modes",
+    "quantise", "run_chunk", "run_point", "train_force", "train_voltage",
+]
