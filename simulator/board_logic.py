@@ -132,7 +132,8 @@ class BoardLogic:
         if not _is_hex(kk) or int(kk, 16) != dp.crc8(body):
             return self._err("--", dp.E_CRC)
         req_crc = int(kk, 16)
-        if len(text) < 4 or text[2] != " " or not _is_hex(text[:2]) or (len(text) > 4 and text[4] != " "):
+        if (len(text) < 4 or text[2] != " " or not _is_hex(text[:2]) or (len(text) > 4 and text[4] != " ")
+                or len(text) == 5):  # "SS C " : a trailing space is an empty field
             return self._err("--", dp.E_SYNTAX)
         sseq, cmd = text[:2], text[3]
         seq = int(sseq, 16)

@@ -242,7 +242,8 @@ static uint8_t handle(lndp_t *p, uint8_t overflow, char *out)
     int32_t kk = hexnum(line + star + 1, 2);
     if (kk < 0 || (uint8_t)kk != lndp_crc8((const uint8_t *)line, (uint8_t)star)) return error_reply(out, "--", LNDP_E_CRC);
     uint8_t tlen = (uint8_t)star;  /* the body */
-    if (tlen < 4 || line[2] != ' ' || hexnum(line, 2) < 0 || (tlen > 4 && line[4] != ' '))
+    /* tlen == 5: "SS C " (a trailing space: an empty field, found by the twin's fuzzing) */
+    if (tlen < 4 || line[2] != ' ' || hexnum(line, 2) < 0 || (tlen > 4 && line[4] != ' ') || tlen == 5)
         return error_reply(out, "--", LNDP_E_SYNTAX);
     char seq[3] = {line[0], line[1], 0};
     uint8_t s = (uint8_t)hexnum(line, 2);

@@ -124,6 +124,11 @@ def vectors() -> list[dict]:
         (req(4, "S", "00", "01", "STORE"), err("04", dp.E_NOTSUP)),
         (req(5, "R", "00", "10"), rep("05 OK R " + hexcodes(mc, 3))),
     ])
+    add("trailing space is an empty field", X9C, [  # found by fuzzing the twin (tests/test_fuzz_parsers.py)
+        (dp.seal("00 I ").decode("ascii"), err("--", dp.E_SYNTAX)),
+        (dp.seal("00 Y ").decode("ascii"), err("--", dp.E_SYNTAX)),
+        (req(0, "Y"), rep("00 OK Y")),
+    ])
     return v
 
 
