@@ -232,7 +232,9 @@ def test_external_scheduler_two_workers_bit_identical(tmp_path: Path, client) ->
     port = _free_port()
     addr = f"tcp://127.0.0.1:{port}"
     dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0"],
+    sched_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", str(port), "--dashboard-address", ":0",
+                               "--scheduler-file", str(sched_file)],
                               start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     try:
         for _ in range(2):
@@ -245,6 +247,8 @@ def test_external_scheduler_two_workers_bit_identical(tmp_path: Path, client) ->
             assert len(c.scheduler_info()["workers"]) == 2
         res = run_sweep(sweep, tmp_path / "remote", scheduler=addr, progress=False)
         assert res.workers == 2 and res.computed == len(sweep.points)
+        assert main(["sweep", str(sweep.file), "--scheduler-file", str(sched_file), "--out", str(tmp_path / "file"),
+                     "--quiet"]) == 0
     finally:
         for p in reversed(procs):
             if p.poll() is None:
@@ -255,4 +259,7 @@ def test_external_scheduler_two_workers_bit_identical(tmp_path: Path, client) ->
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait(timeout=15)
-    _metrics_equal(pd.read_parquet(tmp_path / "local" / RESULTS), pd.read_parquet(tmp_path / "remote" / RESULTS))
+    local = pd.read_parquet(tmp_path / "local" / RESULTS)
+    _metrics_equal(local, pd.read_parquet(tmp_path / "remote" / RESULTS))
+    _metrics_equal(local, pd.read_parquet(tmp_path / "file" / RESULTS))
+    assert json.loads((tmp_path / "file" / "manifest.json").read_text())["runs"][0]["workers"] == 2

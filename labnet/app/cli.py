@@ -209,8 +209,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         raise ConfigError("--workers", "workers", f"expected at least 1, got {args.workers}")
     out = args.out or Path("sweeps") / sweep.name
-    print(summary(run_sweep(sweep, out, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
-                            workers=args.workers, progress=not args.quiet)))
+    try:
+        print(summary(run_sweep(sweep, out, scheduler=args.scheduler, scheduler_file=args.scheduler_file,
+                                workers=args.workers, progress=not args.quiet)))
+    except KeyboardInterrupt as exc:
+        print(f"labnet: sweep stopped ({exc or 'Ctrl-C'}); finished chunks are kept in {out}/parts; "
+              "the same command computes the rest", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK
 
 
