@@ -129,7 +129,7 @@ def eigenmodes(h: np.ndarray | sp.spmatrix, n_modes: int | None = None) -> tuple
         Orthonormal eigenvectors as columns; the sign of each is fixed so that its largest
         component is positive.
     """
-    if sp.issparse(h):
+    if sp.issparse(h) and not isinstance(h, np.ndarray):  # (never an ndarray; narrows the type)
         f = h.shape[0]
         if n_modes is None:
             raise ValueError("sparse eigenmodes: give n_modes (the number of lowest modes)")
@@ -226,7 +226,7 @@ def transfer_matrix(network: Network, conductances: np.ndarray, drive: Sequence[
         raise ValueError(f"drive nodes {list(drive)} must be distinct and exclude ground")
     red = reduced_hessian(network, conductances, drive)
     l_fd = red.l_fh[:, 1:].toarray()  # column 0 is ground (0 V)
-    if red.dense:
+    if isinstance(red.h, np.ndarray):  # red.dense, narrowed for the type checker
         t = -la.solve(red.h, l_fd, assume_a="pos")
     else:
         t = -spla.splu(red.h.tocsc()).solve(l_fd)
@@ -298,7 +298,7 @@ def task_modes(network: Network, conductances: np.ndarray, inputs_v: Mapping[str
     a = output_functional(network, red.free_idx, list(network.outputs), output_weights)
     lam, vecs = eigenmodes(red.h, None if red.dense else min(50, red.h.shape[0] - 2))
     f, an, c = mode_shares(lam, vecs, force, a)
-    if red.dense:
+    if isinstance(red.h, np.ndarray):  # red.dense
         response = float(np.sum(c))
     else:
         response = float(a @ spla.splu(red.h.tocsc()).solve(force))

@@ -82,9 +82,15 @@ class ReducedLaplacian:
         for a, b in ((src, dst), (dst, src)):
             fa, fb = pos[a], pos[b]
             m = fa >= 0
-            rows.append(fa[m]), cols.append(fa[m]), edges.append(e[m]), signs.append(np.ones(int(m.sum())))
+            rows.append(fa[m])
+            cols.append(fa[m])
+            edges.append(e[m])
+            signs.append(np.ones(int(m.sum())))
             m2 = m & (fb >= 0)
-            rows.append(fa[m2]), cols.append(fb[m2]), edges.append(e[m2]), signs.append(-np.ones(int(m2.sum())))
+            rows.append(fa[m2])
+            cols.append(fb[m2])
+            edges.append(e[m2])
+            signs.append(-np.ones(int(m2.sum())))
         r, c, ed, sg = (np.concatenate(x) for x in (rows, cols, edges, signs))
         key = c * max(self.n_free, 1) + r  # column-major: CSC order
         uniq, inv = np.unique(key, return_inverse=True)
@@ -102,7 +108,9 @@ class ReducedLaplacian:
         rows_h, cols_h, edges_h = [], [], []
         for a, b in ((src, dst), (dst, src)):
             m = (pos[a] >= 0) & (hpos[b] >= 0)
-            rows_h.append(pos[a][m]), cols_h.append(hpos[b][m]), edges_h.append(e[m])
+            rows_h.append(pos[a][m])
+            cols_h.append(hpos[b][m])
+            edges_h.append(e[m])
         rh, ch, eh = (np.concatenate(x) for x in (rows_h, cols_h, edges_h))
         self._fh = (rh, ch, eh)
         #: sparse map conductances (E,) -> L_fh as a dense (F, H) array, row-major flattened
@@ -214,7 +222,7 @@ class DenseCholesky:
         self.backend = "dense"
 
     def refactor(self, matrix: np.ndarray | sp.spmatrix) -> None:
-        m = matrix.toarray() if sp.issparse(matrix) else matrix
+        m = matrix if isinstance(matrix, np.ndarray) else matrix.toarray()
         self._cf = la.cho_factor(m, lower=True, check_finite=False)
         self.n_factorisations = getattr(self, "n_factorisations", 0) + 1
 

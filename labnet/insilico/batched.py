@@ -195,12 +195,12 @@ if HAVE_NUMBA:
     _chunk = numba.njit(cache=True, nogil=True)(_train_chunk_py)
 
     @numba.njit(cache=True, nogil=True)
-    def train_small(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw):  # type: ignore[no-untyped-def]
+    def train_small(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw):
         """Compiled :func:`_train_small_py`: all networks on one thread."""
         _chunk(0, kb.shape[0], kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw)
 
     @numba.njit(cache=True, nogil=True, parallel=True)
-    def train_small_parallel(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw, n_chunks):  # type: ignore[no-untyped-def]
+    def train_small_parallel(kb, ends, out_pos, xs, ts, alpha, eta, kmin, kmax, f, steps, errs, bw, n_chunks):
         """Compiled, networks split into ``n_chunks`` independent chunks run on numba's threads
         (each chunk runs all its steps without synchronising with the others)."""
         n_b = kb.shape[0]
