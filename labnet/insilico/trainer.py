@@ -100,7 +100,7 @@ class CoupledLearning:
         mat-vec on the step's right-hand sides). Default: measured once, at the first PCG step.
     history : int
         PCG starts from the best (A-norm) combination of the last ``history`` solutions (1: the
-        previous solution alone); see :meth:`_warm_start`.
+        previous solution alone); see :class:`labnet.insilico.pcg.PcgSolve`.
     backend : {"cholmod", "splu"}, optional
         Sparse factorisation back end.
     seed : int or Generator
