@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
           f"(+ {t_start:.1f} s cluster start)")
     print(f"serial loop, this process:  {t_serial:6.1f} s  -> {n / t_serial * 60:7.0f} points/min")
     print(f"speed-up {t_serial / t_cluster:.2f}x; metric columns bit-identical: {same}")
+    print(f"per point: {df['compute_s'].mean() * 1e3:.1f} ms in a cluster worker, {ser['compute_s'].mean() * 1e3:.1f} ms "
+          f"in the serial loop (CPU contention shows as the first exceeding the second); load average "
+          f"{os.getloadavg()[0]:.1f}")
     print(f"effects: lambda_min falls {df['lam_falls'].mean():.0%}, D_eff falls {df['deff_falls'].mean():.0%}, "
           f"g rises {df['gbar_rises'].mean():.0%}, all four {df['all_four'].mean():.0%}")
     return 0 if same else 1

@@ -22,6 +22,7 @@ The result depends only on the :class:`PointSpec` (every random draw comes from
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -255,7 +256,8 @@ def run_point(p: PointSpec) -> dict[str, float | int | bool]:
 
 def run_chunk(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, object]]:
     """Run several points (``(index, PointSpec fields)`` pairs) in order with BLAS and OpenMP pinned to
-    one thread; one row per point: ``point``, the parameters, then the :data:`METRICS`.
+    one thread; one row per point: ``point``, the parameters, the :data:`METRICS`, and ``compute_s``
+    (the point's wall time in its worker, s: the one column that is not reproducible).
 
     This is what one Dask task runs; the rows depend only on the points given.
     """
@@ -268,7 +270,9 @@ def run_chunk(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, obj
     try:
         for index, fields in points:
             spec = PointSpec(**fields)  # type: ignore[arg-type]
-            rows.append({"point": int(index), **fields, **run_point(spec)})
+            t0 = time.perf_counter()
+            metrics = run_point(spec)
+            rows.append({"point": int(index), **fields, **metrics, "compute_s": time.perf_counter() - t0})
     finally:
         if limits is not None:
             limits.unregister()
