@@ -246,8 +246,9 @@ def faulted_run(protocol: Protocol, folder: str | Path, seed: int, reference: Ru
         mine, ref = read_session(f)[keys], read_session(reference.session)[keys]
         rep.effective_rows_ok = bool(mine.equals(ref))
     _count_events(f, rep)
-    if out is not None and rep.final_status == "completed" and out.result.final_codes is not None:
-        rep.codes_match = bool(np.array_equal(out.result.final_codes, reference.result.final_codes))
+    ref_codes = reference.result.final_codes
+    if out is not None and rep.final_status == "completed" and out.result.final_codes is not None and ref_codes is not None:
+        rep.codes_match = bool(np.array_equal(out.result.final_codes, ref_codes))
         rep.final_error = float(out.result.final.train["mse"])
     rep.reference_error = float(reference.result.final.train["mse"])
     rep.wall_s = time.perf_counter() - t0

@@ -224,7 +224,7 @@ def fig_network(d: SessionData, path: Path) -> None:
         k = ks[s]
         segs = np.stack([pos[src], pos[dst]], axis=1)
         widths = 0.5 + 5.5 * (np.log(k) - np.log(lo)) / max(np.log(hi) - np.log(lo), 1e-9)
-        ax.add_collection(LineCollection(segs, colors=cmap(norm(k)), linewidths=widths))
+        ax.add_collection(LineCollection(list(segs), colors=cmap(norm(k)), linewidths=widths))
         role = np.array(["other"] * net.n_nodes, dtype=object)
         role[net.indices(net.inputs)] = "input"
         role[net.indices(net.outputs)] = "output"
