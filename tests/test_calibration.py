@@ -122,6 +122,17 @@ def test_table_csv_roundtrip_and_slope(tmp_path):
         CalibrationTable.from_csv(p, 4)
 
 
+def test_table_with_the_old_siemens_column_names_is_refused_naming_the_new_ones(tmp_path):
+    k = np.full((2, 100), 1e-4)
+    p = CalibrationTable(k, k * 1e-3, {}).to_csv(tmp_path / "calibration.csv")
+    text = p.read_text(encoding="utf-8")
+    assert "edge,code,conductance_siemens,sigma_siemens\n" in text
+    old = tmp_path / "old.csv"
+    old.write_text(text.replace("conductance_siemens,sigma_siemens", "conductance_s,sigma_s"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"old.csv: conductance_s: renamed to 'conductance_siemens'"):
+        CalibrationTable.from_csv(old, 2)
+
+
 @pytest.fixture(scope="module")
 def calibrated():
     rig = build_rig(load_rig(RIG), sim_seed=3)

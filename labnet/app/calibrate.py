@@ -41,7 +41,7 @@ def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *,
         vals = [f.r_ab_ohm, f.r_w_ohm, f.inl_ohm, *sd]
         rows.append(f"{j}," + ",".join(repr(float(v)) for v in vals) + f",{int(f.corrected)},{float(f.chi2)!r},{f.dof}")
     (folder / "calibration_fit.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    pts = ["edge,code,conductance_s,sigma_s"]
+    pts = ["edge,code,conductance_siemens,sigma_siemens"]
     for (j, c), kk, ss in zip(res.points.keys, res.points.k, res.points.sigma):
         pts.append(f"{j},{c},{float(kk)!r},{float(ss)!r}")
     (folder / "calibration_points.csv").write_text("\n".join(pts) + "\n", encoding="utf-8")

@@ -51,7 +51,7 @@ session (``labnet calibrate``) is :mod:`labnet.app.calibrate`.
 
 The result is a :class:`CalibrationTable` (a :class:`~labnet.core.conductance.ConductanceModel`)
 stored as ``calibration.csv`` in the calibration session folder (``# key: JSON`` header like
-the session CSV, then ``edge,code,conductance_s,sigma_s``); a training protocol uses it with
+the session CSV, then ``edge,code,conductance_siemens,sigma_siemens``); a training protocol uses it with
 ``[calibration] table = "path/to/calibration.csv"``.
 """
 

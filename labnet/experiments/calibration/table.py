@@ -1,8 +1,9 @@
 """The calibration table: per-edge code -> conductance with uncertainties (a ConductanceModel).
 
 Stored as ``calibration.csv``: ``# key: JSON`` header lines like the session CSV, then
-``edge,code,conductance_s,sigma_s`` rows (conductances and 1σ in siemens; the column names
-are the file format that calibration sessions already hold).
+``edge,code,conductance_siemens,sigma_siemens`` rows (conductances and 1σ in siemens). Tables
+written before the units convention (columns ``conductance_s``/``sigma_s``, where ``_s`` meant
+siemens) are refused with a message naming the new columns.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import numpy as np
 
 from labnet.core.errors import ConfigError
 from labnet.session.folder import header_json, read_header
+
+#: Column names of tables written before the units convention -> their names now.
+OLD_COLUMNS = {"conductance_s": "conductance_siemens", "sigma_s": "sigma_siemens"}
 
 
 class CalibrationTable:
@@ -62,13 +66,13 @@ class CalibrationTable:
         return (self.k[self._rows, up] - self.k[self._rows, lo]) / np.maximum(up - lo, 1)
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write ``# key: JSON`` header lines, then ``edge,code,conductance_s,sigma_s`` rows."""
+        """Write ``# key: JSON`` header lines, then ``edge,code,conductance_siemens,sigma_siemens`` rows."""
         p = Path(path)
         e, c = np.meshgrid(np.arange(self.k.shape[0]), np.arange(self.k.shape[1]), indexing="ij")
         with open(p, "w", encoding="utf-8", newline="") as fh:
             for key, val in self.meta.items():
                 fh.write(f"# {key}: {header_json(val)}\n")
-            fh.write("edge,code,conductance_s,sigma_s\n")
+            fh.write("edge,code,conductance_siemens,sigma_siemens\n")
             for a, b, kk, ss in zip(e.ravel(), c.ravel(), self.k.ravel(), self.sigma.ravel()):
                 fh.write(f"{a},{b},{float(kk)!r},{float(ss)!r}\n")
         return p
@@ -82,7 +86,11 @@ class CalibrationTable:
         if not p.exists():
             raise ConfigError(str(p), "-", "calibration table not found")
         df = pd.read_csv(p, comment="#")
-        need = {"edge", "code", "conductance_s", "sigma_s"}
+        renamed = {old: new for old, new in OLD_COLUMNS.items() if old in df.columns}
+        if renamed:
+            old, new = next(iter(renamed.items()))
+            raise ConfigError(str(p), old, f"renamed to {new!r} (conductances are in siemens; '_s' means seconds)")
+        need = {"edge", "code", "conductance_siemens", "sigma_siemens"}
         if not need <= set(df.columns):
             raise ConfigError(str(p), "-", f"expected columns {sorted(need)}, got {list(df.columns)}")
         e = int(df["edge"].max()) + 1
@@ -93,6 +101,6 @@ class CalibrationTable:
             raise ConfigError(str(p), "edge", f"table has {e} edges, the network has {n_edges}")
         k = np.full((e, c), np.nan)
         s = np.full((e, c), np.nan)
-        k[df["edge"].to_numpy(), df["code"].to_numpy()] = df["conductance_s"].to_numpy()
-        s[df["edge"].to_numpy(), df["code"].to_numpy()] = df["sigma_s"].to_numpy()
+        k[df["edge"].to_numpy(), df["code"].to_numpy()] = df["conductance_siemens"].to_numpy()
+        s[df["edge"].to_numpy(), df["code"].to_numpy()] = df["sigma_siemens"].to_numpy()
         return cls(k, s, read_header(p))
