@@ -25,17 +25,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from drivers import digiproto as dp
 from drivers.digilink import BoardError, BoardLink
 from drivers.events import EventCallback
+from drivers.runstats import StatsState
 from labnet.core.errors import InstrumentError, LimitError
 
 
-class DigipotBoard(BoardLink):
+class DigipotBoard(StatsState, BoardLink):
     """The digipot board on a serial port.
 
     Parameters
@@ -88,16 +89,8 @@ class DigipotBoard(BoardLink):
     #: way, retries, recoveries, reconnects). The sequence number belongs to the present
     #: connection (``connect`` syncs the board to it) and the host record of the codes is
     #: re-written on resume (``Rig.restore_codes``): neither is restored.
-    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"stats": dict}
-
-    def state(self) -> dict[str, Any]:
-        return {"stats": dict(self.stats)}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        stats = state["stats"]
-        if set(stats) != set(self.stats):
-            raise ValueError(f"digipot board state: statistics {sorted(stats)}, expected {sorted(self.stats)}")
-        self.stats = {k: int(stats[k]) for k in self.stats}
+    def state_name(self) -> str:
+        return "digipot board"
 
     # ------------------------------------------------------------------ connecting
     def connect(self) -> DigipotBoard:

@@ -39,9 +39,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 from drivers.events import EventCallback, emit_event
+from drivers.runstats import StatsState
 from drivers.scpi_params import Range
 from drivers.scpi_text import ERR_QUERY, error_entry, split_reply
 from labnet.core.errors import InstrumentError
@@ -62,7 +63,7 @@ class Transient(InstrumentError):
         self.resync = resync
 
 
-class ScpiInstrument:
+class ScpiInstrument(StatsState):
     """Base of SCPI drivers.
 
     Parameters
@@ -113,16 +114,8 @@ class ScpiInstrument:
     # ------------------------------------------------------------------ run state
     #: :class:`labnet.core.state.Stateful`: the run's statistics (retries, re-syncs,
     #: recoveries, queue errors). Settings are sent again when a resumed run opens the rig.
-    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"stats": dict}
-
-    def state(self) -> dict[str, Any]:
-        return {"stats": dict(self.stats)}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        stats = state["stats"]
-        if set(stats) != set(self.stats):
-            raise ValueError(f"{self.label} state: statistics {sorted(stats)}, expected {sorted(self.stats)}")
-        self.stats = {k: int(stats[k]) for k in self.stats}
+    def state_name(self) -> str:
+        return self.label
 
     # ------------------------------------------------------------------ events
     def _event(self, kind: str, **detail: Any) -> None:
