@@ -46,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
                          "appended to the same session CSV and the run ends where the uninterrupted run would have.")
     res.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
     res.add_argument("--quiet", action="store_true", help="no progress bar")
+    kind = res.add_mutually_exclusive_group()
+    kind.add_argument("--dry-run", action="store_true",
+                      help="resume on the simulator (the bench rig's emulated addresses); the default for a dry-run "
+                      "session, refused for a session that ran on the real bench")
+    kind.add_argument("--on-bench", action="store_true",
+                      help="resume a dry-run session on the real bench its rig file names (default: a dry run "
+                      "resumes as a dry run); refused once the session has a checkpoint of the simulator's state")
 
     cal = sub.add_parser("calibrate", help="measure every edge's code -> conductance table in situ",
                          description="Calibrate a rig in situ: least-squares conductances from node voltages under "
@@ -132,6 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from labnet.config.protocol import load_protocol
 
     proto = load_protocol(args.protocol, rig=args.rig, steps=args.steps, seed=args.seed)
+    dry_run = bool(args.dry_run) and not proto.rig.simulated  # a bench rig file on its emulated twin
     if args.dry_run:
         from dataclasses import replace
 
@@ -143,7 +151,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         from labnet.app.build import step_timer
 
         timer = step_timer(proto.rig)
-    outcome = run_protocol(proto, args.out, progress=not args.quiet, subscribers=[timer] if timer else ())
+    outcome = run_protocol(proto, args.out, progress=not args.quiet, subscribers=[timer] if timer else (),
+                           dry_run=dry_run)
     print(summary(outcome))
     if args.dry_run:
         from labnet.app.build import wire_report
@@ -158,7 +167,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from labnet.app.runner import resume_session
     from labnet.app.summary import summary
 
-    outcome = resume_session(args.session, progress=not args.quiet)
+    mode = "dry_run" if args.dry_run else "on_bench" if args.on_bench else "same"
+    outcome = resume_session(args.session, progress=not args.quiet, mode=mode)
     print(summary(outcome))
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 

@@ -16,12 +16,13 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from labnet.app.build import build_rig
+from labnet.app.build import build_rig, dry_run_spec
 from labnet.app.record import SessionRecord
 from labnet.app.rigstate import expected_layout, state_parts
 from labnet.app.sinks import CheckpointSink, CsvSink, Progress, connect_driver_events, state_columns
@@ -58,12 +59,25 @@ from labnet.session.folder import (
     write_status,
 )
 
+RESUME_MODES = ("same", "dry_run", "on_bench")
 
-def session_header(protocol: Protocol, rig: Rig) -> dict[str, Any]:
-    """The self-describing header of a session CSV."""
+
+def run_kind(protocol: Protocol, dry_run: bool) -> dict[str, Any]:
+    """What kind of rig a session runs on, as run.json and the CSV header record it:
+    ``simulated`` (the simulator, including a dry run), ``dry_run`` (a bench rig file run on its
+    emulated twin), ``rig_file`` (the rig file given), ``rig_kind`` (that file's kind)."""
+    return {"simulated": protocol.rig.simulated, "dry_run": dry_run, "rig_file": str(protocol.rig.path),
+            "rig_kind": "bench" if dry_run else protocol.rig.kind}
+
+
+def session_header(protocol: Protocol, rig: Rig, *, dry_run: bool = False) -> dict[str, Any]:
+    """The self-describing header of a session CSV (``run`` says whether it is a dry run)."""
     net = rig.network
     return {
         "labnet_session": 1,
+        "run": {**run_kind(protocol, dry_run),
+                "mode": "dry run (bench rig file on the simulator)" if dry_run
+                else ("simulator" if protocol.rig.simulated else "bench")},
         "protocol": {"name": protocol.name, "kind": protocol.kind, "file": protocol.path.name, "seed": protocol.seed},
         "rule": protocol.rule.__dict__,
         "train": protocol.train.__dict__,
@@ -88,8 +102,12 @@ def session_header(protocol: Protocol, rig: Rig) -> dict[str, Any]:
 
 def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress: bool = True,
                  session_dir: Path | None = None, rig: Rig | None = None,
-                 subscribers: Sequence[Callable[[Event], None]] = ()) -> RunOutcome:
+                 subscribers: Sequence[Callable[[Event], None]] = (), dry_run: bool = False) -> RunOutcome:
     """Run a training protocol on its rig; write a session folder; return the result.
+
+    ``dry_run`` says that ``protocol.rig`` is a bench rig file's emulated twin
+    (:func:`labnet.app.build.dry_run_spec`, ``labnet run --dry-run``): run.json, the CSV header
+    and the summary say so, and :func:`resume_session` resumes it as a dry run.
 
     ``out`` is the folder under which the session folder is created (default ``sessions``);
     ``session_dir`` names the session folder itself. ``rig`` replaces the rig built from the
@@ -103,6 +121,8 @@ def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress:
     except OSError as exc:
         where = session_dir if session_dir is not None else (out or "sessions")
         raise ConfigError(str(where), "--out", f"cannot create the session folder ({exc.strerror or exc})") from None
+    if dry_run and not protocol.rig.simulated:
+        raise ValueError("dry_run=True needs the simulated twin of the rig (labnet.app.build.dry_run_spec)")
     if rig is None:
         rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
     # What a resume needs, before anything else happens (run.json last: it marks a session).
@@ -114,15 +134,46 @@ def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress:
         "rig_file": str(protocol.rig.path),
         "steps": protocol.train.steps,
         "seed": protocol.seed,
+        **run_kind(protocol, dry_run),
     })
-    return _execute(protocol, rig, folder, attempt=0, checkpoint=None, progress=progress, subscribers=subscribers)
+    return _execute(protocol, rig, folder, attempt=0, checkpoint=None, progress=progress, subscribers=subscribers,
+                    dry_run=dry_run)
 
 
-def load_session(folder: str | Path) -> tuple[Protocol, dict[str, Any] | None, int]:
-    """Validate a session folder for resuming: (protocol, checkpoint or None, next attempt).
+def _resume_kind(f: Path, run: dict[str, Any], protocol: Protocol, mode: str) -> bool:
+    """Whether the resume is a dry run, from what run.json recorded and ``mode`` (one of
+    :data:`RESUME_MODES`); :class:`ConfigError` on a mismatch, before anything is opened."""
+    if mode not in RESUME_MODES:
+        raise ValueError(f"mode must be one of {RESUME_MODES}, got {mode!r}")
+    where = str(f / RUN_NAME)
+    if protocol.rig.simulated:  # a simulator rig file: every resume is on the simulator
+        if mode == "on_bench":
+            raise ConfigError(where, "simulated", "the session ran on a simulator rig file; there is no bench "
+                              "to resume it on (--on-bench)")
+        return False
+    recorded = run.get("dry_run")
+    if mode == "dry_run":
+        if recorded is False:
+            raise ConfigError(where, "dry_run", "the session ran on the real bench; resuming it as a dry run "
+                              "would append simulated rows to bench data (leave out --dry-run)")
+        return True
+    if mode == "on_bench":
+        return False
+    if recorded is None:
+        raise ConfigError(where, "dry_run", "the session does not record whether it was a dry run of its bench "
+                          "rig; say --dry-run or --on-bench")
+    return bool(recorded)
 
+
+def load_session(folder: str | Path, mode: str = "same") -> tuple[Protocol, dict[str, Any] | None, int, bool]:
+    """Validate a session folder for resuming: (protocol, checkpoint or None, next attempt, dry run).
+
+    ``mode`` (:data:`RESUME_MODES`): ``"same"`` resumes on the kind of rig run.json records
+    (a dry run as a dry run, on the emulated addresses), ``"dry_run"`` / ``"on_bench"`` choose
+    explicitly; a dry-run resume returns the protocol with the rig's emulated twin.
     Raises :class:`ConfigError` (exit code 2 at the CLI) when the folder is not a resumable
-    session: missing files, a run that already completed, or one still running.
+    session: missing files, a run that already completed, one still running, or a ``mode`` that
+    does not match the recorded rig.
     """
     f = Path(folder)
     if not f.is_dir():
@@ -143,35 +194,44 @@ def load_session(folder: str | Path) -> tuple[Protocol, dict[str, Any] | None, i
         if status.get("status") == "running" and pid != os.getpid() and _alive(pid):
             raise ConfigError(str(f), "status", f"the run is still running (pid {pid})")
     protocol = load_protocol(f / "protocol.toml", rig=f / "rig.toml", steps=steps, seed=seed)
+    dry_run = _resume_kind(f, run, protocol, mode)
+    if dry_run:
+        protocol = replace(protocol, rig=dry_run_spec(protocol.rig))
     try:
         ck = read_checkpoint(f)
     except ValueError as exc:
         raise ConfigError(str(f), "checkpoint.json", str(exc)) from None
+    if ck is not None and run.get("dry_run") is True and not dry_run and "simulator" in ck.get("state", {}):
+        raise ConfigError(str(f / RUN_NAME), "dry_run", "the session is a dry run and its checkpoint holds the "
+                          "simulator's state, which the real bench cannot continue (--on-bench); resume it as a "
+                          "dry run or start a new run on the bench")
     if ck is not None:  # before anything is built or opened: the rig file says which parts there will be
         check_checkpoint(ck, expected_layout(protocol.rig), Engine, f / CHECKPOINT_NAME)
     if not (f / CSV_NAME).is_file():  # stopped before its first row: start it again
-        return protocol, None, 0
+        return protocol, None, 0, dry_run
     attempts = [int(m.get("attempt", 0)) for m in read_markers(f / CSV_NAME, "resumed")]
-    return protocol, ck, max(attempts, default=0) + 1
+    return protocol, ck, max(attempts, default=0) + 1, dry_run
 
 
 def resume_session(folder: str | Path, *, progress: bool = True, rig: Rig | None = None,
-                   subscribers: Sequence[Callable[[Event], None]] = ()) -> RunOutcome:
+                   subscribers: Sequence[Callable[[Event], None]] = (), mode: str = "same") -> RunOutcome:
     """Continue a stopped or crashed run from its last complete step, appending to its CSV.
 
     The rig is rebuilt from the session's copy of the rig file (or ``rig``); codes are
     re-written to every channel and verified; the engine's generator and, on a simulator, every
     random stream and the virtual clock are restored, so the run ends exactly where the
     uninterrupted run would have. Without a checkpoint (the run died in its first
-    evaluation) the run starts over, still appending to the same CSV.
+    evaluation) the run starts over, still appending to the same CSV. ``mode`` is
+    :func:`load_session`'s: by default a dry run resumes as a dry run, on the emulated addresses.
     """
     f = Path(folder)
-    protocol, ck, attempt = load_session(f)
+    protocol, ck, attempt, dry_run = load_session(f, mode)
     if rig is None:
         rig = build_rig(protocol.rig, sim_seed=protocol.seed, network=protocol.network)
     elif ck is not None:  # a rig of the caller's: its parts, before it is opened
         check_checkpoint(ck, layout_of(state_parts(rig)), Engine, f / CHECKPOINT_NAME)
-    return _execute(protocol, rig, f, attempt=attempt, checkpoint=ck, progress=progress, subscribers=subscribers)
+    return _execute(protocol, rig, f, attempt=attempt, checkpoint=ck, progress=progress, subscribers=subscribers,
+                    dry_run=dry_run)
 
 
 def _alive(pid: int) -> bool:
@@ -191,7 +251,7 @@ def _alive(pid: int) -> bool:
 
 
 def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkpoint: dict[str, Any] | None,
-             progress: bool, subscribers: Sequence[Callable[[Event], None]]) -> RunOutcome:
+             progress: bool, subscribers: Sequence[Callable[[Event], None]], dry_run: bool = False) -> RunOutcome:
     """Set up the session and the engine inside a :class:`RunOwner`, which drives the run and
     owns its end: safe state, outcome, ``# run_ended`` line, ``status.json``, files closed."""
     t0 = time.perf_counter()
@@ -213,12 +273,14 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
         owner.on_cleanup(connect_driver_events(rig, events))
         owner.open_rig()
         if attempt == 0:
-            writer = record.writer = SessionWriter(folder, session_header(protocol, rig), state_columns(rig))
+            writer = record.writer = SessionWriter(folder, session_header(protocol, rig, dry_run=dry_run),
+                                                   state_columns(rig))
         else:
             writer = record.writer = SessionWriter(folder, {}, state_columns(rig), append=True)
             ck_rows = 0 if checkpoint is None else int(checkpoint["csv_rows"])
             marker = {"attempt": attempt, "from_step": from_step, "checkpoint_rows": ck_rows,
-                      "superseded_rows": writer.rows - ck_rows, "partial_line": writer.partial_line}
+                      "superseded_rows": writer.rows - ck_rows, "partial_line": writer.partial_line,
+                      "dry_run": dry_run, "simulated": protocol.rig.simulated}
             writer.comment("resumed", marker)
             writer.sync()
             events.log("resume_point", **marker)
@@ -252,7 +314,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
         except AttributeError:
             pass
         raise
-    return RunOutcome(result, folder, protocol, rig, owner.status)
+    return RunOutcome(result, folder, protocol, rig, owner.status, dry_run=dry_run)
 
 
-__all__ = ["RunOutcome", "load_session", "resume_session", "run_protocol", "session_header", "summary"]
+__all__ = ["RESUME_MODES", "RunOutcome", "load_session", "resume_session", "run_protocol", "session_header", "summary"]

@@ -21,13 +21,15 @@ class RunOutcome:
     protocol: Protocol
     rig: Rig
     status: dict[str, Any] = field(default_factory=dict)  # what status.json says
+    dry_run: bool = False  # a bench rig file run on its emulated twin
 
 
 def summary(outcome: RunOutcome) -> str:
     """The one-screen end-of-run summary."""
     r = outcome.result
+    dry = " (dry run: simulator, no instrument opened)" if outcome.dry_run else ""
     lines = [
-        f"labnet run: {outcome.protocol.name} on {outcome.rig.name} — {r.status} ({r.reason})",
+        f"labnet run: {outcome.protocol.name} on {outcome.rig.name}{dry} — {r.status} ({r.reason})",
         f"  steps          {r.steps}",
     ]
     if r.evaluations:
