@@ -23,17 +23,36 @@ event kind) and passed to ``on_event`` as a dict, which a session connects to it
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from drivers import digiproto as dp
-from drivers.digilink import BoardError, BoardLink
+from drivers.digilink import BoardError, BoardLink, SerialException
 from drivers.events import EventCallback
 from drivers.runstats import StatsState
 from labnet.core.errors import InstrumentError, LimitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _port_guard(method: F) -> F:
+    """Let no raw port error (``serial.SerialException`` such as ``PortNotOpenError``, or
+    ``OSError``) escape a public method, e.g. one raised while a recovery was under way: it
+    becomes an :class:`InstrumentError` naming the board."""
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (SerialException, OSError) as exc:
+            raise InstrumentError(f"digipot board: port error during {method.__name__}: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+
+    return guarded  # type: ignore[return-value]
 
 
 class DigipotBoard(StatsState, BoardLink):
@@ -93,6 +112,7 @@ class DigipotBoard(StatsState, BoardLink):
         return "digipot board"
 
     # ------------------------------------------------------------------ connecting
+    @_port_guard
     def connect(self) -> DigipotBoard:
         """Wait for the ready line, identify the board, sync sequence numbers, read all codes."""
         self._wait_ready()
@@ -132,6 +152,7 @@ class DigipotBoard(StatsState, BoardLink):
                 cds.append(iv)
         return chs, cds
 
+    @_port_guard
     def write_codes(self, channels: Sequence[int], codes: Sequence[int]) -> None:
         """Set ``codes[i]`` on ``channels[i]``: one ``W`` line per contiguous span of changed
         channels (a gap of unchanged channels shorter than a span header is filled from the
@@ -159,6 +180,7 @@ class DigipotBoard(StatsState, BoardLink):
 
     _board_crc = -1
 
+    @_port_guard
     def read_codes(self, channels: Sequence[int]) -> np.ndarray:
         """Codes of ``channels`` as the board reports them (the part's register where it can be
         read back, the firmware's record otherwise). A difference from the host record means
@@ -174,11 +196,13 @@ class DigipotBoard(StatsState, BoardLink):
             return np.array([self.record[c] for c in chs], dtype=np.int64)
         return np.array([got[c - lo] for c in chs], dtype=np.int64)
 
+    @_port_guard
     def adopt_codes(self) -> np.ndarray:
         """Read every channel and take the board's codes as the host record (no recovery)."""
         self.record = self._read_span_all()
         return np.array(self.record, dtype=np.int64)
 
+    @_port_guard
     def store(self, channels: Sequence[int]) -> None:
         """Store the present codes of ``channels`` in the parts' non-volatile memory.
 
@@ -194,6 +218,7 @@ class DigipotBoard(StatsState, BoardLink):
     def identity(self) -> dict[str, Any]:
         return dict(self.info)
 
+    @_port_guard
     def close(self) -> None:
         self.port.close()
 

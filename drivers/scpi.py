@@ -349,4 +349,7 @@ class ScpiInstrument(StatsState):
         return dict(self.idn_info)
 
     def close(self) -> None:
-        self.resource.close()
+        try:
+            self.resource.close()
+        except Exception as exc:  # noqa: BLE001 - no raw pyvisa/OSError escapes a driver
+            raise self._wrap(exc, "close") from exc

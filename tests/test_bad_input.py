@@ -143,6 +143,17 @@ CASES = [
          expect=(R, "simulator.meter_noise_v", ">= 0")),
     Case("sim-unknown-key", rig=after_line("drift_period_s", "warp_factor = 9"),
          expect=(R, "simulator.warp_factor", "unknown key")),
+    # names become CSV column names: only [A-Za-z0-9_.-], 1..64 characters
+    Case("node-name-comma", rig=sub('"n9"]', '"n,9"]'), expect=(R, "network.nodes[9]", "A-Za-z0-9_.-")),
+    Case("node-name-newline", rig=sub('"n9"]', '"n\\n9"]'), expect=(R, "network.nodes[9]", "A-Za-z0-9_.-")),
+    Case("node-name-nul", rig=sub('"n9"]', '"n\\u00009"]'), expect=(R, "network.nodes[9]", "A-Za-z0-9_.-")),
+    Case("node-name-quote", rig=sub('"n9"]', '"n\\"9"]'), expect=(R, "network.nodes[9]", "A-Za-z0-9_.-")),
+    Case("node-name-empty", rig=sub('"n9"]', '""]'), expect=(R, "network.nodes[9]", "1 to 64")),
+    Case("node-name-too-long", rig=sub('"n9"]', f'"{"n" * 65}"]'), expect=(R, "network.nodes[9]", "1 to 64")),
+    Case("meter-channel-comma", rig=sub('n9 = "110"', 'n9 = "1,10"'),
+         expect=(R, "network.meter_channels.n9", "channel name")),
+    Case("source-channel-newline", rig=sub('n7 = "smu.1"', 'n7 = "smu\\n.1"'),
+         expect=(R, "network.source_channels.n7", "channel name")),
     Case("rig-toml-syntax", rig=lambda t: t.replace("[limits]", "[limits"), expect=(R, "malformed TOML")),
     # ---------------------------------------------------------------- command line
     Case("cli-steps-not-int", argv=("run", "{protocol}", "--steps", "abc"), expect=("--steps", "invalid int")),

@@ -387,3 +387,24 @@ def test_commands_before_connect_are_refused_without_bytes():
     with pytest.raises(InstrumentError, match="not connected"):
         board.write_codes([0], [1])
     assert port.written == []
+
+
+def test_port_error_during_a_recovery_is_an_instrument_error_not_a_raw_serial_one():
+    """A NOSYNC reply starts a recovery; the port then reports it is not open (pyserial's
+    ``PortNotOpenError``) while the driver waits for the ready line: the caller sees an
+    InstrumentError naming the board, never the raw pyserial exception."""
+    import serial
+
+    board, port = connected([(r(3, "R", "00", "01"), ok("03 ER 06 NOSYNC"))])
+    replies = port.read_until
+
+    def read_until(expected: bytes = b"\n", size: int | None = None) -> bytes:
+        if board._recovering or board.stats["recoveries"]:
+            raise serial.PortNotOpenError()
+        return replies(expected, size)
+
+    port.read_until = read_until
+    with pytest.raises(InstrumentError, match="digipot board: port error") as info:
+        board.read_codes([0])
+    assert not isinstance(info.value, serial.SerialException)
+    assert isinstance(info.value.__cause__, serial.PortNotOpenError)

@@ -5,6 +5,12 @@ simulator: instrument facts come from :mod:`labnet.bench.catalog`, the ``[simula
 keys from :class:`labnet.core.nonideal.SimSettings`. Building a rig from the spec is
 :func:`labnet.app.build.build_rig`.
 
+Names: node names (``network.nodes``) and channel names (the values of
+``network.meter_channels`` / ``network.source_channels``) become CSV column names and session
+keys, so they are restricted to letters, digits, ``_``, ``.`` and ``-`` (``[A-Za-z0-9_.-]``),
+1 to 64 characters (:data:`labnet.core.network.NAME_CHARS`, ``NAME_MAX_LEN``); a comma, quote,
+space, newline, NUL or empty name is a one-line ConfigError naming the file and key.
+
 A rig file::
 
     [rig]

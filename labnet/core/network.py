@@ -7,6 +7,7 @@ current array.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -17,6 +18,11 @@ import scipy.sparse as sp
 from labnet.core.errors import ConfigError
 
 CODE = "<code>"
+#: Characters allowed in node and channel names read from a file (they become CSV column names
+#: and session-file keys): letters, digits, ``_``, ``.`` and ``-``; 1 to :data:`NAME_MAX_LEN` long.
+NAME_CHARS = "A-Za-z0-9_.-"
+NAME_MAX_LEN = 64
+_NAME_RE = re.compile(f"[{NAME_CHARS}]{{1,{NAME_MAX_LEN}}}")
 
 
 class Network:
@@ -255,6 +261,8 @@ class Network:
             if req not in table:
                 raise ConfigError(file, f"{key}.{req}", "missing required key")
         nodes = _str_list(table["nodes"], file, f"{key}.nodes")
+        for i, n in enumerate(nodes):
+            check_name(n, file, f"{key}.nodes[{i}]", "node name")
         raw_edges = table["edges"]
         if not isinstance(raw_edges, list):
             raise ConfigError(file, f"{key}.edges", "expected a list of [from, to] pairs")
@@ -274,6 +282,12 @@ class Network:
             v = table.get(m)
             if v is not None and not isinstance(v, Mapping):
                 raise ConfigError(file, f"{key}.{m}", "expected a table node = channel")
+            if v is not None:
+                for a, b in v.items():
+                    if not isinstance(b, str):
+                        raise ConfigError(file, f"{key}.{m}.{_shown(a)}", f"expected a channel name, got {b!r}")
+                    check_name(a, file, f"{key}.{m}", "node name")
+                    check_name(b, file, f"{key}.{m}.{a}", "channel name")
             maps[m] = None if v is None else {str(a): str(b) for a, b in v.items()}
         return cls(
             nodes,
@@ -299,6 +313,18 @@ def _edge(e: Sequence[str], file: str, key: str, i: int) -> tuple[str, str]:
     if isinstance(e, str) or len(e) != 2:
         raise ConfigError(file, f"{key}.edges[{i}]", f"expected a pair of node names, got {e!r}")
     return (str(e[0]), str(e[1]))
+
+
+def check_name(name: str, file: str, key: str, what: str = "name") -> None:
+    """Raise ConfigError unless ``name`` is 1..NAME_MAX_LEN characters from NAME_CHARS."""
+    if not _NAME_RE.fullmatch(name):
+        raise ConfigError(file, key, f"expected a {what} of 1 to {NAME_MAX_LEN} characters from "
+                          f"[{NAME_CHARS}], got {name!r}")
+
+
+def _shown(name: str) -> str:
+    """``name`` for an error key: itself when safe, else its repr (no newline or NUL in the message)."""
+    return name if _NAME_RE.fullmatch(name) else repr(name)
 
 
 def _str_list(v: Any, file: str, key: str) -> list[str]:

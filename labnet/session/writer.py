@@ -62,7 +62,7 @@ class SessionWriter:
             # The header and column row appear at once: written to a temporary file, then
             # linked into place (which, like O_EXCL, refuses to replace an existing CSV).
             lines = [f"# {k}: {header_json(v)}\n" for k, v in header.items()]
-            lines.append(",".join(self.columns) + "\n")
+            lines.append(_csv_line(self.columns))  # quoted like the rows: any name reads back
             tmp = self.folder / f".{CSV_NAME}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
@@ -115,9 +115,7 @@ class SessionWriter:
 
     def write(self, row: Mapping[str, Any]) -> None:
         """Append one row (a single ``write`` of the whole line; it reaches the OS at once)."""
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow([_cell(row.get(c)) for c in self.columns])
-        self._append(buf.getvalue(), rows=1)
+        self._append(_csv_line([_cell(row.get(c)) for c in self.columns]), rows=1)
 
     def comment(self, key: str, value: Any) -> None:
         """Append a ``# key: JSON`` line (``pandas.read_csv(comment="#")`` skips it)."""
@@ -153,6 +151,13 @@ def _repair_tail(path: Path) -> tuple[str, int]:
         data = data[:cut]
     lines = [ln for ln in data.split(b"\n") if ln and not ln.startswith(b"#")]
     return partial, max(len(lines) - 1, 0)
+
+
+def _csv_line(cells: Sequence[str]) -> str:
+    """One CSV line (``\\n``-terminated), cells quoted where they need it (comma, quote, newline)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(cells)
+    return buf.getvalue()
 
 
 def _cell(v: Any) -> str:
