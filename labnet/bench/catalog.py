@@ -60,11 +60,15 @@ class SourceModel:
         The instrument's own maximum |V| per channel (V); its channel names.
     max_current_limit_a : float
         Largest current limit (compliance) it can be set to (A).
+    bipolar : bool
+        Whether it sources negative voltages too (an SMU); a supply such as the E36312A sources
+        0 V and up only, so validation refuses a negative setpoint on its channels.
     """
 
     name: str
     max_v: Mapping[str, float] = field(default_factory=dict)
     max_current_limit_a: float = 1.0
+    bipolar: bool = False
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -76,10 +80,12 @@ METERS: Mapping[str, MeterModel] = MappingProxyType({
     "DAQ970A": MeterModel("DAQ970A"),
     "34970A": MeterModel("34970A"),
 })
-#: Voltage sources (``[instruments.sources.*] model``).
+#: Voltage sources (``[instruments.sources.*] model``): the E36312A triple supply (0-6 V / 5 A,
+#: 0-25 V / 1 A, 0-25 V / 1 A: positive outputs only, as drivers.sources.E36312A enforces) and the
+#: Keithley 2450 SMU (four-quadrant, ±200 V).
 SOURCES: Mapping[str, SourceModel] = MappingProxyType({
     "E36312A": SourceModel("E36312A", MappingProxyType({"1": 6.0, "2": 25.0, "3": 25.0}), 1.0),
-    "Keithley2450": SourceModel("Keithley2450", MappingProxyType({"1": 200.0}), 1.05),
+    "Keithley2450": SourceModel("Keithley2450", MappingProxyType({"1": 200.0}), 1.05, bipolar=True),
 })
 #: Serial baud rates the digipot board's firmware runs at (``[instruments.board] baud``).
 BOARD_BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 500000, 1000000)

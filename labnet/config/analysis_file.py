@@ -26,6 +26,8 @@ def parse_analysis(raw: Any, file: str, network: Network, max_v: float) -> Analy
     for n in drive:
         if n not in network.source_channels:
             raise t.error("probe_drive", f"node {n!r} has no source channel")
+    if len(set(drive)) != len(drive) or not drive:
+        raise t.error("probe_drive", f"expected distinct source nodes, got {list(drive)}")
 
     def d(name: str) -> Any:
         return default(AnalysisSettings, name)

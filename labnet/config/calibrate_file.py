@@ -51,8 +51,8 @@ def parse_settings(t: Table, spec: RigSpec) -> CalibrationSettings:
     lo, hi = spec.limits.code_min, spec.limits.code_max
     codes = tuple(int(c) for c in t.floats("codes", lo=lo, hi=hi)) if t.has("codes") else default(
         CalibrationSettings, "codes")
-    if codes and any(float(c) != c for c in t.raw("codes")):
-        raise t.error("codes", "expected integer codes")
+    if t.has("codes") and any(int(c) != c for c in t.raw("codes")):
+        raise t.error("codes", f"expected integer codes, got {t.raw('codes')!r}"[:120])
     if codes and len(set(codes)) < 3:
         raise t.error("codes", f"expected at least 3 distinct codes (the part model has up to 3 parameters), got {list(codes)}")
 

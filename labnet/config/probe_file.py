@@ -17,8 +17,10 @@ from labnet.core.network import Network
 from labnet.experiments.settings import ProbeSettings
 
 
-def parse_probe_settings(t: Table, network: Network, max_v: float) -> ProbeSettings:
-    """Validate a ``[probe]`` table against the network and the rig's voltage limit ``max_v`` (V)."""
+def parse_probe_settings(t: Table, network: Network, max_v: float, rig: RigSpec | None = None) -> ProbeSettings:
+    """Validate a ``[probe]`` table against the network and the rig's voltage limit ``max_v`` (V)
+    (and, given the ``rig``, its sources' polarity: ``v_min < 0`` is refused when a driven node's
+    source sources 0 V and up only)."""
     drive = tuple(t.strs("drive", list(network.inputs)))
     for n in drive:
         if n not in network.source_channels:
@@ -33,6 +35,11 @@ def parse_probe_settings(t: Table, network: Network, max_v: float) -> ProbeSetti
     v_max = t.float("v_max", min(d("v_max"), max_v), lo=-max_v, hi=max_v)
     if v_max <= v_min:
         raise t.error("v_max", f"expected v_max > v_min ({v_min}), got {v_max}")
+    for n in drive:
+        model = None if rig is None else rig.unipolar_source(network.source_channels[n])
+        if model is not None and v_min < 0:
+            raise t.error("v_min", f"{v_min:g} V is negative: node {n!r}'s source channel "
+                          f"{network.source_channels[n]} ({model}) sources 0 V and up only")
     s = ProbeSettings(
         samples=t.int("samples", d("samples"), lo=3, hi=1_000_000),
         drive=drive,
@@ -67,14 +74,15 @@ def load_probe_protocol(path: str | Path, *, rig: str | Path | None = None) -> P
     if "protocol" not in data:
         spec = load_rig(p if rig is None else rig)
         return ProbeProtocol(None, "probe", 0, spec, spec.network,
-                             parse_probe_settings(Table({}, str(p), "probe"), spec.network, spec.limits.max_source_v))
+                             parse_probe_settings(Table({}, str(p), "probe"), spec.network, spec.limits.max_source_v,
+                                                  spec))
     f = str(p)
     top = Table(data, f)
     head = read_head(top, p, ["probe"], rig)
     name, seed = head.name, head.seed
     spec = load_rig(head.rig_path)
     network = read_roles(top, spec.network, f)
-    settings = parse_probe_settings(top.table("probe", required=False), network, spec.limits.max_source_v)
+    settings = parse_probe_settings(top.table("probe", required=False), network, spec.limits.max_source_v, spec)
     cal = None
     if top.has("calibration"):
         ct = top.table("calibration")

@@ -46,7 +46,7 @@ from labnet.config.rigfile import RigSpec, load_rig
 from labnet.config.schema import Table, default, read_toml
 from labnet.config.shipped import default_rig_path
 from labnet.core.errors import ConfigError
-from labnet.core.network import Network
+from labnet.core.network import Network, check_name
 from labnet.core.rules import RULE_KINDS, Rule
 from labnet.core.tasks import Task, allostery, classification_iris, regression
 from labnet.experiments.settings import TrainSettings
@@ -98,16 +98,22 @@ def read_head(top: Table, path: Path, kinds: Sequence[str], rig: str | Path | No
     """
     head = top.table("protocol")
     name = head.str("name", path.stem)
+    if head.has("name"):  # it names the session folder: no path separator, NUL or empty name
+        check_name(name, head.file, head.key("name"), "protocol name")
     kind = head.str("kind", choices=kinds) if default_kind is None else head.str("kind", default_kind, choices=kinds)
     seed = head.int("seed", 0, lo=0)
     rig_rel = head.str("rig", "")
     head.finish()
     if rig is not None:
         rig_path = Path(rig)
+        if rig_path.is_dir():
+            raise ConfigError(str(rig_path), "--rig", "a folder, not a rig file")
     elif rig_rel:
         rig_path = Path(rig_rel) if Path(rig_rel).is_absolute() else path.parent / rig_rel
         if not rig_path.exists():
             raise head.error("rig", f"rig file {rig_path} not found")
+        if not rig_path.is_file():
+            raise head.error("rig", f"{rig_path} is not a file")
     else:
         rig_path = default_rig_path()
     return ProtocolHead(name, kind, seed, rig_path)
@@ -187,30 +193,40 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
 
 
 def _check_task_voltages(task: Task, table: dict[str, Any], network: Network, rig: RigSpec, file: str) -> None:
-    """Refuse a task whose input or target voltages exceed the source channels' limits.
+    """Refuse a task whose input or target voltages the rig's sources would refuse.
 
     Inputs are driven at the input nodes; outputs are clamped between their free value and
-    the target, so targets must be drivable by the output nodes' sources as well.
+    the target, so targets must be drivable by the output nodes' sources as well: within the
+    channel's limit (V, absolute) and, on a source that sources 0 V and up only (the E36312A),
+    not negative — what the driver would refuse mid-run is refused here, before anything opens.
     """
     ranges = table.get("input_range_v")
     for role, nodes, arrays, key in (
         ("input", network.inputs, (task.train.inputs, task.test.inputs), "task.inputs_v"),
         ("output", network.outputs, (task.train.targets, task.test.targets), "task.targets_v"),
     ):
-        worst = np.max(np.abs(np.concatenate(arrays)), axis=0)
+        values = np.concatenate(arrays)
+        hi, lo = np.max(values, axis=0), np.min(values, axis=0)
         if role == "input" and isinstance(ranges, list) and len(ranges) == 2:
-            worst = np.maximum(worst, max(abs(float(ranges[0])), abs(float(ranges[1]))))
+            hi = np.maximum(hi, float(ranges[1]))
+            lo = np.minimum(lo, float(ranges[0]))
             key = "task.input_range_v"
         if role == "output" and task.patterns is not None:
             key = "task.patterns_v" if "patterns_v" in table else "task"
-        for node, v in zip(nodes, np.broadcast_to(worst, (len(nodes),))):
+        n = len(nodes)
+        for node, v_hi, v_lo in zip(nodes, np.broadcast_to(hi, (n,)), np.broadcast_to(lo, (n,))):
             ch = network.source_channels.get(node)
             if ch is None:
                 raise ConfigError(file, "roles", f"{role} node {node!r} has no source channel in rig {rig.path}")
             lim = rig.limits.channel_limit(ch)
+            v = max(abs(float(v_hi)), abs(float(v_lo)))
             if v > lim:
                 raise ConfigError(file, key, f"{v:g} V at {role} node {node!r} exceeds the {lim:g} V limit of its "
                                   f"source channel {ch} (rig file {rig.path})")
+            model = rig.unipolar_source(ch)
+            if model is not None and v_lo < 0:
+                raise ConfigError(file, key, f"{float(v_lo):g} V at {role} node {node!r} is negative: its source "
+                                  f"channel {ch} ({model}, rig file {rig.path}) sources 0 V and up only")
 
 
 def make_task(table: dict[str, Any], network: Network, rng: np.random.Generator, file: str) -> Task:
@@ -249,9 +265,11 @@ def make_task(table: dict[str, Any], network: Network, rng: np.random.Generator,
     pats = None
     if t.has("patterns_v"):
         raw = t.raw("patterns_v")
-        arr = np.asarray(raw, dtype=object)
-        if arr.shape != (3, 3) or not all(isinstance(v, (int, float)) for v in arr.ravel()):
+        if not (isinstance(raw, list) and len(raw) == 3 and all(isinstance(r, list) and len(r) == 3 for r in raw)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in raw for v in r)):
             raise t.error("patterns_v", "expected 3 rows of 3 voltages (one target pattern per class)")
         pats = np.asarray(raw, dtype=float)
+        if not np.all(np.isfinite(pats)):
+            raise t.error("patterns_v", f"expected finite numbers, got {raw!r}"[:120])
     t.finish()
     return classification_iris(rng=rng, n_test=n_test, input_range_v=(rng_in[0], rng_in[1]), patterns_v=pats)

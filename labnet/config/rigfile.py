@@ -78,8 +78,8 @@ from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, METERS, SOURCES
 from labnet.bench.rig import Limits
 from labnet.config.schema import Table, read_toml
 from labnet.core.errors import ConfigError
-from labnet.core.network import Network
-from labnet.core.nonideal import SimSettings
+from labnet.core.network import Network, check_name
+from labnet.core.nonideal import SimSettings, sim_ranges
 from labnet.core.parts import PartSpec, get_part
 
 RIG_KINDS = ("simulator", "bench")
@@ -161,6 +161,17 @@ class RigSpec:
     def simulated(self) -> bool:
         return self.kind == "simulator"
 
+    def unipolar_source(self, channel: str) -> str | None:
+        """The model of the source instrument behind ``channel`` if it sources 0 V and up only
+        (a negative setpoint there is refused before the run), else None (bipolar, or no wire)."""
+        if self.instruments is None:
+            return None
+        prefix = channel.partition(".")[0]
+        src = self.instruments.sources.get(prefix)
+        if src is None or SOURCES[src.model].bipolar:
+            return None
+        return src.model
+
 
 def load_rig(path: str | Path) -> RigSpec:
     """Read and validate a rig file; raise ConfigError naming file and key on any problem."""
@@ -170,6 +181,8 @@ def load_rig(path: str | Path) -> RigSpec:
     top = Table(data, f)
     rig = top.table("rig")
     name = rig.str("name", p.stem)
+    if rig.has("name"):
+        check_name(name, f, "rig.name", "rig name")
     kind_given = rig.has("kind")
     kind = rig.str("kind", "simulator", choices=RIG_KINDS)
     transport = rig.str("transport", "wire" if top.has("instruments") else "direct", choices=RIG_TRANSPORTS)
@@ -201,7 +214,7 @@ def load_rig(path: str | Path) -> RigSpec:
         raise ConfigError(f, "parts.initial_code", f"expected a code within limits {code_min}..{code_max}, got {initial}")
     sim: dict[str, Any] = {}
     if top.has("simulator"):
-        sim = _sim_settings(top.table("simulator"))
+        sim = _sim_settings(top.table("simulator"), part)
     elif kind == "simulator":
         sim = {}
     instruments = None
@@ -300,18 +313,22 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
     return InstrumentsSpec(board, meter, sources)
 
 
-def _sim_settings(t: Table) -> dict[str, Any]:
-    """The ``[simulator]`` table: any fields of :class:`~labnet.core.nonideal.SimSettings` (its defaults fill the rest)."""
+def _sim_settings(t: Table, part: PartSpec) -> dict[str, Any]:
+    """The ``[simulator]`` table: any fields of :class:`~labnet.core.nonideal.SimSettings` (its
+    defaults fill the rest), each within :func:`~labnet.core.nonideal.sim_ranges` for ``part``."""
     t.refuse_renamed(RENAMED_SIM_KEYS)
+    ranges = sim_ranges(part.max_code, part.tempco_ppm_per_k)
     out: dict[str, Any] = {}
     for fld in fields(SimSettings):
         if not t.has(fld.name):
             continue
+        r = ranges.get(fld.name)
         if fld.type in ("bool", bool):
             out[fld.name] = t.bool(fld.name)
         elif fld.type in ("int", int):
             out[fld.name] = t.int(fld.name, lo=0)
         else:
-            out[fld.name] = t.float(fld.name, lo=0.0)
+            assert r is not None, f"SimSettings.{fld.name} has no range in sim_ranges"
+            out[fld.name] = t.float(fld.name, lo=r.lo, hi=r.hi, lo_open=r.lo_open, hi_open=r.hi_open)
     t.finish()
     return out

@@ -27,6 +27,8 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(p), "-", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(p), "-", "a folder, not a file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(p), "-", f"cannot read file ({exc})") from None
     try:
@@ -107,7 +109,8 @@ class Table:
         return v
 
     def float(self, name: builtins.str, default: Any = _MISSING, lo: builtins.float | None = None,
-              hi: builtins.float | None = None, lo_open: builtins.bool = False) -> builtins.float:
+              hi: builtins.float | None = None, lo_open: builtins.bool = False,
+              hi_open: builtins.bool = False) -> builtins.float:
         v = self.raw(name, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.error(name, f"expected a number, got {_kind(v)}")
@@ -116,6 +119,8 @@ class Table:
             raise self.error(name, f"expected a finite number, got {v}")
         if lo_open and lo is not None and v <= lo:
             raise self.error(name, f"expected a value > {lo}, got {v}")
+        if hi_open and hi is not None and v >= hi:
+            raise self.error(name, f"expected a value < {hi}, got {v}")
         _range(self, name, v, lo, hi)
         return v
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from labnet.config.schema import Table, read_toml
 from labnet.core.errors import ConfigError
+from labnet.core.network import check_name
 from labnet.core.parts import CATALOG
 from labnet.insilico.effects import INPUTS, NETWORKS, RULES, PointSpec
 
@@ -187,6 +188,8 @@ def load_sweep(path: str | Path) -> Sweep:
     top = Table(data, file)
     head = top.table("sweep")
     name = head.str("name", Path(file).stem)
+    if head.has("name"):  # it names the default sweep folder
+        check_name(name, file, "sweep.name", "sweep name")
     seed = head.int("seed", 0, lo=0)
     chunk = head.int("chunk", 20, lo=1, hi=100_000)
     head.finish()

@@ -127,8 +127,9 @@ class Network:
             for n in members:
                 if n not in seen:
                     raise self._err(role, f"unknown node {n!r}")
-            if len(set(members)) != len(members):
-                raise self._err(role, "a node is listed twice")
+            twice = sorted({n for n in members if list(members).count(n) > 1})
+            if twice:
+                raise self._err(role, f"node {twice[0]!r} listed twice")
             if self.ground in members:
                 raise self._err(role, f"ground node {self.ground!r} cannot also be one of the {role}")
         both = set(self.inputs) & set(self.outputs)

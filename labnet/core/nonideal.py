@@ -7,8 +7,9 @@ The rig file's ``[simulator]`` table is validated against :class:`SimSettings` (
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -55,4 +56,50 @@ class SimSettings:
         return asdict(self)
 
 
-__all__ = ["SimSettings"]
+class Range(NamedTuple):
+    """Valid values of one numeric :class:`SimSettings` field: ``lo <= v`` (``lo < v`` if
+    ``lo_open``) and ``v <= hi`` (``v < hi`` if ``hi_open``); None: unbounded."""
+
+    lo: float | None
+    hi: float | None
+    lo_open: bool = False
+    hi_open: bool = False
+
+
+#: Largest noise, resolution and offset (V) a simulated bench may have: beyond 1 V the
+#: instruments (signals of at most a few volts) would measure nothing but the non-ideality.
+MAX_SIM_VOLTS = 1.0
+#: Largest temperature swing (K): the digipots' whole operating range (-40 to 85 °C) is 125 K.
+MAX_DRIFT_KELVIN = 100.0
+
+
+def sim_ranges(max_code: int, tempco_ppm_per_k: float) -> dict[str, Range]:
+    """The valid range of every numeric field for a part with taps ``0..max_code`` and a
+    resistance tempco (ppm/K) — so a rig file is refused at validation, not deep in the model.
+
+    * ``wiper_spread`` < 1: R_W = typical·(1 ± spread) stays > 0 for every draw.
+    * ``inl_taps`` <= max_code/π: D + a·sin(πD/N) >= D·(1 − a·π/N) >= 0 for every code D and
+      every drawn amplitude |a| <= inl_taps (sin x <= x), so R(D) is never negative.
+    * ``drift_kelvin``: at most :data:`MAX_DRIFT_KELVIN` and below 10⁶/tempco, so the
+      resistance scale 1 + tempco·ΔT stays > 0.
+    * ``source_gain_error`` < 1: the drawn gain 1 ± error stays > 0 (no inverted source).
+    * ``drift_period_s`` > 0 (it divides the time); ``meter_input_ohm`` >= 0 (0: no loading).
+    """
+    drift_hi = MAX_DRIFT_KELVIN
+    if tempco_ppm_per_k:
+        drift_hi = min(drift_hi, 1e6 / abs(tempco_ppm_per_k) * (1 - 1e-9))
+    return {
+        "seed": Range(0, None),
+        "wiper_spread": Range(0.0, 1.0, hi_open=True),
+        "inl_taps": Range(0.0, max_code / math.pi),
+        "meter_noise_v": Range(0.0, MAX_SIM_VOLTS),
+        "meter_resolution_v": Range(0.0, MAX_SIM_VOLTS),
+        "meter_input_ohm": Range(0.0, None),
+        "source_gain_error": Range(0.0, 1.0, hi_open=True),
+        "source_offset_v": Range(0.0, MAX_SIM_VOLTS),
+        "drift_kelvin": Range(0.0, drift_hi),
+        "drift_period_s": Range(0.0, None, lo_open=True),
+    }
+
+
+__all__ = ["MAX_DRIFT_KELVIN", "MAX_SIM_VOLTS", "Range", "SimSettings", "sim_ranges"]
