@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labnet.app.figfiles import save_figure, write_page
 from labnet.core.analysis import task_modes
 from labnet.core.conductance import ConductanceModel, PartModel
 from labnet.core.network import Network
@@ -166,8 +167,10 @@ def _save(fig: Any, path: Path, *, tight: bool = True) -> None:
     """Lay out (unless the figure places its own legend and colour bar), write a PNG, close."""
     if tight:
         fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)
+    try:
+        save_figure(fig, path, dpi=110)  # atomic: a stopped report leaves no truncated PNG
+    finally:
+        _plt().close(fig)
 
 def fig_error(d: SessionData, path: Path) -> None:
     plt = _plt()
@@ -338,7 +341,7 @@ def write_report(folder: str | Path) -> Path:
                                   fig_deff_gbar, fig_deff_measured)):
         fn(d, f / name)
     page = f / "report.md"
-    page.write_text(_markdown(d), encoding="utf-8")
+    write_page(page, _markdown(d))
     return page
 
 

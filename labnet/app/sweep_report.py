@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from labnet.app.figfiles import save_figure, write_page
 from labnet.insilico.effects import EFFECTS
 
 _LABELS = {"lam_falls": "λ_min falls", "share_rises": "softest share |c0|/Σ|c| rises", "deff_falls": "D_eff falls",
@@ -82,7 +83,7 @@ def write_sweep_report(folder: str | Path) -> Path:
     axes[0][0].set_ylabel("fraction of networks")
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    fig.savefig(folder / "effects_vs_demand.png", dpi=110)
+    save_figure(fig, folder / "effects_vs_demand.png", dpi=110)
     plt.close(fig)
     figs.append("effects_vs_demand.png")
 
@@ -105,7 +106,7 @@ def write_sweep_report(folder: str | Path) -> Path:
     axes[0].set_ylabel("points")
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(folder / "ratio_histograms.png", dpi=110)
+    save_figure(fig, folder / "ratio_histograms.png", dpi=110)
     plt.close(fig)
     figs.append("ratio_histograms.png")
 
@@ -122,7 +123,7 @@ def write_sweep_report(folder: str | Path) -> Path:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         name = f"error_vs_{param}.png"
-        fig.savefig(folder / name, dpi=110)
+        save_figure(fig, folder / name, dpi=110)
         plt.close(fig)
         figs.append(name)
 
@@ -135,7 +136,7 @@ def write_sweep_report(folder: str | Path) -> Path:
     lines += ["", f"Median |Δk|/|k0| {df['dk_rel'].median():.3g}; target reached in {df['reached'].mean():.0%} of points.",
               ""] + [f"![{f}]({f})" for f in figs]
     page = folder / "report.md"
-    page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_page(page, "\n".join(lines) + "\n")
     return page
 
 

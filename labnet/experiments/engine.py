@@ -129,7 +129,8 @@ class Engine:
         if n > len(evs) or (n and cache[n - 1][0] is not evs[n - 1]):  # the list was replaced
             cache.clear()
             n = 0
-        cache.extend((e, {"step": e.step, "train": dict(e.train), "test": dict(e.test)}) for e in evs[n:])
+        # the record shares the event's score dicts (read-only once emitted): no second copy per evaluation
+        cache.extend((e, {"step": e.step, "train": e.train, "test": e.test}) for e in evs[n:])
         return [d for _, d in cache]
 
     def _sink_rngs(self) -> dict[str, np.random.Generator]:
