@@ -8,8 +8,9 @@ seeded faults — dropped and garbled bytes, replies delayed past the timeout, b
 the port unplugged and back, SCPI errors in the queue, wildly-off meter readings, VISA
 timeouts. A run that did not complete is resumed without faults. The script prints the
 totals (see labnet.app.campaign for what is checked) and writes ``campaign.json`` with every run.
-Exit code 0 when no source was left on, no row was lost or corrupted and every run completed
-(first time or after its resume).
+Exit code 0 when no source was left on, no row was lost or corrupted, no error escaped as anything
+but a labnet error (a raw pyserial/pyvisa exception) and every run completed (first time or after
+its resume).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(dataclasses.asdict(summary), indent=1))
     print(f"sessions and campaign.json in {out}")
     ok = (summary.sources_left_on == 0 and summary.rows_lost == 0 and summary.rows_corrupted == 0
-          and summary.rows_incomplete == 0 and summary.effective_rows_mismatch == 0 and summary.not_completed == 0)
+          and summary.rows_incomplete == 0 and summary.effective_rows_mismatch == 0 and summary.not_completed == 0
+          and summary.raw_exceptions == 0)
     return 0 if ok else 1
 
 

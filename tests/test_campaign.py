@@ -33,6 +33,7 @@ def test_campaign_safety(campaign) -> None:
     assert summary.rows_lost == 0 and summary.rows_corrupted == 0 and summary.rows_incomplete == 0
     assert summary.effective_rows_mismatch == 0
     assert summary.not_completed == 0
+    assert summary.raw_exceptions == 0, summary.raw_exception_types
     assert summary.resumed >= 1, "the seeds chosen should make at least one run stop"
     assert summary.rows_emitted > 0
 
@@ -79,3 +80,22 @@ def test_unrecoverable_fault_stops_cleanly_and_resumes_exactly(tmp_path: Path, c
     assert rep.resumed and rep.final_status == "completed"
     assert rep.sources_on == 0 and rep.rows_lost == 0 and rep.rows_corrupted == 0
     assert rep.codes_match
+
+
+@pytest.mark.parametrize("seed", [1036, 5099, 5124])
+def test_port_error_during_recovery_seeds(tmp_path: Path, seed: int) -> None:
+    """The seeds where a raw pyserial PortNotOpenError used to escape the digipot driver while a
+    recovery was interrupted by a port error (issue 13): now an InstrumentError, the sources off,
+    no row lost, the run completed (first time or after its resume)."""
+    from labnet.app.campaign import campaign_protocol, reference_opportunities
+    from labnet.app.runner import run_protocol
+
+    protocol = campaign_protocol(tmp_path)
+    reference = run_protocol(protocol, session_dir=tmp_path / "reference", progress=False)
+    rep = faulted_run(protocol, tmp_path / f"run{seed}", seed, reference,
+                      opportunities=reference_opportunities(reference))
+    assert rep.faults, "the seed should inject faults"
+    assert rep.raw_exceptions == []
+    assert rep.sources_on == 0
+    assert rep.rows_lost == 0 and rep.rows_corrupted == 0 and rep.rows_incomplete == 0
+    assert rep.final_status == "completed", (rep.first_reason, rep.resume_status)

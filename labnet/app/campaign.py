@@ -40,6 +40,7 @@ from labnet.app.rigstate import sim_model
 from labnet.app.runner import RunOutcome, resume_session, run_protocol
 from labnet.config.protocol import Protocol, load_protocol
 from labnet.config.shipped import default_rig_path
+from labnet.core.errors import LabnetError
 from labnet.experiments.engine import StateMeasured
 from labnet.session.folder import read_session, read_status
 
@@ -140,6 +141,7 @@ class RunReport:
     driver_retries: dict[str, int] = field(default_factory=dict)  # logged "retry" events per instrument
     meter_rereads: int = 0  # READ? sent again by the meter driver (a fresh scan: fresh noise)
     engine_rereads: int = 0
+    raw_exceptions: list[str] = field(default_factory=list)  # "Type: message" of errors that are not LabnetError
     codes_match: bool = False
     final_error: float = math.nan
     reference_error: float = math.nan
@@ -189,6 +191,13 @@ def _count_events(folder: Path, rep: RunReport) -> None:
             rep.engine_rereads += 1
 
 
+def _raw(exc: BaseException, rep: RunReport) -> None:
+    """Record ``exc`` if it is not a labnet error: a driver must turn every pyserial / pyvisa /
+    OS error into an InstrumentError (a labnet error naming the instrument), never let it escape."""
+    if not isinstance(exc, LabnetError):
+        rep.raw_exceptions.append(f"{type(exc).__module__}.{type(exc).__name__}: {exc}"[:200])
+
+
 def faulted_run(protocol: Protocol, folder: str | Path, seed: int, reference: RunOutcome,
                 rates: dict[str, float] | None = None, opportunities: dict[str, int] | None = None) -> RunReport:
     """One faulted run (and its fault-free resume if it did not complete), checked.
@@ -220,8 +229,8 @@ def faulted_run(protocol: Protocol, folder: str | Path, seed: int, reference: Ru
     out: RunOutcome | None = None
     try:
         out = run_protocol(protocol, session_dir=f, rig=rig, progress=False, subscribers=[first])
-    except Exception:  # noqa: BLE001 - the status file says what happened; checked below
-        pass
+    except Exception as exc:  # noqa: BLE001 - the status file says what happened; checked below
+        _raw(exc, rep)
     rep.faults = dict(Counter(e.kind for e in plan.log))
     rep.sources_on += _model_sources_on(rig)
     st = read_status(f) or {}
@@ -234,6 +243,7 @@ def faulted_run(protocol: Protocol, folder: str | Path, seed: int, reference: Ru
             out = resume_session(f, progress=False, subscribers=[again])  # a fresh bench: no faults
         except Exception as exc:  # noqa: BLE001 - recorded as the resume's status
             rep.resume_status = f"error: {type(exc).__name__}: {exc}"
+            _raw(exc, rep)
         st = read_status(f) or {}
         rep.resume_status = rep.resume_status or st.get("status", "?")
         attempts = [first, again] if csv_before else [again]
@@ -282,6 +292,8 @@ class CampaignSummary:
     engine_rereads: int
     runs_without_faults: int
     wall_s: float
+    raw_exceptions: int = 0  # errors that escaped as something other than a LabnetError (must be 0)
+    raw_exception_types: dict[str, int] = field(default_factory=dict)
 
 
 def summarise(reports: Sequence[RunReport], wall_s: float) -> CampaignSummary:
@@ -320,6 +332,8 @@ def summarise(reports: Sequence[RunReport], wall_s: float) -> CampaignSummary:
         engine_rereads=sum(r.engine_rereads for r in reports),
         runs_without_faults=sum(not r.faults for r in reports),
         wall_s=wall_s,
+        raw_exceptions=sum(len(r.raw_exceptions) for r in reports),
+        raw_exception_types=dict(Counter(e.split(":")[0] for r in reports for e in r.raw_exceptions)),
     )
 
 
@@ -345,7 +359,8 @@ def run_campaign(folder: str | Path, runs: int, *, first_seed: int = 0, rig: str
         if verbose:
             print(f"run {seed:4d} {'+'.join(rep.rates):24s} faults {sum(rep.faults.values()):2d} "
                   f"{rep.first_status:9s} -> {rep.final_status:9s} codes {'=' if rep.codes_match else '≠'} "
-                  f"on {rep.sources_on} lost {rep.rows_lost} bad {rep.rows_corrupted}  {rep.first_reason[:60]}",
+                  f"on {rep.sources_on} lost {rep.rows_lost} bad {rep.rows_corrupted} raw {len(rep.raw_exceptions)}  "
+                  f"{rep.first_reason[:60]}",
                   flush=True)
     summary = summarise(reports, time.perf_counter() - t0)
     (f / "campaign.json").write_text(json.dumps({"summary": asdict(summary), "runs": [asdict(r) for r in reports]},
