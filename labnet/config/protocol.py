@@ -170,6 +170,8 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         eval_train_max=tt.int("eval_train_max", td("eval_train_max"), lo=0),
     )
     tt.finish()
+    for k in ("analysis", "calibration"):
+        top.declare(k, "table", {})  # optional tables (key reference)
     extra = {k: top.raw(k) for k in ("analysis", "calibration") if top.has(k)}
     if extra:  # [analysis] -> AnalysisSettings, [calibration] -> {"table": path}
         extra = validate_extra(extra, f, network, rig_spec.limits.max_source_v)
