@@ -70,6 +70,7 @@ A rig file::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, METERS, SOURCES
 from labnet.bench.rig import Limits
 from labnet.config.schema import Table, read_toml
 from labnet.core.errors import ConfigError
-from labnet.core.network import Network, check_name
+from labnet.core.network import NETWORK_KEYS, Network, check_name
 from labnet.core.nonideal import SimSettings, sim_ranges
 from labnet.core.parts import PartSpec, get_part
 
@@ -187,7 +188,15 @@ def load_rig(path: str | Path) -> RigSpec:
     kind = rig.str("kind", "simulator", choices=RIG_KINDS)
     transport = rig.str("transport", "wire" if top.has("instruments") else "direct", choices=RIG_TRANSPORTS)
     rig.finish()
-    network = Network.from_dict(top.raw("network"), file=f, key="network")
+    raw_network = top.raw("network")
+    if isinstance(raw_network, Mapping):  # for the key reference (labnet.config.keyref)
+        declared = Table(raw_network, f, "network")
+        for key_name, (key_kind, dflt) in NETWORK_KEYS.items():
+            if dflt == "required":
+                declared.declare(key_name, key_kind)
+            else:
+                declared.declare(key_name, key_kind, dflt)
+    network = Network.from_dict(raw_network, file=f, key="network")
     parts = top.table("parts")
     part = get_part(parts.str("model"), f, "parts.model")
     initial = parts.raw("initial_code", None)
@@ -319,10 +328,14 @@ def _sim_settings(t: Table, part: PartSpec) -> dict[str, Any]:
     t.refuse_renamed(RENAMED_SIM_KEYS)
     ranges = sim_ranges(part.max_code, part.tempco_ppm_per_k)
     out: dict[str, Any] = {}
+    defaults = SimSettings()
     for fld in fields(SimSettings):
+        kind = "boolean" if fld.type in ("bool", bool) else "integer" if fld.type in ("int", int) else "number"
+        r = ranges.get(fld.name)
+        checks = {} if r is None else {"lo": r.lo, "hi": r.hi, "lo_open": r.lo_open or None, "hi_open": r.hi_open or None}
+        t.declare(fld.name, kind, getattr(defaults, fld.name), **checks)
         if not t.has(fld.name):
             continue
-        r = ranges.get(fld.name)
         if fld.type in ("bool", bool):
             out[fld.name] = t.bool(fld.name)
         elif fld.type in ("int", int):

@@ -85,19 +85,19 @@ def sim_ranges(max_code: int, tempco_ppm_per_k: float) -> dict[str, Range]:
     * ``source_gain_error`` < 1: the drawn gain 1 ± error stays > 0 (no inverted source).
     * ``drift_period_s`` > 0 (it divides the time); ``meter_input_ohm`` >= 0 (0: no loading).
     """
-    drift_hi = MAX_DRIFT_KELVIN
-    if tempco_ppm_per_k:
-        drift_hi = min(drift_hi, 1e6 / abs(tempco_ppm_per_k) * (1 - 1e-9))
+    drift = Range(0.0, MAX_DRIFT_KELVIN)
+    if tempco_ppm_per_k and 1e6 / abs(tempco_ppm_per_k) <= MAX_DRIFT_KELVIN:
+        drift = Range(0.0, 1e6 / abs(tempco_ppm_per_k), hi_open=True)
     return {
         "seed": Range(0, None),
         "wiper_spread": Range(0.0, 1.0, hi_open=True),
-        "inl_taps": Range(0.0, max_code / math.pi),
+        "inl_taps": Range(0.0, math.floor(max_code / math.pi * 100) / 100),  # rounded down: still safe
         "meter_noise_v": Range(0.0, MAX_SIM_VOLTS),
         "meter_resolution_v": Range(0.0, MAX_SIM_VOLTS),
         "meter_input_ohm": Range(0.0, None),
         "source_gain_error": Range(0.0, 1.0, hi_open=True),
         "source_offset_v": Range(0.0, MAX_SIM_VOLTS),
-        "drift_kelvin": Range(0.0, drift_hi),
+        "drift_kelvin": drift,
         "drift_period_s": Range(0.0, None, lo_open=True),
     }
 
