@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"sessions and campaign.json in {out}")
     ok = (summary.sources_left_on == 0 and summary.rows_lost == 0 and summary.rows_corrupted == 0
           and summary.rows_incomplete == 0 and summary.effective_rows_mismatch == 0 and summary.not_completed == 0
-          and summary.raw_exceptions == 0)
+          and summary.raw_exceptions == 0 and summary.rows_codes_off_board == 0)
     return 0 if ok else 1
 
 

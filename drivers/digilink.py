@@ -33,7 +33,12 @@ class BoardError(InstrumentError):
 
 
 class _Retry(Exception):
-    """An exchange failed in a way a retransmission can fix."""
+    """An exchange failed in a way a retransmission can fix; ``not_run``: the board said it did
+    not take the request (a framing error it reports), so a retransmission is its first run."""
+
+    def __init__(self, message: str, not_run: bool = False) -> None:
+        super().__init__(message)
+        self.not_run = not_run
 
 
 class _Reset(Exception):
@@ -99,7 +104,7 @@ class BoardLink:
                 raise _Reset("ready line received")
             if fr.seq is None:
                 if fr.kind == "ER" and fr.error_code in (dp.E_CRC, dp.E_OVERFLOW):
-                    raise _Retry(f"board reports {dp.ERROR_NAMES[fr.error_code]} error on our request")
+                    raise _Retry(f"board reports {dp.ERROR_NAMES[fr.error_code]} error on our request", not_run=True)
                 raise _Retry(f"unexpected reply {got!r}")
             if fr.seq != seq:
                 self._event("stale_reply", expected=f"{seq:02X}", got=got.decode("ascii", "replace").strip())
@@ -115,6 +120,7 @@ class BoardLink:
         need_sync = False
         attempt = -1
         restored = 0  # recoveries during this exchange: each gives the request a fresh retry budget
+        sent = 0  # transmissions of this line (same sequence number): > 1 is a retransmission
         while attempt < self.retries:
             attempt += 1
             if attempt:
@@ -125,16 +131,21 @@ class BoardLink:
                 if self._reset_input() and not self._recovering:
                     self._recover("ready line among discarded input", cmd)
                     attempt, restored = self._fresh_budget(restored, cmd)
+            sending = False
             try:
                 if need_sync:
                     self._sync()
                     need_sync = False
                 self.stats["exchanges"] += 1
                 if line_seq != self.seq:
-                    line, line_seq = dp.request(self.seq, cmd, *args), self.seq
+                    line, line_seq, sent = dp.request(self.seq, cmd, *args), self.seq, 0
+                sent += 1
+                sending = True
                 fr = self._send_once(line, self.seq)
             except _Retry as exc:
                 last = str(exc)
+                if exc.not_run and sending:  # a transmission the board refused unread cannot have run
+                    sent -= 1
                 continue
             except _Reset as exc:
                 last = str(exc)
@@ -152,6 +163,8 @@ class BoardLink:
                 continue
             if fr.kind == "OK":
                 self.seq = (self.seq + 1) & 0xFF
+                if sent > 1 and not self._recovering:  # maybe the late ack of an earlier transmission
+                    self._unconfirmed = True
                 return fr
             code = fr.error_code
             name = dp.ERROR_NAMES.get(code, str(code))
@@ -173,6 +186,10 @@ class BoardLink:
         raise InstrumentError(f"digipot board: no valid reply to {cmd} after {self.retries + 1} attempts ({last})")
 
     max_restores = 3
+    #: An exchange was acknowledged only after a retransmission: the ack may be the late reply to
+    #: the first transmission while the retransmission reset the board (its ready line arriving
+    #: after the ack). :meth:`DigipotBoard._confirm` settles it with a readback.
+    _unconfirmed = False
 
     def _fresh_budget(self, restored: int, cmd: str) -> tuple[int, int]:
         """After a successful recovery the interrupted request gets its retries again, at most

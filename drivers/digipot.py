@@ -177,6 +177,23 @@ class DigipotBoard(StatsState, BoardLink):
             self.record[a:b + 1] = new[a:b + 1]
         if self._board_crc != dp.table_crc(self.record):
             self._recover("code-table checksum in the W ack differs from the host record", "W")
+        self._confirm()
+
+    def _confirm(self) -> None:
+        """After an exchange acknowledged only on a retransmission, read every code back: the ack
+        may be the late reply to the first transmission while the retransmission reset the board
+        (seen in fault campaign run 1314: a delayed W ack, then a reset on the retransmitted W, and
+        the next scan taken at the power-up codes). A reset board answers the readback with its
+        ready line or NOSYNC (recovered in the exchange) or with other codes (recovered here)."""
+        assert self.record is not None
+        for _ in range(self.retries + 1):
+            if not self._unconfirmed:
+                return
+            self._unconfirmed = False
+            if self._read_span_all() != self.record:
+                self._recover("readback after a retransmitted exchange differs from the host record", "R")
+        if self._unconfirmed:
+            raise InstrumentError(f"digipot board: {self.retries + 1} readbacks in a row needed retransmissions")
 
     _board_crc = -1
 
@@ -194,6 +211,7 @@ class DigipotBoard(StatsState, BoardLink):
         if any(got[c - lo] != self.record[c] for c in chs):
             self._recover("readback differs from the host record", "R")
             return np.array([self.record[c] for c in chs], dtype=np.int64)
+        self._confirm()
         return np.array([got[c - lo] for c in chs], dtype=np.int64)
 
     @_port_guard

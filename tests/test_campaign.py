@@ -34,6 +34,7 @@ def test_campaign_safety(campaign) -> None:
     assert summary.effective_rows_mismatch == 0
     assert summary.not_completed == 0
     assert summary.raw_exceptions == 0, summary.raw_exception_types
+    assert summary.rows_codes_off_board == 0
     assert summary.resumed >= 1, "the seeds chosen should make at least one run stop"
     assert summary.rows_emitted > 0
 
@@ -82,11 +83,13 @@ def test_unrecoverable_fault_stops_cleanly_and_resumes_exactly(tmp_path: Path, c
     assert rep.codes_match
 
 
-@pytest.mark.parametrize("seed", [1036, 5099, 5124])
+@pytest.mark.parametrize("seed", [1036, 5099, 5124, 1314])
 def test_port_error_during_recovery_seeds(tmp_path: Path, seed: int) -> None:
     """The seeds where a raw pyserial PortNotOpenError used to escape the digipot driver while a
     recovery was interrupted by a port error (issue 13): now an InstrumentError, the sources off,
-    no row lost, the run completed (first time or after its resume)."""
+    no row lost, the run completed (first time or after its resume). Seed 1314: a delayed W ack,
+    then a reset on the retransmitted W; the next scans were taken at the power-up codes while
+    logged with the new ones, until the driver confirmed retransmitted exchanges by readback."""
     from labnet.app.campaign import campaign_protocol, reference_opportunities
     from labnet.app.runner import run_protocol
 
@@ -99,3 +102,6 @@ def test_port_error_during_recovery_seeds(tmp_path: Path, seed: int) -> None:
     assert rep.sources_on == 0
     assert rep.rows_lost == 0 and rep.rows_corrupted == 0 and rep.rows_incomplete == 0
     assert rep.final_status == "completed", (rep.first_reason, rep.resume_status)
+    assert rep.rows_codes_off_board == 0
+    if seed == 1314:
+        assert rep.first_status == "completed" and rep.codes_match and not (rep.meter_rereads or rep.engine_rereads)

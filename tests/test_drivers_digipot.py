@@ -170,12 +170,19 @@ def test_store_on_a_volatile_part_is_refused():
 
 
 # ---------------------------------------------------------------------- retries
+def confirm(seq: int, table: list[int]) -> tuple[bytes, bytes]:
+    """The readback that follows an exchange acknowledged only on a retransmission (the ack may be
+    the late reply to an earlier transmission while the retransmission reset the board)."""
+    return r(seq, "R", "00", "10"), ok(f"{seq:02X} OK R " + dp.pack_codes(table, 2))
+
+
 def test_timeout_is_retried_with_the_same_sequence_number_and_backoff(caplog):
     events: list = []
     sleeps: list = []
     line = r(3, "W", "00", "0A")
     table = [10] + PU[1:]
-    board, port = connected([(line, None), (line, None), (line, w_ack(3, 1, table))], events=events, sleeps=sleeps)
+    board, port = connected([(line, None), (line, None), (line, w_ack(3, 1, table)), confirm(4, table)],
+                            events=events, sleeps=sleeps)
     with caplog.at_level(logging.WARNING, logger="drivers.digipot"):
         board.write_codes([0], [10])
     port.assert_done()
@@ -190,7 +197,7 @@ def test_garbled_reply_is_retried_and_the_replay_accepted():
     table = [10] + PU[1:]
     good = w_ack(3, 1, table)
     garbled = good.replace(b"OK", b"oK")
-    board, port = connected([(line, garbled), (line, good)])
+    board, port = connected([(line, garbled), (line, good), confirm(4, table)])
     board.write_codes([0], [10])
     port.assert_done()
 
@@ -230,7 +237,7 @@ def test_retries_are_bounded_then_a_clear_error():
 
 def test_garbage_bytes_without_a_line_end_are_a_timeout():
     line = r(3, "R", "00", "01")
-    board, port = connected([(line, b"\x00\xff garbage"), (line, ok("03 OK R 31"))])
+    board, port = connected([(line, b"\x00\xff garbage"), (line, ok("03 OK R 31")), confirm(4, PU)])
     assert board.read_codes([0]).tolist() == [49]
 
 
@@ -408,3 +415,24 @@ def test_port_error_during_a_recovery_is_an_instrument_error_not_a_raw_serial_on
         board.read_codes([0])
     assert not isinstance(info.value, serial.SerialException)
     assert isinstance(info.value.__cause__, serial.PortNotOpenError)
+
+
+def test_late_ack_then_reset_on_the_retransmission_is_caught_by_the_readback():
+    """Fault campaign run 1314: the W ack comes late (the driver retransmits), the retransmitted
+    line resets the board, and the late ack of the first transmission answers it. The readback
+    that confirms a retransmitted exchange meets the reset (NOSYNC) and the codes are restored
+    before anything is measured."""
+    events: list = []
+    line = r(3, "W", "00", "0A")
+    table = [10] + PU[1:]
+    board, port = connected([
+        (line, None),  # the reply is late: timeout
+        (line, w_ack(3, 1, table)),  # the late ack of the first transmission; the board resets meanwhile
+        (r(4, "R", "00", "10"), ok("04 ER 06 NOSYNC")),
+        *recovery(4, table),
+        confirm(7, table),
+    ], events=events)
+    board.write_codes([0], [10])
+    port.assert_done()
+    assert [e["event"] for e in events if e["event"] in ("board_reset", "recovered")] == ["board_reset", "recovered"]
+    assert board.record == table

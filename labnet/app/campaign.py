@@ -12,7 +12,8 @@ For every run the campaign checks, and :class:`RunReport` records:
 * **sources off** — after the faulted attempt and after the resume, the simulator's model has
   no source output on (its ``driven`` map is empty);
 * **rows** — every state the engine emitted is in the CSV, under its attempt, with exactly the
-  values emitted (no row lost, none corrupted), and every row of the file is complete;
+  values emitted (no row lost, none corrupted), and every row of the file is complete; and
+  every state was measured with the codes it is logged with (the simulator's board had them);
 * **outcome** — the run completed, or stopped cleanly and resumed to completion; its final
   codes (and final error) are compared with the fault-free run's. A run in which a meter scan
   was taken again — by the engine (implausible reading) or by the meter driver (``READ?``
@@ -108,14 +109,20 @@ def plan_for(seed: int, kinds: Sequence[str] | None = None) -> dict[str, float]:
 
 
 class RowRecorder:
-    """Keeps every emitted :class:`StateMeasured` (to check the CSV against)."""
+    """Keeps every emitted :class:`StateMeasured` (to check the CSV against) and, given the
+    simulator's ``model``, counts the states whose logged codes are not the codes the board had
+    when they were measured (a reset the driver did not notice in time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, model: Any = None) -> None:
         self.states: list[StateMeasured] = []
+        self.model = model
+        self.off_board = 0
 
     def __call__(self, ev: object) -> None:
         if isinstance(ev, StateMeasured):
             self.states.append(ev)
+            if self.model is not None and not np.array_equal(np.asarray(self.model.codes), np.asarray(ev.codes)):
+                self.off_board += 1
 
 
 @dataclass
@@ -136,6 +143,7 @@ class RunReport:
     rows_lost: int = 0
     rows_corrupted: int = 0
     rows_incomplete: int = 0
+    rows_codes_off_board: int = 0  # states logged with codes the board did not have (faulted attempt)
     effective_rows_ok: bool = False  # after dropping superseded rows: the fault-free run's states, in order
     driver_events: int = 0  # retries / recoveries / reconnects logged in events.jsonl
     driver_retries: dict[str, int] = field(default_factory=dict)  # logged "retry" events per instrument
@@ -224,7 +232,7 @@ def faulted_run(protocol: Protocol, folder: str | Path, seed: int, reference: Ru
         used = plan.counts()[kind]
         n = max(1, int(opportunities.get(kind, 1)) - used)
         plan.schedule(kind, used + int(np.random.default_rng([seed, 7]).integers(n)))
-    first = RowRecorder()
+    first = RowRecorder(sim_model(rig))
     attempts = [first]
     out: RunOutcome | None = None
     try:
@@ -232,6 +240,7 @@ def faulted_run(protocol: Protocol, folder: str | Path, seed: int, reference: Ru
     except Exception as exc:  # noqa: BLE001 - the status file says what happened; checked below
         _raw(exc, rep)
     rep.faults = dict(Counter(e.kind for e in plan.log))
+    rep.rows_codes_off_board = first.off_board
     rep.sources_on += _model_sources_on(rig)
     st = read_status(f) or {}
     rep.first_status, rep.first_reason = st.get("status", "?"), st.get("reason", "")
@@ -279,6 +288,7 @@ class CampaignSummary:
     rows_lost: int
     rows_corrupted: int
     rows_incomplete: int
+    rows_codes_off_board: int
     effective_rows_mismatch: int
     codes_match_completed_first: int
     codes_match_resumed: int
@@ -319,6 +329,7 @@ def summarise(reports: Sequence[RunReport], wall_s: float) -> CampaignSummary:
         rows_lost=sum(r.rows_lost for r in reports),
         rows_corrupted=sum(r.rows_corrupted for r in reports),
         rows_incomplete=sum(r.rows_incomplete for r in reports),
+        rows_codes_off_board=sum(r.rows_codes_off_board for r in reports),
         effective_rows_mismatch=sum(not r.effective_rows_ok for r in reports),
         codes_match_completed_first=sum(r.codes_match for r in reports if not r.resumed),
         codes_match_resumed=sum(r.codes_match for r in reports if r.resumed),
