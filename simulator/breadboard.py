@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -221,6 +222,20 @@ class Breadboard:
 
     def node_of_source(self, channel: str) -> str:
         return self._node_of_source[channel]
+
+    def set_off_resistance(self, channel: str, ohm: float) -> None:
+        """An emulated source reports the off-state of ``channel``: its resistance to 0 V
+        while the output is off (``math.inf``: the node floats)."""
+        if channel not in self._node_of_source:
+            raise KeyError(channel)
+        off = dict(self.release.off_ohm)
+        if math.isinf(ohm):
+            off.pop(channel, None)
+        else:
+            off[channel] = float(ohm)
+        if off != dict(self.release.off_ohm):
+            self.release = replace(self.release, off_ohm=off)
+            self._circuit = None if self.release.ideal else ReleaseCircuit(self.network, self.release)
 
     # ------------------------------------------------------------------ switches
     def set_switches(self, closed: Mapping[str, bool]) -> None:
