@@ -88,7 +88,7 @@ def main() -> None:
         es = " ".join(f"{e:.2e}" for e in errors[name])
         print(f"{name:15s} {vs}   {es} | {statistics.median(errors[name]):.2e}")
         if name in ("offstate", "switch"):
-            pulled = " ".join(f"{ref[n] - free[name][n]:+9.4f}" for n in NODES)
+            pulled = " ".join(f"{ref[n] - free[name][n]:+9.2e}" for n in NODES)
             print(f"{'  toward 0 V by':15s} {pulled}   (vs {'ideal-mcp4251' if name == 'switch' else 'ideal'}, V)")
 
 
