@@ -94,6 +94,7 @@ class Breadboard:
                  release: Release | None = None) -> None:
         self.network = network
         self.release = release or Release()
+        self._configured_release = self.release  # what the rig file said (the emulators may change the live one)
         self._circuit = None if self.release.ideal else ReleaseCircuit(network, self.release)
         #: node -> closed, of every analog switch (all open at power-up: pull-downs on the inputs)
         self.switches: dict[str, bool] = dict.fromkeys(self.release.switches, False)
@@ -375,7 +376,8 @@ class Breadboard:
 
     def describe(self) -> dict[str, Any]:
         """The part draw and settings, for the session header (truth the bench would not know)."""
-        out: dict[str, Any] = {} if self.release.ideal else {"release": self.release.to_dict()}
+        cfg = self._configured_release
+        out: dict[str, Any] = {} if cfg.ideal else {"release": cfg.to_dict()}
         return out | {
             "settings": self.settings.to_dict(),
             "r_ab_ohm": [round(float(x), 3) for x in self.r_ab_ohm],

@@ -80,7 +80,7 @@ def _model(spec: RigSpec, sim_seed: int | None) -> Any:
 def _release_extra(spec: RigSpec) -> dict[str, Any]:
     """The session header's ``release`` entry: only for a rig that is not the ideal output-off one."""
     r = spec.release
-    return {} if r.method == "output_off" and r.ideal and not r.relay_channels else {"release": r.to_dict()}
+    return {} if r.method == "output_off" and r.ideal else {"release": r.to_dict()}
 
 
 def _sim_host(spec: RigSpec) -> str:
