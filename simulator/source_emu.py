@@ -114,7 +114,7 @@ class Keithley2450Emulator(_SourceEmulator):
     """
 
     idn_model = "MODEL 2450"
-    manufacturer = "KEITHLEY INSTRUMENTS"
+    manufacturer = "KEITHLEY INSTRUMENTS INC."  # Model 2450 Reference Manual, *IDN? (B-5)
     max_v = {1: 210.0}
 
     def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None,

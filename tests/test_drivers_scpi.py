@@ -18,7 +18,7 @@ DAQ_IDN = ("*IDN?", "Keysight Technologies,DAQ970A,MY58001234,A.02.02-01.00-02.0
 OK = '+0,"No error"'
 NO_ERR = ("SYST:ERR?", OK)
 PSU_IDN = ("*IDN?", "Keysight Technologies,E36312A,MY59001234,2.1.0-1.0.4-1.12")
-SMU_IDN = ("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,04321234,1.7.3b")
+SMU_IDN = ("*IDN?", "KEITHLEY INSTRUMENTS INC.,MODEL 2450,04321234,1.7.3b")
 
 
 # ---------------------------------------------------------------------- base
