@@ -9,9 +9,10 @@ factory state (trigger source IMMediate, trigger count 1, reading format, scalin
 off, sample count 1) plus the two trigger settings ``READ?`` depends on, stated explicitly.
 A meter left by other software in BUS trigger (``READ?`` is a "trigger deadlock"), timer,
 external or multi-sweep mode would otherwise hang or return several sweeps per ``READ?``
-(Keysight DAQ970A/DAQ973A Programming Guide, TRIGger:SOURce, TRIGger:COUNt). The instrument scans in ascending channel order whatever
-order the list was given in; :meth:`read` returns the readings in the order ``configure``
-was given.
+(Keysight DAQ970A/DAQ973A Programming Guide, TRIGger:SOURce, TRIGger:COUNt).
+
+The instrument scans in ascending channel order whatever order the list was given in;
+:meth:`read` returns the readings in the order ``configure`` was given.
 
 Faults: the configuration is verified (error queue drained) and sent again if the queue was not
 clean; every ``READ?`` is sent as ``READ?;:SYST:ERR?`` (the error queue checked in the same

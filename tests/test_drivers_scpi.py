@@ -226,7 +226,8 @@ def test_e36312a_read_currents_asks_only_for_outputs_that_are_on():
 
 
 # ---------------------------------------------------------------------- Keithley 2450
-SMU_SETUP = [SMU_IDN, ("*LANG?", "SCPI"), ("*RST;*CLS", None), (":SOUR:FUNC VOLT", None), (":SOUR:VOLT:RANG 2", None), (":SOUR:VOLT:ILIM 0.001", None),
+SMU_SETUP = [SMU_IDN, ("*LANG?", "SCPI"), ("*RST;*CLS", None), (":SOUR:FUNC VOLT", None), (":SOUR:VOLT:RANG 2", None),
+             (":SOUR:VOLT:ILIM 0.001", None),
              (':SENS:FUNC "CURR"', None), (":SENS:CURR:RANG:AUTO ON", None), (":OUTP:SMOD HIMP", None),
              (":OUTP OFF;:SOUR:VOLT 0", None), NO_ERR]
 

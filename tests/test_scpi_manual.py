@@ -56,7 +56,7 @@ def daq_flow(m: DAQ970A) -> None:
 
 
 PSU_SCRIPT = [PSU_IDN, ("*RST;*CLS", None), ("CURR 0.01,(@1:3)", None), ("OUTP OFF,(@1:3);:VOLT 0,(@1:3)", None),
-              NO_ERR, (f"VOLT 0.5,(@2);:OUTP ON,(@2);:SYST:ERR?", OK), ("MEAS:CURR? (@2)", "+1.250000E-04"),
+              NO_ERR, ("VOLT 0.5,(@2);:OUTP ON,(@2);:SYST:ERR?", OK), ("MEAS:CURR? (@2)", "+1.250000E-04"),
               ("OUTP OFF,(@2);:SYST:ERR?", OK)]
 
 
