@@ -208,11 +208,25 @@ class ScpiInstrument(StatsState):
     def _resync(self, what: str, *, drain: bool = True) -> None:
         """Re-synchronise the reply stream: device clear, then drain the error queue (each
         reply must be an error entry, so a reply still in flight is caught). The entries found
-        (e.g. ``-410``/``-420`` left by the interrupted query) are logged, not raised."""
+        (e.g. ``-410``/``-420`` left by the interrupted query) are logged, not raised — except
+        a *command error* (-100..-199): the instrument could not parse ``what`` and discarded
+        the rest of the message (IEEE 488.2), which is why no reply came; sending it again
+        cannot help, so InstrumentError names the error at once."""
         self.stats["resyncs"] += 1
         self._device_clear()
         found = self._drain() if drain else []
         self._event("resync", command=what, cleared_errors=[f"{c},\"{m}\"" for c, m in found])
+        self._refuse_command_errors(what, found)
+
+    def _refuse_command_errors(self, what: str, errs: list[tuple[int, str]]) -> None:
+        """InstrumentError if ``errs`` holds a command error (-100..-199): not worth a retry."""
+        bad = [(c, m) for c, m in errs if -199 <= c <= -100]
+        if bad:
+            listed = "; ".join(f"{c},\"{m}\"" for c, m in bad)
+            self._event("gave_up", command=what, attempts=1, reason=listed)
+            raise InstrumentError(f"{self.label}: the instrument refused {what!r}: {listed} (a command error: "
+                                  "it discarded the rest of the message; the driver and the instrument disagree "
+                                  "on the command set)")
 
     def ask(self, message: str, parse: Callable[[str], T]) -> T:
         """A query that is safe to repeat: the reply parsed by ``parse`` (ValueError or
@@ -337,6 +351,7 @@ class ScpiInstrument(StatsState):
         def once() -> None:
             steps()
             errs = self._drain()
+            self._refuse_command_errors(context, errs)
             if errs:
                 listed = "; ".join(f"{c},\"{m}\"" for c, m in errs)
                 self.stats["queue_errors"] += len(errs)

@@ -19,6 +19,7 @@ import pytest
 import pyvisa
 
 from drivers.daq970a import DAQ970A
+from drivers.scpi import ScpiInstrument
 from drivers.sources import E36312A, Keithley2450
 from labnet.app.build import build_rig
 from labnet.config.rigfile import load_rig
@@ -163,6 +164,22 @@ def test_a_command_error_discards_the_rest_of_the_message_an_execution_error_doe
     assert errors(r) == [-222]
     r.write("ROUT:SCAN (@101),5;*CLS")
     assert errors(r) == [-108]  # *CLS after the command error was not executed
+
+
+def test_the_driver_names_a_command_error_at_once_instead_of_retrying_a_timeout(bench):
+    """A verified write whose command the instrument cannot parse: the appended ``SYST:ERR?`` is
+    discarded with the rest of the message, so no reply comes; the re-sync finds the -113 and the
+    driver stops with it (repeating an undefined header cannot help) — one attempt, not four."""
+    emu = bench.instruments["psu1"]
+    inst = ScpiInstrument(res(bench, "psu1"), "source psu1 (E36312A)", retries=3, sleep=bench.clock.sleep)
+    n0 = len(emu.messages)
+    with pytest.raises(InstrumentError, match=r"source psu1 \(E36312A\): the instrument refused 'VOLTX 1,\(@1\)': "
+                                              r'-113,"Undefined header" \(a command error'):
+        inst.write_verified("VOLTX 1,(@1)")
+    assert list(emu.messages)[n0:].count("VOLTX 1,(@1);:SYST:ERR?") == 1 and emu.error_queue == []
+    with pytest.raises(InstrumentError, match="refused 'setting up': -108"):
+        inst.configure_verified("setting up", lambda: inst.write("OUTP OFF,ON,(@1)"))
+    assert list(emu.messages).count("OUTP OFF,ON,(@1)") == 1
 
 
 def test_a_huge_channel_range_is_refused_at_once(bench):
