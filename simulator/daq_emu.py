@@ -161,10 +161,11 @@ class DAQ970AEmulator(ScpiEmulator):
         rng = 10.0 if not args or args[0].upper() in ("AUTO", "DEF") else number(args[0])
         if rng not in (0.1, 1.0, 10.0, 100.0, 300.0):
             raise ScpiError(-222)
-        for ch in chans:
+        for ch in chans:  # 34970A guide: a reconfigured channel's range, resolution and delay are reset
             self.dcv[ch] = rng
             self.nplc[ch] = 1.0
             self.autozero[ch] = "ON"
+            self.delay.pop(ch, None)
         self.scan = sorted(chans)
 
     def _nplc(self, args: list[str], chans: list[int] | None) -> None:

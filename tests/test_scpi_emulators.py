@@ -21,7 +21,7 @@ import pyvisa
 from drivers.daq970a import DAQ970A
 from drivers.scpi import ScpiInstrument
 from drivers.sources import E36312A, Keithley2450
-from labnet.app.build import build_rig
+from labnet.app.build import build_rig, dry_run_spec
 from labnet.config.rigfile import load_rig
 from labnet.core.errors import InstrumentError
 from simulator.bench import SimBench, get_bench, register, unregister
@@ -299,5 +299,32 @@ def test_rig_mains_hz_reaches_the_meter_and_its_emulator(tmp_path):
     try:
         assert rig.meter.plc_s == pytest.approx(0.020)
         assert get_bench(rig.extra["sim_bench"]).instruments["daq"].plc_s == pytest.approx(0.020)
+    finally:
+        rig.close()
+
+
+def test_mains_hz_holds_for_the_dry_run_of_a_bench_rig_and_the_direct_transport(tmp_path):
+    """The dry run of a real bench models it on the simulator with the bench's mains frequency
+    (its estimated bench time integrates 20 ms per NPLC at 50 Hz); so does the direct transport."""
+    bench_rig = ROOT / "protocols" / "rigs" / "breadboard16.toml"
+    (tmp_path / "b.toml").write_text(bench_rig.read_text(encoding="utf-8").replace("# mains_hz = 50", "mains_hz = 50"),
+                                     encoding="utf-8")
+    spec = dry_run_spec(load_rig(tmp_path / "b.toml"))
+    assert spec.simulated and spec.mains_hz == 50
+    rig = build_rig(spec)
+    try:
+        daq = get_bench(rig.extra["sim_bench"]).instruments["meter"]
+        assert rig.meter.plc_s == daq.plc_s == pytest.approx(0.020)
+    finally:
+        rig.close()
+    direct = ROOT / "protocols" / "rigs" / "sim16-direct.toml"
+    (tmp_path / "d.toml").write_text(direct.read_text(encoding="utf-8").replace(
+        'transport = "direct"', 'transport = "direct"\nmains_hz = 50'), encoding="utf-8")
+    rig = build_rig(load_rig(tmp_path / "d.toml"))
+    try:
+        rig.meter.configure(["101", "102"])
+        t0 = rig.clock.now()
+        rig.meter.read()
+        assert rig.clock.now() - t0 == pytest.approx(2 * (1.0 * 0.020 + rig.meter.switch_s))
     finally:
         rig.close()
