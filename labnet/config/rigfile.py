@@ -179,6 +179,7 @@ def load_rig(path: str | Path) -> RigSpec:
     kind_given = rig.has("kind")
     kind = rig.str("kind", "simulator", choices=RIG_KINDS)
     transport = rig.str("transport", "wire" if top.has("instruments") else "direct", choices=RIG_TRANSPORTS)
+    rig.declare("mains_hz", "integer", MAINS_HZ_DEFAULT, choices=tuple(map(str, MAINS_HZ)))  # the reference's choices
     mains_hz = rig.int("mains_hz", MAINS_HZ_DEFAULT)
     if mains_hz not in MAINS_HZ:
         raise rig.error("mains_hz", f"expected one of {list(MAINS_HZ)} (Hz), got {mains_hz}")
