@@ -66,6 +66,8 @@ class DAQ970A(ScpiInstrument):
     """
 
     models: tuple[str, ...] = ("DAQ970A", "DAQ973A", "34970A", "34972A")
+    fatal_errors = {-214: "the trigger source was changed to BUS since configure(): READ? cannot trigger a scan "
+                          "(a trigger deadlock, DAQ970A Programming Guide, TRIGger:SOURce); configure() sets TRIG:SOUR IMM"}
 
     conf_volt_dc = Command("CONF:VOLT:DC {range_v},{chanlist}", "DC volts on a fixed range (V).",
                            range_v=Choice(*RANGE_CHOICES), chanlist=_chanlist)

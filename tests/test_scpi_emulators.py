@@ -93,6 +93,20 @@ def test_read_waiting_for_a_trigger_that_never_comes_times_out(bench, source):
     assert r.query("*IDN?").startswith("Keysight Technologies,DAQ970A")
 
 
+def test_a_meter_switched_to_bus_trigger_mid_run_stops_the_read_naming_the_deadlock(bench):
+    """Someone sets TRIG:SOUR BUS after configure(): ``READ?;:SYST:ERR?`` gives no readings and the
+    -214 in the same exchange; the driver stops at once (repeating READ? cannot trigger), saying
+    what happened."""
+    m = DAQ970A(res(bench, "daq"), retries=3, sleep=bench.clock.sleep)
+    m.configure(CHANS[:3])
+    m.read()
+    res(bench, "daq").write("TRIG:SOUR BUS")
+    m.timeout_s, m.resource.timeout = 0.5, 500.0
+    with pytest.raises(InstrumentError, match=r"-214,\"Trigger deadlock\": the trigger source was changed to BUS"):
+        m.read()
+    assert m.stats["retries"] == 0  # not repeated
+
+
 def test_trigger_count_three_returns_three_sweeps(bench):
     """TRIGger:COUNt: the number of sweeps through the scan list one READ? takes — 3 sweeps of 4
     channels are 12 readings, taking 3 scan times."""
