@@ -26,7 +26,7 @@ LONG_FORMS = {
     "IMMEDIATE", "AMPLITUDE", "STATE", "NEXT", "TIMER", "SAMPLE",
 }
 ERRORS = {
-    -100: "Command error", -102: "Syntax error", -108: "Parameter not allowed", -109: "Missing parameter", -113: "Undefined header",
+    -100: "Command error", -101: "Invalid character", -102: "Syntax error", -108: "Parameter not allowed", -109: "Missing parameter", -113: "Undefined header",
     -211: "Trigger ignored", -214: "Trigger deadlock", -221: "Settings conflict", -222: "Data out of range",
     -224: "Illegal parameter value", -285: "Program syntax error", -350: "Queue overflow", -410: "Query INTERRUPTED",
     -420: "Query UNTERMINATED",
@@ -74,6 +74,7 @@ def short_form(m: str) -> str:
 
 
 _SHORT: dict[str, str] = {}
+_HEADER_CHARS = re.compile(r"\*?[A-Za-z][A-Za-z0-9]*(:[A-Za-z][A-Za-z0-9]*)*")
 
 
 def _short_form(m: str) -> str:
@@ -292,6 +293,8 @@ class ScpiEmulator:
         head = head.rstrip("?").lstrip(":")
         if not head:
             return ScpiError(-102), None
+        if not _HEADER_CHARS.fullmatch(head):  # SCPI-99 -101: e.g. "a header containing an ampersand, SETUP&"
+            return ScpiError(-101), None
         try:
             path = [short_form(m) for m in head.split(":")]
         except ScpiError as e:

@@ -178,6 +178,9 @@ def test_a_command_error_discards_the_rest_of_the_message_an_execution_error_doe
     assert errors(r) == [-222]
     r.write("ROUT:SCAN (@101),5;*CLS")
     assert errors(r) == [-108]  # *CLS after the command error was not executed
+    r.write("SETUP& 1;*IDN?")  # SCPI-99 -101 "Invalid character": 'a header containing an ampersand, SETUP&'
+    r.write("*IDN")  # a common query without its '?': undefined
+    assert errors(r) == [-101, -113]
 
 
 def test_the_driver_names_a_command_error_at_once_instead_of_retrying_a_timeout(bench):
