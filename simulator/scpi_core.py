@@ -26,7 +26,8 @@ LONG_FORMS = {
     "IMMEDIATE", "AMPLITUDE", "STATE", "NEXT", "TIMER", "SAMPLE",
 }
 ERRORS = {
-    -100: "Command error", -101: "Invalid character", -102: "Syntax error", -108: "Parameter not allowed", -109: "Missing parameter", -113: "Undefined header",
+    -100: "Command error", -101: "Invalid character", -102: "Syntax error", -108: "Parameter not allowed",
+    -109: "Missing parameter", -113: "Undefined header",
     -211: "Trigger ignored", -214: "Trigger deadlock", -221: "Settings conflict", -222: "Data out of range",
     -224: "Illegal parameter value", -285: "Program syntax error", -350: "Queue overflow", -410: "Query INTERRUPTED",
     -420: "Query UNTERMINATED",
