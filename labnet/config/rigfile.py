@@ -19,6 +19,10 @@ A rig file::
                                 # derived from the addresses when omitted
     transport = "wire"          # "wire": real drivers over (emulated) transports (default when
                                 # [instruments] is given); "direct": the model without a wire
+    mains_hz = 60               # optional: the bench's mains frequency, 50 or 60 (Hz; default
+                                # 60). One power-line cycle (1/mains_hz s) is the unit of the
+                                # meter's NPLC: its integration time, the timing floor and the
+                                # simulator's modelled time all use it.
 
     [network]                   # labnet.Network.from_dict
     nodes = [...]
@@ -75,7 +79,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, METERS, SOURCES
+from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, MAINS_HZ, MAINS_HZ_DEFAULT, METERS, SOURCES
 from labnet.bench.rig import Limits
 from labnet.config.schema import Table, read_toml
 from labnet.core.errors import ConfigError
@@ -157,6 +161,7 @@ class RigSpec:
     instruments: InstrumentsSpec | None = None
     text: str = ""
     transport: str = "direct"
+    mains_hz: int = MAINS_HZ_DEFAULT
 
     @property
     def simulated(self) -> bool:
@@ -174,6 +179,10 @@ def load_rig(path: str | Path) -> RigSpec:
     kind_given = rig.has("kind")
     kind = rig.str("kind", "simulator", choices=RIG_KINDS)
     transport = rig.str("transport", "wire" if top.has("instruments") else "direct", choices=RIG_TRANSPORTS)
+    rig.declare("mains_hz", "integer", MAINS_HZ_DEFAULT, choices=tuple(map(str, MAINS_HZ)))  # the reference's choices
+    mains_hz = rig.int("mains_hz", MAINS_HZ_DEFAULT)
+    if mains_hz not in MAINS_HZ:
+        raise rig.error("mains_hz", f"expected one of {list(MAINS_HZ)} (Hz), got {mains_hz}")
     rig.finish()
     raw_network = top.raw("network")
     if isinstance(raw_network, Mapping):  # for the key reference (labnet.config.keyref)
@@ -244,6 +253,7 @@ def load_rig(path: str | Path) -> RigSpec:
         instruments=instruments,
         text=p.read_text(encoding="utf-8"),
         transport=transport,
+        mains_hz=mains_hz,
     )
 
 
