@@ -58,7 +58,7 @@ def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | 
             spec.part,
             DirectDigipots(board),
             DirectSources(board),
-            DirectMeter(board),
+            DirectMeter(board, mains_hz=spec.mains_hz),
             spec.limits,
             clock=board.clock,
             name=spec.name,
@@ -117,8 +117,10 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         devices = {"meter": (ins.meter, "")} | {p: (s, p) for p, s in ins.sources.items()}
         for _, (v, prefix) in devices.items():
             device = rname.parse_resource_name(v.resource).lan_device_name  # type: ignore[attr-defined]  # a TCPIP INSTR name
-            off = {"off_resistance_ohm": v.options["off_resistance_ohm"]} if "off_resistance_ohm" in v.options else {}
-            bench.add_instrument(device, v.model, prefix, **off)
+            options: dict[str, Any] = {"mains_hz": spec.mains_hz} if v is ins.meter else {}
+            if "off_resistance_ohm" in v.options:  # the E36312A's output-off state (labnet.config.release_file)
+                options["off_resistance_ohm"] = v.options["off_resistance_ohm"]
+            bench.add_instrument(device, v.model, prefix, **options)
         clock = model.clock
         extra["simulator"] = model.describe()
         extra["sim_bench"] = host
@@ -161,7 +163,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
                               f"{spec.part.max_code})")
         meter_cls = DAQ970A if ins.meter.model == "DAQ970A" else Keysight34970A
         meter = meter_cls(resource(ins.meter, "instruments.meter.address"), nplc=ins.meter.options["nplc"],
-                          range_v=ins.meter.options["range_v"],
+                          range_v=ins.meter.options["range_v"], mains_hz=spec.mains_hz,
                           label=f"meter ({ins.meter.model})", retries=ins.meter.options["retries"],
                           sleep=clock.sleep, on_event=pending)
         drivers: dict[str, Any] = {}
