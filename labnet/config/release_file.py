@@ -60,6 +60,8 @@ def source_off_keys(s: Table, model: str) -> dict[str, Any]:
             raise s.error("off_state", f"only for a Keithley2450 (a {model}'s off-state is off_resistance_ohm)")
         if s.has("off_resistance_ohm"):
             out["off_resistance_ohm"] = s.float("off_resistance_ohm", lo=0.0, lo_open=True, hi=1e12)
+        else:  # for the key reference (labnet.config.keyref)
+            s.declare("off_resistance_ohm", "number", "(none: the node floats when off)")
     return out
 
 
