@@ -21,7 +21,7 @@ class EventLog:
 
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder) / EVENTS_NAME
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         self.counts: dict[str, int] = {}
         self._dirty = True  # written since the last fsync
 

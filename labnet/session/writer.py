@@ -62,7 +62,7 @@ class SessionWriter:
             # The header and column row appear at once: written to a temporary file, then
             # linked into place (which, like O_EXCL, refuses to replace an existing CSV).
             lines = [f"# {k}: {header_json(v)}\n" for k, v in header.items()]
-            lines.append(_csv_line(self.columns))  # quoted like the rows: any name reads back
+            lines.append(csv_line(self.columns))  # quoted like the rows: any name reads back
             tmp = self.folder / f".{CSV_NAME}.tmp"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
@@ -75,7 +75,8 @@ class SessionWriter:
             finally:
                 tmp.unlink()
             fsync_dir(self.folder)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        # never through a link: a resume appends to the session's own file, not to a link's target
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
         self._counts = (os.fstat(self._fd).st_size, rows)  # (bytes, rows): replaced, never mutated
         self._dirty = True  # written since the last fsync (a repaired tail counts)
 
@@ -115,7 +116,7 @@ class SessionWriter:
 
     def write(self, row: Mapping[str, Any]) -> None:
         """Append one row (a single ``write`` of the whole line; it reaches the OS at once)."""
-        self._append(_csv_line([_cell(row.get(c)) for c in self.columns]), rows=1)
+        self._append(csv_line([_cell(row.get(c)) for c in self.columns]), rows=1)
 
     def comment(self, key: str, value: Any) -> None:
         """Append a ``# key: JSON`` line (``pandas.read_csv(comment="#")`` skips it)."""
@@ -153,7 +154,7 @@ def _repair_tail(path: Path) -> tuple[str, int]:
     return partial, max(len(lines) - 1, 0)
 
 
-def _csv_line(cells: Sequence[str]) -> str:
+def csv_line(cells: Sequence[str]) -> str:
     """One CSV line (``\\n``-terminated), cells quoted where they need it (comma, quote, newline)."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(cells)
