@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from labnet.app.build import build_rig
 from labnet.bench.rig import Rig
 from labnet.config.calibrate_file import CalibrateProtocol
+from labnet.config.tables import BINDING_KEY, table_binding
 from labnet.experiments.calibration import CalibrationResult, calibrate, calibration_columns
 from labnet.session.folder import SessionWriter, new_session_dir, versions
 
@@ -26,7 +28,8 @@ def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *,
     if proto.text:
         files["protocol.toml"] = proto.text
     with rig:
-        header["rig"] = rig.describe()
+        described: dict[str, Any] = rig.describe()
+        header["rig"] = described
         writer = SessionWriter(folder, header, calibration_columns(rig.network), files=files)
         try:
             if proto.rig.initial_code is not None:
@@ -34,6 +37,7 @@ def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *,
             res = calibrate(rig, proto.settings, log=writer.write)
         finally:
             writer.close()
+    res.table.meta[BINDING_KEY] = table_binding(proto.rig, described["instruments"].get("digipots"), proto.seed)
     res.table.to_csv(folder / "calibration.csv")
     rows = ["edge,r_ab_ohm,r_w_ohm,inl_ohm,sigma_r_ab_ohm,sigma_r_w_ohm,sigma_inl_ohm,corrected,chi2,dof"]
     for j, f in enumerate(res.fits):

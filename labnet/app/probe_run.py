@@ -28,7 +28,7 @@ def run_probe_protocol(proto: ProbeProtocol, out: str | Path = "sessions", *, co
     settings = proto.settings if samples is None else ProbeSettings(**{**asdict(proto.settings), "samples": samples})
     rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
     if proto.calibration is not None:
-        rig.model = CalibrationTable.from_csv(proto.calibration, proto.network.n_edges)
+        rig.model = CalibrationTable.from_csv(proto.calibration, proto.network.n_edges, proto.rig.part.positions)
     folder = new_session_dir(out, proto.name)
     drive = list(settings.drive or proto.network.inputs)
     header = {"labnet_session": 1, "protocol": {"name": proto.name, "kind": "probe", "seed": proto.seed},
