@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from labnet.session.files import CSV_NAME, atomic_write_text, fsync_dir, header_json, write_all
+from labnet.session.files import CSV_NAME, atomic_write_text, fsync_dir, header_json, write_all, write_temp
 
 
 class SessionWriter:
@@ -64,12 +64,7 @@ class SessionWriter:
             lines = [f"# {k}: {header_json(v)}\n" for k, v in header.items()]
             lines.append(csv_line(self.columns))  # quoted like the rows: any name reads back
             tmp = self.folder / f".{CSV_NAME}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                write_all(fd, "".join(lines).encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            write_temp(tmp, "".join(lines).encode("utf-8"))  # removed again if the disk is full
             try:
                 os.link(tmp, self.path)
             finally:

@@ -113,13 +113,14 @@ class CalibrationTable:
         for old, new in OLD_COLUMNS.items():  # an old table (before the units convention) says so first
             if old in columns:
                 raise ConfigError(f, old, f"renamed to {new!r} (conductances are in siemens; '_s' means seconds)")
+        k, sigma = _parse_rows(f, body, n_edges, positions)
         want = meta.get(HASH_KEY)
         if want is not None:
             rest = "".join(ln for ln in lines if not ln.startswith(f"# {HASH_KEY}: "))
             if hash_line(rest) != f"# {HASH_KEY}: {header_json(want)}\n":
                 raise ConfigError(f, HASH_KEY, "the file does not match its content hash (changed or damaged after "
                                   "calibration): re-calibrate")
-        return cls(*_parse_rows(f, body, n_edges, positions), meta)
+        return cls(k, sigma, meta)
 
 
 #: the column row of a table file
