@@ -337,8 +337,10 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
     try:
         result = owner.drive(body)
     except BaseException as exc:
-        try:  # the CLI names the session in its message
+        try:  # the CLI names the session in its message, and whether the safe state was reached
             exc.labnet_session = str(folder)  # type: ignore[attr-defined]
+            if owner.status:
+                exc.labnet_safe = bool(owner.status.get("safe_state", False))  # type: ignore[attr-defined]
         except AttributeError:
             pass
         raise

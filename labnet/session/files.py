@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from labnet.core.errors import StorageError
+
 CSV_NAME = "session.csv"
 STATUS_NAME = "status.json"
 EVENTS_NAME = "events.jsonl"
@@ -66,13 +68,23 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp")
-    write_temp(tmp, text.encode("utf-8"))
     try:
-        os.replace(tmp, p)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
+        write_temp(tmp, text.encode("utf-8"))
+        try:
+            os.replace(tmp, p)
+        except BaseException:
+            remove_quietly(tmp)
+            raise
+    except OSError as exc:
+        raise storage_error(p, exc) from exc
     fsync_dir(p.parent)
+
+
+def storage_error(path: Path, exc: OSError) -> StorageError:
+    """The one-line :class:`StorageError` for a failed write of ``path``."""
+    if isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"{path}: cannot write ({exc.strerror or exc})")
 
 
 def write_temp(tmp: Path, data: bytes) -> None:

@@ -12,7 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from labnet.session.files import CSV_NAME, atomic_write_text, fsync_dir, header_json, write_all, write_temp
+from labnet.core.errors import StorageError
+from labnet.session.files import (
+    CSV_NAME,
+    atomic_write_text,
+    fsync_dir,
+    header_json,
+    storage_error,
+    write_all,
+    write_temp,
+)
 
 
 class SessionWriter:
@@ -64,11 +73,16 @@ class SessionWriter:
             lines = [f"# {k}: {header_json(v)}\n" for k, v in header.items()]
             lines.append(csv_line(self.columns))  # quoted like the rows: any name reads back
             tmp = self.folder / f".{CSV_NAME}.tmp"
-            write_temp(tmp, "".join(lines).encode("utf-8"))  # removed again if the disk is full
             try:
-                os.link(tmp, self.path)
-            finally:
-                tmp.unlink()
+                write_temp(tmp, "".join(lines).encode("utf-8"))  # removed again if the disk is full
+                try:
+                    os.link(tmp, self.path)
+                finally:
+                    tmp.unlink()
+            except FileExistsError:
+                raise
+            except OSError as exc:
+                raise storage_error(self.path, exc) from exc
             fsync_dir(self.folder)
         # never through a link: a resume appends to the session's own file, not to a link's target
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
@@ -105,7 +119,16 @@ class SessionWriter:
         b, r = self._settled()
         self._dirty = True
         self._pending = (len(data), rows)
-        write_all(self._fd, data)  # one write(2) for a row: a kill leaves whole rows only
+        try:
+            write_all(self._fd, data)  # one write(2) for a row: a kill leaves whole rows only
+        except OSError as exc:  # a full disk may take part of the line: cut it off again
+            self._pending = None
+            try:
+                os.ftruncate(self._fd, b)
+            except OSError:
+                pass
+            raise StorageError(f"{self.path}: cannot write row {r + 1} ({exc.strerror or exc}); the {r} rows "
+                               "before it are intact") from exc
         self._counts = (b + len(data), r + rows)
         self._pending = None
 
@@ -121,7 +144,10 @@ class SessionWriter:
         """fsync: what is written survives a crash of the process or the machine (skipped when
         nothing was written since the last one: that is durable already)."""
         if self._fd >= 0 and self._dirty:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise storage_error(self.path, exc) from exc
             self._dirty = False
 
     def close(self) -> None:
