@@ -25,6 +25,7 @@ class EventLog:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         self.counts: dict[str, int] = {}
         self._dirty = True  # written since the last fsync
+        self.failure: StorageError | None = None  # the first event a full disk refused
 
     def log(self, kind: str, **fields: Any) -> None:
         """Append one event ``{"time": ISO-8601 UTC, "kind": kind, **fields}``."""
@@ -40,11 +41,16 @@ class EventLog:
                 os.ftruncate(self._fd, max(os.fstat(self._fd).st_size - _partial(self.path), 0))
             except OSError:
                 pass
-            raise storage_error(self.path, exc) from exc
+            self.failure = storage_error(self.path, exc)
+            raise self.failure from exc
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def sync(self) -> None:
-        """fsync, unless nothing was logged since the last one."""
+        """fsync, unless nothing was logged since the last one; raise the :class:`StorageError`
+        of an event that could not be written (one a log handler reported: the run fails at
+        its next checkpoint rather than go on with a gap in its log)."""
+        if self.failure is not None:
+            raise self.failure
         if self._fd >= 0 and self._dirty:
             try:
                 os.fsync(self._fd)
