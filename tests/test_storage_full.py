@@ -195,3 +195,40 @@ def test_ctrl_c_during_calibrate_or_probe(command: str, tmp_path: Path) -> None:
     assert st["status"] == "stopped" and st["resumable"] is False and st["safe_state"] is True
     _whole_rows(folder)
     _no_temp_files(folder)
+
+
+@pytest.mark.parametrize("command,kind,safe", [("calibrate", "unplug", True), ("calibrate", "visa_timeout", False),
+                                               ("probe", "visa_timeout", False)])
+def test_driver_faults_in_calibrate_and_probe_end_in_one_line(command: str, kind: str, safe: bool, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    """A board unplugged for good, or every instrument silent (VISA timeouts: then not even the
+    sources answer, and the line and status say the safe state was not confirmed): a
+    LabnetError line (no raw pyserial/pyvisa exception), status ``failed``."""
+    import labnet.app.build
+    import labnet.app.calibrate
+    import labnet.app.probe_run
+    from simulator.bench import get_bench
+    from simulator.faults import FaultPlan
+
+    real = labnet.app.build.build_rig
+
+    def faulty(*args, **kwargs):
+        rig = real(*args, **kwargs)
+        plan = FaultPlan(unplug_s=1e6)
+        plan.schedule(kind, *range(2 if kind == "unplug" else 30, 3000))  # from then on, every opportunity
+        get_bench(rig.extra["sim_bench"]).faults = plan
+        return rig
+
+    monkeypatch.setattr(labnet.app.calibrate if command == "calibrate" else labnet.app.probe_run, "build_rig", faulty)
+    argv = [command, str(ROOT / "protocols" / f"{command}.toml"), "--out", str(tmp_path / "s")]
+    code = main(argv + (["--samples", "50"] if command == "probe" else []))
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("labnet: failed: ") and "cannot be resumed" in err[0]
+    for raw in ("SerialException", "PortNotOpenError", "VisaIOError", "Traceback"):
+        assert raw not in err[0]
+    st = read_status(next((tmp_path / "s").iterdir()))
+    assert st["status"] == "failed" and st["safe_state"] is safe and st["resumable"] is False
+    assert ("sources are in the safe state" if safe else "THE SAFE STATE WAS NOT CONFIRMED") in err[0]
+    assert st["reason"].split(":")[0] in ("InstrumentError", "BoardError", "LimitError"), st["reason"]
