@@ -70,6 +70,7 @@ A rig file::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, METERS, SOURCES
 from labnet.bench.rig import Limits
 from labnet.config.schema import Table, read_toml
 from labnet.core.errors import ConfigError
-from labnet.core.network import Network
+from labnet.core.network import NETWORK_KEYS, Network
 from labnet.core.nonideal import SimSettings
 from labnet.core.parts import PartSpec, get_part
 
@@ -174,7 +175,15 @@ def load_rig(path: str | Path) -> RigSpec:
     kind = rig.str("kind", "simulator", choices=RIG_KINDS)
     transport = rig.str("transport", "wire" if top.has("instruments") else "direct", choices=RIG_TRANSPORTS)
     rig.finish()
-    network = Network.from_dict(top.raw("network"), file=f, key="network")
+    raw_network = top.raw("network")
+    if isinstance(raw_network, Mapping):  # for the key reference (labnet.config.keyref)
+        declared = Table(raw_network, f, "network")
+        for key_name, (key_kind, dflt) in NETWORK_KEYS.items():
+            if dflt == "required":
+                declared.declare(key_name, key_kind)
+            else:
+                declared.declare(key_name, key_kind, dflt)
+    network = Network.from_dict(raw_network, file=f, key="network")
     parts = top.table("parts")
     part = get_part(parts.str("model"), f, "parts.model")
     initial = parts.raw("initial_code", None)
@@ -304,7 +313,10 @@ def _sim_settings(t: Table) -> dict[str, Any]:
     """The ``[simulator]`` table: any fields of :class:`~labnet.core.nonideal.SimSettings` (its defaults fill the rest)."""
     t.refuse_renamed(RENAMED_SIM_KEYS)
     out: dict[str, Any] = {}
+    defaults = SimSettings()
     for fld in fields(SimSettings):
+        kind = "boolean" if fld.type in ("bool", bool) else "integer" if fld.type in ("int", int) else "number"
+        t.declare(fld.name, kind, getattr(defaults, fld.name), **({} if kind == "boolean" else {"lo": 0}))
         if not t.has(fld.name):
             continue
         if fld.type in ("bool", bool):
