@@ -206,8 +206,6 @@ def test_driver_faults_in_calibrate_and_probe_end_in_one_line(command: str, kind
     sources answer, and the line and status say the safe state was not confirmed): a
     LabnetError line (no raw pyserial/pyvisa exception), status ``failed``."""
     import labnet.app.build
-    import labnet.app.calibrate
-    import labnet.app.probe_run
     from simulator.bench import get_bench
     from simulator.faults import FaultPlan
 
@@ -220,7 +218,7 @@ def test_driver_faults_in_calibrate_and_probe_end_in_one_line(command: str, kind
         get_bench(rig.extra["sim_bench"]).faults = plan
         return rig
 
-    monkeypatch.setattr(labnet.app.calibrate if command == "calibrate" else labnet.app.probe_run, "build_rig", faulty)
+    monkeypatch.setattr(labnet.app.build, "build_rig", faulty)
     argv = [command, str(ROOT / "protocols" / f"{command}.toml"), "--out", str(tmp_path / "s")]
     code = main(argv + (["--samples", "50"] if command == "probe" else []))
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]

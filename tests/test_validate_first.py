@@ -2,8 +2,8 @@
 
 Each case: exit code 2, one line on stderr naming the file or argument and what is wrong, no
 traceback, and no rig built, no simulator model, serial port or VISA resource manager created
-(the spy of tests/test_bad_input.py, extended to the calibrate and probe modules' own
-reference to ``build_rig``). Before, ``calibrate`` and ``probe`` built and opened the rig
+(the spy of tests/test_bad_input.py; calibrate and probe look ``build_rig`` up in
+:mod:`labnet.app.build` when they call it). Before, ``calibrate`` and ``probe`` built and opened the rig
 first: ``--out`` an existing file or ``--codes-from`` a folder of another network gave
 tracebacks after the port and VISA were open; ``report`` of a calibrate session a KeyError.
 """
@@ -15,23 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_bad_input import PROTOCOL, Spy, _check, _run
-from test_bad_input import spy as _base_spy  # noqa: F401 - the fixture, extended below
+from test_bad_input import PROTOCOL, Spy, _check, _run, spy  # noqa: F401 - spy is a fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM16 = ROOT / "protocols" / "rigs" / "sim16.toml"
 CAL = ROOT / "protocols" / "calibrate.toml"
 PRB = ROOT / "protocols" / "probe.toml"
-
-
-@pytest.fixture
-def spy(_base_spy: Spy, monkeypatch: pytest.MonkeyPatch) -> Spy:  # noqa: F811
-    import labnet.app.calibrate
-    import labnet.app.probe_run
-
-    monkeypatch.setattr(labnet.app.calibrate, "build_rig", _base_spy.hook("build_rig"))
-    monkeypatch.setattr(labnet.app.probe_run, "build_rig", _base_spy.hook("build_rig"))
-    return _base_spy
 
 
 def _session(d: Path, name: str, rig_text: str, steps: int = 1) -> Path:
@@ -150,7 +139,7 @@ CASES: dict[str, tuple[tuple[str, ...], Callable[[Path], None] | None, tuple[str
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_command_validates_before_it_opens_anything(name: str, sessions: dict[str, Path], tmp_path: Path,
-                                                    spy: Spy, capsys: pytest.CaptureFixture) -> None:
+                                                    spy: Spy, capsys: pytest.CaptureFixture) -> None:  # noqa: F811
     argv, edit, expect = CASES[name]
     (tmp_path / "afile").write_text("not a folder\n")
     edited = _copy_with(sessions["sim16"], tmp_path / "edited", edit) if edit is not None else tmp_path / "edited"

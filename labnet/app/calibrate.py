@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from labnet.app.build import build_rig
+from labnet.app import build
 from labnet.app.oneshot import OneShot, session_folder
 from labnet.bench.rig import Rig
 from labnet.config.calibrate_file import CalibrateProtocol
@@ -27,7 +27,7 @@ def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *,
     recorded in ``status.json`` (``resumable: false``) with the rows measured so far.
     """
     folder = session_folder(out, proto.name, session_dir)
-    rig = build_rig(proto.rig, sim_seed=proto.seed)
+    rig = build.build_rig(proto.rig, sim_seed=proto.seed)
     header = {"labnet_session": 1, "protocol": {"name": proto.name, "kind": "calibrate", "seed": proto.seed},
               "calibration": asdict(proto.settings), "network": rig.network.to_dict(), "versions": versions()}
     files = {"rig.toml": proto.rig.text}

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from labnet.app.build import build_rig
+from labnet.app import build
 from labnet.app.oneshot import OneShot, session_folder
 from labnet.bench.limits import Limits
 from labnet.bench.rig import Rig
@@ -31,7 +31,7 @@ def run_probe_protocol(proto: ProbeProtocol, out: str | Path = "sessions", *, co
     """
     settings = proto.settings if samples is None else ProbeSettings(**{**asdict(proto.settings), "samples": samples})
     folder = session_folder(out, proto.name)  # before anything is opened: a bad --out is bad input
-    rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
+    rig = build.build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
     if proto.calibration is not None:
         rig.model = CalibrationTable.from_csv(proto.calibration, proto.network.n_edges, proto.rig.part.positions)
     drive = list(settings.drive or proto.network.inputs)
