@@ -23,6 +23,9 @@ A training protocol::
     alpha = 1e-3                # S/V²
     deadband_siemens = 0.0      # S: |Δk| below it moves no tap (sign rule)
     max_taps = 4
+    formula = "coupled"         # coupled | power_efficient: Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²]
+    power_lambda = 0.0          # λ of the power-efficient rule, 0..1
+    update_probability = 1.0    # desynchronous updates: each edge moves with this probability
 
     [train]
     steps = 300
@@ -47,12 +50,12 @@ from labnet.config.schema import Table, default, read_toml
 from labnet.config.shipped import default_rig_path
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network
-from labnet.core.rules import RULE_KINDS, Rule
-from labnet.core.tasks import Task, allostery, classification, load_iris, regression
+from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
+from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
 from labnet.experiments.settings import TrainSettings
 
 PROTOCOL_KINDS = ("train",)
-TASK_KINDS = ("allostery", "regression", "classification")
+TASK_KINDS = ("allostery", "regression", "classification", "samples")
 #: Keys renamed so their unit is unambiguous (old -> new), per table; an old key is an error naming the new one.
 RENAMED_RULE_KEYS = {"deadband_s": "deadband_siemens"}
 
@@ -154,7 +157,12 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         alpha=rt.float("alpha", rd("alpha"), lo=0.0, lo_open=True),
         deadband_siemens=rt.float("deadband_siemens", rd("deadband_siemens"), lo=0.0),
         max_taps=rt.int("max_taps", rd("max_taps"), lo=1, hi=rig_spec.part.max_code),
+        formula=rt.str("formula", rd("formula"), choices=RULE_FORMULAS),
+        power_lambda=rt.float("power_lambda", rd("power_lambda"), lo=0.0, hi=1.0),
+        update_probability=rt.float("update_probability", rd("update_probability"), lo=0.0, hi=1.0, lo_open=True),
     )
+    if rule.power_lambda and rule.formula != "power_efficient":
+        raise rt.error("power_lambda", 'only used with formula = "power_efficient"')
     rt.finish()
     tt = top.table("train")
 
@@ -227,6 +235,8 @@ def make_task(table: dict[str, Any], network: Network, rng: np.random.Generator,
         y = t.floats("targets_v", length=n_out, lo=-100, hi=100)
         t.finish()
         return allostery(np.array(x), np.array(y))
+    if kind == "samples":
+        return _samples_task(t, network, file)
     if kind == "regression":
         n_train = t.int("n_train", 100, lo=1, hi=1_000_000)
         n_test = t.int("n_test", 50, lo=1, hi=1_000_000)
@@ -290,8 +300,48 @@ def _classification(t: Table, n_in: int, n_out: int, rng: np.random.Generator, f
                           patterns_v=pats, n_outputs=n_out, data_file="" if ds == "iris" else str(Path(where).resolve()))
 
 
-#: A session's copy of a ``dataset = "csv"`` data file (a resumed run reads it from there).
+#: A session's copy of a user's data file (``dataset = "csv"``, ``kind = "samples"``; a resumed run reads it).
 SESSION_DATA = "dataset.csv"
+
+
+def _data_path(t: Table, file: str) -> Path:
+    rel = Path(t.str("path"))
+    path = rel if rel.is_absolute() else Path(file).parent / rel
+    copy = Path(file).parent / SESSION_DATA
+    if not path.exists() and copy.exists():  # a session folder: the run's own copy of the data
+        path = copy
+    return path
+
+
+def _samples_task(t: Table, network: Network, file: str) -> Task:
+    """``kind = "samples"``: your own samples, a CSV with ``x_<input node>`` and ``y_<output node>``
+    columns (V) and an optional ``split`` column (``train``/``test``; no test rows: test = train)."""
+    import pandas as pd
+
+    path = _data_path(t, file)
+    t.finish()
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise t.error("path", f"samples file {path} not found") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise t.error("path", f"cannot read {path} as CSV ({str(exc).splitlines()[0][:80]})") from None
+    xs, ys = [f"x_{n}" for n in network.inputs], [f"y_{n}" for n in network.outputs]
+    missing = [c for c in (*xs, *ys) if c not in df.columns]
+    if missing:
+        raise t.error("path", f"{path}: missing columns {missing} (one x_<node> per input, y_<node> per output)")
+    vals = df[xs + ys]
+    if not all(pd.api.types.is_numeric_dtype(vals[c]) for c in vals.columns) or not np.isfinite(
+            vals.to_numpy(dtype=float)).all():
+        raise t.error("path", f"{path}: the x_/y_ columns must hold finite voltages")
+    split = df["split"].astype(str).to_numpy() if "split" in df.columns else np.full(len(df), "train")
+    if not set(split) <= {"train", "test"} or "train" not in set(split):
+        raise t.error("path", f"{path}: split must be 'train' or 'test' with at least one train row")
+    x, y = df[xs].to_numpy(dtype=float), df[ys].to_numpy(dtype=float)
+    tr, te = split == "train", split == "test"
+    train = Samples(x[tr], y[tr])
+    test = Samples(x[te], y[te]) if te.any() else train
+    return Task("samples", train, test, data_file=str(path.resolve()))
 
 
 def _csv_dataset(t: Table, file: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str]:
@@ -299,11 +349,7 @@ def _csv_dataset(t: Table, file: str) -> tuple[np.ndarray, np.ndarray, tuple[str
     class labels (``label_column``, default the last) and numeric feature columns (all the others)."""
     import pandas as pd
 
-    rel = Path(t.str("path"))
-    path = rel if rel.is_absolute() else Path(file).parent / rel
-    copy = Path(file).parent / SESSION_DATA
-    if not path.exists() and copy.exists():  # a session folder: the run's own copy of the data
-        path = copy
+    path = _data_path(t, file)
     label = t.str("label_column", "")
     try:
         df = pd.read_csv(path)
