@@ -231,9 +231,17 @@ class SparseCholesky:
         self._up_n = m.shape[0]
 
     def _upper(self, matrix: sp.csc_matrix) -> sp.csc_matrix:
+        """The upper triangle of ``matrix`` (analysed pattern) in one reused CSC object: only its
+        data array is replaced (no format checks per step)."""
         if not matrix.has_sorted_indices:
             matrix = matrix.sorted_indices()
-        return sp.csc_matrix((matrix.data[self._up_mask], self._up_indices, self._up_indptr), shape=(self._up_n, self._up_n))
+        up = getattr(self, "_up", None)
+        if up is None:
+            up = self._up = sp.csc_matrix((matrix.data[self._up_mask], self._up_indices, self._up_indptr),
+                                          shape=(self._up_n, self._up_n))
+        else:
+            up.data = matrix.data[self._up_mask]
+        return up
 
     def refactor(self, matrix: sp.csc_matrix) -> None:
         """New numeric factorisation of a matrix with the analysed pattern."""
