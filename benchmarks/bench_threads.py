@@ -10,7 +10,9 @@ and 65,537 edges unless ``--quick``) — each step is timed one by one for ``--s
 :mod:`labnet.core.threads`) and with ``threads=0`` (the libraries' own default: here one per
 core), first on the machine as it is, then with a CPU-bound process alongside
 (``python -c "while True: pass"``, ended by its pid). Printed: median, 95th percentile and
-maximum ms per step and max/median ("erratic" when a path's p95 is several times its median).
+maximum wall ms per step, p95/median, and the process's CPU time per step (all threads: BLAS
+threads spinning for work show up here, while being descheduled by other processes — which on
+a loaded machine stretches single sub-millisecond steps by a time slice — does not).
 Nothing is set in the environment: OPENBLAS_NUM_THREADS etc. are left as the shell has them.
 """
 
@@ -51,15 +53,17 @@ def trainer(nodes: int, task: str, method: str, threads: int | None) -> CoupledL
     return CoupledLearning(net, k0, x, x @ np.array([[0.3, 0.1], [0.2, 0.4]]), **kw)
 
 
-def step_times(cl: CoupledLearning, seconds: float) -> np.ndarray:
+def step_times(cl: CoupledLearning, seconds: float) -> tuple[np.ndarray, float]:
+    """Wall seconds of each step, and the process's CPU seconds (all its threads) per step."""
     cl.train(3)
     out = []
     end = time.perf_counter() + seconds
+    c0 = time.process_time()
     while time.perf_counter() < end or len(out) < 20:
         t0 = time.perf_counter()
         cl.train(1)
         out.append(time.perf_counter() - t0)
-    return np.array(out)
+    return np.array(out), (time.process_time() - c0) / len(out)
 
 
 def main() -> None:
@@ -71,8 +75,8 @@ def main() -> None:
     secs = min(args.seconds, 1.0) if args.quick else args.seconds
     print(f"BLAS/OpenMP pools as loaded: {sorted(set(current_threads().values()))} threads; "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, LABNET_THREADS={os.environ.get('LABNET_THREADS')}")
-    print("| load | path | edges | threads | median ms | p95 ms | max ms | p95/median |")
-    print("|---|---|---:|---|---:|---:|---:|---:|")
+    print("| load | path | edges | threads | median ms | p95 ms | max ms | p95/median | CPU ms/step |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|")
     for loaded in (False, True):
         hog = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if loaded else None
         try:
@@ -80,12 +84,13 @@ def main() -> None:
             for name, nodes, task, method in paths:
                 for threads in (None, 0):
                     cl = trainer(nodes, task, method, threads)
-                    t = step_times(cl, secs) * 1e3
+                    t, cpu = step_times(cl, secs)
+                    t *= 1e3
                     med, p95 = float(np.median(t)), float(np.percentile(t, 95))
                     label = "labnet default (1)" if threads is None else "libraries' default"
                     where = f"{'CPU hog + ' if loaded else ''}load avg {os.getloadavg()[0]:.1f}"
                     print(f"| {where} | {name} | {cl.network.n_edges:,} | "
-                          f"{label} | {med:.3g} | {p95:.3g} | {t.max():.3g} | {p95 / med:.1f} |", flush=True)
+                          f"{label} | {med:.3g} | {p95:.3g} | {t.max():.3g} | {p95 / med:.1f} | {cpu * 1e3:.3g} |", flush=True)
         finally:
             if hog is not None:
                 hog.kill()
