@@ -8,6 +8,8 @@ What it models (all seeded through one ``numpy.random.Generator``):
 * wipers at the part's power-up code after a power-up or reset;
 * sources with a small per-channel gain and offset error; a source whose output is off leaves
   its node floating;
+* the wiring as built (:mod:`simulator.wiring`): open, shorted or swapped edges, swapped meter
+  leads and loaded nodes from the rig file's ``[simulator.wiring]`` table (none by default);
 * a meter with finite input resistance (it loads the node it measures), Gaussian noise that
   falls as 1/√NPLC, and finite resolution;
 * slow temperature drift (a sinusoid plus a seeded random phase) acting through the part's
@@ -30,6 +32,7 @@ from labnet.core.network import Network
 from labnet.core.nonideal import SimSettings
 from labnet.core.parts import PartSpec
 from labnet.core.physics import Solver, reduced_laplacian, thevenin_resistance
+from simulator.wiring import PhysicalWiring
 
 
 class VirtualClock:
@@ -104,7 +107,8 @@ class Breadboard:
         self.source_gain = dict(zip(src_ch, 1 + draw.uniform(-s.source_gain_error, s.source_gain_error, len(src_ch))))
         self.source_offset = dict(zip(src_ch, draw.uniform(-s.source_offset_v, s.source_offset_v, len(src_ch))))
         self._node_of_source = {ch: n for n, ch in network.source_channels.items()}
-        self._node_of_meter = {ch: n for n, ch in network.meter_channels.items()}
+        self.wiring = PhysicalWiring(network, s.wiring)  # the circuit as built (the rig file's unless faulted)
+        self._node_of_meter = {ch: self.wiring.node_of_meter(ch) for ch in network.meter_channels.values()}
         self.codes = np.full(e, part.power_up_code, dtype=np.int64)
         self.driven: dict[str, float] = {}  # source channel -> set voltage, outputs on
         self.nplc = 1.0
@@ -167,7 +171,8 @@ class Breadboard:
         return base
 
     def conductances(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
-        """True conductance (S) of every edge, shape (E,)."""
+        """True conductance (S) of every digipot, shape (E,), indexed by the edge whose channel drives
+        it (where it sits and what else is wired: :attr:`wiring`)."""
         return 1.0 / self.resistance(codes, t)
 
     def set_codes(self, edges: Sequence[int], codes: Sequence[int]) -> None:
@@ -211,11 +216,11 @@ class Breadboard:
         """Solver at the present codes, drift and driven set (kept until either changes)."""
         if held is None:
             held = self.held_voltages()
-        k = self.conductances()
+        k = self.wiring.conductances(self.conductances())
         names = sorted(held)
         key = (tuple(names), k.tobytes())
         if self._cache is None or self._cache[0] != key:
-            self._cache = (key, Solver(self.network, k, names), {})
+            self._cache = (key, Solver(self.wiring.network, k, names), {})
         return self._cache[1]
 
     def _thevenin(self, solver: Solver, channels: tuple[str, ...]) -> np.ndarray:
@@ -239,7 +244,7 @@ class Breadboard:
         held = self.held_voltages()
         solver = self._solver(held)
         v = solver.solve(held)
-        lap = self.network.laplacian(solver.conductances)
+        lap = self.wiring.network.laplacian(solver.conductances)
         inj = lap @ v
         return np.array([inj[self.network.index[self._node_of_source[ch]]] if ch in self.driven else 0.0
                          for ch in channels])
@@ -283,11 +288,12 @@ class Breadboard:
         each read node from [held voltages (in ``held_names`` order), free solution]."""
         if len(self._read_plans) >= 64:
             self._read_plans.clear()
-        solver = Solver(self.network, self.conductances(), list(names))  # validates, finds the pattern
+        net = self.wiring.network
+        solver = Solver(net, self.wiring.conductances(self.conductances()), list(names))  # validates, finds the pattern
         n_free = solver.free_idx.size
         if not solver.dense or not n_free:
             return False
-        red = reduced_laplacian(self.network, solver.held_idx)
+        red = reduced_laplacian(net, solver.held_idx)
         fh_rows, fh_held, fh_edges = red.coupling_entries
         flat, edges, sign = red.dense_map
         order = {int(n): i for i, n in enumerate(solver.held_idx)}
@@ -302,7 +308,7 @@ class Breadboard:
         of ``plan``, at the present codes, drift and driven set: one dense Cholesky of L_ff,
         one solve, and diag(L_ff⁻¹) from the same factor (LAPACK potrf, potrs)."""
         held_names, n, flat, edges, sign, fh_rows, fh_held, fh_edges, sel, zeros_h, eye = plan
-        k = self.conductances()
+        k = self.wiring.conductances(self.conductances())
         a = np.bincount(flat, weights=k[edges] * sign, minlength=n * n).reshape(n, n)
         # a is exactly symmetric, so its transpose is the same matrix in Fortran order (no copy)
         c, info = _dpotrf(a.T, lower=1, clean=0, overwrite_a=1)
