@@ -1,0 +1,235 @@
+"""From the wiring check's readings to findings: noise, meter loading, hypotheses, verdict.
+
+:func:`judge` takes the raw scans of :func:`labnet.experiments.wiring_check.measure_wiring`,
+estimates the meter noise from the repeated scans, undoes the meter's loading of released
+nodes (calibration's :func:`~labnet.experiments.calibration.unload`, from the as-wired fit),
+fits every single-fault hypothesis (:mod:`labnet.experiments.wiring_fit`) and names the best.
+
+Verdict: the rig is **clean** when "as wired" scores best, its χ² is consistent with the noise,
+and every driven node reads its setpoint. Otherwise the findings say what is wrong: the fault
+that explains the readings best (with the runner-up and the score margin), driven nodes that do
+not read their setpoints, and — when no single fault explains the readings — that the wiring
+differs in a way the check cannot name, with the nodes of largest KCL residual.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from threadpoolctl import threadpool_limits
+
+from labnet.core.network import Network
+from labnet.core.parts import PartSpec
+from labnet.experiments.calibration import PatternData, unload
+from labnet.experiments.wiring_check import WiringData
+from labnet.experiments.wiring_fit import Fit, Fitter, Hypothesis, Problem, hypotheses
+
+#: A driven node must read its setpoint within this fraction plus :data:`READBACK_ABS_V`.
+READBACK_REL, READBACK_ABS_V = 0.01, 0.005
+#: χ² of the best fit above dof + this many σ (√(2 dof)) is "not explained by any single fault".
+UNEXPLAINED_SIGMAS = 6.0
+#: Hypotheses fitted again on readings unloaded in their own circuit.
+FINALISTS = 6
+
+
+@dataclass
+class Finding:
+    """One thing doctor reports: ``kind`` (a hypothesis kind, ``readback`` or ``unexplained``),
+    a sentence, and machine-readable details."""
+
+    kind: str
+    text: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, **self.detail}
+
+
+@dataclass
+class WiringVerdict:
+    """The wiring check's outcome: ``findings`` (empty: clean), the best fit and "as wired"."""
+
+    findings: list[Finding]
+    best: Fit
+    as_wired: Fit
+    ranked: list[Fit]
+    node_residuals: dict[str, float]
+    sigma_v: float
+    network: Network
+
+    @property
+    def clean(self) -> bool:
+        return not self.findings
+
+    def to_dict(self) -> dict[str, Any]:
+        def fit(f: Fit) -> dict[str, Any]:
+            return {"hypothesis": f.hypothesis.text(self.network), "kind": f.hypothesis.kind,
+                    "edges": list(f.hypothesis.edges), "nodes": list(f.hypothesis.nodes),
+                    "chi2": round(f.chi2, 3), "score": round(f.score, 3), "rows": f.n_rows, "params": f.n_params}
+
+        return {"clean": self.clean, "findings": [x.to_dict() for x in self.findings],
+                "sigma_v": self.sigma_v, "node_residual_sigma": self.node_residuals,
+                "best": fit(self.best), "as_wired": fit(self.as_wired), "ranked": [fit(f) for f in self.ranked[:5]]}
+
+
+def noise_sigma(scans: np.ndarray, released: np.ndarray) -> float:
+    """1σ (V) of a reading averaged over the S scans of ``scans`` (V, P, S, N), pooled over the
+    released nodes (``released`` (V, P, N) bool) from the scan-to-scan spread."""
+    s = scans.shape[2]
+    if s < 2:
+        return 2e-5
+    var = np.nanvar(scans, axis=2, ddof=1)  # (V, P, N)
+    v = var[released & np.isfinite(var)]
+    sigma1 = math.sqrt(float(np.mean(v))) if v.size else 2e-5
+    return max(sigma1 / math.sqrt(s), 1e-7)
+
+
+def _readback(network: Network, prob: Problem) -> list[Finding]:
+    out = []
+    for v in range(prob.voltages.shape[0]):
+        for p, pat in enumerate(prob.patterns):
+            for node, setv in pat.items():
+                if node not in network.meter_channels:
+                    continue
+                got = float(prob.voltages[v, p, network.index[node]])
+                if not abs(got - setv) <= READBACK_REL * abs(setv) + READBACK_ABS_V:
+                    out.append(Finding("readback", f"driven node {node} (meter channel "
+                                       f"{network.meter_channels[node]}) reads {got:.4f} V, set to {setv:.4f} V",
+                                       {"node": node, "read_v": got, "set_v": setv}))
+    first: dict[str, Finding] = {}
+    for f in out:  # one per node
+        first.setdefault(f.detail["node"], f)
+    return list(first.values())
+
+
+def _problem(network: Network, part: PartSpec, data: WiringData, volts: np.ndarray, sigma: float) -> Problem:
+    return Problem(network, part, data.design.vectors, [dict(p) for p in data.design.patterns], volts, sigma)
+
+
+def _circuit(prob: Problem, fit: Fit, v: int) -> tuple[Network, np.ndarray]:
+    """The circuit a hypothesis describes at code vector ``v``, with the parts' *nominal*
+    conductances (S): a network (the rig's, or with one edge to ground added for a loaded node
+    that has none) and its conductances. Nominal, not fitted: the meter-loading correction is
+    a smooth average over many parts (their tolerances average out), while fitted conductances
+    have soft directions (a sourceless cluster against a parallel edge) that the correction
+    would feed back into."""
+    network, h = prob.network, fit.hypothesis
+    codes = prob.vectors[v].copy()
+    if h.kind == "swapped_edges":
+        codes[list(h.edges)] = codes[list(h.edges[::-1])]
+    k = prob.part.conductance(codes)
+    ref = float(np.median(k))
+    if h.kind == "open_edge":
+        k[h.edges[0]] = 1e-6 * ref
+    elif h.kind == "shorted_edge":
+        k[h.edges[0]] = 1e3 * ref
+    if h.kind != "loaded_node" or not fit.load_siemens > 0:
+        return network, k
+    node, g = h.nodes[0], network.ground
+    for j, (a, b) in enumerate(network.edges):
+        if {a, b} == {node, g}:
+            k[j] += fit.load_siemens
+            return network, k
+    d = network.to_dict()
+    d["edges"] = [list(x) for x in network.edges] + [[node, g]]
+    d["edge_channels"] = list(network.edge_channels) + [max(network.edge_channels) + 1]
+    return Network.from_dict(d, file="<doctor>", key="network"), np.append(k, fit.load_siemens)
+
+
+def _unloaded(prob: Problem, raw: np.ndarray, fit: Fit, r_in_ohm: float) -> np.ndarray:
+    """Readings ``raw`` (V, P, N) with the meter's loading undone in the circuit of ``fit`` (in
+    measurement order: a meter-swap hypothesis's exchange is undone before and redone after)."""
+    net = prob.network
+    volts = raw.copy()
+    swap = None
+    if fit.hypothesis.kind == "swapped_meter_channels":
+        swap = [net.index[n] for n in fit.hypothesis.nodes]
+        volts[:, :, swap] = volts[:, :, swap[::-1]]
+    for v in range(volts.shape[0]):
+        circ, k = _circuit(prob, fit, v)
+        pats = [PatternData(dict(pat), volts[v, p], None) for p, pat in enumerate(prob.patterns)]
+        volts[v] = np.array([d.voltages for d in unload(circ, k, pats, r_in_ohm)])
+    if swap is not None:
+        volts[:, :, swap] = volts[:, :, swap[::-1]]
+    return volts
+
+
+def _refit(prob: Problem, raw: np.ndarray, fit: Fit, r_in_ohm: float) -> Fit:
+    """``fit``'s hypothesis fitted again on readings unloaded in its own circuit."""
+    if not np.isfinite(fit.score):
+        return fit
+    p = Problem(prob.network, prob.part, prob.vectors, prob.patterns, _unloaded(prob, raw, fit, r_in_ohm),
+                prob.sigma_v)
+    return Fitter(p).fit(fit.hypothesis)
+
+
+def judge(network: Network, part: PartSpec, data: WiringData, *, meter_input_ohm: float = 10e6,
+          finalists: int = FINALISTS) -> WiringVerdict:
+    """Fit every hypothesis to ``data`` and say what is wrong (module docstring).
+
+    The meter's loading is undone in two stages: every hypothesis is ranked on readings
+    unloaded in the as-wired circuit; the ``finalists`` best (and "as wired") are fitted again
+    on readings unloaded in their own fitted circuit."""
+    with threadpool_limits(1):  # small dense problems: BLAS threads cost more than they give
+        return _judge(network, part, data, meter_input_ohm, finalists)
+
+
+def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, finalists: int) -> WiringVerdict:
+    design = data.design
+    n_v, n_p = design.vectors.shape[0], len(design.patterns)
+    released = np.ones((n_v, n_p, network.n_nodes), dtype=bool)
+    for p, pat in enumerate(design.patterns):
+        for node in [*pat, network.ground]:
+            released[:, p, network.index[node]] = False
+    sigma = noise_sigma(data.scans, released)
+    raw = np.nanmean(data.scans, axis=2)
+    prob = _problem(network, part, data, raw, sigma)
+    loading = r_in > 0 and math.isfinite(r_in)
+    if loading:
+        aw = Fit(Hypothesis("as_wired"), 0.0, 0.0, 0, 0, np.ones(network.n_edges))
+        prob = _problem(network, part, data, _unloaded(prob, raw, aw, r_in), sigma)
+    fitter = Fitter(prob)
+    fits = sorted((fitter.fit(h) for h in hypotheses(network)), key=lambda f: f.score)
+    if loading:
+        head = fits[:finalists]
+        if not any(f.hypothesis.kind == "as_wired" for f in head):
+            head.append(next(f for f in fits if f.hypothesis.kind == "as_wired"))
+        rest = [f for f in fits if f not in head]
+        fits = sorted([_refit(prob, raw, f, r_in) for f in head] + rest, key=lambda f: f.score)
+    best = fits[0]
+    as_wired = next(f for f in fits if f.hypothesis.kind == "as_wired")
+    res = as_wired.node_residuals(network.n_nodes)
+    node_res = {n: round(float(res[i]), 3) for i, n in enumerate(network.nodes) if np.isfinite(res[i])}
+    findings: list[Finding] = []
+    if best.hypothesis.kind != "as_wired":
+        runner = next((f for f in fits[1:]), None)
+        margin = (runner.score - best.score) if runner is not None else math.inf
+        detail: dict[str, Any] = {"edges": list(best.hypothesis.edges), "nodes": list(best.hypothesis.nodes),
+                                  "chi2": round(best.chi2, 2), "chi2_as_wired": round(as_wired.chi2, 2),
+                                  "margin": round(margin, 2),
+                                  "runner_up": runner.hypothesis.text(network) if runner else None}
+        text = best.hypothesis.text(network)
+        if best.hypothesis.kind == "loaded_node" and best.load_siemens > 0:
+            detail["load_ohm"] = round(1.0 / best.load_siemens, 1)
+            text += f" through ~{1.0 / best.load_siemens:.3g} ohm (a released source that still loads it?)"
+        if best.hypothesis.kind in ("swapped_meter_channels",):
+            detail["channels"] = [network.meter_channels[n] for n in best.hypothesis.nodes]
+        findings.append(Finding(best.hypothesis.kind, text, detail))
+    readback = _readback(network, prob)
+    if best.hypothesis.kind == "as_wired":
+        findings += readback
+    dof = max(best.n_rows - best.n_params, 1)
+    if best.chi2 > dof + UNEXPLAINED_SIGMAS * math.sqrt(2 * dof):
+        worst = sorted(node_res, key=lambda n: -node_res[n])[:3]
+        findings.append(Finding("unexplained", f"the readings fit no single wiring fault well (chi2 {best.chi2:.0f} "
+                                f"for {dof} degrees of freedom); largest KCL residuals at "
+                                + ", ".join(f"{n} ({node_res[n]:.1f} sigma)" for n in worst),
+                                {"chi2": round(best.chi2, 2), "dof": dof, "nodes": worst}))
+    return WiringVerdict(findings, best, as_wired, fits, node_res, sigma, network)
+
+
+__all__ = ["Finding", "WiringVerdict", "judge", "noise_sigma"]
