@@ -2,7 +2,8 @@
 
 Design (:func:`wiring_design`)
 ------------------------------
-* **Code vectors** (shape (3, E)): every edge at one base code; then two *signature* vectors in
+* **Code vectors** (shape (3, E)): every edge at the highest allowed code (the highest
+  resistance, against which a load to ground stands out most); then two *signature* vectors in
   which every digipot channel has its own code (spread geometrically over the upper part of the
   code range, where one tap of integral non-linearity is a small fraction of R), assigned in
   two orders chosen so that any two channels differ by several code steps in at least one of
@@ -107,7 +108,7 @@ def wiring_design(network: Network, part: PartSpec, limits: Limits, *, current_f
     if lo >= hi:
         lo = limits.code_min
     sig2, sig3 = signature_codes(e, lo, hi)
-    base = int(np.clip(round(math.sqrt(lo * hi)), limits.code_min, limits.code_max))
+    base = hi  # the highest resistance: a load to ground shows most against the edges
     vectors = np.stack([np.full(e, base, dtype=np.int64), sig2, sig3])
     r_min = min(int(vectors.min()), base) / part.max_code * part.r_ab_ohm * (1 - part.tolerance)
     amp = current_fraction * limits.max_edge_current_a * max(r_min, 1e-9)

@@ -8,9 +8,10 @@ every released, metered node of every pattern is linear in them (the calibration
 constraints tie the conductances to the parts:
 
 * **part consistency** k(p, v) = a_p · k_nom(c(p, v)), with a per-position scale a_p (the part's
-  R_AB tolerance) and a 1σ model error of one tap of absolute linearity plus one typical wiper
-  resistance, relative to R(c) (X9C102/103/104/503 datasheet, Intersil FN8222 Rev 3.00, p. 4-5:
-  absolute linearity ±1 MI, 1 MI = R_TOT/99, wiper resistance 40 Ω typ, 100 Ω max);
+  R_AB tolerance) and a model error relative to R(c): one tap of absolute linearity and one
+  typical wiper resistance in quadrature, taken as the bounds of a uniform error (1σ = bound/√3)
+  (X9C102/103/104/503 datasheet, Intersil FN8222 Rev 3.00, p. 4-5: absolute linearity ±1 MI,
+  1 MI = R_TOT/99, wiper resistance 40 Ω typ, 100 Ω max);
 * **tolerance prior** a_p = 1 ± tol/√3 (R_AB uniform within the part's ±tolerance).
 
 A **hypothesis** changes the model: an open edge removes its unknowns; a shorted edge replaces
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg
 
 from labnet.core.network import Network
 from labnet.core.parts import PartSpec
@@ -69,14 +71,16 @@ class Hypothesis:
         return f"node {self.nodes[0]} loaded to ground"
 
 
-def hypotheses(network: Network) -> list[Hypothesis]:
-    """"As wired" and every single fault the check can name."""
+def hypotheses(network: Network, swap_candidates: Sequence[int] | None = None) -> list[Hypothesis]:
+    """"As wired" and every single fault the check can name; swapped digipots only among
+    ``swap_candidates`` (edge indices; default: every pair)."""
     e = network.n_edges
+    cand = sorted(range(e) if swap_candidates is None else set(swap_candidates))
     metered = [n for n in network.nodes if n in network.meter_channels]
     out = [Hypothesis("as_wired")]
     out += [Hypothesis("open_edge", (j,)) for j in range(e)]
     out += [Hypothesis("shorted_edge", (j,)) for j in range(e)]
-    out += [Hypothesis("swapped_edges", (a, b)) for a in range(e) for b in range(a + 1, e)]
+    out += [Hypothesis("swapped_edges", (a, b)) for i, a in enumerate(cand) for b in cand[i + 1:]]
     out += [Hypothesis("swapped_meter_channels", nodes=(u, w)) for i, u in enumerate(metered) for w in metered[i + 1:]]
     out += [Hypothesis("loaded_node", nodes=(n,)) for n in network.nodes if n != network.ground]
     return out
@@ -109,10 +113,11 @@ class Problem:
         return self.part.conductance(codes)
 
     def model_error(self, codes: np.ndarray) -> np.ndarray:
-        """Relative 1σ of k = a·k_nom(c): one tap (MI) of linearity plus one typical wiper resistance, over R(c)."""
+        """Relative 1σ of k = a·k_nom(c): one tap (MI) of linearity and one typical wiper resistance
+        in quadrature, over R(c), as a uniform bound (/√3)."""
         r = self.part.resistance(codes)
         mi = self.part.r_ab_ohm / self.part.max_code
-        return np.hypot(mi, self.part.r_w_ohm) / r
+        return np.hypot(mi, self.part.r_w_ohm) / r / math.sqrt(3)
 
 
 @dataclass
@@ -131,14 +136,15 @@ class Fit:
     load_siemens: float = math.nan
     k: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (V, E) fitted conductances (S), NaN where removed
     residuals: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    where: list[tuple[int, int, int]] = field(default_factory=list)  # (vector, pattern, node)
+    misfit: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (E,) χ² of each position's part consistency
+    where: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))  # rows' (vector, pattern, node)
 
     def node_residuals(self, n_nodes: int) -> np.ndarray:
         """RMS weighted KCL residual per node (σ units; NaN where the node gave no row), shape (N,)."""
         out = np.full(n_nodes, np.nan)
-        if not self.where:
+        if not self.where.size:
             return out
-        nodes = np.array([w[2] for w in self.where])
+        nodes = self.where[:, 2]
         for i in np.unique(nodes):
             r = self.residuals[nodes == i]
             out[i] = float(np.sqrt(np.mean(r**2)))
@@ -153,6 +159,13 @@ class _Rows:
     pats: np.ndarray
     nodes: np.ndarray
     touch: np.ndarray  # (R, E) bool
+    sign: np.ndarray  # (R, E): +1 where the row's node is the edge's "from" end, -1 at its "to" end
+
+    def with_voltages(self, network: Network, volts: np.ndarray) -> _Rows:
+        """The same rows (same released nodes) for other readings (P, N), e.g. two nodes' exchanged."""
+        src, dst = network.edge_ends
+        dv = volts[:, src] - volts[:, dst]  # (P, E)
+        return _Rows(self.sign * dv[self.pats], self.pats, self.nodes, self.touch, self.sign)
 
 
 def _kcl_rows(prob: Problem, volts: np.ndarray) -> _Rows:
@@ -164,8 +177,8 @@ def _kcl_rows(prob: Problem, volts: np.ndarray) -> _Rows:
     pats = np.array([w[0] for w in where], dtype=np.int64)
     nodes = np.array([w[1] for w in where], dtype=np.int64)
     src, dst = net.edge_ends
-    touch = (src[None, :] == nodes[:, None]) | (dst[None, :] == nodes[:, None])
-    return _Rows(mat, pats, nodes, touch)
+    at_src, at_dst = src[None, :] == nodes[:, None], dst[None, :] == nodes[:, None]
+    return _Rows(mat, pats, nodes, at_src | at_dst, at_src.astype(float) - at_dst)
 
 
 class Fitter:
@@ -187,7 +200,7 @@ class Fitter:
             u, w = net.index[h.nodes[0]], net.index[h.nodes[1]]
             volts = volts.copy()
             volts[:, :, [u, w]] = volts[:, :, [w, u]]
-            rows = [_kcl_rows(prob, volts[v]) for v in range(n_v)]
+            rows = [r.with_voltages(net, volts[v]) for v, r in enumerate(rows)]
         removed = set(h.edges) if h.kind in ("open_edge", "shorted_edge") else set()
         active = np.array([j for j in range(e) if j not in removed], dtype=np.int64)
         n_act = active.size
@@ -225,8 +238,9 @@ class Fitter:
                 at = r.nodes == net.index[h.nodes[0]]
                 big[at, col_g] = volts[v, r.pats[at], r.nodes[at]] * k_bar
             blocks.append(big / sig[:, None])
-            where += [(v, int(p), int(n)) for p, n in zip(r.pats, r.nodes)]
-        n_data = len(where)
+            where.append(np.stack([np.full(r.pats.size, v), r.pats, r.nodes], axis=1))
+        where_all = np.concatenate(where) if where else np.zeros((0, 3), dtype=np.int64)
+        n_data = where_all.shape[0]
         # part consistency (k/k_nom - a)/err = 0, tolerance prior (a - 1)/sig_a = 0, mean scale pinned
         err = prob.model_error(codes)[:, active]  # (V, n_act)
         cons = np.zeros((n_k, n_cols))
@@ -239,7 +253,7 @@ class Fitter:
         scale[0, n_k:n_k + n_act] = SCALE_WEIGHT / n_act
         mat_all = np.vstack(blocks + [cons, prior, scale])
         b_all = np.concatenate([np.zeros(n_data + n_k), np.full(n_act, 1.0 / self._sig_a), [SCALE_WEIGHT]])
-        x, *_ = np.linalg.lstsq(mat_all, b_all, rcond=None)
+        x = scipy.linalg.lstsq(mat_all, b_all, lapack_driver="gelsy", check_finite=False)[0]
         res = mat_all @ x - b_all
         chi2 = float(res @ res)
         extra = n_cols - n_cols_base(n_k, n_act)
@@ -251,7 +265,10 @@ class Fitter:
             score = math.inf
         k = np.full((n_v, e), np.nan)
         k[:, active] = x[:n_k].reshape(n_v, n_act) * k_nom[:, active]
-        return Fit(h, chi2, score, mat_all.shape[0] - 1, n_cols, a, load, k, res[:n_data], where)
+        misfit = np.full(e, np.nan)
+        misfit[active] = (res[n_data:n_data + n_k].reshape(n_v, n_act) ** 2).sum(axis=0)
+        return Fit(h, chi2, score, mat_all.shape[0] - 1, n_cols, a, load_siemens=load, k=k, residuals=res[:n_data],
+                   misfit=misfit, where=where_all)
 
 
 def n_cols_base(n_k: int, n_act: int) -> int:

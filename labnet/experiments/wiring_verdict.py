@@ -26,14 +26,23 @@ from labnet.core.network import Network
 from labnet.core.parts import PartSpec
 from labnet.experiments.calibration import PatternData, unload
 from labnet.experiments.wiring_check import WiringData
-from labnet.experiments.wiring_fit import Fit, Fitter, Hypothesis, Problem, hypotheses
+from labnet.experiments.wiring_fit import KINDS, Fit, Fitter, Hypothesis, Problem, hypotheses
 
 #: A driven node must read its setpoint within this fraction plus :data:`READBACK_ABS_V`.
 READBACK_REL, READBACK_ABS_V = 0.01, 0.005
-#: χ² of the best fit above dof + this many σ (√(2 dof)) is "not explained by any single fault".
-UNEXPLAINED_SIGMAS = 6.0
-#: Hypotheses fitted again on readings unloaded in their own circuit.
-FINALISTS = 6
+#: χ² of the best fit above this many times its degrees of freedom is "not explained by any
+#: single fault" (noise and the parts' model error give about 1).
+UNEXPLAINED_RATIO = 2.0
+#: Swapped-digipot hypotheses are tried among this many positions (those that follow their own
+#: channel's codes worst in the as-wired fit: a swap puts its two positions at the top).
+SWAP_CANDIDATES = 6
+#: Fitted/nominal conductance range used for the meter-loading correction (±tolerance and some).
+KAPPA_CLIP = (0.75, 1.35)
+#: Hypotheses of each kind fitted again on readings unloaded in their own circuit.
+FINALISTS = 3
+#: A load to ground is named only when it is stronger than this fraction of the meter's own
+#: input conductance (weaker "loads" are what is left of the meter's loading after its correction).
+MIN_LOAD_VS_METER = 10.0
 
 
 @dataclass
@@ -110,18 +119,27 @@ def _problem(network: Network, part: PartSpec, data: WiringData, volts: np.ndarr
     return Problem(network, part, data.design.vectors, [dict(p) for p in data.design.patterns], volts, sigma)
 
 
-def _circuit(prob: Problem, fit: Fit, v: int) -> tuple[Network, np.ndarray]:
-    """The circuit a hypothesis describes at code vector ``v``, with the parts' *nominal*
-    conductances (S): a network (the rig's, or with one edge to ground added for a loaded node
-    that has none) and its conductances. Nominal, not fitted: the meter-loading correction is
-    a smooth average over many parts (their tolerances average out), while fitted conductances
-    have soft directions (a sourceless cluster against a parallel edge) that the correction
-    would feed back into."""
-    network, h = prob.network, fit.hypothesis
-    codes = prob.vectors[v].copy()
+def _chan(h: Hypothesis, e: int) -> list[int]:
+    """Which edge's codes each position follows under ``h``."""
+    chan = list(range(e))
     if h.kind == "swapped_edges":
-        codes[list(h.edges)] = codes[list(h.edges[::-1])]
+        a, b = h.edges
+        chan[a], chan[b] = b, a
+    return chan
+
+
+def _circuit(prob: Problem, fit: Fit, v: int) -> tuple[Network, np.ndarray]:
+    """The circuit a hypothesis describes at code vector ``v``: a network (the rig's, or with one
+    edge to ground added for a loaded node that has none) and its conductances (S): the fitted
+    ones clipped to :data:`KAPPA_CLIP` × nominal (the nominal ones for a fit without any). Clipped:
+    fitted conductances have soft directions (a sourceless cluster against a parallel edge) that
+    an unclipped correction would feed back into."""
+    network, h = prob.network, fit.hypothesis
+    codes = prob.vectors[v][_chan(h, network.n_edges)]
     k = prob.part.conductance(codes)
+    if fit.k.size:  # fitted where it is determined, within the parts' tolerance of nominal
+        kap = fit.k[v] / prob.part.conductance(prob.vectors[v][np.asarray(_chan(h, len(codes)))])
+        k = k * np.clip(np.where(np.isfinite(kap), kap, 1.0), *KAPPA_CLIP)
     ref = float(np.median(k))
     if h.kind == "open_edge":
         k[h.edges[0]] = 1e-6 * ref
@@ -151,11 +169,33 @@ def _unloaded(prob: Problem, raw: np.ndarray, fit: Fit, r_in_ohm: float) -> np.n
         volts[:, :, swap] = volts[:, :, swap[::-1]]
     for v in range(volts.shape[0]):
         circ, k = _circuit(prob, fit, v)
-        pats = [PatternData(dict(pat), volts[v, p], None) for p, pat in enumerate(prob.patterns)]
-        volts[v] = np.array([d.voltages for d in unload(circ, k, pats, r_in_ohm)])
+        volts[v] = unload_dense(circ, k, prob.patterns, volts[v], r_in_ohm)
     if swap is not None:
         volts[:, :, swap] = volts[:, :, swap[::-1]]
     return volts
+
+
+def unload_dense(network: Network, k: np.ndarray, patterns: list[dict[str, float]], volts: np.ndarray,
+                 r_in_ohm: float) -> np.ndarray:
+    """The calibration's meter-loading correction (:func:`labnet.experiments.calibration.unload`:
+    V·(1 + R_th/R_in) at released nodes, R_th = diag(L_ff⁻¹) from conductances ``k`` (S)) for
+    readings ``volts`` (P, N), with dense inverses: the wiring check's networks are small and it
+    corrects many circuits. Above 200 nodes it calls ``unload`` itself."""
+    if network.n_nodes > 200:
+        pats = [PatternData(dict(p), volts[i], None) for i, p in enumerate(patterns)]
+        return np.array([d.voltages for d in unload(network, k, pats, r_in_ohm)])
+    lap = network.laplacian(k).toarray()
+    out = volts.copy()
+    g = network.index[network.ground]
+    for i, pat in enumerate(patterns):
+        free = np.ones(network.n_nodes, dtype=bool)
+        free[[network.index[n] for n in pat]] = False
+        free[g] = False
+        if not free.any():
+            continue
+        r_th = np.diag(np.linalg.inv(lap[np.ix_(free, free)]))
+        out[i, free] = volts[i, free] * (1.0 + r_th / r_in_ohm)
+    return out
 
 
 def _refit(prob: Problem, raw: np.ndarray, fit: Fit, r_in_ohm: float) -> Fit:
@@ -190,16 +230,22 @@ def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, fina
     prob = _problem(network, part, data, raw, sigma)
     loading = r_in > 0 and math.isfinite(r_in)
     if loading:
-        aw = Fit(Hypothesis("as_wired"), 0.0, 0.0, 0, 0, np.ones(network.n_edges))
+        aw = Fit(Hypothesis("as_wired"), 0.0, 0.0, 0, 0, np.ones(network.n_edges))  # nominal circuit
         prob = _problem(network, part, data, _unloaded(prob, raw, aw, r_in), sigma)
     fitter = Fitter(prob)
-    fits = sorted((fitter.fit(h) for h in hypotheses(network)), key=lambda f: f.score)
-    if loading:
-        head = fits[:finalists]
-        if not any(f.hypothesis.kind == "as_wired" for f in head):
-            head.append(next(f for f in fits if f.hypothesis.kind == "as_wired"))
+    aw0 = fitter.fit(Hypothesis("as_wired"))
+    # swapped digipots: the positions whose conductances follow their own channel's codes worst
+    cand = np.argsort(-np.nan_to_num(aw0.misfit, nan=0.0))[:SWAP_CANDIDATES]
+    fits = sorted((fitter.fit(h) for h in hypotheses(network, [int(j) for j in cand])), key=lambda f: f.score)
+    min_load = MIN_LOAD_VS_METER / r_in if loading else 0.0
+    if loading:  # the best few of every kind, each unloaded in its own circuit
+        head = [f for kind in KINDS for f in [g for g in fits if g.hypothesis.kind == kind][:finalists]]
         rest = [f for f in fits if f not in head]
         fits = sorted([_refit(prob, raw, f, r_in) for f in head] + rest, key=lambda f: f.score)
+    for f in fits:
+        if f.hypothesis.kind == "loaded_node" and not f.load_siemens > min_load:
+            f.score = math.inf
+    fits.sort(key=lambda f: f.score)
     best = fits[0]
     as_wired = next(f for f in fits if f.hypothesis.kind == "as_wired")
     res = as_wired.node_residuals(network.n_nodes)
@@ -223,7 +269,7 @@ def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, fina
     if best.hypothesis.kind == "as_wired":
         findings += readback
     dof = max(best.n_rows - best.n_params, 1)
-    if best.chi2 > dof + UNEXPLAINED_SIGMAS * math.sqrt(2 * dof):
+    if best.chi2 > UNEXPLAINED_RATIO * dof:
         worst = sorted(node_res, key=lambda n: -node_res[n])[:3]
         findings.append(Finding("unexplained", f"the readings fit no single wiring fault well (chi2 {best.chi2:.0f} "
                                 f"for {dof} degrees of freedom); largest KCL residuals at "
