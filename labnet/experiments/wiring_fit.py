@@ -190,12 +190,16 @@ class Fitter:
         t = prob.part.tolerance
         self._sig_a = t / math.sqrt(3) if t > 0 else 0.05
 
-    def fit(self, h: Hypothesis) -> Fit:
-        """Weighted least squares of the model under ``h`` (module docstring); columns are scaled
-        to O(1): k/k_nom, a, current/k̄ (V), load/k̄."""
+    def fit(self, h: Hypothesis, voltages: np.ndarray | None = None) -> Fit:
+        """Weighted least squares of the model under ``h`` (module docstring) on the problem's
+        readings, or on ``voltages`` (V, P, N; the same released nodes, e.g. corrected for the
+        meter's loading in ``h``'s circuit); columns are scaled to O(1): k/k_nom, a, current/k̄ (V), load/k̄."""
         prob, net = self.prob, self.prob.network
         e, n_v, n_pat = net.n_edges, prob.vectors.shape[0], len(prob.patterns)
         rows, volts = self._rows, prob.voltages
+        if voltages is not None:
+            volts = voltages
+            rows = [r.with_voltages(net, volts[v]) for v, r in enumerate(rows)]
         if h.kind == "swapped_meter_channels":
             u, w = net.index[h.nodes[0]], net.index[h.nodes[1]]
             volts = volts.copy()

@@ -198,22 +198,20 @@ def unload_dense(network: Network, k: np.ndarray, patterns: list[dict[str, float
     return out
 
 
-def _refit(prob: Problem, raw: np.ndarray, fit: Fit, r_in_ohm: float) -> Fit:
-    """``fit``'s hypothesis fitted again on readings unloaded in its own circuit."""
+def _refit(fitter: Fitter, fit: Fit, r_in_ohm: float) -> Fit:
+    """``fit``'s hypothesis fitted again on the readings unloaded in the circuit ``fit`` describes."""
     if not np.isfinite(fit.score):
         return fit
-    p = Problem(prob.network, prob.part, prob.vectors, prob.patterns, _unloaded(prob, raw, fit, r_in_ohm),
-                prob.sigma_v)
-    return Fitter(p).fit(fit.hypothesis)
+    return fitter.fit(fit.hypothesis, _unloaded(fitter.prob, fitter.prob.voltages, fit, r_in_ohm))
 
 
 def judge(network: Network, part: PartSpec, data: WiringData, *, meter_input_ohm: float = 10e6,
           finalists: int = FINALISTS) -> WiringVerdict:
     """Fit every hypothesis to ``data`` and say what is wrong (module docstring).
 
-    The meter's loading is undone in two stages: every hypothesis is ranked on readings
-    unloaded in the as-wired circuit; the ``finalists`` best (and "as wired") are fitted again
-    on readings unloaded in their own fitted circuit."""
+    The meter's loading is undone in each hypothesis's own circuit, in two stages: every
+    hypothesis is fitted to readings unloaded in its circuit with nominal parts; the
+    ``finalists`` best of each kind again, with the parts it fitted."""
     with threadpool_limits(1):  # small dense problems: BLAS threads cost more than they give
         return _judge(network, part, data, meter_input_ohm, finalists)
 
@@ -229,19 +227,21 @@ def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, fina
     raw = np.nanmean(data.scans, axis=2)
     prob = _problem(network, part, data, raw, sigma)
     loading = r_in > 0 and math.isfinite(r_in)
-    if loading:
-        aw = Fit(Hypothesis("as_wired"), 0.0, 0.0, 0, 0, np.ones(network.n_edges))  # nominal circuit
-        prob = _problem(network, part, data, _unloaded(prob, raw, aw, r_in), sigma)
     fitter = Fitter(prob)
-    aw0 = fitter.fit(Hypothesis("as_wired"))
+
+    def first(h: Hypothesis) -> Fit:  # unloaded in h's circuit with nominal parts
+        blank = Fit(h, 0.0, 0.0, 0, 0, np.ones(network.n_edges))
+        return fitter.fit(h, _unloaded(prob, raw, blank, r_in) if loading else None)
+
+    aw0 = first(Hypothesis("as_wired"))
     # swapped digipots: the positions whose conductances follow their own channel's codes worst
     cand = np.argsort(-np.nan_to_num(aw0.misfit, nan=0.0))[:SWAP_CANDIDATES]
-    fits = sorted((fitter.fit(h) for h in hypotheses(network, [int(j) for j in cand])), key=lambda f: f.score)
+    fits = sorted((first(h) for h in hypotheses(network, [int(j) for j in cand])), key=lambda f: f.score)
     min_load = MIN_LOAD_VS_METER / r_in if loading else 0.0
-    if loading:  # the best few of every kind, each unloaded in its own circuit
+    if loading:  # the best few of every kind, unloaded in their fitted circuit
         head = [f for kind in KINDS for f in [g for g in fits if g.hypothesis.kind == kind][:finalists]]
         rest = [f for f in fits if f not in head]
-        fits = sorted([_refit(prob, raw, f, r_in) for f in head] + rest, key=lambda f: f.score)
+        fits = sorted([_refit(fitter, f, r_in) for f in head] + rest, key=lambda f: f.score)
     for f in fits:
         if f.hypothesis.kind == "loaded_node" and not f.load_siemens > min_load:
             f.score = math.inf
