@@ -175,26 +175,38 @@ def _unloaded(prob: Problem, raw: np.ndarray, fit: Fit, r_in_ohm: float) -> np.n
     return volts
 
 
+def _free_groups(network: Network, patterns: list[dict[str, float]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Patterns grouped by their number of released nodes: (pattern indices (G,), released node indices (G, F))."""
+    g = network.index[network.ground]
+    free = [np.array([i for i in range(network.n_nodes) if i != g and network.nodes[i] not in pat], dtype=np.int64)
+            for pat in patterns]
+    out = []
+    for size in sorted({f.size for f in free if f.size}):
+        sel = np.array([p for p, f in enumerate(free) if f.size == size], dtype=np.int64)
+        out.append((sel, np.stack([free[p] for p in sel])))
+    return out
+
+
 def unload_dense(network: Network, k: np.ndarray, patterns: list[dict[str, float]], volts: np.ndarray,
                  r_in_ohm: float) -> np.ndarray:
     """The calibration's meter-loading correction (:func:`labnet.experiments.calibration.unload`:
     V·(1 + R_th/R_in) at released nodes, R_th = diag(L_ff⁻¹) from conductances ``k`` (S)) for
-    readings ``volts`` (P, N), with dense inverses: the wiring check's networks are small and it
-    corrects many circuits. Above 200 nodes it calls ``unload`` itself."""
+    readings ``volts`` (P, N), with batched dense inverses: the wiring check's networks are small
+    and it corrects many circuits. Above 200 nodes it calls ``unload`` itself."""
     if network.n_nodes > 200:
         pats = [PatternData(dict(p), volts[i], None) for i, p in enumerate(patterns)]
         return np.array([d.voltages for d in unload(network, k, pats, r_in_ohm)])
-    lap = network.laplacian(k).toarray()
+    n = network.n_nodes
+    src, dst = network.edge_ends
+    lap = np.zeros((n, n))
+    np.add.at(lap, (src, src), k)
+    np.add.at(lap, (dst, dst), k)
+    np.add.at(lap, (src, dst), -k)
+    np.add.at(lap, (dst, src), -k)
     out = volts.copy()
-    g = network.index[network.ground]
-    for i, pat in enumerate(patterns):
-        free = np.ones(network.n_nodes, dtype=bool)
-        free[[network.index[n] for n in pat]] = False
-        free[g] = False
-        if not free.any():
-            continue
-        r_th = np.diag(np.linalg.inv(lap[np.ix_(free, free)]))
-        out[i, free] = volts[i, free] * (1.0 + r_th / r_in_ohm)
+    for sel, idx in _free_groups(network, patterns):
+        r_th = np.diagonal(np.linalg.inv(lap[idx[:, :, None], idx[:, None, :]]), axis1=1, axis2=2)  # (G, F)
+        out[sel[:, None], idx] = volts[sel[:, None], idx] * (1.0 + r_th / r_in_ohm)
     return out
 
 
