@@ -71,16 +71,17 @@ class Hypothesis:
         return f"node {self.nodes[0]} loaded to ground"
 
 
-def hypotheses(network: Network, swap_candidates: Sequence[int] | None = None) -> list[Hypothesis]:
-    """"As wired" and every single fault the check can name; swapped digipots only among
-    ``swap_candidates`` (edge indices; default: every pair)."""
+def hypotheses(network: Network, swap_pairs: Sequence[tuple[int, int]] | None = None) -> list[Hypothesis]:
+    """"As wired" and every single fault the check can name; swapped digipots only for
+    ``swap_pairs`` (edge index pairs; default: every pair)."""
     e = network.n_edges
-    cand = sorted(range(e) if swap_candidates is None else set(swap_candidates))
+    pairs = sorted({tuple(sorted(p)) for p in swap_pairs} if swap_pairs is not None else
+                   {(a, b) for a in range(e) for b in range(a + 1, e)})
     metered = [n for n in network.nodes if n in network.meter_channels]
     out = [Hypothesis("as_wired")]
     out += [Hypothesis("open_edge", (j,)) for j in range(e)]
     out += [Hypothesis("shorted_edge", (j,)) for j in range(e)]
-    out += [Hypothesis("swapped_edges", (a, b)) for i, a in enumerate(cand) for b in cand[i + 1:]]
+    out += [Hypothesis("swapped_edges", (int(a), int(b))) for a, b in pairs if a != b]
     out += [Hypothesis("swapped_meter_channels", nodes=(u, w)) for i, u in enumerate(metered) for w in metered[i + 1:]]
     out += [Hypothesis("loaded_node", nodes=(n,)) for n in network.nodes if n != network.ground]
     return out

@@ -33,9 +33,11 @@ READBACK_REL, READBACK_ABS_V = 0.01, 0.005
 #: χ² of the best fit above this many times its degrees of freedom is "not explained by any
 #: single fault" (noise and the parts' model error give about 1).
 UNEXPLAINED_RATIO = 2.0
-#: Swapped-digipot hypotheses are tried among this many positions (those that follow their own
-#: channel's codes worst in the as-wired fit: a swap puts its two positions at the top).
-SWAP_CANDIDATES = 6
+#: Swapped-digipot hypotheses tried: every pair among the :data:`SWAP_CANDIDATES` positions that
+#: follow their own channel's codes worst in the as-wired fit, and every pair with one of the
+#: :data:`SWAP_ANCHORS` worst (a swap puts its positions near the top; a soft direction of the
+#: fit, such as a sourceless cluster, may spread the misfit of one of them onto its neighbours).
+SWAP_CANDIDATES, SWAP_ANCHORS = 6, 3
 #: Fitted/nominal conductance range used for the meter-loading correction (±tolerance and some).
 KAPPA_CLIP = (0.75, 1.35)
 #: Hypotheses of each kind fitted again on readings unloaded in their own circuit.
@@ -247,8 +249,10 @@ def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, fina
 
     aw0 = first(Hypothesis("as_wired"))
     # swapped digipots: the positions whose conductances follow their own channel's codes worst
-    cand = np.argsort(-np.nan_to_num(aw0.misfit, nan=0.0))[:SWAP_CANDIDATES]
-    fits = sorted((first(h) for h in hypotheses(network, [int(j) for j in cand])), key=lambda f: f.score)
+    order = [int(j) for j in np.argsort(-np.nan_to_num(aw0.misfit, nan=0.0))]
+    top, few = order[:SWAP_CANDIDATES], order[:SWAP_ANCHORS]
+    pairs = [(a, b) for i, a in enumerate(top) for b in top[i + 1:]] + [(a, b) for a in few for b in order if b != a]
+    fits = sorted((first(h) for h in hypotheses(network, pairs)), key=lambda f: f.score)
     min_load = MIN_LOAD_VS_METER / r_in if loading else 0.0
     if loading:  # the best few of every kind, unloaded in their fitted circuit
         head = [f for kind in KINDS for f in [g for g in fits if g.hypothesis.kind == kind][:finalists]]
