@@ -17,7 +17,9 @@ constraints tie the conductances to the parts:
 A **hypothesis** changes the model: an open edge removes its unknowns; a shorted edge replaces
 them by one free current per pattern; swapped edges exchange the codes two positions follow;
 swapped meter channels exchange two nodes' readings; a loaded node adds one conductance to
-ground g (S) at that node. Every hypothesis is one weighted linear least-squares problem; its
+ground g (S) at that node. A shorted edge adds the χ² of its two ends' readings being equal (a
+wire holds them at one voltage: the free currents alone would fit any edge to ground), except in
+patterns where sources hold both ends. Every hypothesis is one weighted linear least-squares problem; its
 score is χ² plus a penalty (:data:`FAULT_PENALTY` for naming a fault, 2 per extra parameter),
 and the lowest score names the wiring.
 """
@@ -191,10 +193,11 @@ class Fitter:
         t = prob.part.tolerance
         self._sig_a = t / math.sqrt(3) if t > 0 else 0.05
 
-    def fit(self, h: Hypothesis, voltages: np.ndarray | None = None) -> Fit:
+    def fit(self, h: Hypothesis, voltages: np.ndarray | None = None, sigma: np.ndarray | None = None) -> Fit:
         """Weighted least squares of the model under ``h`` (module docstring) on the problem's
         readings, or on ``voltages`` (V, P, N; the same released nodes, e.g. corrected for the
-        meter's loading in ``h``'s circuit); columns are scaled to O(1): k/k_nom, a, current/k̄ (V), load/k̄."""
+        meter's loading in ``h``'s circuit), with a 1σ per reading ``sigma`` (V, P, N; default: the
+        problem's ``sigma_v`` everywhere); columns are scaled to O(1): k/k_nom, a, current/k̄ (V), load/k̄."""
         prob, net = self.prob, self.prob.network
         e, n_v, n_pat = net.n_edges, prob.vectors.shape[0], len(prob.patterns)
         rows, volts = self._rows, prob.voltages
@@ -206,6 +209,9 @@ class Fitter:
             volts = volts.copy()
             volts[:, :, [u, w]] = volts[:, :, [w, u]]
             rows = [r.with_voltages(net, volts[v]) for v, r in enumerate(rows)]
+            if sigma is not None:
+                sigma = sigma.copy()
+                sigma[:, :, [u, w]] = sigma[:, :, [w, u]]
         removed = set(h.edges) if h.kind in ("open_edge", "shorted_edge") else set()
         active = np.array([j for j in range(e) if j not in removed], dtype=np.int64)
         n_act = active.size
@@ -231,7 +237,13 @@ class Fitter:
             big = np.zeros((r.mat.shape[0], n_cols))
             big[:, v * n_act:(v + 1) * n_act] = r.mat[:, active] * kn[active]
             ks = np.where(r.touch & act_mask, kn, 0.0)
-            sig = prob.sigma_v * np.sqrt(ks.sum(axis=1) ** 2 + (ks**2).sum(axis=1))
+            if sigma is None:
+                sig = prob.sigma_v * np.sqrt(ks.sum(axis=1) ** 2 + (ks**2).sum(axis=1))
+            else:  # the row's node's reading error times every conductance, each neighbour's times its own
+                s_v = sigma[v]
+                s_self = s_v[r.pats, r.nodes]
+                s_other = s_v[r.pats[:, None], np.where(src[None, :] == r.nodes[:, None], dst[None, :], src[None, :])]
+                sig = np.sqrt((ks.sum(axis=1) * s_self) ** 2 + ((ks * s_other) ** 2).sum(axis=1))
             sig = np.where(sig > 0, sig, prob.sigma_v * k_bar)
             if h.kind == "shorted_edge":
                 j = h.edges[0]
@@ -261,6 +273,15 @@ class Fitter:
         x = scipy.linalg.lstsq(mat_all, b_all, lapack_driver="gelsy", check_finite=False)[0]
         res = mat_all @ x - b_all
         chi2 = float(res @ res)
+        if h.kind == "shorted_edge":  # a wire holds its two ends at one voltage: the readings must agree
+            a_, b_ = net.edges[h.edges[0]]
+            dv = volts[:, :, net.index[a_]] - volts[:, :, net.index[b_]]
+            # where sources hold both ends the wire meets their current limits (not modelled): skipped
+            both = np.array([{a_, b_} <= {*pat, net.ground} for pat in prob.patterns])
+            ok = np.isfinite(dv) & ~both[None, :]
+            sd = (np.hypot(sigma[:, :, net.index[a_]], sigma[:, :, net.index[b_]]) if sigma is not None
+                  else np.full(dv.shape, math.sqrt(2) * prob.sigma_v))
+            chi2 += float(np.sum((dv[ok] / sd[ok]) ** 2))
         extra = n_cols - n_cols_base(n_k, n_act)
         score = chi2 + (0.0 if h.kind == "as_wired" else FAULT_PENALTY + 2.0 * extra)
         a = np.full(e, np.nan)

@@ -38,13 +38,18 @@ UNEXPLAINED_RATIO = 2.0
 #: :data:`SWAP_ANCHORS` worst (a swap puts its positions near the top; a soft direction of the
 #: fit, such as a sourceless cluster, may spread the misfit of one of them onto its neighbours).
 SWAP_CANDIDATES, SWAP_ANCHORS = 6, 3
+#: Relative 1σ of the meter-loading correction of a reading (R_th from parts known to their
+#: tolerance; much larger at a node hanging on one part whose current is zero, where nothing
+#: determines that part).
+LOADING_UNCERTAINTY = 0.1
 #: Fitted/nominal conductance range used for the meter-loading correction (±tolerance and some).
 KAPPA_CLIP = (0.75, 1.35)
 #: Hypotheses of each kind fitted again on readings unloaded in their own circuit.
 FINALISTS = 3
-#: A load to ground is named only when it is stronger than this fraction of the meter's own
-#: input conductance (weaker "loads" are what is left of the meter's loading after its correction).
-MIN_LOAD_VS_METER = 10.0
+#: A load to ground is named only below this many times the largest nominal edge resistance of
+#: the design (20 x 10 kOhm on sim16): a weaker load moves node voltages by a few per cent at most,
+#: which is what the parts' model error and the meter's loading leave over.
+MAX_LOAD_VS_EDGE = 20.0
 
 
 @dataclass
@@ -212,11 +217,15 @@ def unload_dense(network: Network, k: np.ndarray, patterns: list[dict[str, float
     return out
 
 
-def _refit(fitter: Fitter, fit: Fit, r_in_ohm: float) -> Fit:
-    """``fit``'s hypothesis fitted again on the readings unloaded in the circuit ``fit`` describes."""
+def _fit_unloaded(fitter: Fitter, fit: Fit, r_in_ohm: float) -> Fit:
+    """``fit``'s hypothesis fitted on the readings unloaded in the circuit ``fit`` describes; each
+    reading's 1σ is the noise and :data:`LOADING_UNCERTAINTY` of its correction in quadrature."""
     if not np.isfinite(fit.score):
         return fit
-    return fitter.fit(fit.hypothesis, _unloaded(fitter.prob, fitter.prob.voltages, fit, r_in_ohm))
+    raw = fitter.prob.voltages
+    fixed = _unloaded(fitter.prob, raw, fit, r_in_ohm)
+    sigma = np.hypot(fitter.prob.sigma_v, LOADING_UNCERTAINTY * np.nan_to_num(np.abs(fixed - raw)))
+    return fitter.fit(fit.hypothesis, fixed, sigma)
 
 
 def judge(network: Network, part: PartSpec, data: WiringData, *, meter_input_ohm: float = 10e6,
@@ -245,7 +254,7 @@ def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, fina
 
     def first(h: Hypothesis) -> Fit:  # unloaded in h's circuit with nominal parts
         blank = Fit(h, 0.0, 0.0, 0, 0, np.ones(network.n_edges))
-        return fitter.fit(h, _unloaded(prob, raw, blank, r_in) if loading else None)
+        return _fit_unloaded(fitter, blank, r_in) if loading else fitter.fit(h)
 
     aw0 = first(Hypothesis("as_wired"))
     # swapped digipots: the positions whose conductances follow their own channel's codes worst
@@ -253,11 +262,11 @@ def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, fina
     top, few = order[:SWAP_CANDIDATES], order[:SWAP_ANCHORS]
     pairs = [(a, b) for i, a in enumerate(top) for b in top[i + 1:]] + [(a, b) for a in few for b in order if b != a]
     fits = sorted((first(h) for h in hypotheses(network, pairs)), key=lambda f: f.score)
-    min_load = MIN_LOAD_VS_METER / r_in if loading else 0.0
+    min_load = 1.0 / (MAX_LOAD_VS_EDGE * float(part.resistance(data.design.vectors).max()))
     if loading:  # the best few of every kind, unloaded in their fitted circuit
         head = [f for kind in KINDS for f in [g for g in fits if g.hypothesis.kind == kind][:finalists]]
         rest = [f for f in fits if f not in head]
-        fits = sorted([_refit(fitter, f, r_in) for f in head] + rest, key=lambda f: f.score)
+        fits = sorted([_fit_unloaded(fitter, f, r_in) for f in head] + rest, key=lambda f: f.score)
     for f in fits:
         if f.hypothesis.kind == "loaded_node" and not f.load_siemens > min_load:
             f.score = math.inf
