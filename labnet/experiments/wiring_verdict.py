@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from threadpoolctl import threadpool_limits
 
 from labnet.core.network import Network
