@@ -331,7 +331,9 @@ def _sim_settings(t: Table, network: Network) -> dict[str, Any]:
     defaults = SimSettings()
     for fld in fields(SimSettings):
         kind = "boolean" if fld.type in ("bool", bool) else "integer" if fld.type in ("int", int) else "number"
-        if fld.name != "wiring":  # a sub-table: its keys are read (and documented) by wiring_file
+        if fld.name == "wiring":  # an optional sub-table: its keys are read (and documented) by wiring_file
+            t.declare("wiring", "table", {})
+        else:
             t.declare(fld.name, kind, getattr(defaults, fld.name), **({} if kind == "boolean" else {"lo": 0}))
         if not t.has(fld.name):
             continue
