@@ -7,7 +7,9 @@ What it models (all seeded through one ``numpy.random.Generator``):
   non-linearity INL(D) = a·sin(πD/N) (taps);
 * wipers at the part's power-up code after a power-up or reset;
 * sources with a small per-channel gain and offset error; a source whose output is off leaves
-  its node floating;
+  its node floating, unless the rig's :class:`~labnet.core.release.Release` gives its off-state
+  a resistance to 0 V, and analog switches between sources and nodes (on-resistance in series,
+  leakage when open; :mod:`simulator.release`);
 * the wiring as built (:mod:`simulator.wiring`): open, shorted or swapped edges, swapped meter
   leads and loaded nodes from the rig file's ``[simulator.wiring]`` table (none by default);
 * a meter with finite input resistance (it loads the node it measures), Gaussian noise that
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +35,8 @@ from labnet.core.network import Network
 from labnet.core.nonideal import SimSettings
 from labnet.core.parts import PartSpec
 from labnet.core.physics import Solver, reduced_laplacian, thevenin_resistance
+from labnet.core.release import Release
+from simulator.release import ReleaseCircuit
 from simulator.wiring import PhysicalWiring
 
 
@@ -75,18 +80,31 @@ class Breadboard:
     noise_seed : int, optional
         Seeds the run-to-run randomness (meter noise) separately from the part draw, which
         ``settings.seed`` fixes: the same board, measured in another run.
+    release : Release, optional
+        Off-states of the sources and analog switches (default: every off output floats,
+        no switch — the ideal release, solved by the fast path below).
     """
 
     #: :class:`labnet.core.state.Stateful`: the noise generator, the virtual clock, the wipers,
     #: the driven outputs (channel -> V), the meter's NPLC and the reset count. The part draw
     #: (R_AB, R_W, INL, source errors, the drift's phase) is fixed by ``settings.seed``; the
-    #: drift is a function of the clock's time.
+    #: drift is a function of the clock's time. ``switches``: node -> closed, of the analog switches.
     STATE_SCHEMA: ClassVar[dict[str, Any]] = {"rng": dict, "clock": VirtualClock, "codes": list, "driven": dict,
-                                              "nplc": float, "resets": int}
+                                              "nplc": float, "resets": int, "switches": dict}
 
     def __init__(self, network: Network, part: PartSpec, settings: SimSettings | None = None,
-                 clock: VirtualClock | None = None, noise_seed: int | None = None) -> None:
+                 clock: VirtualClock | None = None, noise_seed: int | None = None,
+                 release: Release | None = None) -> None:
         self.network = network
+        #: the circuit as built (the rig file's unless ``settings.wiring`` has faults)
+        self.wiring = PhysicalWiring(network, (settings or SimSettings()).wiring)
+        self.release = release or Release()
+        self._configured_release = self.release  # what the rig file said (the emulators may change the live one)
+        self._circuit = None if self.release.ideal else ReleaseCircuit(self.wiring.network, self.release)
+        #: node -> closed, of every analog switch (all open at power-up: pull-downs on the inputs)
+        self.switches: dict[str, bool] = dict.fromkeys(self.release.switches, False)
+        #: switch operations (open or close) so far, per node
+        self.switch_operations: dict[str, int] = dict.fromkeys(self.release.switches, 0)
         self.part = part
         self.settings = s = settings or SimSettings()
         self.clock = clock or VirtualClock()
@@ -107,7 +125,6 @@ class Breadboard:
         self.source_gain = dict(zip(src_ch, 1 + draw.uniform(-s.source_gain_error, s.source_gain_error, len(src_ch))))
         self.source_offset = dict(zip(src_ch, draw.uniform(-s.source_offset_v, s.source_offset_v, len(src_ch))))
         self._node_of_source = {ch: n for n, ch in network.source_channels.items()}
-        self.wiring = PhysicalWiring(network, s.wiring)  # the circuit as built (the rig file's unless faulted)
         self._node_of_meter = {ch: self.wiring.node_of_meter(ch) for ch in network.meter_channels.values()}
         self.codes = np.full(e, part.power_up_code, dtype=np.int64)
         self.driven: dict[str, float] = {}  # source channel -> set voltage, outputs on
@@ -122,7 +139,7 @@ class Breadboard:
     def state(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "clock": self.clock.state(),
                 "codes": [int(c) for c in self.codes], "driven": dict(self.driven), "nplc": float(self.nplc),
-                "resets": int(self.resets)}
+                "resets": int(self.resets), "switches": dict(self.switches)}
 
     def restore(self, state: dict[str, Any]) -> None:
         codes = np.asarray(state["codes"], dtype=np.int64)
@@ -134,6 +151,7 @@ class Breadboard:
         self.drive(state["driven"])
         self.nplc = float(state["nplc"])
         self.resets = int(state["resets"])
+        self.switches = {n: bool(state["switches"].get(n, False)) for n in self.switches}
 
     # ------------------------------------------------------------------ parts
     def temperature_delta_k(self, t: float | None = None) -> float:
@@ -172,8 +190,12 @@ class Breadboard:
 
     def conductances(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
         """True conductance (S) of every digipot, shape (E,), indexed by the edge whose channel drives
-        it (where it sits and what else is wired: :attr:`wiring`)."""
+        it (where it sits and what else is wired: :attr:`wiring`, :meth:`wired_conductances`)."""
         return 1.0 / self.resistance(codes, t)
+
+    def wired_conductances(self) -> np.ndarray:
+        """Conductances (S) of the circuit as built (:attr:`wiring`'s network) at the present codes."""
+        return self.wiring.conductances(self.conductances())
 
     def set_codes(self, edges: Sequence[int], codes: Sequence[int]) -> None:
         """Move the wipers of the given edges (indices into ``network.edges``)."""
@@ -192,6 +214,7 @@ class Breadboard:
         """Power-on reset of the board: every wiper back to its power-up code."""
         self.codes[:] = self.part.power_up_code
         self.resets += 1
+        self.reset_switches()
 
     # ------------------------------------------------------------------ sources
     def drive(self, voltages: Mapping[str, float]) -> None:
@@ -211,12 +234,41 @@ class Breadboard:
     def node_of_source(self, channel: str) -> str:
         return self._node_of_source[channel]
 
+    def set_off_resistance(self, channel: str, ohm: float) -> None:
+        """An emulated source reports the off-state of ``channel``: its resistance to 0 V
+        while the output is off (``math.inf``: the node floats)."""
+        if channel not in self._node_of_source:
+            raise KeyError(channel)
+        off = dict(self.release.off_ohm)
+        if math.isinf(ohm):
+            off.pop(channel, None)
+        else:
+            off[channel] = float(ohm)
+        if off != dict(self.release.off_ohm):
+            self.release = replace(self.release, off_ohm=off)
+            self._circuit = None if self.release.ideal else ReleaseCircuit(self.wiring.network, self.release)
+
+    # ------------------------------------------------------------------ switches
+    def set_switches(self, closed: Mapping[str, bool]) -> None:
+        """Analog switches: close (True) or open (False) the switch of each named node."""
+        for n, c in closed.items():
+            if n not in self.switches:
+                raise KeyError(f"node {n!r} has no analog switch")
+            if self.switches[n] != bool(c):
+                self.switch_operations[n] += 1
+            self.switches[n] = bool(c)
+
+    def reset_switches(self) -> None:
+        """Every switch open (the board's reset: its control pins go high-impedance, the
+        pull-downs open the switches)."""
+        self.set_switches(dict.fromkeys(self.switches, False))
+
     # ------------------------------------------------------------------ truth
     def _solver(self, held: Mapping[str, float] | None = None) -> Solver:
         """Solver at the present codes, drift and driven set (kept until either changes)."""
         if held is None:
             held = self.held_voltages()
-        k = self.wiring.conductances(self.conductances())
+        k = self.wired_conductances()
         names = sorted(held)
         key = (tuple(names), k.tobytes())
         if self._cache is None or self._cache[0] != key:
@@ -236,12 +288,16 @@ class Breadboard:
     def node_voltages(self) -> np.ndarray:
         """True node voltages (V), shape (N,), with no meter attached."""
         held = self.held_voltages()
+        if self._circuit is not None:
+            return self._circuit.node_voltages(self.wired_conductances(), held, self.switches)
         solver = self._solver(held)
         return solver.solve(held)
 
     def source_currents(self, channels: Sequence[str]) -> np.ndarray:
         """Current (A) each driven channel pushes into the network (0 for an output that is off)."""
         held = self.held_voltages()
+        if self._circuit is not None:
+            return self._circuit.source_currents(self.wired_conductances(), held, self.switches, channels)
         solver = self._solver(held)
         v = solver.solve(held)
         lap = self.wiring.network.laplacian(solver.conductances)
@@ -261,10 +317,13 @@ class Breadboard:
         held = self.held_voltages()
         loaded = s.meter_input_ohm > 0 and math.isfinite(s.meter_input_ohm)
         key = (tuple(channels), tuple(sorted(held)))
-        plan = self._read_plans.get(key)
-        if plan is None:
+        plan = None if self._circuit is not None else self._read_plans.get(key)
+        if plan is None and self._circuit is None:
             plan = self._read_plans[key] = self._read_plan(*key)
-        if isinstance(plan, tuple):  # a plan, or False: too many free nodes
+        if self._circuit is not None:  # off-states or switches: the augmented network
+            nodes = [self._node_of_meter[ch] for ch in channels]
+            out, r_th = self._circuit.read(self.wired_conductances(), held, self.switches, nodes, loaded)
+        elif isinstance(plan, tuple):  # a plan, or False: too many free nodes
             out, r_th = self._dense_read(plan, held, loaded)
         else:  # too many free nodes for the dense path: a sparse Solver, kept while nothing changes
             idx = self.network.indices([self._node_of_meter[ch] for ch in channels])
@@ -289,7 +348,7 @@ class Breadboard:
         if len(self._read_plans) >= 64:
             self._read_plans.clear()
         net = self.wiring.network
-        solver = Solver(net, self.wiring.conductances(self.conductances()), list(names))  # validates, finds the pattern
+        solver = Solver(net, self.wired_conductances(), list(names))  # validates, finds the pattern
         n_free = solver.free_idx.size
         if not solver.dense or not n_free:
             return False
@@ -308,7 +367,7 @@ class Breadboard:
         of ``plan``, at the present codes, drift and driven set: one dense Cholesky of L_ff,
         one solve, and diag(L_ff⁻¹) from the same factor (LAPACK potrf, potrs)."""
         held_names, n, flat, edges, sign, fh_rows, fh_held, fh_edges, sel, zeros_h, eye = plan
-        k = self.wiring.conductances(self.conductances())
+        k = self.wired_conductances()
         a = np.bincount(flat, weights=k[edges] * sign, minlength=n * n).reshape(n, n)
         # a is exactly symmetric, so its transpose is the same matrix in Fortran order (no copy)
         c, info = _dpotrf(a.T, lower=1, clean=0, overwrite_a=1)
@@ -328,7 +387,9 @@ class Breadboard:
 
     def describe(self) -> dict[str, Any]:
         """The part draw and settings, for the session header (truth the bench would not know)."""
-        return {
+        cfg = self._configured_release
+        out: dict[str, Any] = {} if cfg.ideal else {"release": cfg.to_dict()}
+        return out | {
             "settings": self.settings.to_dict(),
             "r_ab_ohm": [round(float(x), 3) for x in self.r_ab_ohm],
             "r_w_ohm": [round(float(x), 3) for x in self.r_w_ohm],

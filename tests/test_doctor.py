@@ -126,8 +126,24 @@ def test_signature_codes_separate_every_pair() -> None:
 
 
 def test_dry_run_of_a_bench_rig(capsys: pytest.CaptureFixture) -> None:
+    """breadboard16 releases by output-off with the E36312A's modelled 10 Ohm off-state: the
+    loads its file declares are part of "as wired", so its emulated twin is clean."""
     code, rep = _doctor_json(["doctor", str(ROOT / "protocols" / "rigs" / "breadboard16.toml"), "--dry-run"], capsys)
-    assert code == 0 and rep["dry_run"] and rep["simulated"] and rep["clean"]
+    assert code == 0 and rep["dry_run"] and rep["simulated"] and rep["clean"], rep["findings"]
+    assert rep["declared_off_state_ohm"] == {f"n{i}": 10.0 for i in range(1, 7)}
+
+
+@pytest.mark.parametrize("rig", ["sim16-offstate.toml", "sim16-switch.toml"])
+def test_release_rigs_are_clean(rig: str, capsys: pytest.CaptureFixture) -> None:
+    """Declared off-state loads (and analog-switch release) are the rig as its file says."""
+    code, rep = _doctor_json(["doctor", str(ROOT / "protocols" / "rigs" / rig)], capsys)
+    assert code == 0 and rep["clean"], rep["findings"]
+
+
+def test_undeclared_off_state_load_is_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """A supply whose off-state loads its node although the rig file says nothing about it."""
+    code, rep = _doctor_json(["doctor", str(_rig(tmp_path, "loaded_nodes = { n3 = 10.0 }"))], capsys)
+    assert code == 1 and rep["findings"][0]["kind"] == "loaded_node" and rep["findings"][0]["nodes"] == ["n3"]
 
 
 def test_bench_rig_without_hardware_reports_what_is_missing(capsys: pytest.CaptureFixture) -> None:

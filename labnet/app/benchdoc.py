@@ -74,6 +74,26 @@ def nodes(spec: RigSpec) -> list[str]:
     return rows
 
 
+def release_text(spec: RigSpec) -> list[str]:
+    """How the rig releases clamped outputs, and what that means on this bench."""
+    rel = spec.release
+    if rel.method == "switch" and rel.switch_part is not None:
+        rows = [f"Clamped outputs are released by {rel.switch_part.name} analog switches "
+                f"(R_on {rel.switch_part.r_on_ohm:g} Ω) between each source channel and its node, driven by the board:",
+                "", "| node | switch | board pin |", "|---|---|---|"]
+        rows += [f"| {n} | S{k} | after the last chip select (firmware README) |" for n, k in sorted(rel.switches.items())]
+        return rows
+    loading = {ch: ohm for ch, ohm in rel.off_ohm.items() if ohm is not None and ohm == ohm}
+    text = ("Clamped outputs are released by switching the source channel off (`[release] method = \"output_off\"`).")
+    if loading:
+        worst = min(loading.values())
+        text += (f" The rig models a disabled output as {worst:g} Ω to 0 V on {', '.join(sorted(loading))} (the "
+                 "conservative reading of the supplies' documentation): a released output node is then held near 0 V "
+                 "and the free state is not free, so this bench cannot learn until the off-state is measured higher or "
+                 "switches release the outputs (`protocols/rigs/sim16-switch.toml`).")
+    return [text]
+
+
 def bom(spec: RigSpec) -> list[str]:
     """Markdown rows: the bill of materials counted from the rig."""
     net = spec.network
@@ -121,7 +141,7 @@ def render(rig: Path = DEFAULT_RIG) -> str:
         "## Wiring: nodes, meter and sources", "",
         "Each meter channel's HI to its node, LO to ground; each source channel's + to its node, − to ground. "
         "A released source (output off) must not load its node: see `labnet doctor`'s check.", "",
-        *nodes(spec), "",
+        *nodes(spec), "", *release_text(spec), "",
         "## Flashing the board", "", "```bash",
         "sudo apt-get install gcc-avr avr-libc binutils-avr avrdude make",
         f"make -C drivers/firmware FAMILY={fam} MAX_CODE={spec.part.max_code}   # build (prints flash/RAM use)",

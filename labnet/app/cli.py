@@ -140,6 +140,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             spec = load_rig(f)
             print(f"{f}: ok (rig {spec.name!r}, {spec.kind}, {spec.network.n_nodes} nodes, "
                   f"{spec.network.n_edges} edges, part {spec.part.name})")
+            for w in spec.warnings:  # (also logged by load_rig)
+                print(f"  warning: {w}")
         elif _protocol_kind(f) in ("calibrate", "probe"):
             from labnet.config.calibrate_file import load_calibrate_protocol
             from labnet.config.probe_file import load_probe_protocol
@@ -151,6 +153,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             proto = load_protocol(f)
             print(f"{f}: ok (protocol {proto.name!r}, {proto.kind}, rig {proto.rig.name!r}, "
                   f"{proto.train.steps} steps)")
+            for w in proto.rig.warnings:
+                print(f"  warning: {w}")
     return EXIT_OK
 
 
@@ -211,7 +215,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     proto = load_probe_protocol(args.file, rig=args.rig)
     if args.samples is not None and args.samples < 3:
         raise ConfigError("--samples", "samples", f"expected at least 3, got {args.samples}")
-    codes = codes_from_session(args.codes_from) if args.codes_from else None
+    codes = codes_from_session(args.codes_from, proto.network, proto.rig.limits) if args.codes_from else None
     res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples)
     print(probe_summary(res, folder, rig, model))
     return EXIT_OK
@@ -302,15 +306,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         why = str(exc) or "Ctrl-C"
-        session = getattr(exc, "labnet_session", "SESSION")
-        print(f"labnet: stopped ({why}); sources are in the safe state; continue with `labnet resume {session}`",
-              file=sys.stderr)
+        after = _after(exc)
+        print(f"labnet: stopped ({why})" + (f"; {after}" if after else ""), file=sys.stderr)
         return EXIT_FAIL
-    except LabnetError as exc:
+    except (LabnetError, OSError) as exc:  # OSError: a file labnet reads or writes (disk full, I/O error)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         session = getattr(exc, "labnet_session", None)
-        hint = f" (session {session}; `labnet resume {session}` continues it)" if session else ""
-        print(f"labnet: failed: {exc}{hint}", file=sys.stderr)
+        after = _after(exc) if session else ""
+        print(f"labnet: failed: {reason}" + (f"; {after}" if after else ""), file=sys.stderr)
         return EXIT_FAIL
+
+
+def _after(exc: BaseException) -> str:
+    """What the stop or failure left: the safe state (when known; a stop always ends in it or
+    says not), and how to go on (resume, or run again)."""
+    session = getattr(exc, "labnet_session", None)
+    safe = getattr(exc, "labnet_safe", True if isinstance(exc, KeyboardInterrupt) else None)
+    parts = [] if safe is None else [
+        "sources are in the safe state" if safe else "THE SAFE STATE WAS NOT CONFIRMED: check the sources"]
+    if session is not None:
+        if getattr(exc, "labnet_resumable", True):
+            parts.append(f"continue with `labnet resume {session}`")
+        else:
+            command = getattr(exc, "labnet_command", "the command")
+            parts.append(f"`labnet {command}` cannot be resumed: run it again (the rows measured so far are kept "
+                         f"in {session})")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

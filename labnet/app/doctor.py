@@ -44,6 +44,7 @@ class DoctorReport:
     findings: list[Finding] = field(default_factory=list)
     bench_s: float = 0.0
     wall_s: float = 0.0
+    known_loads: dict[str, float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
@@ -62,6 +63,7 @@ class DoctorReport:
                 **self.verdict.to_dict(), "code_vectors": d.vectors.tolist() if d else None,
                 "patterns": len(d.patterns) if d else 0, "scans": d.scans if d else 0,
                 "amplitude_v": d.amplitude_v if d else None},
+            "declared_off_state_ohm": {n: round(1.0 / g, 3) for n, g in self.known_loads.items()},
             "bench_s": round(self.bench_s, 3), "wall_s": round(self.wall_s, 3),
         }
 
@@ -99,6 +101,9 @@ class DoctorReport:
             lines.append(f"wiring check: {d.vectors.shape[0]} code vectors x {len(d.patterns)} source patterns x "
                          f"{d.scans} scans at {d.amplitude_v:.3g} V; meter noise {v.sigma_v * 1e6:.1f} uV; "
                          f"bench time {self.bench_s:.1f} s")
+            if self.known_loads:
+                lines.append("  expected (the rig file's off-states): " + ", ".join(
+                    f"{n} loaded by {1.0 / g:.3g} ohm when released" for n, g in self.known_loads.items()))
             lines.append("  KCL residual per node as wired (rms, sigma): "
                          + "  ".join(f"{n} {x:.1f}" for n, x in v.node_residuals.items()))
             dof = max(v.best.n_rows - v.best.n_params, 1)
@@ -115,6 +120,23 @@ class DoctorReport:
         else:
             lines.append("findings: none; the bench is wired as the rig file says")
         return "\n".join(lines)
+
+
+def declared_loads(spec: RigSpec) -> dict[str, float]:
+    """Node -> conductance (S) to ground the rig file declares while the node is released: a
+    source channel's output-off state (``off_resistance_ohm``, the 2450's off-state), unless an
+    analog switch releases the node (``[release]``)."""
+    rel = getattr(spec, "release", None)
+    if rel is None:
+        return {}
+    out = {}
+    for node, ch in spec.network.source_channels.items():
+        if node in rel.switches:
+            continue
+        g = float(rel.off_siemens(ch))
+        if g > 0:
+            out[node] = g
+    return out
 
 
 def run_doctor(spec: RigSpec, *, dry_run: bool = False, sim_seed: int | None = None, scans: int = 2,
@@ -152,7 +174,10 @@ def run_doctor(spec: RigSpec, *, dry_run: bool = False, sim_seed: int | None = N
         report.findings.append(Finding("wiring_check_failed", "the meter returned no finite reading"))
     else:
         report.design = design  # the meter's input resistance: the DAQ970A's documented 10 MOhm (as calibration)
-        report.verdict = judge(spec.network, spec.part, data, meter_input_ohm=CalibrationSettings().meter_input_ohm)
+        report.known_loads = declared_loads(spec)
+        report.verdict = judge(spec.network, spec.part, data, meter_input_ohm=CalibrationSettings().meter_input_ohm,
+                               known_loads=report.known_loads,
+                               switched=frozenset(getattr(getattr(spec, "release", None), "switches", {})))
         report.findings += report.verdict.findings
     report.wall_s = time.perf_counter() - t0
     return report

@@ -39,6 +39,8 @@ from labnet.experiments.calibration import PatternData, kcl_system
 
 #: Score a fault hypothesis must gain over "as wired" to be named (χ² units: 5σ).
 FAULT_PENALTY = 25.0
+#: Re-weightings of a loaded node's rows by its fitted load (the load's share of their error).
+LOAD_REWEIGHTS = 6
 #: Weight of the row pinning the mean part scale to 1 (a constraint, not a measurement).
 SCALE_WEIGHT = 1e4
 KINDS = ("as_wired", "open_edge", "shorted_edge", "swapped_edges", "swapped_meter_channels", "loaded_node")
@@ -111,6 +113,9 @@ class Problem:
     patterns: list[dict[str, float]]
     voltages: np.ndarray
     sigma_v: float
+    #: node index -> conductance (S) to ground the rig file declares while the node is released
+    #: (a source whose output-off state loads its node: ``[release]`` / ``off_resistance_ohm``)
+    known_loads: dict[int, float] = field(default_factory=dict)
 
     def k_nominal(self, codes: np.ndarray) -> np.ndarray:
         return self.part.conductance(codes)
@@ -230,21 +235,30 @@ class Fitter:
         n_cols += col_g >= 0
         act_mask = np.zeros(e, dtype=bool)
         act_mask[active] = True
-        blocks, where = [], []
+        blocks, rhs, where = [], [], []
+        row_info: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        gk = np.zeros(net.n_nodes)
+        for i, g in prob.known_loads.items():
+            gk[i] = g
         src, dst = net.edge_ends
         for v, r in enumerate(rows):
             kn = k_nom[v]
             big = np.zeros((r.mat.shape[0], n_cols))
             big[:, v * n_act:(v + 1) * n_act] = r.mat[:, active] * kn[active]
             ks = np.where(r.touch & act_mask, kn, 0.0)
+            g_known = gk[r.nodes]  # declared loads: a known current g·V out of the row's node
+            b_rows = -g_known * volts[v, r.pats, r.nodes]
+            ksum = ks.sum(axis=1) + g_known
             if sigma is None:
-                sig = prob.sigma_v * np.sqrt(ks.sum(axis=1) ** 2 + (ks**2).sum(axis=1))
+                sig = prob.sigma_v * np.sqrt(ksum ** 2 + (ks**2).sum(axis=1))
             else:  # the row's node's reading error times every conductance, each neighbour's times its own
                 s_v = sigma[v]
                 s_self = s_v[r.pats, r.nodes]
                 s_other = s_v[r.pats[:, None], np.where(src[None, :] == r.nodes[:, None], dst[None, :], src[None, :])]
-                sig = np.sqrt((ks.sum(axis=1) * s_self) ** 2 + ((ks * s_other) ** 2).sum(axis=1))
+                sig = np.sqrt((ksum * s_self) ** 2 + ((ks * s_other) ** 2).sum(axis=1))
             sig = np.where(sig > 0, sig, prob.sigma_v * k_bar)
+            row_info.append((sig, ksum, s_v[r.pats, r.nodes] if sigma is not None else np.full(sig.size, prob.sigma_v),
+                             r.nodes))
             if h.kind == "shorted_edge":
                 j = h.edges[0]
                 cols = col_i + v * n_pat + r.pats
@@ -255,6 +269,7 @@ class Fitter:
                 at = r.nodes == net.index[h.nodes[0]]
                 big[at, col_g] = volts[v, r.pats[at], r.nodes[at]] * k_bar
             blocks.append(big / sig[:, None])
+            rhs.append(b_rows / sig)
             where.append(np.stack([np.full(r.pats.size, v), r.pats, r.nodes], axis=1))
         where_all = np.concatenate(where) if where else np.zeros((0, 3), dtype=np.int64)
         n_data = where_all.shape[0]
@@ -269,8 +284,21 @@ class Fitter:
         scale = np.zeros((1, n_cols))
         scale[0, n_k:n_k + n_act] = SCALE_WEIGHT / n_act
         mat_all = np.vstack(blocks + [cons, prior, scale])
-        b_all = np.concatenate([np.zeros(n_data + n_k), np.full(n_act, 1.0 / self._sig_a), [SCALE_WEIGHT]])
+        b_all = np.concatenate([*rhs, np.zeros(n_k), np.full(n_act, 1.0 / self._sig_a), [SCALE_WEIGHT]])
         x = scipy.linalg.lstsq(mat_all, b_all, lapack_driver="gelsy", check_finite=False)[0]
+        g_used = 0.0
+        for _ in range(LOAD_REWEIGHTS if col_g >= 0 else 0):  # the load's own share of its node's row error
+            g = float(x[col_g] * k_bar)
+            if not g > 0 or abs(g - g_used) <= 0.01 * g:
+                break
+            n_load = net.index[h.nodes[0]]
+            scale_rows = np.concatenate([np.where(nodes == n_load, np.sqrt(
+                (sig**2 + ((ksum + g_used) ** 2 - ksum**2) * s_self**2) / (sig**2 + ((ksum + g) ** 2 - ksum**2) * s_self**2)),
+                1.0) for sig, ksum, s_self, nodes in row_info])
+            mat_all[:n_data] *= scale_rows[:, None]
+            b_all[:n_data] *= scale_rows
+            g_used = g
+            x = scipy.linalg.lstsq(mat_all, b_all, lapack_driver="gelsy", check_finite=False)[0]
         res = mat_all @ x - b_all
         chi2 = float(res @ res)
         if h.kind == "shorted_edge":  # a wire holds its two ends at one voltage: the readings must agree

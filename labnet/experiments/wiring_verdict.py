@@ -103,12 +103,14 @@ def noise_sigma(scans: np.ndarray, released: np.ndarray) -> float:
     return max(sigma1 / math.sqrt(s), 1e-7)
 
 
-def _readback(network: Network, prob: Problem) -> list[Finding]:
+def _readback(network: Network, prob: Problem, skip: frozenset[str] = frozenset()) -> list[Finding]:
+    """Driven nodes that do not read their setpoints (nodes in ``skip``, e.g. behind an analog
+    switch whose on-resistance drops part of the setpoint, are not checked)."""
     out = []
     for v in range(prob.voltages.shape[0]):
         for p, pat in enumerate(prob.patterns):
             for node, setv in pat.items():
-                if node not in network.meter_channels:
+                if node not in network.meter_channels or node in skip:
                     continue
                 got = float(prob.voltages[v, p, network.index[node]])
                 if not abs(got - setv) <= READBACK_REL * abs(setv) + READBACK_ABS_V:
@@ -151,17 +153,25 @@ def _circuit(prob: Problem, fit: Fit, v: int) -> tuple[Network, np.ndarray]:
         k[h.edges[0]] = 1e-6 * ref
     elif h.kind == "shorted_edge":
         k[h.edges[0]] = 1e3 * ref
-    if h.kind != "loaded_node" or not fit.load_siemens > 0:
+    loads = {network.nodes[i]: g for i, g in prob.known_loads.items()}
+    if h.kind == "loaded_node" and fit.load_siemens > 0:
+        loads[h.nodes[0]] = loads.get(h.nodes[0], 0.0) + fit.load_siemens
+    if not loads:
         return network, k
-    node, g = h.nodes[0], network.ground
-    for j, (a, b) in enumerate(network.edges):
-        if {a, b} == {node, g}:
-            k[j] += fit.load_siemens
-            return network, k
+    g0 = network.ground
+    extra: list[tuple[str, float]] = []
+    for node, g in loads.items():
+        j = next((j for j, (a, b) in enumerate(network.edges) if {a, b} == {node, g0}), None)
+        if j is None:
+            extra.append((node, g))
+        else:
+            k[j] += g
+    if not extra:
+        return network, k
     d = network.to_dict()
-    d["edges"] = [list(x) for x in network.edges] + [[node, g]]
-    d["edge_channels"] = list(network.edge_channels) + [max(network.edge_channels) + 1]
-    return Network.from_dict(d, file="<doctor>", key="network"), np.append(k, fit.load_siemens)
+    d["edges"] = [list(x) for x in network.edges] + [[n, g0] for n, _ in extra]
+    d["edge_channels"] = list(network.edge_channels) + [max(network.edge_channels) + 1 + i for i in range(len(extra))]
+    return Network.from_dict(d, file="<doctor>", key="network"), np.append(k, [g for _, g in extra])
 
 
 def _unloaded(prob: Problem, raw: np.ndarray, fit: Fit, r_in_ohm: float) -> np.ndarray:
@@ -228,17 +238,21 @@ def _fit_unloaded(fitter: Fitter, fit: Fit, r_in_ohm: float) -> Fit:
 
 
 def judge(network: Network, part: PartSpec, data: WiringData, *, meter_input_ohm: float = 10e6,
-          finalists: int = FINALISTS) -> WiringVerdict:
+          finalists: int = FINALISTS, known_loads: dict[str, float] | None = None,
+          switched: frozenset[str] = frozenset()) -> WiringVerdict:
     """Fit every hypothesis to ``data`` and say what is wrong (module docstring).
 
     The meter's loading is undone in each hypothesis's own circuit, in two stages: every
     hypothesis is fitted to readings unloaded in its circuit with nominal parts; the
-    ``finalists`` best of each kind again, with the parts it fitted."""
+    ``finalists`` best of each kind again, with the parts it fitted. ``known_loads`` (node ->
+    S to ground while released: the rig file's off-states) are part of every hypothesis,
+    "as wired" included; ``switched`` nodes (behind analog switches) skip the setpoint readback."""
     with threadpool_limits(1):  # small dense problems: BLAS threads cost more than they give
-        return _judge(network, part, data, meter_input_ohm, finalists)
+        return _judge(network, part, data, meter_input_ohm, finalists, known_loads or {}, switched)
 
 
-def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, finalists: int) -> WiringVerdict:
+def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, finalists: int,
+           known_loads: dict[str, float], switched: frozenset[str]) -> WiringVerdict:
     design = data.design
     n_v, n_p = design.vectors.shape[0], len(design.patterns)
     released = np.ones((n_v, n_p, network.n_nodes), dtype=bool)
@@ -248,6 +262,7 @@ def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, fina
     sigma = noise_sigma(data.scans, released)
     raw = np.nanmean(data.scans, axis=2)
     prob = _problem(network, part, data, raw, sigma)
+    prob.known_loads = {network.index[n]: float(g) for n, g in known_loads.items()}
     loading = r_in > 0 and math.isfinite(r_in)
     fitter = Fitter(prob)
 
@@ -289,7 +304,7 @@ def _judge(network: Network, part: PartSpec, data: WiringData, r_in: float, fina
         if best.hypothesis.kind in ("swapped_meter_channels",):
             detail["channels"] = [network.meter_channels[n] for n in best.hypothesis.nodes]
         findings.append(Finding(best.hypothesis.kind, text, detail))
-    readback = _readback(network, prob)
+    readback = _readback(network, prob, switched)
     if best.hypothesis.kind == "as_wired":
         findings += readback
     dof = max(best.n_rows - best.n_params, 1)
