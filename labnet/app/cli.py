@@ -86,6 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--out", type=Path, help="sweep folder (default: sweeps/<name>)")
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    doc = sub.add_parser("doctor", help="bench bring-up: list ports, identify instruments, check the wiring",
+                         description="Validate a rig file, list serial ports and VISA resources, open and identify "
+                         "every instrument the rig names and compare it with the file, then check the wiring "
+                         "(safe source patterns, Kirchhoff least squares): names an open, shorted or swapped edge, "
+                         "swapped meter channels or a loaded node. Exit 0 clean, 1 findings, 2 bad input.")
+    doc.add_argument("rig", type=Path, help="rig TOML file (e.g. protocols/rigs/sim16.toml)")
+    doc.add_argument("--json", action="store_true", help="print the findings as JSON instead of the report")
+    doc.add_argument("--dry-run", action="store_true",
+                     help="run on the simulator (a bench rig's addresses replaced by emulated ones)")
+    doc.add_argument("--seed", type=int, help="seed of the simulator's run-to-run noise (default: the rig's)")
+
     wat = sub.add_parser("watch", help="live view of a running session or sweep (from another terminal)",
                          description="Follow a running session (training, calibrate, probe) or sweep folder and "
                          "redraw error, codes and the latest free/clamped voltages as rows arrive. A window when "
@@ -243,6 +254,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from labnet.config.rigfile import load_rig
+
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError("--seed", "seed", f"expected a non-negative integer, got {args.seed}")
+    spec = load_rig(args.rig)  # validated before anything is opened (bad input: exit 2)
+    from labnet.app.doctor import run_doctor
+
+    report = run_doctor(spec, dry_run=bool(args.dry_run), sim_seed=args.seed)
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print(report.text())
+    return report.exit_code
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from labnet.app.watch import watch
 
@@ -258,7 +287,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"watch": cmd_watch, "run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
-            "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep}
+            "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep, "doctor": cmd_doctor}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
