@@ -21,6 +21,7 @@ import numpy as np
 from labnet.bench.clock import WallClock
 from labnet.bench.limits import LimitChecks, Limits
 from labnet.bench.roles import Clock, CurrentSensing, Digipots, Meter, Sources
+from labnet.bench.transitions import plan_codes, plan_ramp, plan_sources
 from labnet.core.conductance import ConductanceModel, PartModel
 from labnet.core.errors import InstrumentError, LimitError
 from labnet.core.network import Network
@@ -84,13 +85,11 @@ class Rig(LimitChecks):
         self._metered_idx = network.indices(self._metered)
         self._channels = list(network.edge_channels)
         self._solvers: dict[tuple[tuple[str, ...], bytes], Solver] = {}
-        self._solvers_network = network
-        self._currents: dict[tuple[Any, ...], tuple[np.ndarray, int, float]] = {}
-        self._k_cache: dict[tuple[Any, ...], np.ndarray] = {}
-        self._k_model: ConductanceModel | None = None
+        self._boxes: dict[tuple[Any, ...], tuple[ConductanceModel, tuple[np.ndarray, np.ndarray, float]]] = {}
+        self._nb: tuple[Network, Any] | None = None
         self._limits_by_node: tuple[Any, Any, dict[str, float]] | None = None
-        self._ceiling: tuple[Any, ...] | None = None  # (model, code_min, code_max, E, k_max)
-        self._record_span: tuple[int, int] | None = None  # lowest and highest code of the host record
+        #: Transitions applied as a plan (reordered, dropped first or ramped) rather than in one go.
+        self.planned_transitions = 0
         self._ground_metered = network.ground in network.meter_channels
         self._metered_list = [int(i) for i in self._metered_idx]
         self._all_metered = self._metered_list == list(range(network.n_nodes))
@@ -195,13 +194,40 @@ class Rig(LimitChecks):
             bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
             raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
         old = self.codes
+        if not np.array_equal(new, old):
+            held = self._held
+            if held and not self.is_safe(held, held, old, new):
+                self.refuse_unless_safe(held, held, new, new)  # the new codes themselves
+                self._planned_codes(old, new)
+                return
+            self._send_codes(old, new)
+
+    def _send_codes(self, old: np.ndarray, new: np.ndarray) -> None:
+        """Write the channels whose code changes from ``old`` to ``new`` (one message batch)."""
         changed = np.flatnonzero(new != old).tolist()
-        if changed:
-            if self._held:
-                self._refuse_unsafe(self._held, new, in_limits=True)
-            codes = new.tolist()
-            self.digipots.write_codes([self._channels[i] for i in changed], [codes[i] for i in changed])
-            self._set_record(new.copy(), (lo, hi))
+        codes = new.tolist()
+        self.digipots.write_codes([self._channels[i] for i in changed], [codes[i] for i in changed])
+        self._set_record(new.copy())
+
+    def _planned_codes(self, old: np.ndarray, new: np.ndarray) -> None:
+        """Write ``new`` under the held pattern one safe edge at a time (:func:`plan_codes`), or,
+        when no order is safe, drop the sources to nothing (planned), write, and re-apply."""
+        held = dict(self._held)
+        steps = plan_codes(old, new, lambda a, b: self.is_safe(held, held, a, b))
+        self.planned_transitions += 1
+        if steps is not None:
+            log.info("code change planned: %d edges one at a time", len(steps),
+                     extra={"event": "transition_planned", "fields": {"kind": "codes", "steps": len(steps)}})
+            here = old
+            for c in steps:
+                self._send_codes(here, c)
+                here = c
+            return
+        log.info("code change planned: sources dropped, codes written, pattern re-applied",
+                 extra={"event": "transition_planned", "fields": {"kind": "codes_dropped", "held": held}})
+        self.apply({})
+        self._send_codes(old, new)
+        self.apply(held)
 
     def restore_codes(self, codes: np.ndarray) -> None:
         """Write ``codes`` to *every* channel (resume, recovery) and verify them.
@@ -218,10 +244,17 @@ class Rig(LimitChecks):
         if np.any(new < lo) or np.any(new > hi):
             bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
             raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
-        if self._held:
-            self._refuse_unsafe(self._held, new, in_limits=True)
+        held = dict(self._held)
+        dropped = False
+        if held:
+            self.refuse_unless_safe(held, held, new, new)
+            if self._codes is None or not self.is_safe(held, held, self._codes, new):
+                self.apply({})  # the wipers may be anywhere between: write them with nothing driven
+                dropped = True
         self.digipots.write_codes(list(self._channels), [int(c) for c in new])
-        self._set_record(new.copy(), (lo, hi))
+        self._set_record(new.copy())
+        if dropped:
+            self.apply(held)
         back = np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64)
         if not np.array_equal(back, new):
             j = int(np.flatnonzero(back != new)[0])
@@ -229,12 +262,9 @@ class Rig(LimitChecks):
         log.info("codes restored on all %d channels", len(new),
                  extra={"event": "codes_restored", "fields": {"codes": [int(c) for c in new]}})
 
-    def _set_record(self, codes: np.ndarray, span: tuple[int, int] | None = None) -> None:
-        """Keep ``codes`` (E,) as the host record; ``span`` bounds them if already known."""
+    def _set_record(self, codes: np.ndarray) -> None:
+        """Keep ``codes`` (E,) as the host record."""
         self._codes = codes
-        if span is None and codes.size:
-            span = (int(codes.min()), int(codes.max()))
-        self._record_span = span
 
     def conductances(self, codes: np.ndarray | None = None) -> np.ndarray:
         """Model conductances (S), shape (E,), at ``codes`` (default: present codes)."""
@@ -244,9 +274,34 @@ class Rig(LimitChecks):
     def apply(self, held: Mapping[str, float]) -> None:
         """Drive the given nodes (node -> V) and float every other source node."""
         held = {str(n): float(v) for n, v in held.items()}
-        self._refuse_unsafe(held)
+        codes = self.codes
+        self.refuse_unless_safe(held, held, codes, codes)  # the pattern itself
+        old = self._held
+        if old != held and not self.is_safe(old, held, codes, codes):
+            steps = self._plan(old, held, codes)
+            log.info("source change planned: %d single-channel steps", len(steps),
+                     extra={"event": "transition_planned",
+                            "fields": {"kind": "sources", "from": old, "to": held, "steps": steps}})
+            self.planned_transitions += 1
+            for p in steps[:-1]:
+                self.sources.apply({self.network.source_channels[n]: v for n, v in p.items()})
+                self._held = p
         self.sources.apply({self.network.source_channels[n]: v for n, v in held.items()})
         self._held = held
+
+    def _plan(self, old: dict[str, float], new: dict[str, float], codes: np.ndarray) -> list[dict[str, float]]:
+        """Single-channel steps from ``old`` to ``new`` that are each safe (:mod:`labnet.bench.transitions`);
+        LimitError (logged) if there are none."""
+        def safe(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+            return self.is_safe(a, b, codes, codes)
+        steps = plan_sources(old, new, safe) or plan_ramp(old, new, safe)
+        if not steps:
+            exc = LimitError(f"no safe way from the present pattern {old} to {new}: every order of source changes "
+                             f"passes a state that could exceed the {self.limits.max_edge_current_a * 1e3:.3f} mA "
+                             f"rating in the worst case ({self.box_basis()})")
+            log.error("pattern refused: %s", exc, extra={"event": "limit_refused", "fields": {"held": new}})
+            raise exc
+        return steps
 
     @property
     def held(self) -> dict[str, float]:
