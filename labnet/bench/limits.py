@@ -12,6 +12,7 @@ through an edge in *any* state on the way: the bound is
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from labnet.core.bounds import Neighbours, edge_current_bound, neighbours
 from labnet.core.conductance import ConductanceModel
 from labnet.core.errors import LimitError
 from labnet.core.network import Network
-from labnet.core.parts import PartSpec
+from labnet.core.parts import BENCH_DELTA_T_K, PartSpec
 from labnet.core.physics import Solver, edge_currents
 
 log = logging.getLogger("labnet.bench.rig")  # the rig's logger: events name it
@@ -134,11 +135,18 @@ class LimitChecks:
     def transition_bound(self, old: Pattern, new: Pattern, old_codes: np.ndarray, new_codes: np.ndarray) -> np.ndarray:
         """Bound (A), shape (E,), on every edge current in every state between two bench states.
 
-        The states: each source node at its old or its new setting (a node in both patterns
-        anywhere between its two levels: a supply slewing; in one only: held or floating), each
-        edge's conductance anywhere in the hull of its boxes at the old and the new code (every
-        tap a wiper passes on the way, and every order in which channels are written). Setpoint
-        errors are allowed for (:class:`Limits`). Exact zeros if nothing is driven.
+        The states: a source node in both patterns anywhere between its two levels (a supply
+        slewing); a node switched on or off (in one pattern only) floating or held anywhere
+        between 0 V and its level (an output switching on rises from 0 V); every combination of
+        these (sources change one command at a time, in any order); each edge's conductance
+        anywhere in the hull of its boxes at the old and the new code (every tap a wiper passes,
+        every order in which channels are written); setpoint errors (:class:`Limits`).
+
+        For fixed conductances an edge current is affine in each held voltage, so over a range of
+        levels its magnitude is largest at an end: the "corners" (each node at one end of its
+        range, or floating) are bounded one by one (:func:`labnet.core.bounds.edge_current_bound`)
+        up to ``EXACT_CORNERS`` of them; beyond, all at once with the ranges as intervals and
+        switched nodes "maybe held" (sound, looser). Zeros if nothing is driven.
         """
         lo0, hi0, top0 = self.conductance_box(old_codes)
         if new_codes is old_codes or np.array_equal(old_codes, new_codes):
@@ -148,38 +156,64 @@ class LimitChecks:
             k_lo, k_hi, top = np.minimum(lo0, lo1), np.maximum(hi0, hi1), max(top0, top1)
         lim = self.limits
         net = self.network
-        n = net.n_nodes
-        v_lo = np.full(n, np.nan)
-        v_hi = np.full(n, np.nan)
-        held = np.zeros(n, dtype=bool)
-        maybe = np.zeros(n, dtype=bool)
+        rel, off = lim.source_error_rel, lim.source_error_v
+        options: list[tuple[int, list[tuple[float, float] | None]]] = []
         vmin = vmax = 0.0
-        index = net.index
         for node in set(old) | set(new):
-            vals = [float(p[node]) for p in (old, new) if node in p]
-            a, b = min(vals), max(vals)
-            a -= abs(a) * lim.source_error_rel + lim.source_error_v
-            b += abs(b) * lim.source_error_rel + lim.source_error_v
-            i = index[node]
-            v_lo[i], v_hi[i] = a, b
-            if node in old and node in new:
-                held[i] = True
-            else:
-                maybe[i] = True
-            vmin, vmax = min(vmin, a), max(vmax, b)
-        if not (held.any() or maybe.any()):
+            levels = sorted({float(p[node]) for p in (old, new) if node in p})
+            switched = not (node in old and node in new)
+            if switched:
+                levels = sorted({0.0, *levels})
+            ends = [levels[0], levels[-1]] if len(levels) > 1 else levels
+            opts: list[tuple[float, float] | None] = [(v - abs(v) * rel - off, v + abs(v) * rel + off) for v in ends]
+            if switched:
+                opts.append(None)
+            options.append((net.index[node], opts))
+            vmin, vmax = min(vmin, opts[0][0]), max(vmax, opts[len(ends) - 1][1])  # type: ignore[index]
+        if not options:
             return np.zeros(net.n_edges)
         if top * (vmax - vmin) <= lim.max_edge_current_a:  # maximum principle: no drop exceeds the span
             return np.full(net.n_edges, top * (vmax - vmin))
-        g = index[net.ground]
-        held[g], maybe[g], v_lo[g], v_hi[g] = True, False, 0.0, 0.0
-        return edge_current_bound(net, k_lo, k_hi, v_lo, v_hi, held, maybe, self._neighbours(), enough=lim.max_edge_current_a)
+        n = net.n_nodes
+        g = net.index[net.ground]
+        nb = self._neighbours()
+        n_corners = math.prod(len(o) for _, o in options)
+        if n_corners > self.EXACT_CORNERS:  # all at once: each node over its whole range, maybe held
+            v_lo, v_hi = np.full(n, np.nan), np.full(n, np.nan)
+            held, maybe = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+            for i, opts in options:
+                rng = [o for o in opts if o is not None]
+                v_lo[i], v_hi[i] = min(o[0] for o in rng), max(o[1] for o in rng)
+                (maybe if None in opts else held)[i] = True
+            held[g], v_lo[g], v_hi[g] = True, 0.0, 0.0
+            return edge_current_bound(net, k_lo, k_hi, v_lo, v_hi, held, maybe, nb, enough=lim.max_edge_current_a)
+        out = np.zeros(net.n_edges)
+        for corner in itertools.product(*(opts for _, opts in options)):
+            v_lo, v_hi = np.full(n, np.nan), np.full(n, np.nan)
+            held = np.zeros(n, dtype=bool)
+            lo = hi = 0.0
+            for (i, _), o in zip(options, corner):
+                if o is not None:
+                    v_lo[i], v_hi[i], held[i] = o[0], o[1], True
+                    lo, hi = min(lo, o[0]), max(hi, o[1])
+            if top * (hi - lo) <= lim.max_edge_current_a:
+                out = np.maximum(out, top * (hi - lo))
+                continue
+            held[g], v_lo[g], v_hi[g] = True, 0.0, 0.0
+            out = np.maximum(out, edge_current_bound(net, k_lo, k_hi, v_lo, v_hi, held, None, nb,
+                                                     enough=lim.max_edge_current_a))
+        return out
+
+    #: Corners (source nodes at the ends of their ranges, or floating) up to which
+    #: :meth:`transition_bound` bounds each one separately.
+    EXACT_CORNERS = 81
 
     def conductance_box(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """(k_lo, k_hi, max k_hi) in S, shapes (E,), (E,), scalar: every conductance the edges
         may have at ``codes`` — the part's datasheet box (:meth:`PartSpec.conductance_box`), or
         with a calibration table (a model with ``uncertainty``) its value ± ``TABLE_SIGMAS`` σ
-        within that box. A table value outside the part's limits is refused (a table of another
+        (widened by the tempco over ``BENCH_DELTA_T_K``: the bench may have warmed since) within
+        that box. A table value outside the part's limits is refused (a table of another
         part or rig): :class:`LimitError` naming the edge and code."""
         c = np.asarray(codes, dtype=np.int64)
         model = self.model
@@ -192,7 +226,8 @@ class LimitChecks:
         if unc is not None:
             k = np.asarray(model.conductance(c), dtype=float)
             sig = np.abs(np.asarray(unc(c), dtype=float))
-            t_lo, t_hi = k - TABLE_SIGMAS * sig, k + TABLE_SIGMAS * sig
+            drift = self.part.tempco_ppm_per_k * 1e-6 * BENCH_DELTA_T_K  # the bench since the table was measured
+            t_lo, t_hi = k / (1 + drift) - TABLE_SIGMAS * sig, k / max(1 - drift, 1e-9) + TABLE_SIGMAS * sig
             bad = ~((t_hi >= k_lo) & (t_lo <= k_hi) & np.isfinite(k) & np.isfinite(sig))
             if bad.any():
                 j = int(np.flatnonzero(bad)[0])

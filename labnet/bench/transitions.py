@@ -11,7 +11,7 @@ bench passes through others. When the one-message change is not safe in every su
   its old or its new setting; a supply slewing between two levels is covered by the interval
   the check allows for it).
 * :func:`plan_ramp`: when no order of whole moves is safe, the same through intermediate
-  levels (the nodes that stay driven move together in 2, 4, 8 or 16 equal parts).
+  levels (every node moves in 2, 4, 8 or 16 equal parts, a node switched on starting at 0 V).
 * :func:`plan_codes`: an order of single-edge code changes under a held pattern, every one
   safe for every tap the wiper passes.
 
@@ -80,19 +80,20 @@ def plan_sources(old: Pattern, new: Pattern, safe: SafePair, *, max_checks: int 
 
 def plan_ramp(old: Pattern, new: Pattern, safe: SafePair, *, parts: tuple[int, ...] = (2, 4, 8, 16),
               max_checks: int = 400) -> list[dict[str, float]] | None:
-    """Like :func:`plan_sources` through intermediate levels: nodes only in ``old`` are switched
-    off in the first part, nodes only in ``new`` switched on in the last, and the nodes in both
-    move in ``n`` equal parts (the first ``n`` of ``parts`` for which every part has a plan)."""
-    both = [n for n in old if n in new]
+    """Like :func:`plan_sources` through intermediate levels: every node moves in ``n`` equal
+    parts from its old level (0 V if it was off) to its new one (0 V if it is to be off; switched
+    off after the last part), each part planned by :func:`plan_sources` — the first ``n`` of
+    ``parts`` for which every part has a plan."""
+    nodes = set(old) | set(new)
     for n_parts in parts:
         steps: list[dict[str, float]] = []
-        here: dict[str, float] = dict(old)
+        here: dict[str, float] = {k: float(v) for k, v in old.items()}
         ok = True
         for j in range(1, n_parts + 1):
             t = j / n_parts
-            way = {n: float(old[n]) + (float(new[n]) - float(old[n])) * t for n in both}
+            way = {n: float(old.get(n, 0.0)) + (float(new.get(n, 0.0)) - float(old.get(n, 0.0))) * t for n in nodes}
             if j == n_parts:
-                way = dict(new)
+                way = {k: float(v) for k, v in new.items()}
             part = plan_sources(here, way, safe, max_checks=max_checks)
             if part is None:
                 ok = False
