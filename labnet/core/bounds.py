@@ -135,8 +135,9 @@ def node_bounds(nb: Neighbours, k_lo: np.ndarray, k_hi: np.ndarray, v_lo: np.nda
 
     ``held`` (N,) bool: driven within [v_lo, v_hi] in every state; ``maybe`` (N,) bool: driven
     within [v_lo, v_hi] in some states, floating in others; other nodes float. Sweeps until the
-    enclosure moves by less than ``rtol`` × the voltage span, or (every ``check_every`` sweeps)
-    until ``enough(L, U)`` says the caller needs no tighter one — every iterate is sound.
+    enclosure moves by less than ``rtol`` × the voltage span, or until ``enough(L, U)`` (asked
+    before the first sweep, after sweeps 1, 2, 4, 8, … and every ``check_every``) says the caller
+    needs no tighter one — every iterate is sound.
     """
     any_held = held | maybe
     vmin = float(min(np.min(v_lo[any_held]), 0.0)) if any_held.any() else 0.0
@@ -153,6 +154,8 @@ def node_bounds(nb: Neighbours, k_lo: np.ndarray, k_hi: np.ndarray, v_lo: np.nda
     m_hi = np.where(maybe[rows], v_hi[rows], -np.inf)
     m_lo = np.where(maybe[rows], v_lo[rows], np.inf)
     tol = rtol * (vmax - vmin)
+    if enough is not None and enough(lower, upper):
+        return lower, upper
     for sweep in range(1, MAX_SWEEPS + 1):
         # the upper ends' maximal means and (negated) the lower ends' minimal means in one call
         both = max_weighted_mean(np.concatenate((upper[idx], -lower[idx])), w_lo2, w_hi2)
@@ -160,7 +163,8 @@ def node_bounds(nb: Neighbours, k_lo: np.ndarray, k_hi: np.ndarray, v_lo: np.nda
         new_l = np.maximum(lower[rows], np.minimum(m_lo, -both[r:]))
         change = max(float(np.max(upper[rows] - new_u)), float(np.max(new_l - lower[rows])))
         upper[rows], lower[rows] = new_u, new_l
-        if change <= tol or (enough is not None and sweep % check_every == 0 and enough(lower, upper)):
+        if change <= tol or (enough is not None and (sweep & (sweep - 1) == 0 or sweep % check_every == 0)
+                             and enough(lower, upper)):
             break
     return lower, upper
 
