@@ -127,6 +127,16 @@ class LimitChecks:
                       extra={"event": "limit_refused", "fields": {"held": {str(k): float(v) for k, v in new.items()}}})
             raise
 
+    def check_voltages(self, held: Pattern) -> None:
+        """Refuse (:class:`LimitError`, logged) a pattern with a node that has no source channel
+        or a voltage beyond its channel's limit."""
+        try:
+            self._check_voltages(held)
+        except LimitError as exc:
+            log.error("pattern refused: %s", exc,
+                      extra={"event": "limit_refused", "fields": {"held": {str(k): float(v) for k, v in held.items()}}})
+            raise
+
     def is_safe(self, old: Pattern, new: Pattern, old_codes: np.ndarray, new_codes: np.ndarray) -> bool:
         """Whether :meth:`refuse_unless_safe` would pass (nothing logged; voltage limits not checked)."""
         return bool(np.max(self.transition_bound(old, new, old_codes, new_codes), initial=0.0)
@@ -146,7 +156,9 @@ class LimitChecks:
         levels its magnitude is largest at an end: the "corners" (each node at one end of its
         range, or floating) are bounded one by one (:func:`labnet.core.bounds.edge_current_bound`)
         up to ``EXACT_CORNERS`` of them; beyond, all at once with the ranges as intervals and
-        switched nodes "maybe held" (sound, looser). Zeros if nothing is driven.
+        switched nodes "maybe held" (sound, looser). Zeros if nothing is driven. Where a corner
+        state with every part at its most conductive already exceeds the rating, its currents
+        are returned instead (a real state of the box: the same verdict, found without a bound).
         """
         lo0, hi0, top0 = self.conductance_box(old_codes)
         if new_codes is old_codes or np.array_equal(old_codes, new_codes):
@@ -200,13 +212,28 @@ class LimitChecks:
                 out = np.maximum(out, top * (hi - lo))
                 continue
             held[g], v_lo[g], v_hi[g] = True, 0.0, 0.0
+            witness = self._witness(k_hi, corner, options)
+            if witness is not None:
+                return witness
             out = np.maximum(out, edge_current_bound(net, k_lo, k_hi, v_lo, v_hi, held, None, nb,
                                                      enough=lim.max_edge_current_a))
         return out
 
+    def _witness(self, k: np.ndarray, corner: tuple[Any, ...], options: list[Any]) -> np.ndarray | None:
+        """|currents| (A), (E,), of one real state of a corner — every part at its most conductive
+        (``k``), every node at its setpoint — if one exceeds the rating (then the verdict needs no
+        bound), else None. Skipped where ``k`` is not finite."""
+        if not np.all(np.isfinite(k)):
+            return None
+        held = {self.network.nodes[i]: 0.5 * (o[0] + o[1]) for (i, _), o in zip(options, corner) if o is not None}
+        if not held:
+            return None
+        i = np.abs(edge_currents(self.network, k, self._pattern_solver(k, tuple(held)).solve(held)))
+        return i if float(np.max(i)) > self.limits.max_edge_current_a else None
+
     #: Corners (source nodes at the ends of their ranges, or floating) up to which
     #: :meth:`transition_bound` bounds each one separately.
-    EXACT_CORNERS = 81
+    EXACT_CORNERS = 32
 
     def conductance_box(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """(k_lo, k_hi, max k_hi) in S, shapes (E,), (E,), scalar: every conductance the edges

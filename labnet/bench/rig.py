@@ -275,9 +275,9 @@ class Rig(LimitChecks):
         """Drive the given nodes (node -> V) and float every other source node."""
         held = {str(n): float(v) for n, v in held.items()}
         codes = self.codes
-        self.refuse_unless_safe(held, held, codes, codes)  # the pattern itself
         old = self._held
-        if old != held and not self.is_safe(old, held, codes, codes):
+        self.refuse_unless_safe(held, held, codes, codes)  # the pattern itself
+        if old != held and not self.is_safe(old, held, codes, codes):  # and every state on the way
             steps = self._plan(old, held, codes)
             log.info("source change planned: %d single-channel steps", len(steps),
                      extra={"event": "transition_planned",

@@ -128,7 +128,7 @@ def _weights(edges: np.ndarray, k_lo: np.ndarray, k_hi: np.ndarray) -> tuple[np.
 
 
 def node_bounds(nb: Neighbours, k_lo: np.ndarray, k_hi: np.ndarray, v_lo: np.ndarray, v_hi: np.ndarray,
-                held: np.ndarray, maybe: np.ndarray, *, rtol: float = 1e-9,
+                held: np.ndarray, maybe: np.ndarray, *, rtol: float = 1e-7,
                 enough: Callable[[np.ndarray, np.ndarray], bool] | None = None,
                 check_every: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Sound enclosure [L, U] (V), shapes (N,), of every node voltage over the box and the states.
