@@ -10,7 +10,6 @@ the sources before it exited.
 from __future__ import annotations
 
 import contextlib
-
 import json
 import os
 import signal

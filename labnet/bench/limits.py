@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from labnet.bench.transitions import plan_ramp, plan_sources
 from labnet.core.bounds import Neighbours, edge_current_bound, neighbours
 from labnet.core.conductance import ConductanceModel
 from labnet.core.errors import LimitError
@@ -278,6 +279,20 @@ class LimitChecks:
         p = self.part
         return (f"any {p.name} within its datasheet limits: R_AB ±{100 * p.tolerance:g} %, "
                 f"R_W 0–{p.r_w_max_ohm:g} Ω, INL ±{p.inl_taps:g} tap")
+
+    def plan_sources(self, old: Pattern, new: Pattern, codes: np.ndarray) -> list[dict[str, float]]:
+        """Single-channel steps from ``old`` to ``new`` that are each safe (:mod:`labnet.bench.transitions`);
+        LimitError (logged) if there are none."""
+        def safe(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+            return self.is_safe(a, b, codes, codes)
+        steps = plan_sources(old, new, safe) or plan_ramp(old, new, safe)
+        if not steps:
+            exc = LimitError(f"no safe way from the present pattern {old} to {new}: every order of source changes "
+                             f"passes a state that could exceed the {self.limits.max_edge_current_a * 1e3:.3f} mA "
+                             f"rating in the worst case ({self.box_basis()})")
+            log.error("pattern refused: %s", exc, extra={"event": "limit_refused", "fields": {"held": dict(new)}})
+            raise exc
+        return steps
 
     # ------------------------------------------------------------------ helpers
     def _check_voltages(self, held: Pattern) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from labnet.bench.clock import WallClock
 from labnet.bench.limits import LimitChecks, Limits
 from labnet.bench.roles import Clock, CurrentSensing, Digipots, Meter, Sources
-from labnet.bench.transitions import plan_codes, plan_ramp, plan_sources
+from labnet.bench.transitions import plan_codes
 from labnet.core.conductance import ConductanceModel, PartModel
 from labnet.core.errors import InstrumentError, LimitError
 from labnet.core.network import Network
@@ -278,7 +278,7 @@ class Rig(LimitChecks):
         old = self._held
         self.refuse_unless_safe(held, held, codes, codes)  # the pattern itself
         if old != held and not self.is_safe(old, held, codes, codes):  # and every state on the way
-            steps = self._plan(old, held, codes)
+            steps = self.plan_sources(old, held, codes)
             log.info("source change planned: %d single-channel steps", len(steps),
                      extra={"event": "transition_planned",
                             "fields": {"kind": "sources", "from": old, "to": held, "steps": steps}})
@@ -288,20 +288,6 @@ class Rig(LimitChecks):
                 self._held = p
         self.sources.apply({self.network.source_channels[n]: v for n, v in held.items()})
         self._held = held
-
-    def _plan(self, old: dict[str, float], new: dict[str, float], codes: np.ndarray) -> list[dict[str, float]]:
-        """Single-channel steps from ``old`` to ``new`` that are each safe (:mod:`labnet.bench.transitions`);
-        LimitError (logged) if there are none."""
-        def safe(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
-            return self.is_safe(a, b, codes, codes)
-        steps = plan_sources(old, new, safe) or plan_ramp(old, new, safe)
-        if not steps:
-            exc = LimitError(f"no safe way from the present pattern {old} to {new}: every order of source changes "
-                             f"passes a state that could exceed the {self.limits.max_edge_current_a * 1e3:.3f} mA "
-                             f"rating in the worst case ({self.box_basis()})")
-            log.error("pattern refused: %s", exc, extra={"event": "limit_refused", "fields": {"held": new}})
-            raise exc
-        return steps
 
     @property
     def held(self) -> dict[str, float]:
