@@ -8,7 +8,9 @@ Public API (see README.md):
 * rules: :mod:`labnet.core.rules` (:func:`coupled_learning`, :class:`Rule`, …);
 * tasks: :mod:`labnet.core.tasks`;
 * files and runs: :func:`load_protocol`, :func:`load_rig`, :func:`build_rig`,
-  :func:`run_protocol`, :class:`Engine`, :class:`Rig`.
+  :func:`run_protocol`, :class:`Engine`, :class:`Rig`;
+* notebooks: :func:`run_samples` (your own samples, a session written), :class:`LivePlot`
+  (a live figure subscriber), :func:`read_session` (a session CSV as a DataFrame).
 """
 
 from labnet.core.errors import ConfigError, InstrumentError, LabnetError, LimitError
@@ -37,7 +39,10 @@ __all__ = [
     "solve",
     "square_lattice",
     "Engine",
+    "LivePlot",
     "Rig",
+    "read_session",
+    "run_samples",
     "__version__",
 ]
 
@@ -59,6 +64,14 @@ def __getattr__(name: str):  # lazy: keep `import labnet` light
         from labnet.app.runner import run_protocol
 
         return run_protocol
+    if name in ("run_samples", "LivePlot"):
+        from labnet.app import notebook
+
+        return getattr(notebook, name)
+    if name == "read_session":
+        from labnet.session.reader import read_session
+
+        return read_session
     if name == "Engine":
         from labnet.experiments.engine import Engine
 

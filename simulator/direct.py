@@ -67,12 +67,32 @@ class DirectSources:
         self.board.drive({})
 
 
+class DirectSwitches:
+    """Switches role on the model: switch channel k is the switch of the node the rig's
+    release names for it; each change charges the switch part's switching time."""
+
+    def __init__(self, board: Breadboard) -> None:
+        self.board = board
+        self._node = {k: n for n, k in board.release.switches.items()}
+        self.n_switches = board.release.n_switches
+
+    def set_switches(self, closed: Mapping[int, bool]) -> None:
+        self.board.set_switches({self._node[int(k)]: bool(c) for k, c in closed.items()})
+        part = self.board.release.switch_part
+        if part is not None:
+            self.board.clock.charge(part.settle_s)
+
+    def open_switches(self) -> None:
+        self.board.reset_switches()
+
+
 class DirectMeter:
     """Meter role on the model: one scan of the configured channels per ``read``."""
 
-    def __init__(self, board: Breadboard, nplc: float = 1.0, switch_s: float = 1e-3) -> None:
+    def __init__(self, board: Breadboard, nplc: float = 1.0, switch_s: float = 1e-3, mains_hz: float = 60.0) -> None:
         self.board = board
         self.nplc = nplc
+        self.plc_s = 1.0 / mains_hz  # one power-line cycle (s)
         self.switch_s = switch_s
         self._channels: list[str] = []
 
@@ -83,7 +103,7 @@ class DirectMeter:
 
     def read(self) -> np.ndarray:
         out = self.board.meter_read(self._channels, self.nplc)
-        self.board.clock.charge(len(self._channels) * (self.nplc * PLC_S + self.switch_s))
+        self.board.clock.charge(len(self._channels) * (self.nplc * self.plc_s + self.switch_s))
         return out
 
     def identity(self) -> dict[str, Any]:

@@ -62,9 +62,19 @@ def test_attack_stays_within_the_rating_at_every_instant(tmp_path: Path, attack:
 
 
 def test_table_of_another_part_is_refused_before_any_current(tmp_path: Path) -> None:
+    """On the command line the table's binding refuses it (exit 2) before anything opens; the
+    limit check refuses it on its own too (a table slipped past the binding, set as the model)."""
+    from labnet.experiments.calibration.table import CalibrationTable
+
     rc, pct, _, last = limit_attacks.measure("c", tmp_path, 30)
-    assert rc == 1 and pct == 0.0
-    assert "calibration table" in last and "X9C103" in last and "edge ('n" in last
+    assert rc == 2 and pct == 0.0 and "X9C303" in last
+    table = CalibrationTable.from_csv(tmp_path / "table303.csv", 16)
+    rig = _rig(tmp_path, initial_code=99, max_v=20.0, wide=True)
+    rig.model = table
+    with rig, watch_edge_currents() as mon:
+        with pytest.raises(LimitError, match=r"edge \('n.*calibration table.*outside what a X9C103 can be"):
+            rig.apply({"n2": 20.0, "n5": 0.0})
+        assert mon.peak.percent == 0.0
 
 
 def test_table_of_the_rig_bounds_with_its_sigma(tmp_path: Path) -> None:
@@ -164,9 +174,9 @@ def test_code_writes_are_reordered_under_a_held_pattern(tmp_path: Path) -> None:
 
 
 def test_code_writes_drop_the_sources_when_no_order_is_safe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import labnet.bench.rig as rig_mod
+    import labnet.bench.planned as planned
 
-    monkeypatch.setattr(rig_mod, "plan_codes", lambda *a, **k: None)
+    monkeypatch.setattr(planned, "plan_codes", lambda *a, **k: None)
     rig = _rig(tmp_path, initial_code=99, max_v=5.0)
     with rig, watch_edge_currents() as mon:
         old = np.full(16, 99)

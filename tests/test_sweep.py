@@ -138,7 +138,9 @@ def test_point_matches_the_old_benchmark_script() -> None:
     """run_point is the hand-written script's computation moved into the library: the values the
     script (before it became a wrapper, commit fce657e) printed for network 2 at demand 0.7."""
     v = run_point(PointSpec(nodes=20, edges=40, steps=300, demand=0.7, seed=2))
-    assert (v["lam_min_after"], v["deff_after"]) == (0.00021592763200591248, 2.912772287582118)
+    # voltage inputs now train on the packed (batched) trainer: same arithmetic up to rounding order
+    assert v["lam_min_after"] == pytest.approx(0.00021592763200591248, rel=1e-12)
+    assert v["deff_after"] == pytest.approx(2.912772287582118, rel=1e-12)
     f = run_point(PointSpec(nodes=20, edges=40, steps=300, demand=0.7, seed=2, inputs="force", alpha=1e-5))
     assert (f["lam_min_after"], f["deff_after"]) == (4.013273620682478e-05, 1.0561148785946926)
 
@@ -263,3 +265,67 @@ def test_external_scheduler_two_workers_bit_identical(tmp_path: Path, client) ->
     _metrics_equal(local, pd.read_parquet(tmp_path / "remote" / RESULTS))
     _metrics_equal(local, pd.read_parquet(tmp_path / "file" / RESULTS))
     assert json.loads((tmp_path / "file" / "manifest.json").read_text())["runs"][0]["workers"] == 2
+
+
+# ------------------------------------------------------------------ packing points into the batched trainer
+def _packable_specs(n: int = 7, steps: int = 600, alpha_step: float = 0.5) -> list[PointSpec]:
+    # different seeds (networks), demands, α and tolerances: runs stop in different blocks
+    return [PointSpec(nodes=20, edges=40, steps=steps, block=100, demand=0.3 + 0.1 * (s % 6),
+                      alpha=5e-3 * (1 + alpha_step * (s % 3)), tol=1e-8 if s % 2 else 1e-6, sweep_seed=3, seed=s)
+            for s in range(n)]
+
+
+def test_packed_points_bit_identical_to_each_alone() -> None:
+    """A point's numbers do not depend on what else is packed with it (B = 1 vs B = 7, and order)."""
+    specs = _packable_specs()
+    packed = run_chunk([(i, dataclasses.asdict(p)) for i, p in enumerate(specs)])
+    alone = [run_point(p) for p in specs]
+    shuffled = run_chunk([(i, dataclasses.asdict(specs[i])) for i in (3, 0, 6, 1, 5, 2, 4)])
+    by_point = {r["point"]: r for r in shuffled}
+    steps = {r["steps_run"] for r in packed}
+    assert len(steps) > 1, "the runs should stop in different blocks for this test to mean anything"
+    for i, (row, ref) in enumerate(zip(packed, alone, strict=True)):
+        for col in METRICS:
+            a, b, c = row[col], ref[col], by_point[i][col]
+            assert (a == b == c) or (a != a and b != b and c != c), (i, col, a, b, c)
+
+
+def test_packed_run_stops_like_a_single_run() -> None:
+    """train_packed keeps each run's block/tolerance semantics: against the single-network trainer
+    (CoupledLearning) run block by block, steps run and the first step below tol agree, and the
+    conductances agree to rounding. (One α for all: at α = 7.5e-3 one of these networks overshoots
+    and its trajectory amplifies rounding differences between the two solvers to 1e-2.)"""
+    from labnet.insilico.effects import prepare_voltage
+    from labnet.insilico.packed import PackedRun, train_packed
+    from labnet.insilico.trainer import CoupledLearning
+
+    specs = _packable_specs(7, alpha_step=0.0)
+    vps = [prepare_voltage(p) for p in specs]
+    runs = [PackedRun(v.net, v.k0, v.x, np.array([v.t]), p.alpha, p.eta, p.k_min_siemens, p.k_max_siemens, p.tol)
+            for v, p in zip(vps, specs, strict=True)]
+    got = train_packed(runs, steps=600, block=100, engine="numpy")
+    for v, p, r in zip(vps, specs, got, strict=True):
+        cl = CoupledLearning(v.net, v.k0.copy(), v.x[None, :], np.array([[v.t]]), alpha=p.alpha, eta=p.eta,
+                             k_min=p.k_min_siemens, k_max=p.k_max_siemens)
+        run, hit = 0, float("nan")
+        while run < 600:
+            errs = cl.train(100)
+            below = np.flatnonzero(errs < p.tol)
+            if below.size and hit != hit:
+                hit = float(run + below[0] + 1)
+            run += 100
+            if errs[-1] < p.tol:
+                break
+        assert r.steps_run == run
+        assert (r.steps_to_target == hit) or (hit != hit and r.steps_to_target != r.steps_to_target)
+        np.testing.assert_allclose(r.k, cl.k, rtol=1e-9)
+
+
+def test_packing_refuses_mixed_shapes() -> None:
+    from labnet.insilico.effects import prepare_voltage
+    from labnet.insilico.packed import PackedRun, train_packed
+
+    a, b = prepare_voltage(PointSpec(nodes=20, edges=40)), prepare_voltage(PointSpec(nodes=20, edges=41))
+    runs = [PackedRun(v.net, v.k0, v.x, np.array([v.t]), 5e-3, 0.5, 1e-5, 1e-2, 1e-8) for v in (a, b)]
+    with pytest.raises(ValueError, match="different network shapes"):
+        train_packed(runs, steps=10, block=5)

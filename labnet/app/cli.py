@@ -86,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--out", type=Path, help="sweep folder (default: sweeps/<name>)")
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    wat = sub.add_parser("watch", help="live view of a running session or sweep (from another terminal)",
+                         description="Follow a running session (training, calibrate, probe) or sweep folder and "
+                         "redraw error, codes and the latest free/clamped voltages as rows arrive. A window when "
+                         "there is a display, else (or with --png) a PNG rewritten every --interval seconds.")
+    wat.add_argument("path", type=Path, help="session or sweep folder, or a folder of sessions (its newest)")
+    wat.add_argument("--interval", type=float, default=1.0, help="seconds between redraws (default 1)")
+    wat.add_argument("--png", type=Path, help="write the figure to this PNG instead of a window")
+    wat.add_argument("--once", action="store_true", help="draw one frame now and exit")
+    wat.add_argument("--timeout", type=float, help="give up (exit 1) after this many seconds")
+
     val = sub.add_parser("validate", help="validate protocol and rig files without touching hardware",
                          description="Validate protocol and rig files; nothing is sent to any instrument.")
     val.add_argument("files", nargs="+", type=Path, help="protocol or rig TOML files")
@@ -119,6 +129,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             spec = load_rig(f)
             print(f"{f}: ok (rig {spec.name!r}, {spec.kind}, {spec.network.n_nodes} nodes, "
                   f"{spec.network.n_edges} edges, part {spec.part.name})")
+            for w in spec.warnings:  # (also logged by load_rig)
+                print(f"  warning: {w}")
         elif _protocol_kind(f) in ("calibrate", "probe"):
             from labnet.config.calibrate_file import load_calibrate_protocol
             from labnet.config.probe_file import load_probe_protocol
@@ -130,6 +142,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             proto = load_protocol(f)
             print(f"{f}: ok (protocol {proto.name!r}, {proto.kind}, rig {proto.rig.name!r}, "
                   f"{proto.train.steps} steps)")
+            for w in proto.rig.warnings:
+                print(f"  warning: {w}")
     return EXIT_OK
 
 
@@ -190,7 +204,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     proto = load_probe_protocol(args.file, rig=args.rig)
     if args.samples is not None and args.samples < 3:
         raise ConfigError("--samples", "samples", f"expected at least 3, got {args.samples}")
-    codes = codes_from_session(args.codes_from) if args.codes_from else None
+    codes = codes_from_session(args.codes_from, proto.network, proto.rig.limits) if args.codes_from else None
     res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples)
     print(probe_summary(res, folder, rig, model))
     return EXIT_OK
@@ -229,7 +243,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
+def cmd_watch(args: argparse.Namespace) -> int:
+    from labnet.app.watch import watch
+
+    if not args.interval > 0:
+        raise ConfigError("--interval", "interval", f"expected seconds > 0, got {args.interval}")
+    if args.png is not None and args.png.suffix.lower() != ".png":
+        raise ConfigError("--png", "png", f"expected a file name ending in .png, got {str(args.png)!r}")
+    try:
+        return watch(args.path, interval=args.interval, png=args.png, once=args.once, timeout=args.timeout)
+    except KeyboardInterrupt:
+        print("labnet: watch ended (Ctrl-C); the watched run is not affected", file=sys.stderr)
+        return EXIT_OK
+
+
+COMMANDS = {"watch": cmd_watch, "run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
             "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep}
 
 
@@ -249,15 +277,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         why = str(exc) or "Ctrl-C"
-        session = getattr(exc, "labnet_session", "SESSION")
-        print(f"labnet: stopped ({why}); sources are in the safe state; continue with `labnet resume {session}`",
-              file=sys.stderr)
+        after = _after(exc)
+        print(f"labnet: stopped ({why})" + (f"; {after}" if after else ""), file=sys.stderr)
         return EXIT_FAIL
-    except LabnetError as exc:
+    except (LabnetError, OSError) as exc:  # OSError: a file labnet reads or writes (disk full, I/O error)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         session = getattr(exc, "labnet_session", None)
-        hint = f" (session {session}; `labnet resume {session}` continues it)" if session else ""
-        print(f"labnet: failed: {exc}{hint}", file=sys.stderr)
+        after = _after(exc) if session else ""
+        print(f"labnet: failed: {reason}" + (f"; {after}" if after else ""), file=sys.stderr)
         return EXIT_FAIL
+
+
+def _after(exc: BaseException) -> str:
+    """What the stop or failure left: the safe state (when known; a stop always ends in it or
+    says not), and how to go on (resume, or run again)."""
+    session = getattr(exc, "labnet_session", None)
+    safe = getattr(exc, "labnet_safe", True if isinstance(exc, KeyboardInterrupt) else None)
+    parts = [] if safe is None else [
+        "sources are in the safe state" if safe else "THE SAFE STATE WAS NOT CONFIRMED: check the sources"]
+    if session is not None:
+        if getattr(exc, "labnet_resumable", True):
+            parts.append(f"continue with `labnet resume {session}`")
+        else:
+            command = getattr(exc, "labnet_command", "the command")
+            parts.append(f"`labnet {command}` cannot be resumed: run it again (the rows measured so far are kept "
+                         f"in {session})")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from labnet.app.report_input import read_training_csv
 from labnet.core.analysis import task_modes
 from labnet.core.conductance import ConductanceModel, PartModel
 from labnet.core.network import Network
-from labnet.session.folder import read_header
 
 FIGURES = ("error.png", "trajectories.png", "network.png", "spectrum.png", "alignment.png", "deff_gbar.png",
            "deff_measured.png")
@@ -56,12 +56,7 @@ def load_session_data(folder: str | Path) -> SessionData:
     """Read a session folder; compute tracking from the codes when no tracking.csv exists."""
     f = Path(folder)
     csv = f / "session.csv"
-    if not csv.exists():
-        from labnet.core.errors import ConfigError
-
-        raise ConfigError(str(f), "session.csv", "missing (not a labnet training session?)")
-    header = read_header(csv)
-    states = pd.read_csv(csv, comment="#")
+    header, states = read_training_csv(f)  # ConfigError (exit 2) unless a readable training session
     network = Network.from_dict(header["network"], file=str(csv), key="network")
     model, model_name = _model(f, header, network)
     code_cols = [f"code_e{j}" for j in range(network.n_edges)]

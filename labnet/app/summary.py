@@ -23,6 +23,28 @@ class RunOutcome:
     status: dict[str, Any] = field(default_factory=dict)  # what status.json says
     dry_run: bool = False  # a bench rig file run on its emulated twin
 
+    def __repr__(self) -> str:
+        return summary(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        import html
+
+        return f"<pre>{html.escape(summary(self))}</pre>"
+
+    def frame(self, *, keep_superseded: bool = False) -> Any:
+        """The session CSV as a pandas DataFrame (one row per measured state; see its ``# columns`` header)."""
+        from labnet.session.reader import read_session
+
+        return read_session(self.session, keep_superseded=keep_superseded)
+
+    def evaluations(self) -> Any:
+        """The evaluations as a DataFrame: ``step``, ``train_mse``, ``test_mse`` (V²) and accuracies if any."""
+        import pandas as pd
+
+        rows = [{"step": e.step, **{f"train_{k}": v for k, v in e.train.items()},
+                 **{f"test_{k}": v for k, v in e.test.items()}} for e in self.result.evaluations]
+        return pd.DataFrame(rows)
+
 
 def summary(outcome: RunOutcome) -> str:
     """The one-screen end-of-run summary."""

@@ -11,7 +11,8 @@ The folder (``--out DIR``, default ``sweeps/<name>``) holds:
 * ``results.parquet``: every point once, sorted by ``point`` (parameters and metrics).
 
 Points are packed ``[sweep] chunk`` to a task (the scheduler costs ~1–2 ms a task, a small
-point a few ms). The cluster: a ``LocalCluster`` of processes with one thread each (BLAS,
+point a few ms), and inside a task the points that share a network shape train together in the
+batched trainer (:mod:`labnet.insilico.packed`). The cluster: a ``LocalCluster`` of processes with one thread each (BLAS,
 OpenMP and numba pinned to one thread through the workers' environment, and threadpoolctl in
 every task), an existing scheduler (``--scheduler tcp://host:8786``) or a scheduler file
 (``--scheduler-file``, e.g. from ``dask-jobqueue`` or ``dask scheduler --scheduler-file``).
@@ -145,7 +146,7 @@ def open_client(scheduler: str | None = None, scheduler_file: str | None = None,
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a widget in Jupyter, text elsewhere
 
     return tqdm(total=total, initial=initial, unit="pt", desc="points", disable=not enabled, dynamic_ncols=True,
                 smoothing=0.1, file=sys.stderr)

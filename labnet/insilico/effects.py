@@ -43,6 +43,7 @@ from labnet.core.network import Network
 from labnet.core.parts import get_part
 from labnet.core.physics import Solver
 from labnet.core.rules import Rule, clip_conductance, coupled_learning
+from labnet.insilico.packed import PackedRun, shape_of, train_packed
 from labnet.insilico.trainer import CoupledLearning
 
 NETWORKS = ("random", "lattice", "delaunay")
@@ -144,15 +145,16 @@ def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: Poin
     (continuous, or on ``taps`` with ``p.rule``).
 
     Returns trained conductances (E,) in S, steps run, and the first step (1-based) whose free
-    error fell below ``p.tol`` (NaN if none).
+    error fell below ``p.tol`` (NaN if none). The continuous rule runs on the packed trainer
+    (:func:`labnet.insilico.packed.train_packed`, here with one run), so a point gives the same
+    numbers alone as packed with others in :func:`run_chunk`.
     """
     if taps is None:
-        cl = CoupledLearning(net, k0.copy(), x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta,
-                             k_min=p.k_min_siemens, k_max=p.k_max_siemens)
-    else:
-        rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps)
-        cl = CoupledLearning(net, None, x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta, rule=rule,
-                             model=taps.model, codes=taps.codes, code_range=(0, taps.max_code), seed=taps.seed)
+        r = train_packed([_packed_run(net, k0, x, t, p)], steps=p.steps, block=p.block)[0]
+        return r.k, r.steps_run, r.steps_to_target
+    rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps)
+    cl = CoupledLearning(net, None, x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta, rule=rule,
+                         model=taps.model, codes=taps.codes, code_range=(0, taps.max_code), seed=taps.seed)
     run, hit = 0, float("nan")
     while run < p.steps:
         errs = cl.train(min(p.block, p.steps - run))
@@ -163,6 +165,10 @@ def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: Poin
         if errs[-1] < p.tol:
             break
     return np.asarray(cl.k), run, hit
+
+
+def _packed_run(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: PointSpec) -> PackedRun:
+    return PackedRun(net, k0, x, np.array([t]), p.alpha, p.eta, p.k_min_siemens, p.k_max_siemens, p.tol)
 
 
 def force_modes(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray) -> TaskModes:
@@ -240,6 +246,25 @@ def run_point(p: PointSpec) -> dict[str, float | int | bool]:
         after = force_modes(net, k1, force, a)
         return _row(before, after, t, (before.response - t) ** 2, (after.response - t) ** 2, k0, k1,
                     steps_run, hit, p.tol)
+    vp = _voltage_point(p, rng, net, k0)
+    k1, steps_run, hit = train_voltage(net, vp.k0, vp.x, vp.t, p, vp.taps)
+    return finish_voltage(vp, k1, steps_run, hit, p)
+
+
+@dataclass(frozen=True)
+class VoltagePoint:
+    """A voltage-input point before training: network, initial conductances (E,) S, inputs (n_in,) V,
+    target and untrained output (V), tap-quantised parts (None: continuous)."""
+
+    net: Network
+    k0: np.ndarray
+    x: np.ndarray
+    t: float
+    o0: float
+    taps: Taps | None
+
+
+def _voltage_point(p: PointSpec, rng: np.random.Generator, net: Network, k0: np.ndarray) -> VoltagePoint:
     x = np.concatenate([[1.0], rng.uniform(0.0, 0.5, p.n_inputs - 1)])
     taps = quantise(p, k0, rng) if p.part else None  # drawn after every continuous draw
     if taps is not None:
@@ -247,11 +272,27 @@ def run_point(p: PointSpec) -> dict[str, float | int | bool]:
     o0 = _output(net, k0, x)
     lo, hi = 0.05 * x.max(), 0.95 * x.max()
     far = lo if abs(o0 - lo) > abs(o0 - hi) else hi
-    t = o0 + p.demand * (far - o0)
-    k1, steps_run, hit = train_voltage(net, k0, x, t, p, taps)
-    before, after = task_modes(net, k0, x), task_modes(net, k1, x)
-    o1 = _output(net, k1, x)
-    return _row(before, after, t, (o0 - t) ** 2, (o1 - t) ** 2, k0, k1, steps_run, hit, p.tol)
+    return VoltagePoint(net, k0, x, o0 + p.demand * (far - o0), o0, taps)
+
+
+def prepare_voltage(p: PointSpec) -> VoltagePoint:
+    """The draws of a voltage-input point (network, k₀, inputs, parts), as :func:`run_point` makes them."""
+    rng = np.random.default_rng([p.sweep_seed, p.seed])
+    net = build_network(p, rng)
+    return _voltage_point(p, rng, net, rng.uniform(p.k0_min_siemens, p.k0_max_siemens, net.n_edges))
+
+
+def finish_voltage(vp: VoltagePoint, k1: np.ndarray, steps_run: int, hit: float,
+                    p: PointSpec) -> dict[str, float | int | bool]:
+    before, after = task_modes(vp.net, vp.k0, vp.x), task_modes(vp.net, k1, vp.x)
+    """The point's metrics (:data:`METRICS`) from its trained conductances ``k1`` (E,) in S."""
+    o1 = _output(vp.net, k1, vp.x)
+    return _row(before, after, vp.t, (vp.o0 - vp.t) ** 2, (o1 - vp.t) ** 2, vp.k0, k1, steps_run, hit, p.tol)
+
+
+def packable(p: PointSpec) -> bool:
+    """Points trained by the continuous rule with voltage inputs go through the packed trainer."""
+    return p.inputs == "voltage" and not p.part
 
 
 def run_chunk(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, object]]:
@@ -265,21 +306,43 @@ def run_chunk(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, obj
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - installed with the sweep extra
         threadpool_limits = None
-    rows = []
     limits = threadpool_limits(1) if threadpool_limits is not None else None
     try:
-        for index, fields in points:
-            spec = PointSpec(**fields)  # type: ignore[arg-type]
-            t0 = time.perf_counter()
-            metrics = run_point(spec)
-            rows.append({"point": int(index), **fields, **metrics, "compute_s": time.perf_counter() - t0})
+        return _chunk_rows(points)
     finally:
         if limits is not None:
             limits.unregister()
-    return rows
+
+
+def _chunk_rows(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, object]]:
+    specs = [PointSpec(**fields) for _, fields in points]  # type: ignore[arg-type]
+    spent = [0.0] * len(points)
+    metrics: dict[int, dict[str, float | int | bool]] = {}
+    prepared: dict[int, VoltagePoint] = {}
+    groups: dict[tuple[tuple[int, int, int, int], int, int], list[int]] = {}
+    for j, spec in enumerate(specs):
+        t0 = time.perf_counter()
+        if packable(spec):
+            vp = prepared[j] = prepare_voltage(spec)
+            groups.setdefault((shape_of(vp.net), spec.steps, spec.block), []).append(j)
+        else:
+            metrics[j] = run_point(spec)
+        spent[j] += time.perf_counter() - t0
+    for (_, steps, block), members in groups.items():
+        t0 = time.perf_counter()
+        runs = [_packed_run(prepared[j].net, prepared[j].k0, prepared[j].x, prepared[j].t, specs[j]) for j in members]
+        results = train_packed(runs, steps=steps, block=block)
+        share = (time.perf_counter() - t0) / len(members)
+        for j, r in zip(members, results, strict=True):
+            t1 = time.perf_counter()
+            metrics[j] = finish_voltage(prepared[j], r.k, r.steps_run, r.steps_to_target, specs[j])
+            spent[j] += share + time.perf_counter() - t1
+    return [{"point": int(index), **fields, **metrics[j], "compute_s": spent[j]}
+            for j, (index, fields) in enumerate(points)]
 
 
 __all__ = [
-    "EFFECTS", "INPUTS", "METRICS", "NETWORKS", "RULES", "PointSpec", "Taps", "build_network", "force_modes",
-    "quantise", "run_chunk", "run_point", "train_force", "train_voltage",
+    "EFFECTS", "INPUTS", "METRICS", "NETWORKS", "PointSpec", "RULES", "Taps", "VoltagePoint", "build_network",
+    "finish_voltage", "force_modes", "packable", "prepare_voltage", "quantise", "run_chunk", "run_point",
+    "train_force", "train_voltage",
 ]

@@ -53,6 +53,11 @@ class BatchedCoupledLearning:
     threads : int
         Threads of the numba engine (0: numba's default, all cores). Networks are independent,
         so they are split into chunks that train without synchronising.
+    wiring : {"auto", "each"}
+        ``auto``: networks given as one object (or the same object B times) share one dense
+        assembly map (BLAS); ``each``: every network is assembled from its own edge list, so a
+        network's numbers do not depend on how many others are in the batch or what they are
+        (:mod:`labnet.insilico.packed` relies on this to pack sweep points).
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class BatchedCoupledLearning:
         k_max: float | np.ndarray = np.inf,
         engine: str = "auto",
         threads: int = 0,
+        wiring: str = "auto",
     ) -> None:
         k = np.array(conductances, dtype=float)
         if k.ndim != 2:
@@ -90,7 +96,9 @@ class BatchedCoupledLearning:
             raise ConfigError("<code>", "engine", "engine 'numba' needs numba (pip install labnet[fast])")
         engine = ("numba" if _kernels.HAVE_NUMBA and f <= KERNEL_MAX else "numpy") if engine == "auto" else engine
         self.threads = max(1, min(int(threads), _kernels.THREADS)) if threads else _kernels.THREADS
-        self.shared = isinstance(networks, Network) or all(n is nets[0] for n in nets)
+        if wiring not in ("auto", "each"):
+            raise ConfigError("<code>", "wiring", f"expected 'auto' or 'each', got {wiring!r}")
+        self.shared = wiring == "auto" and (isinstance(networks, Network) or all(n is nets[0] for n in nets))
         self.engine = engine
         self.k = k  # stored transposed, (E, B), for the vectorised arithmetic
         self.alpha = np.broadcast_to(np.asarray(alpha, float), (b,)).copy()
@@ -144,6 +152,7 @@ class BatchedCoupledLearning:
                 edges += [ar[m], ar[m2]]
                 signs += [np.ones(int(m.sum())), np.where(q[m2] < f, -1.0, 1.0)]
                 cols.append(np.full(int(m.sum()) + int(m2.sum()), i))
+        fww = f * ww
         r, nb, ed, sg = (np.concatenate(v) for v in (rows, cols, edges, signs))
         n_out_ar = np.arange(n_out)
         if self.shared:
@@ -152,10 +161,10 @@ class BatchedCoupledLearning:
             self._amap = amap  # (f·ww, E) @ kT (E, B) -> (f·ww, B)
             self._one_rows = out_pos[0] * ww + w + n_out_ar  # rows of the (f·ww, B) array holding E_out's ones
         else:
-            self._flat = r * b + nb  # index into a (f·ww, B) array
+            self._flat = nb * fww + r  # index into a (B, f·ww) array: one network's system contiguous
             self._edge_flat = ed * b + nb  # index into kT.ravel()
             self._sign = sg
-            self._one_flat = ((out_pos * ww + w + n_out_ar[None, :]) * b + np.arange(b)[:, None]).ravel()
+            self._one_flat = (np.arange(b)[:, None] * fww + out_pos * ww + w + n_out_ar[None, :]).ravel()
         # drops ΔV = V[a] − V[c] with V = [V_f, x, 0]: dense incidence (shared wiring) or a gather
         if self.shared:
             dfull = np.zeros((e, w + 1))
@@ -194,20 +203,20 @@ class BatchedCoupledLearning:
         if self.shared:
             m = self._amap @ kt
             m[self._one_rows] = 1.0
-        else:
-            m = np.bincount(self._flat, weights=kt.ravel()[self._edge_flat] * self._sign, minlength=f * ww * b)
-            m[self._one_flat] = 1.0
-        return m.reshape(f, ww, b)
+            return m.reshape(f, ww, b)
+        m = np.bincount(self._flat, weights=kt.ravel()[self._edge_flat] * self._sign, minlength=f * ww * b)
+        m[self._one_flat] = 1.0
+        return m.reshape(b, f, ww).transpose(1, 2, 0)  # a view: each network's system stays contiguous
 
     def responses(self) -> tuple[np.ndarray, np.ndarray]:
         """G (f, n_in, B) and Z (f, n_out, B) of every network (see :meth:`CoupledLearning.responses`)."""
         f, n_in = self.f, self.n_in
         m = self._assemble()
         if f > 24:  # LAPACK per matrix beats the elimination loop for larger systems
-            lhs = np.ascontiguousarray(m[:, :f].transpose(2, 0, 1))
-            rhs = np.ascontiguousarray(m[:, f:].transpose(2, 0, 1))
-            x = np.linalg.solve(lhs, rhs).transpose(1, 2, 0)
+            mb = m.transpose(2, 0, 1)  # (B, f, ww); LAPACK copies each matrix into its own buffer
+            x = np.linalg.solve(mb[:, :, :f], mb[:, :, f:]).transpose(1, 2, 0)
         else:
+            m = np.ascontiguousarray(m)  # the elimination works in place, batch axis last
             for j in range(f):  # forward elimination, vectorised over the batch
                 row = m[j, j + 1 :]
                 row /= m[j, j]
