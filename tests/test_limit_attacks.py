@@ -256,3 +256,22 @@ def test_plan_codes_orders_single_edge_moves() -> None:
     steps = plan_codes(np.array([2, 9]), np.array([9, 2]), safe)
     assert steps is not None and [s.tolist() for s in steps] == [[9, 9], [9, 2]]
     assert plan_codes(np.array([2, 2]), np.array([9, 9]), lambda a, b: False) is None
+
+
+@pytest.mark.parametrize("rig_file, refused", [("sim16.toml", False), ("sim16-offstate.toml", True)])
+def test_loading_off_state_counts_as_a_path_to_0_v(rig_file: str, refused: bool) -> None:
+    """n1 at 1 V with n1-n4 at code 10 and everything else at 99: safe while the released n4
+    floats; with the 10 Ω off-state of sim16-offstate.toml n4 sits at ~0 V and 1 V lies across
+    the low edge (up to 138 % of the rating for a part at the low end of its box)."""
+    rig = build_rig(load_rig(ROOT / "protocols" / "rigs" / rig_file))
+    with rig, watch_edge_currents() as mon:
+        codes = np.full(16, 99)
+        codes[1] = 10
+        rig.write_codes(codes)
+        if refused:
+            assert "n4" in rig.off_loaded
+            with pytest.raises(LimitError, match=r"edge \('n1', 'n4'\)"):
+                rig.apply({"n1": 1.0})
+        else:
+            rig.apply({"n1": 1.0})
+        assert mon.peak.percent <= 100.0

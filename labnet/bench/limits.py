@@ -77,6 +77,11 @@ class LimitChecks:
 
     network: Network
     part: PartSpec
+    #: Source nodes whose output-off state loads them to 0 V (``[release]`` off-states: an
+    #: E36312A ``off_resistance_ohm``, a Keithley 2450 in NORM/ZERO). Released, such a node is
+    #: bounded as floating and as held at 0 V: an edge current is monotone in the load's
+    #: conductance, so the two ends of 0…∞ S bound every value.
+    off_loaded: frozenset[str] = frozenset()
     limits: Limits
     model: ConductanceModel
     _solvers: dict[tuple[tuple[str, ...], bytes], Solver]
@@ -151,7 +156,8 @@ class LimitChecks:
         between 0 V and its level (an output switching on rises from 0 V); every combination of
         these (sources change one command at a time, in any order); each edge's conductance
         anywhere in the hull of its boxes at the old and the new code (every tap a wiper passes,
-        every order in which channels are written); setpoint errors (:class:`Limits`).
+        every order in which channels are written); setpoint errors (:class:`Limits`); a released
+        node with a loading off-state (:attr:`off_loaded`) floating or at 0 V.
 
         For fixed conductances an edge current is affine in each held voltage, so over a range of
         levels its magnitude is largest at an end: the "corners" (each node at one end of its
@@ -185,6 +191,9 @@ class LimitChecks:
             vmin, vmax = min(vmin, opts[0][0]), max(vmax, opts[len(ends) - 1][1])  # type: ignore[index]
         if not options:
             return np.zeros(net.n_edges)
+        for node in self.off_loaded:  # released through a loading off-state: between floating and 0 V
+            if node not in old and node not in new:
+                options.append((net.index[node], [None, (0.0, 0.0)]))
         if top * (vmax - vmin) <= lim.max_edge_current_a:  # maximum principle: no drop exceeds the span
             return np.full(net.n_edges, top * (vmax - vmin))
         n = net.n_nodes
