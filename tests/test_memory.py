@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_no_growth_per_step_without_evaluations(tmp_path: Path) -> None:
-    steps = 300
+    steps = 600  # measured over the second half, after the bounded caches (64 entries each) have filled
     proto = load_protocol(ROOT / "protocols" / "allostery.toml", steps=steps,
                           rig=ROOT / "protocols" / "rigs" / "sim16-direct.toml")
     proto = replace(proto, train=replace(proto.train, eval_every=10**9))
@@ -40,7 +40,7 @@ def test_no_growth_per_step_without_evaluations(tmp_path: Path) -> None:
     assert out.result.status == "completed"
     per_step = (marks[steps] - marks[steps // 2]) / (steps - steps // 2)
     print(f"traced growth: {per_step:.1f} B per step")
-    assert per_step < 60, f"{per_step:.1f} B per step"  # measured 6 B (the 64-entry resistance cache filling)
+    assert per_step < 40, f"{per_step:.1f} B per step"  # measured 6-12 B (64-entry caches still filling)
 
 
 def test_evaluation_records_share_the_scores() -> None:
