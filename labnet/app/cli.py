@@ -71,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     prb.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
 
     rep = sub.add_parser("report", help="write figures and a report page into a session folder",
-                         description="Figures (PNG) and report.md for a training session folder.")
-    rep.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
+                         description="Figures (PNG), report.md and a self-contained report.html for a "
+                         "session folder (run, calibrate, probe; a partial report for a run that stopped or "
+                         "failed) or a sweep folder.")
+    rep.add_argument("session", type=Path, help="session or sweep folder (as printed by the command that wrote it)")
 
     swp = sub.add_parser("sweep", help="run an ensemble / parameter sweep of in-silico training on Dask",
                          description="Run every point of a sweep file (in-silico training + physical-effects "
@@ -197,17 +199,10 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from labnet.app.sweep_report import is_sweep_folder
-
-    if is_sweep_folder(args.session):  # a `labnet sweep` folder: the ensemble's figures
-        from labnet.app.sweep_report import write_sweep_report
-
-        print(f"labnet report: {write_sweep_report(args.session)}")
-        return EXIT_OK
     from labnet.app.report import write_report
 
     page = write_report(args.session)
-    print(f"labnet report: {page}")
+    print(f"labnet report: {page} (and {page.with_suffix('.html').name})")
     return EXIT_OK
 
 
