@@ -11,7 +11,7 @@ from labnet.app.build import build_rig
 from labnet.bench.rig import Rig
 from labnet.config.calibrate_file import CalibrateProtocol
 from labnet.experiments.calibration import CalibrationResult, calibrate, calibration_columns
-from labnet.session.folder import SessionWriter, new_session_dir, versions
+from labnet.session.folder import SessionWriter, discard_if_empty, new_session_dir, versions
 
 
 def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *,
@@ -25,7 +25,7 @@ def run_calibration(proto: CalibrateProtocol, out: str | Path = "sessions", *,
     files = {"rig.toml": proto.rig.text}
     if proto.text:
         files["protocol.toml"] = proto.text
-    with rig:
+    with discard_if_empty(folder), rig:  # a rig that fails to open leaves no empty folder
         header["rig"] = rig.describe()
         writer = SessionWriter(folder, header, calibration_columns(rig.network), files=files)
         try:

@@ -7,6 +7,8 @@ run time.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -171,7 +173,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     mode = "dry_run" if args.dry_run else "on_bench" if args.on_bench else "same"
     outcome = resume_session(args.session, progress=not args.quiet, mode=mode)
-    print(summary(outcome))
+    print(summary(outcome, command="resume"))
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 
 
@@ -193,7 +195,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 3:
         raise ConfigError("--samples", "samples", f"expected at least 3, got {args.samples}")
     codes = codes_from_session(args.codes_from) if args.codes_from else None
-    res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples)
+    res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples,
+                                                 codes_from=args.codes_from)
     print(probe_summary(res, folder, rig, model))
     return EXIT_OK
 
@@ -228,29 +231,69 @@ COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "cal
             "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return EXIT_BAD_INPUT
-    from labnet.experiments.signals import stop_signals
+#: Commands that open instruments (or the simulator's): a stop during them ends in the safe state.
+OPENS_INSTRUMENTS = ("run", "resume", "calibrate", "probe")
 
+
+def resume_hint(session: object) -> str:
+    """The shell command that continues ``session``, quoted for a POSIX shell (spaces, quotes)."""
+    return f"labnet resume {shlex.quote(str(session))}"
+
+
+def stop_message(command: str | None, exc: BaseException) -> str:
+    """The one line printed when a signal (Ctrl-C, SIGTERM, SIGHUP) stops ``command``.
+
+    Only a command that opens instruments mentions the safe state, and only a run with a session
+    folder suggests ``labnet resume`` (quoted for the shell)."""
+    why = str(exc) or "Ctrl-C"
+    if command in ("run", "resume"):
+        session = getattr(exc, "labnet_session", None)
+        if session:
+            return f"labnet: stopped ({why}); sources are in the safe state; continue with `{resume_hint(session)}`"
+        if getattr(exc, "labnet_discarded", None):
+            return (f"labnet: stopped ({why}) before any state was recorded; sources are in the safe state; "
+                    "the empty session folder was removed")
+        return f"labnet: stopped ({why}) before any instrument was opened"
+    if command in OPENS_INSTRUMENTS:
+        return f"labnet: stopped ({why}); sources are in the safe state"
+    return f"labnet: stopped ({why}); no instrument was open"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``labnet`` command; the exit code. Every ending is one line on stderr: a stop
+    (Ctrl-C from the first instant on), bad input, a failure, or a closed stdout pipe."""
+    command: str | None = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        if not command:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        from labnet.experiments.signals import stop_signals
+
         with stop_signals():  # SIGTERM/SIGHUP stop every command like Ctrl-C: cleanup runs
-            return COMMANDS[args.command](args)
+            code = COMMANDS[command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except ConfigError as exc:
         print(f"labnet: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
-        why = str(exc) or "Ctrl-C"
-        session = getattr(exc, "labnet_session", "SESSION")
-        print(f"labnet: stopped ({why}); sources are in the safe state; continue with `labnet resume {session}`",
-              file=sys.stderr)
+        print(stop_message(command, exc), file=sys.stderr)
+        return EXIT_FAIL
+    except BrokenPipeError:  # `labnet validate *.toml | head -1`: the reader left; say nothing more
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return EXIT_FAIL
     except LabnetError as exc:
         session = getattr(exc, "labnet_session", None)
-        hint = f" (session {session}; `labnet resume {session}` continues it)" if session else ""
+        hint = f" (session {session}; `{resume_hint(session)}` continues it)" if session else ""
+        if getattr(exc, "labnet_discarded", None):
+            hint = " (nothing was recorded; the empty session folder was removed)"
         print(f"labnet: failed: {exc}{hint}", file=sys.stderr)
         return EXIT_FAIL
 

@@ -14,15 +14,17 @@ from labnet.config.probe_file import ProbeProtocol
 from labnet.experiments.calibration.table import CalibrationTable
 from labnet.experiments.probe import SUMMARY_COLUMNS, CsvLog, ProbeResult, model_probe, probe_columns, run_probe
 from labnet.experiments.settings import ProbeSettings
-from labnet.session.folder import SessionWriter, new_session_dir, versions
+from labnet.session.folder import SessionWriter, discard_if_empty, new_session_dir, versions
 
 
 def run_probe_protocol(proto: ProbeProtocol, out: str | Path = "sessions", *, codes: np.ndarray | None = None,
-                       samples: int | None = None) -> tuple[ProbeResult, Path, Rig, tuple[float, float]]:
+                       samples: int | None = None, codes_from: str | Path | None = None,
+                       ) -> tuple[ProbeResult, Path, Rig, tuple[float, float]]:
     """Probe on the protocol's rig: session.csv (one row per pattern) and probe.csv (the statistics).
 
     ``codes`` sets the digipots first (e.g. a trained session's final codes); otherwise the
-    rig file's initial code. The model D_eff uses the rig's model (the calibration table when
+    rig file's initial code; ``codes_from`` (the session folder they came from, ``--codes-from``)
+    is recorded in the CSV header. The model D_eff uses the rig's model (the calibration table when
     the protocol names one).
     """
     settings = proto.settings if samples is None else ProbeSettings(**{**asdict(proto.settings), "samples": samples})
@@ -33,11 +35,12 @@ def run_probe_protocol(proto: ProbeProtocol, out: str | Path = "sessions", *, co
     drive = list(settings.drive or proto.network.inputs)
     header = {"labnet_session": 1, "protocol": {"name": proto.name, "kind": "probe", "seed": proto.seed},
               "probe": asdict(settings), "network": proto.network.to_dict(), "versions": versions(),
-              "calibration": str(proto.calibration) if proto.calibration else None}
+              "calibration": str(proto.calibration) if proto.calibration else None,
+              "codes_from": str(Path(codes_from).resolve()) if codes_from is not None else None}
     files = {"rig.toml": proto.rig.text}
     if proto.text:
         files["protocol.toml"] = proto.text
-    with rig:
+    with discard_if_empty(folder), rig:  # a rig that fails to open leaves no empty folder
         header["rig"] = rig.describe()
         writer = SessionWriter(folder, header, probe_columns(proto.network, drive), files=files)
         try:
