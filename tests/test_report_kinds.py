@@ -192,3 +192,25 @@ def test_edge_legend_scales_and_stays_inside_the_figure(tmp_path: Path, n: int) 
         assert fbox.x0 <= bb.x0 and bb.x1 <= fbox.x1 and fbox.y0 <= bb.y0 and bb.y1 <= fbox.y1, t.get_text()
     save_figure(fig, tmp_path / "legend.png", tight=False)
     assert (tmp_path / "legend.png").stat().st_size > 5000 and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_report_on_resumed_session_uses_the_surviving_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A run stopped mid-step and resumed: the report reads rows through read_session (superseded
+    rows of the unfinished step dropped) and is complete, not partial."""
+    proto = load_protocol(_copy(tmp_path, "allostery.toml"), steps=20)
+    rig = build_rig(proto.rig, sim_seed=proto.seed, network=proto.network)
+
+    class _Stop(_Fail):
+        def __call__(self, ev: object) -> None:
+            if isinstance(ev, StateMeasured):
+                self.seen += 1
+                if self.seen == self.n:
+                    raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_protocol(proto, session_dir=tmp_path / "s", rig=rig, progress=False, subscribers=[_Stop(45)])
+    assert main(["resume", str(tmp_path / "s"), "--quiet"]) == 0
+    page = _report(tmp_path / "s", capsys)
+    assert "Partial report" not in page and "steps 0–20" in page
+    evals = [json.loads(ln) for ln in (tmp_path / "s" / "evaluations.jsonl").read_text().splitlines()]
+    assert f"| train error (V²) | {evals[0]['train']['mse']:.4g} | {evals[-1]['train']['mse']:.4g} |" in page

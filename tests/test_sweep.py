@@ -158,6 +158,7 @@ def test_reproducible_across_workers_and_order(tmp_path: Path, client) -> None: 
     page = write_sweep_report(tmp_path / "two")
     assert "| inputs=force, alpha=1e-05 | 1 | 4 |" in page.read_text()
     assert (tmp_path / "two" / "effects_vs_demand.png").stat().st_size > 1000
+    assert (tmp_path / "two" / "report.html").read_text().count("data:image/png;base64,") >= 2
     again = run_sweep(sweep, tmp_path / "two", client=client, progress=False)  # complete: nothing to do
     assert again.computed == 0 and again.skipped == 16
 
