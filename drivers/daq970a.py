@@ -2,9 +2,17 @@
 
 Configured once (scan list, DC volts on a fixed range, NPLC, auto-zero once, no extra channel
 delay — the protocol's ``settle_s`` already waited), then every state is one ``READ?`` that
-returns all channels of the scan. The instrument scans in ascending channel order whatever
-order the list was given in; :meth:`read` returns the readings in the order ``configure``
-was given.
+returns all channels of the scan.
+
+Known state: the configuration starts with ``*RST;*CLS;:TRIG:SOUR IMM;:TRIG:COUN 1`` — the
+factory state (trigger source IMMediate, trigger count 1, reading format, scaling and alarms
+off, sample count 1) plus the two trigger settings ``READ?`` depends on, stated explicitly.
+A meter left by other software in BUS trigger (``READ?`` is a "trigger deadlock"), timer,
+external or multi-sweep mode would otherwise hang or return several sweeps per ``READ?``
+(Keysight DAQ970A/DAQ973A Programming Guide, TRIGger:SOURce, TRIGger:COUNt).
+
+The instrument scans in ascending channel order whatever order the list was given in;
+:meth:`read` returns the readings in the order ``configure`` was given.
 
 Faults: the configuration is verified (error queue drained) and sent again if the queue was not
 clean; every ``READ?`` is sent as ``READ?;:SYST:ERR?`` (the error queue checked in the same
@@ -22,11 +30,11 @@ import numpy as np
 
 from drivers.scpi import ScpiInstrument
 from drivers.scpi_params import Choice, Command, Query, Range, floats
-from drivers.scpi_text import channel_list
-from labnet.bench.catalog import METERS
+from drivers.scpi_text import channel_list, join_commands
+from labnet.bench.catalog import MAINS_HZ, MAINS_HZ_DEFAULT, METERS
 from labnet.core.errors import InstrumentError
 
-PLC_S = 1 / 60  # one power-line cycle at 60 Hz (s)
+PLC_S = 1 / MAINS_HZ_DEFAULT  # one power-line cycle at the default 60 Hz (s); see DAQ970A.plc_s
 _MODEL = METERS["DAQ970A"]  # the 34970A has the same facts (labnet.bench.catalog)
 NPLC_CHOICES = tuple(f"{x:g}" for x in _MODEL.nplc)
 RANGE_CHOICES = tuple(f"{x:g}" for x in _MODEL.ranges_v)
@@ -52,9 +60,14 @@ class DAQ970A(ScpiInstrument):
         Fixed DC range (V), one of ``METERS["DAQ970A"].ranges_v``.
     channel_delay_s : float
         Extra delay after closing each channel (s); 0 because the engine settles first.
+    mains_hz : int
+        Mains frequency of the bench (50 or 60 Hz): one PLC is 1/mains_hz s (the rig's
+        ``[rig] mains_hz``); only the timing floor and the reply timeout depend on it.
     """
 
     models: tuple[str, ...] = ("DAQ970A", "DAQ973A", "34970A", "34972A")
+    fatal_errors = {-214: "the trigger source was changed to BUS since configure(): READ? cannot trigger a scan "
+                          "(a trigger deadlock, DAQ970A Programming Guide, TRIGger:SOURce); configure() sets TRIG:SOUR IMM"}
 
     conf_volt_dc = Command("CONF:VOLT:DC {range_v},{chanlist}", "DC volts on a fixed range (V).",
                            range_v=Choice(*RANGE_CHOICES), chanlist=_chanlist)
@@ -66,9 +79,15 @@ class DAQ970A(ScpiInstrument):
                                 delay_s=Range(0.0, 60.0), chanlist=_chanlist)
     set_scan = Command("ROUT:SCAN {chanlist}", "The scan list.", chanlist=_chanlist)
     read_scan = Query("READ?", floats, "Trigger one scan and return every reading (V).")
+    trigger_source = Command("TRIG:SOUR {source}", "Trigger source of a sweep.",
+                             source=Choice("IMM", "BUS", "EXT", "TIM"))
+    trigger_count = Command("TRIG:COUN {count}", "Sweeps per READ?.", count=Choice("1"))
 
     def __init__(self, resource: Any, nplc: float = 1.0, range_v: float = 10.0, channel_delay_s: float = 0.0,
-                 label: str = "meter", timeout_s: float = 10.0, **retry: Any) -> None:
+                 label: str = "meter", timeout_s: float = 10.0, mains_hz: int = MAINS_HZ_DEFAULT,
+                 **retry: Any) -> None:
+        if isinstance(mains_hz, bool) or mains_hz not in MAINS_HZ:
+            raise ValueError(f"mains_hz={mains_hz!r}: expected one of {', '.join(map(str, MAINS_HZ))}")
         Choice(*NPLC_CHOICES)("nplc", f"{nplc:g}")
         Choice(*RANGE_CHOICES)("range_v", f"{range_v:g}")
         Range(0.0, 60.0)("channel_delay_s", channel_delay_s)
@@ -76,6 +95,9 @@ class DAQ970A(ScpiInstrument):
         self.nplc = float(nplc)
         self.range_v = float(range_v)
         self.channel_delay_s = float(channel_delay_s)
+        self.mains_hz = int(mains_hz)
+        #: One power-line cycle (s).
+        self.plc_s = 1.0 / self.mains_hz
         self._order: list[int] = []
         self._in_order = False
         self._channels: list[str] = []
@@ -95,8 +117,11 @@ class DAQ970A(ScpiInstrument):
             self.idn()
         lst = channel_list(chans)
 
+        known = join_commands(["*RST", "*CLS", type(self).trigger_source.format(source="IMM"),
+                               type(self).trigger_count.format(count="1")])
+
         def steps() -> None:
-            self.write("*CLS")
+            self.write(known)
             self.conf_volt_dc(range_v=f"{self.range_v:g}", chanlist=lst)
             self.set_nplc(nplc=f"{self.nplc:g}", chanlist=lst)
             self.set_autozero(mode="ONCE", chanlist=lst)
@@ -134,11 +159,11 @@ class DAQ970A(ScpiInstrument):
         return arr
 
     def scan_time_s(self) -> float:
-        """Integration time of one scan (s): channels x NPLC x 1 PLC — the floor of ``read``."""
-        return len(self._channels) * self.nplc * PLC_S
+        """Integration time of one scan (s): channels x NPLC x 1 PLC (1/mains_hz) — the floor of ``read``."""
+        return len(self._channels) * self.nplc * self.plc_s
 
     def identity(self) -> dict[str, Any]:
-        return {**self.idn_info, "nplc": self.nplc, "range_v": self.range_v}
+        return {**self.idn_info, "nplc": self.nplc, "range_v": self.range_v, "mains_hz": self.mains_hz}
 
 
 class Keysight34970A(DAQ970A):

@@ -29,6 +29,11 @@ clock's — modelled time on the simulator, real time on a bench), then give up 
   same exchange; an error in the queue (drained and logged), a timeout or a garbled reply
   make the whole message be sent again (it must be idempotent) until the queue is clean.
 
+Not retried: a *command error* (-100..-199) found in the queue — the instrument could not parse
+the message and discarded the rest of it (IEEE 488.2), so the appended ``SYST:ERR?`` never ran
+and the reply timed out; sending it again cannot help — and a model's :attr:`fatal_errors` (the
+meter's -214 trigger deadlock). Both stop at once with an InstrumentError naming the error.
+
 Every retry, re-synchronisation and recovery is logged (``logging.getLogger("drivers.scpi")``,
 tagged with the event kind) and handed as a dict to ``on_event``, which a session connects
 to its ``events.jsonl``.
@@ -91,6 +96,8 @@ class ScpiInstrument(StatsState):
     #: Substrings of the *IDN? model field this driver accepts (empty: any).
     models: tuple[str, ...] = ()
     max_errors = 32
+    #: Error codes that repeating the operation cannot clear, with what they mean (per model).
+    fatal_errors: dict[int, str] = {}
 
     def __init__(self, resource: Any, label: str = "", timeout_s: float = 5.0, *, retries: int = 0,
                  backoff_s: float = 0.05, sleep: Callable[[float], None] = time.sleep,
@@ -208,11 +215,30 @@ class ScpiInstrument(StatsState):
     def _resync(self, what: str, *, drain: bool = True) -> None:
         """Re-synchronise the reply stream: device clear, then drain the error queue (each
         reply must be an error entry, so a reply still in flight is caught). The entries found
-        (e.g. ``-410``/``-420`` left by the interrupted query) are logged, not raised."""
+        (e.g. ``-410``/``-420`` left by the interrupted query) are logged, not raised — except
+        a *command error* (-100..-199): the instrument could not parse ``what`` and discarded
+        the rest of the message (IEEE 488.2), which is why no reply came; sending it again
+        cannot help, so InstrumentError names the error at once."""
         self.stats["resyncs"] += 1
         self._device_clear()
         found = self._drain() if drain else []
         self._event("resync", command=what, cleared_errors=[f"{c},\"{m}\"" for c, m in found])
+        self._refuse_command_errors(what, found)
+
+    def _refuse_command_errors(self, what: str, errs: list[tuple[int, str]]) -> None:
+        """InstrumentError if ``errs`` holds a command error (-100..-199) or one of the model's
+        :attr:`fatal_errors`: not worth a retry."""
+        bad = [(c, m) for c, m in errs if -199 <= c <= -100]
+        if bad:
+            listed = "; ".join(f"{c},\"{m}\"" for c, m in bad)
+            self._event("gave_up", command=what, attempts=1, reason=listed)
+            raise InstrumentError(f"{self.label}: the instrument refused {what!r}: {listed} (a command error: "
+                                  "it discarded the rest of the message; the driver and the instrument disagree "
+                                  "on the command set)")
+        for c, m in errs:
+            if c in self.fatal_errors:
+                self._event("gave_up", command=what, attempts=1, reason=f"{c},\"{m}\"")
+                raise InstrumentError(f"{self.label}: {what!r}: {c},\"{m}\": {self.fatal_errors[c]}")
 
     def ask(self, message: str, parse: Callable[[str], T]) -> T:
         """A query that is safe to repeat: the reply parsed by ``parse`` (ValueError or
@@ -247,6 +273,7 @@ class ScpiInstrument(StatsState):
                 self.stats["queue_errors"] += len(errs)
                 listed = "; ".join(f"{c},\"{m}\"" for c, m in errs)
                 self._event("queue_errors", command=message, errors=listed)
+            self._refuse_command_errors(message, errs)
             raise Transient(f"{self.label}: {message!r} left errors in the queue: {listed}", resync=False)
         body = ";".join(fields[:-1])
         if parse is None:
@@ -337,6 +364,7 @@ class ScpiInstrument(StatsState):
         def once() -> None:
             steps()
             errs = self._drain()
+            self._refuse_command_errors(context, errs)
             if errs:
                 listed = "; ".join(f"{c},\"{m}\"" for c, m in errs)
                 self.stats["queue_errors"] += len(errs)

@@ -6,6 +6,12 @@ from __future__ import annotations
 ERR_QUERY = "SYST:ERR?"
 
 
+def join_commands(cmds: list[str]) -> str:
+    """One program message from several commands, each after the first from the root (``;:``;
+    a common command such as ``*CLS`` needs no colon: ``*RST;*CLS``)."""
+    return cmds[0] + "".join(";" + (c if c.startswith((":", "*")) else ":" + c) for c in cmds[1:])
+
+
 def split_reply(reply: str) -> list[str]:
     """The answers of a multi-query message: ``reply`` split at every ``;`` outside double
     quotes (``'1,2;-221,"a; b"'`` -> ``['1,2', '-221,"a; b"']``)."""

@@ -23,13 +23,11 @@ import numpy as np
 
 from drivers.scpi import ScpiInstrument
 from drivers.scpi_params import Choice, Command, Query, Range, floats
+from drivers.scpi_text import join_commands
 from labnet.bench.catalog import SOURCES
 from labnet.core.errors import InstrumentError, LimitError
 
-
-def join_commands(cmds: list[str]) -> str:
-    """One message from several commands, each after the first from the root (``;:``)."""
-    return cmds[0] + "".join(";" + (c if c.startswith(":") else ":" + c) for c in cmds[1:])
+__all__ = ["E36312A", "Keithley2450", "RoutedSources", "ScpiSource", "join_commands"]
 
 
 class ScpiSource(ScpiInstrument):
@@ -112,12 +110,15 @@ class ScpiSource(ScpiInstrument):
         self.unknown = False
 
     def setup(self) -> None:
-        """Identify, set current limits, go to the safe state, check the error queue (the
+        """Identify, reset to the factory state (``*RST``: whatever other software left — levels,
+        limits, ranges, coupled or tracking outputs — is undone; ``*CLS``: the error queue
+        cleared), set current limits, go to the safe state, check the error queue (the
         sequence is sent again if the queue was not clean)."""
         self.idn()
+        self._check_mode()
 
         def steps() -> None:
-            self.write("*CLS")
+            self.write("*RST;*CLS")
             for cmd in self._setup_cmds():
                 self.write(cmd)
             self.write(join_commands(self._safe_cmds()))
@@ -126,6 +127,9 @@ class ScpiSource(ScpiInstrument):
         self.configure_verified("setting up", steps)
         self.outputs = {ch: (0.0, False) for ch in self.channels}
         self.unknown = False
+
+    def _check_mode(self) -> None:
+        """Per model: refuse an instrument in a mode the driver cannot drive (before setup)."""
 
     # per-model command builders
     def _set_cmds(self, ch: str, v: float, turn_on: bool) -> list[str]:
@@ -210,14 +214,41 @@ class Keithley2450(ScpiSource):
 
     The output-off state is set to high impedance (``:OUTP:SMOD HIMP``), so an output that is
     off leaves its node floating, as the rig model assumes.
+
+    Setup checks ``*LANG?`` first: the 2450 answers SCPI only when booted with the SCPI command
+    set (Model 2450 Reference Manual, Appendix B "*LANG"); in TSP or SCPI2400 mode setup stops
+    with an InstrumentError saying how to switch. The source range is fixed (autorange off) at
+    the smallest range that holds the channel's limit (:attr:`source_range_v`; ranges 20 mV,
+    200 mV, 2 V, 20 V, 200 V): "If a manual source range is selected, the level cannot exceed
+    the specified range" (:SOURce[1]:<function>[:LEVel][:IMMediate][:AMPLitude]), so every level
+    :meth:`check` accepts is one the instrument accepts.
     """
 
     models = ("2450",)
     hw_max_v = dict(SOURCES["Keithley2450"].max_v)
     hw_max_a = SOURCES["Keithley2450"].max_current_limit_a
+    #: Source voltage ranges (V), ascending (labnet.bench.catalog).
+    ranges_v = SOURCES["Keithley2450"].ranges_v
 
     set_voltage = Command(":SOUR:VOLT {voltage_v:.6g}", "Source level (V).", voltage_v=Range(-210.0, 210.0))
     set_ilimit = Command(":SOUR:VOLT:ILIM {limit_a:.6g}", "Current limit (A).", limit_a=Range(1e-9, hw_max_a))
+    set_range = Command(":SOUR:VOLT:RANG {range_v}", "Fixed source range (V).",
+                        range_v=Choice(*(f"{r:g}" for r in ranges_v)))
+    language = Query("*LANG?", str.strip, "The command set the instrument runs (SCPI, TSP, SCPI2400).")
+
+    @property
+    def source_range_v(self) -> float:
+        """The fixed source range (V): the smallest that holds the channel's limit."""
+        lim = self.max_v["1"]
+        return next(r for r in self.ranges_v if r >= lim)
+
+    def _check_mode(self) -> None:
+        lang = self.language().upper()
+        if lang != "SCPI":
+            raise InstrumentError(
+                f"{self.label}: the instrument runs the {lang} command set (*LANG? says {lang!r}), not SCPI; "
+                "switch it: front panel MENU > System > Settings > Command Set > SCPI, or send '*LANG SCPI', "
+                "then restart the instrument (the change takes effect at power-up)")
     output = Command(":OUTP {state}", "Output on or off.", state=Choice("ON", "OFF"))
     measure_current = Query(":MEAS:CURR?", float, "Measured current (A).")
 
@@ -234,7 +265,8 @@ class Keithley2450(ScpiSource):
         return [":OUTP OFF", ":SOUR:VOLT 0"]
 
     def _setup_cmds(self) -> list[str]:
-        return [":SOUR:FUNC VOLT", ":SOUR:VOLT:RANG 2", type(self).set_ilimit.format(limit_a=self.current_limit_a),
+        return [":SOUR:FUNC VOLT", type(self).set_range.format(range_v=f"{self.source_range_v:g}"),
+                type(self).set_ilimit.format(limit_a=self.current_limit_a),
                 ':SENS:FUNC "CURR"', ":SENS:CURR:RANG:AUTO ON", ":OUTP:SMOD HIMP"]
 
     def read_currents(self, channels: Sequence[str]) -> np.ndarray:

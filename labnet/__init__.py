@@ -8,7 +8,9 @@ Public API (see README.md):
 * rules: :mod:`labnet.core.rules` (:func:`coupled_learning`, :class:`Rule`, …);
 * tasks: :mod:`labnet.core.tasks`;
 * files and runs: :func:`load_protocol`, :func:`load_rig`, :func:`build_rig`,
-  :func:`run_protocol`, :class:`Engine`, :class:`Rig`.
+  :func:`run_protocol`, :class:`Engine`, :class:`Rig`;
+* notebooks: :func:`run_samples` (your own samples, a session written), :class:`LivePlot`
+  (a live figure subscriber), :func:`read_session` (a session CSV as a DataFrame).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,7 @@ from labnet.core.errors import ConfigError, InstrumentError, LabnetError, LimitE
 
 if TYPE_CHECKING:
     from labnet.app.build import build_rig
+    from labnet.app.notebook import LivePlot, run_samples
     from labnet.app.runner import run_protocol
     from labnet.bench.rig import Rig
     from labnet.config.protocol import load_protocol
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from labnet.core.network import Network
     from labnet.core.physics import Solver, dissipated_power, edge_currents, solve
     from labnet.experiments.engine import Engine
+    from labnet.session.reader import read_session
 
 __version__ = "0.1.0"
 
@@ -47,7 +51,10 @@ __all__ = [
     "solve",
     "square_lattice",
     "Engine",
+    "LivePlot",
     "Rig",
+    "read_session",
+    "run_samples",
     "__version__",
 ]
 
@@ -62,6 +69,7 @@ _LAZY = {
     "edge_currents": "labnet.core.physics", "solve": "labnet.core.physics",
     "load_protocol": "labnet.config.protocol", "load_rig": "labnet.config.rigfile", "build_rig": "labnet.app.build",
     "run_protocol": "labnet.app.runner", "Engine": "labnet.experiments.engine", "Rig": "labnet.bench.rig",
+    "run_samples": "labnet.app.notebook", "LivePlot": "labnet.app.notebook", "read_session": "labnet.session.reader",
 }
 
 

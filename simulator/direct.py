@@ -70,9 +70,10 @@ class DirectSources:
 class DirectMeter:
     """Meter role on the model: one scan of the configured channels per ``read``."""
 
-    def __init__(self, board: Breadboard, nplc: float = 1.0, switch_s: float = 1e-3) -> None:
+    def __init__(self, board: Breadboard, nplc: float = 1.0, switch_s: float = 1e-3, mains_hz: float = 60.0) -> None:
         self.board = board
         self.nplc = nplc
+        self.plc_s = 1.0 / mains_hz  # one power-line cycle (s)
         self.switch_s = switch_s
         self._channels: list[str] = []
 
@@ -83,7 +84,7 @@ class DirectMeter:
 
     def read(self) -> np.ndarray:
         out = self.board.meter_read(self._channels, self.nplc)
-        self.board.clock.charge(len(self._channels) * (self.nplc * PLC_S + self.switch_s))
+        self.board.clock.charge(len(self._channels) * (self.nplc * self.plc_s + self.switch_s))
         return out
 
     def identity(self) -> dict[str, Any]:

@@ -13,20 +13,38 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+#: One power-line cycle at the default 60 Hz mains (s); a bench at 50 Hz has 1/50 s
+#: (:func:`plc_s`, the rig's ``[rig] mains_hz``).
 PLC_S = 1 / 60
+#: Largest channel number an emulated channel list may name (``sccc``: slot 1-9, channel 01-99);
+#: a range endpoint beyond it is refused before the range is expanded.
+MAX_CHANNEL = 999
 NPLC_VALUES = (0.02, 0.2, 1.0, 2.0, 10.0, 20.0, 100.0, 200.0)
 LONG_FORMS = {
     "VOLTAGE", "CONFIGURE", "MEASURE", "SOURCE", "SENSE", "OUTPUT", "CURRENT", "ROUTE", "CHANNEL", "DELAY", "SYSTEM",
     "ERROR", "FUNCTION", "RANGE", "ILIMIT", "NPLCYCLES", "TRIGGER", "COUNT", "FORMAT", "READING", "SMODE", "LEVEL",
-    "IMMEDIATE", "AMPLITUDE", "STATE", "NEXT",
+    "IMMEDIATE", "AMPLITUDE", "STATE", "NEXT", "TIMER", "SAMPLE",
 }
 ERRORS = {
-    -102: "Syntax error", -108: "Parameter not allowed", -109: "Missing parameter", -113: "Undefined header",
-    -221: "Settings conflict", -222: "Data out of range", -350: "Queue overflow", -410: "Query INTERRUPTED",
+    -100: "Command error", -101: "Invalid character", -102: "Syntax error", -108: "Parameter not allowed",
+    -109: "Missing parameter", -113: "Undefined header",
+    -211: "Trigger ignored", -214: "Trigger deadlock", -221: "Settings conflict", -222: "Data out of range",
+    -224: "Illegal parameter value", -285: "Program syntax error", -350: "Queue overflow", -410: "Query INTERRUPTED",
     -420: "Query UNTERMINATED",
 }
 
 
+
+def plc_s(mains_hz: float) -> float:
+    """One power-line cycle (s) at ``mains_hz`` (50 or 60 Hz): NPLC x this is the integration time."""
+    return 1.0 / float(mains_hz)
+
+
+def is_command_error(code: int) -> bool:
+    """SCPI-99 / IEEE 488.2 §11.5.1.1.4: -100..-199 are *command errors* (the parser could not
+    read the header or its data). The parser then discards the rest of the program message
+    (the message units after the one in error are not executed)."""
+    return -199 <= code <= -100
 
 
 class ScpiError(Exception):
@@ -57,6 +75,7 @@ def short_form(m: str) -> str:
 
 
 _SHORT: dict[str, str] = {}
+_HEADER_CHARS = re.compile(r"\*?[A-Za-z][A-Za-z0-9]*(:[A-Za-z][A-Za-z0-9]*)*")
 
 
 def _short_form(m: str) -> str:
@@ -72,7 +91,9 @@ def _short_form(m: str) -> str:
 
 
 def parse_channels(text: str) -> list[int]:
-    """``(@101:103,105)`` -> ``[101, 102, 103, 105]``; raises -102 on bad syntax."""
+    """``(@101:103,105)`` -> ``[101, 102, 103, 105]``; raises -102 on bad syntax, -222 for a
+    channel number above :data:`MAX_CHANNEL` (checked on the endpoints, before a range is
+    expanded: ``(@101:250000000)`` is refused at once, not enumerated)."""
     m = re.fullmatch(r"\(@([0-9:,\s]+)\)", text.strip())
     if not m:
         raise ScpiError(-102)
@@ -81,9 +102,15 @@ def parse_channels(text: str) -> list[int]:
         a, _, b = part.strip().partition(":")
         if not a.isdigit() or (b and not b.isdigit()):
             raise ScpiError(-102)
+        if len(a) > 9 or len(b) > 9:
+            raise ScpiError(-222, "Data out of range; channel number too large")
         lo, hi = int(a), int(b or a)
+        if hi > MAX_CHANNEL or lo > MAX_CHANNEL:
+            raise ScpiError(-222, f"Data out of range; channel number above {MAX_CHANNEL}")
         if hi < lo:
             raise ScpiError(-222)
+        if len(out) + hi - lo >= MAX_CHANNEL:
+            raise ScpiError(-222, "Data out of range; too many channels")
         out += list(range(lo, hi + 1))
     return out
 
@@ -101,6 +128,16 @@ def split_args(text: str) -> tuple[list[str], list[int] | None]:
     if any(a == "" for a in args):
         raise ScpiError(-102)
     return args, chans
+
+
+def choice(s: str, allowed: dict[str, str]) -> str:
+    """A discrete (character) parameter: its canonical form from ``allowed`` (upper-cased
+    spelling -> canonical); SCPI-99 -224 "Illegal parameter value" (an exact value from a list
+    of possibles was expected) otherwise."""
+    v = allowed.get(s.strip().upper())
+    if v is None:
+        raise ScpiError(-224)
+    return v
 
 
 def number(s: str) -> float:
@@ -213,6 +250,8 @@ class ScpiEmulator:
                     r = self._one(part)
             except ScpiError as e:
                 self.push_error(e.code, e.text)
+                if is_command_error(e.code):
+                    break  # IEEE 488.2: the rest of the program message is discarded
                 continue
             if r is not None:
                 if isinstance(r, tuple):
@@ -255,6 +294,8 @@ class ScpiEmulator:
         head = head.rstrip("?").lstrip(":")
         if not head:
             return ScpiError(-102), None
+        if not _HEADER_CHARS.fullmatch(head):  # SCPI-99 -101: e.g. "a header containing an ampersand, SETUP&"
+            return ScpiError(-101), None
         try:
             path = [short_form(m) for m in head.split(":")]
         except ScpiError as e:

@@ -7,11 +7,18 @@ Each answers the SCPI subset the drivers use, with the real instruments' manners
   ``;:``), channel lists ``(@101:105,107)``;
 * an error queue of at most 20 entries with real SCPI error numbers: ``-113,"Undefined
   header"``, ``-102,"Syntax error"``, ``-108,"Parameter not allowed"``, ``-109,"Missing
-  parameter"``, ``-222,"Data out of range"``, ``-221,"Settings conflict"``, ``-410,"Query
-  INTERRUPTED"``, ``-420,"Query UNTERMINATED"``, ``-350,"Queue overflow"``;
+  parameter"``, ``-222,"Data out of range"``, ``-224,"Illegal parameter value"`` (a discrete
+  value not in its list), ``-221,"Settings conflict"``, ``-214,"Trigger deadlock"`` (the DAQ's
+  ``READ?`` with the BUS trigger source), ``-211,"Trigger ignored"``, ``-285`` (the 2450's TSP
+  parser), ``-410,"Query INTERRUPTED"``, ``-420,"Query UNTERMINATED"``, ``-350,"Queue
+  overflow"``;
+* after a command error (-100..-199) the rest of the program message is discarded (IEEE
+  488.2 parser); after an execution error (-2xx) the next message unit still runs;
+* channel lists bounded: a channel number above 999 is -222 before any range is expanded;
 * modelled time on the bench's virtual clock: each message costs ``write_s`` (USB-TMC
   transfer and parsing), each reply ``read_s``; ``READ?`` is ready after the scan time
-  (channels x (NPLC x 1 PLC + switching) + trigger overhead).
+  (channels x (NPLC x 1 PLC + switching) + trigger overhead; 1 PLC = 1/``mains_hz``), times
+  the sweeps of ``TRIG:COUN`` (:mod:`simulator.daq_emu` has the trigger model).
 
 The DAQ scans in ascending channel order whatever order the list was written in.
 """

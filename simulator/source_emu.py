@@ -95,15 +95,40 @@ class E36312AEmulator(_SourceEmulator):
         self._publish()
 
 
+#: ``*LANG`` command sets of the 2450 (Model 2450 Reference Manual, Appendix B "*LANG").
+LANGUAGES = {"SCPI": "SCPI", "TSP": "TSP", "SCPI2400": "SCPI2400"}
+#: Source ranges of the 2450 (V); each sources up to 105 % of its range (Model 2450 Reference
+#: Manual, ":SOURce[1]:<function>:RANGe"; datasheet: 2 V range, 2.1 V maximum).
+SOURCE_RANGES_V = (0.02, 0.2, 2.0, 20.0, 200.0)
+
+
 class Keithley2450Emulator(_SourceEmulator):
+    """The Keithley 2450 SMU sourcing voltage.
+
+    ``lang`` is the command set it was last booted in (``*LANG?``; default ``"SCPI"``). In
+    ``TSP`` (or ``SCPI2400``) mode only the IEEE 488.2 common commands (``*IDN?``, ``*LANG``,
+    ``*RST``, ``*CLS``...) are understood; any other message unit is refused with -285 (the
+    TSP parser's "Program syntax error") and the rest of the message is discarded. ``*LANG
+    <set>`` takes effect at the next power-up (the manual: the instrument must be restarted),
+    which the emulator models as :meth:`reboot`.
+    """
+
     idn_model = "MODEL 2450"
-    manufacturer = "KEITHLEY INSTRUMENTS"
+    manufacturer = "KEITHLEY INSTRUMENTS INC."  # Model 2450 Reference Manual, *IDN? (B-5)
     max_v = {1: 210.0}
 
-    def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None) -> None:
+    def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None,
+                 lang: str = "SCPI") -> None:
         super().__init__(bench, device, prefix, timing)
+        if lang not in LANGUAGES:
+            raise ValueError(f"lang={lang!r}: expected one of {', '.join(LANGUAGES)}")
+        self.lang = self.lang_next = lang
         self.rst()
         self.handlers.update({
+            ("*LANG", True): lambda a, c: self.lang,
+            ("*LANG", False): self._set_lang,
+            ("SOUR:VOLT:RANG", True): lambda a, c: f"{self.range_v:+.6E}",
+            ("SOUR:VOLT:ILIM", True): lambda a, c: f"{self.ilim[1]:+.6E}",
             ("SOUR:FUNC", False): self._func,
             ("SOUR:VOLT", False): self._volt,
             ("SOUR:VOLT:RANG", False): self._range,
@@ -116,6 +141,37 @@ class Keithley2450Emulator(_SourceEmulator):
             ("SOUR:VOLT", True): lambda a, c: f"{self.level[1]:+.6E}",
             ("MEAS:CURR", True): lambda a, c: f"{self.currents([1])[0]:+.6E}",
         })
+
+    def _set_lang(self, a: list[str], c: list[int] | None) -> None:
+        need(a, 1)
+        v = LANGUAGES.get(a[0].upper())
+        if v is None:
+            raise ScpiError(-224)
+        self.lang_next = v
+
+    def reboot(self) -> None:
+        """Power cycle: the command set chosen by ``*LANG`` takes effect; settings reset."""
+        self.lang = self.lang_next
+        self.error_queue.clear()
+        self._out.clear()
+        self._parsed.clear()
+        self.rst()
+
+    def write(self, data: bytes) -> None:
+        """In TSP/SCPI2400 mode a message with anything but common commands is one chunk the
+        instrument's parser rejects whole: -285 queued, nothing in it executed."""
+        if self.lang != "SCPI":
+            msg = data.decode("ascii", "replace").strip()
+            parts = [p.strip().lstrip(":") for p in msg.split(";") if p.strip()]
+            if any(not p.startswith("*") for p in parts):
+                self.clock.charge(self.timing.write_s)
+                self.messages.append(msg)
+                self.n_writes += 1
+                self._out.clear()
+                self.push_error(-285, "TSP Syntax error at line 1: unexpected symbol near ':'" if self.lang == "TSP"
+                                else "Program syntax error; not a SCPI2400 command")
+                return
+        super().write(data)
 
     def rst(self) -> None:
         self.range_v = 20.0

@@ -18,7 +18,7 @@ DAQ_IDN = ("*IDN?", "Keysight Technologies,DAQ970A,MY58001234,A.02.02-01.00-02.0
 OK = '+0,"No error"'
 NO_ERR = ("SYST:ERR?", OK)
 PSU_IDN = ("*IDN?", "Keysight Technologies,E36312A,MY59001234,2.1.0-1.0.4-1.12")
-SMU_IDN = ("*IDN?", "KEITHLEY INSTRUMENTS,MODEL 2450,04321234,1.7.3b")
+SMU_IDN = ("*IDN?", "KEITHLEY INSTRUMENTS INC.,MODEL 2450,04321234,1.7.3b")
 
 
 # ---------------------------------------------------------------------- base
@@ -98,7 +98,8 @@ def test_channel_list_formatting():
 # ---------------------------------------------------------------------- DAQ970A
 CHANS = ["101", "102", "103", "104", "105", "106", "107", "108", "109", "110"]
 LST = "(@101:110)"
-CONFIG = [DAQ_IDN, ("*CLS", None), (f"CONF:VOLT:DC 10,{LST}", None), (f"VOLT:DC:NPLC 1,{LST}", None),
+KNOWN = ("*RST;*CLS;:TRIG:SOUR IMM;:TRIG:COUN 1", None)  # the meter's known state (test_scpi_manual.py)
+CONFIG = [DAQ_IDN, KNOWN, (f"CONF:VOLT:DC 10,{LST}", None), (f"VOLT:DC:NPLC 1,{LST}", None),
           (f"ZERO:AUTO ONCE,{LST}", None), (f"ROUT:CHAN:DEL 0,{LST}", None), (f"ROUT:SCAN {LST}", None), NO_ERR]
 
 
@@ -124,7 +125,7 @@ def test_daq_configures_once_and_reads_one_scan_per_state():
 
 
 def test_daq_returns_readings_in_configure_order():
-    script = [DAQ_IDN, ("*CLS", None), ("CONF:VOLT:DC 10,(@101,103,105)", None), ("VOLT:DC:NPLC 10,(@101,103,105)", None),
+    script = [DAQ_IDN, KNOWN, ("CONF:VOLT:DC 10,(@101,103,105)", None), ("VOLT:DC:NPLC 10,(@101,103,105)", None),
               ("ZERO:AUTO ONCE,(@101,103,105)", None), ("ROUT:CHAN:DEL 0,(@101,103,105)", None),
               ("ROUT:SCAN (@101,103,105)", None), NO_ERR, (READ, '+1.0E+00,+3.0E+00,+5.0E+00;+0,"No error"')]
     with expected_protocol(DAQ970A, script, nplc=10) as m:
@@ -176,7 +177,7 @@ def test_34970a_accepts_its_own_idn_only():
 
 
 # ---------------------------------------------------------------------- E36312A
-PSU_SETUP = [PSU_IDN, ("*CLS", None), ("CURR 0.01,(@1:3)", None), ("OUTP OFF,(@1:3);:VOLT 0,(@1:3)", None), NO_ERR]
+PSU_SETUP = [PSU_IDN, ("*RST;*CLS", None), ("CURR 0.01,(@1:3)", None), ("OUTP OFF,(@1:3);:VOLT 0,(@1:3)", None), NO_ERR]
 
 
 def test_e36312a_setup_apply_only_changes_and_safe_state():
@@ -225,7 +226,8 @@ def test_e36312a_read_currents_asks_only_for_outputs_that_are_on():
 
 
 # ---------------------------------------------------------------------- Keithley 2450
-SMU_SETUP = [SMU_IDN, ("*CLS", None), (":SOUR:FUNC VOLT", None), (":SOUR:VOLT:RANG 2", None), (":SOUR:VOLT:ILIM 0.001", None),
+SMU_SETUP = [SMU_IDN, ("*LANG?", "SCPI"), ("*RST;*CLS", None), (":SOUR:FUNC VOLT", None), (":SOUR:VOLT:RANG 2", None),
+             (":SOUR:VOLT:ILIM 0.001", None),
              (':SENS:FUNC "CURR"', None), (":SENS:CURR:RANG:AUTO ON", None), (":OUTP:SMOD HIMP", None),
              (":OUTP OFF;:SOUR:VOLT 0", None), NO_ERR]
 

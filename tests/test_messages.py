@@ -188,6 +188,13 @@ def test_resumed_summary_says_resume(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert main(["resume", str(session), "--quiet"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first.startswith("labnet resume: allostery on sim16 — completed"), first
+    from labnet.app.runner import resume_session  # the outcome's repr (notebooks) says so too
+
+    again = tmp_path / "again"
+    _fault_after(monkeypatch, 40, KeyboardInterrupt())
+    assert main(["run", str(_proto(tmp_path)), "--steps", "20", "--out", str(again), "--quiet"]) == 1
+    monkeypatch.undo()
+    assert repr(resume_session(next(again.iterdir()), progress=False)).startswith("labnet resume: allostery")
 
 
 def test_zero_steps_prints_no_ratio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

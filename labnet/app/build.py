@@ -56,7 +56,7 @@ def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | 
             spec.part,
             DirectDigipots(board),
             DirectSources(board),
-            DirectMeter(board),
+            DirectMeter(board, mains_hz=spec.mains_hz),
             spec.limits,
             clock=board.clock,
             name=spec.name,
@@ -107,7 +107,8 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         devices = {"meter": (ins.meter, "")} | {p: (s, p) for p, s in ins.sources.items()}
         for _, (v, prefix) in devices.items():
             device = rname.parse_resource_name(v.resource).lan_device_name  # type: ignore[attr-defined]  # a TCPIP INSTR name
-            bench.add_instrument(device, v.model, prefix)
+            options = {"mains_hz": spec.mains_hz} if v is ins.meter else {}
+            bench.add_instrument(device, v.model, prefix, **options)
         clock = model.clock
         extra["simulator"] = model.describe()
         extra["sim_bench"] = host
@@ -147,7 +148,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
                               f"{spec.part.max_code})")
         meter_cls = DAQ970A if ins.meter.model == "DAQ970A" else Keysight34970A
         meter = meter_cls(resource(ins.meter, "instruments.meter.address"), nplc=ins.meter.options["nplc"],
-                          range_v=ins.meter.options["range_v"],
+                          range_v=ins.meter.options["range_v"], mains_hz=spec.mains_hz,
                           label=f"meter ({ins.meter.model})", retries=ins.meter.options["retries"],
                           sleep=clock.sleep, on_event=pending)
         drivers: dict[str, Any] = {}

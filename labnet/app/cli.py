@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--out", type=Path, help="sweep folder (default: sweeps/<name>)")
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    wat = sub.add_parser("watch", help="live view of a running session or sweep (from another terminal)",
+                         description="Follow a running session (training, calibrate, probe) or sweep folder and "
+                         "redraw error, codes and the latest free/clamped voltages as rows arrive. A window when "
+                         "there is a display, else (or with --png) a PNG rewritten every --interval seconds.")
+    wat.add_argument("path", type=Path, help="session or sweep folder, or a folder of sessions (its newest)")
+    wat.add_argument("--interval", type=float, default=1.0, help="seconds between redraws (default 1)")
+    wat.add_argument("--png", type=Path, help="write the figure to this PNG instead of a window")
+    wat.add_argument("--once", action="store_true", help="draw one frame now and exit")
+    wat.add_argument("--timeout", type=float, help="give up (exit 1) after this many seconds")
+
     val = sub.add_parser("validate", help="validate protocol and rig files without touching hardware",
                          description="Validate protocol and rig files; nothing is sent to any instrument.")
     val.add_argument("files", nargs="+", type=Path, help="protocol or rig TOML files")
@@ -173,7 +183,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     mode = "dry_run" if args.dry_run else "on_bench" if args.on_bench else "same"
     outcome = resume_session(args.session, progress=not args.quiet, mode=mode)
-    print(summary(outcome, command="resume"))
+    print(summary(outcome))
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 
 
@@ -227,7 +237,21 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
+def cmd_watch(args: argparse.Namespace) -> int:
+    from labnet.app.watch import watch
+
+    if not args.interval > 0:
+        raise ConfigError("--interval", "interval", f"expected seconds > 0, got {args.interval}")
+    if args.png is not None and args.png.suffix.lower() != ".png":
+        raise ConfigError("--png", "png", f"expected a file name ending in .png, got {str(args.png)!r}")
+    try:
+        return watch(args.path, interval=args.interval, png=args.png, once=args.once, timeout=args.timeout)
+    except KeyboardInterrupt:
+        print("labnet: watch ended (Ctrl-C); the watched run is not affected", file=sys.stderr)
+        return EXIT_OK
+
+
+COMMANDS = {"watch": cmd_watch, "run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
             "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep}
 
 

@@ -28,7 +28,7 @@ from labnet.app.rigstate import expected_layout, state_parts
 from labnet.app.sinks import CheckpointSink, CsvSink, Progress, connect_driver_events, state_columns
 from labnet.app.summary import RunOutcome, summary
 from labnet.bench.rig import Rig
-from labnet.config.protocol import Protocol, load_protocol
+from labnet.config.protocol import SESSION_DATA, Protocol, load_protocol
 from labnet.core.errors import ConfigError
 from labnet.core.state import layout_of
 from labnet.experiments.engine import Engine
@@ -139,6 +139,9 @@ def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress:
     # What a resume needs, before anything else happens (run.json last: it marks a session).
     atomic_write_text(folder / "protocol.toml", protocol.text)
     atomic_write_text(folder / "rig.toml", protocol.rig.text)
+    data_file = protocol.build_task().data_file
+    if data_file:  # the user's data, kept with the session (a resume reads this copy)
+        atomic_write_text(folder / SESSION_DATA, Path(data_file).read_text(encoding="utf-8"))
     atomic_write_json(folder / RUN_NAME, {
         "format": 1,
         "protocol_file": str(protocol.path),
@@ -355,7 +358,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
         except AttributeError:
             pass
         raise
-    return RunOutcome(result, folder, protocol, rig, owner.status, dry_run=dry_run)
+    return RunOutcome(result, folder, protocol, rig, owner.status, dry_run=dry_run, attempt=attempt)
 
 
 __all__ = ["RESUME_MODES", "RunOutcome", "load_session", "resume_session", "run_protocol", "session_header", "summary"]

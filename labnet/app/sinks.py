@@ -148,14 +148,21 @@ class CheckpointSink:
         self.last_step = ev.step
 
 
+def in_kernel() -> bool:
+    """Whether this runs in a Jupyter (IPython) kernel."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 class Progress:
     """A tqdm progress bar showing the step and the present error (stderr)."""
 
     def __init__(self, total: int, name: str, stream: TextIO | None = None, initial: int = 0) -> None:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm  # a widget in Jupyter (with ipywidgets), text elsewhere
 
+        # in a Jupyter kernel stderr is no terminal, and tqdm's disable=None would hide the bar
         self.bar = tqdm(total=total, desc=name, unit="step", file=stream or sys.stderr, dynamic_ncols=True,
-                        disable=None, initial=initial)
+                        disable=False if in_kernel() else None, initial=initial)
         self.last_eval = ""
 
     def __call__(self, ev: Event) -> None:

@@ -22,6 +22,29 @@ class RunOutcome:
     rig: Rig
     status: dict[str, Any] = field(default_factory=dict)  # what status.json says
     dry_run: bool = False  # a bench rig file run on its emulated twin
+    attempt: int = 0  # 0 for a run, n for its n-th resume (labnet resume)
+
+    def __repr__(self) -> str:
+        return summary(self)
+
+    def _repr_html_(self) -> str:  # Jupyter
+        import html
+
+        return f"<pre>{html.escape(summary(self))}</pre>"
+
+    def frame(self, *, keep_superseded: bool = False) -> Any:
+        """The session CSV as a pandas DataFrame (one row per measured state; see its ``# columns`` header)."""
+        from labnet.session.reader import read_session
+
+        return read_session(self.session, keep_superseded=keep_superseded)
+
+    def evaluations(self) -> Any:
+        """The evaluations as a DataFrame: ``step``, ``train_mse``, ``test_mse`` (V²) and accuracies if any."""
+        import pandas as pd
+
+        rows = [{"step": e.step, **{f"train_{k}": v for k, v in e.train.items()},
+                 **{f"test_{k}": v for k, v in e.test.items()}} for e in self.result.evaluations]
+        return pd.DataFrame(rows)
 
 
 def _ratio(before: float, after: float, same: bool) -> str:
@@ -33,8 +56,10 @@ def _ratio(before: float, after: float, same: bool) -> str:
     return f"  ({r:.3g}x lower)" if r >= 1 else f"  ({1 / r:.3g}x higher)"
 
 
-def summary(outcome: RunOutcome, command: str = "run") -> str:
-    """The one-screen end-of-run summary; ``command`` names what produced it (``run``/``resume``)."""
+def summary(outcome: RunOutcome, command: str | None = None) -> str:
+    """The one-screen end-of-run summary; ``command`` names what produced it (default: ``resume``
+    for a resumed run, ``run`` otherwise)."""
+    command = command or ("resume" if outcome.attempt else "run")
     r = outcome.result
     dry = " (dry run: simulator, no instrument opened)" if outcome.dry_run else ""
     lines = [

@@ -146,7 +146,7 @@ def open_client(scheduler: str | None = None, scheduler_file: str | None = None,
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a widget in Jupyter, text elsewhere
 
     return tqdm(total=total, initial=initial, unit="pt", desc="points", disable=not enabled, dynamic_ncols=True,
                 smoothing=0.1, file=sys.stderr)

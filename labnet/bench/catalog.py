@@ -60,11 +60,14 @@ class SourceModel:
         The instrument's own maximum |V| per channel (V); its channel names.
     max_current_limit_a : float
         Largest current limit (compliance) it can be set to (A).
+    ranges_v : tuple of float
+        Fixed source voltage ranges (V), ascending; empty for a supply without ranges.
     """
 
     name: str
     max_v: Mapping[str, float] = field(default_factory=dict)
     max_current_limit_a: float = 1.0
+    ranges_v: tuple[float, ...] = ()
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -79,12 +82,19 @@ METERS: Mapping[str, MeterModel] = MappingProxyType({
 #: Voltage sources (``[instruments.sources.*] model``).
 SOURCES: Mapping[str, SourceModel] = MappingProxyType({
     "E36312A": SourceModel("E36312A", MappingProxyType({"1": 6.0, "2": 25.0, "3": 25.0}), 1.0),
-    "Keithley2450": SourceModel("Keithley2450", MappingProxyType({"1": 200.0}), 1.05),
+    "Keithley2450": SourceModel("Keithley2450", MappingProxyType({"1": 200.0}), 1.05,
+                                (0.02, 0.2, 2.0, 20.0, 200.0)),
 })
+#: Mains frequencies (Hz) a rig may declare (``[rig] mains_hz``): one power-line cycle, the unit
+#: of the meters' NPLC integration time, is 1/mains_hz s.
+MAINS_HZ = (50, 60)
+#: The mains frequency of a rig that does not say (Hz).
+MAINS_HZ_DEFAULT = 60
 #: Serial baud rates the digipot board's firmware runs at (``[instruments.board] baud``).
 BOARD_BAUD_RATES = (9600, 19200, 38400, 57600, 115200, 230400, 250000, 500000, 1000000)
 #: The digipot board's default baud rate.
 BOARD_BAUD = 115200
 
 
-__all__ = ["BOARD_BAUD", "BOARD_BAUD_RATES", "METERS", "SOURCES", "MeterModel", "SourceModel"]
+__all__ = ["BOARD_BAUD", "BOARD_BAUD_RATES", "MAINS_HZ", "MAINS_HZ_DEFAULT", "METERS", "SOURCES", "MeterModel",
+           "SourceModel"]

@@ -48,11 +48,11 @@ from labnet.config.shipped import default_rig_path
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network
 from labnet.core.rules import RULE_KINDS, Rule
-from labnet.core.tasks import Task, allostery, classification_iris, regression
+from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
 from labnet.experiments.settings import TrainSettings
 
 PROTOCOL_KINDS = ("train",)
-TASK_KINDS = ("allostery", "regression", "classification")
+TASK_KINDS = ("allostery", "regression", "classification", "samples")
 #: Keys renamed so their unit is unambiguous (old -> new), per table; an old key is an error naming the new one.
 RENAMED_RULE_KEYS = {"deadband_s": "deadband_siemens"}
 
@@ -170,6 +170,8 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         eval_train_max=tt.int("eval_train_max", td("eval_train_max"), lo=0),
     )
     tt.finish()
+    for k in ("analysis", "calibration"):
+        top.declare(k, "table", {})  # optional tables (key reference)
     extra = {k: top.raw(k) for k in ("analysis", "calibration") if top.has(k)}
     if extra:  # [analysis] -> AnalysisSettings, [calibration] -> {"table": path}
         extra = validate_extra(extra, f, network, rig_spec.limits.max_source_v)
@@ -225,12 +227,17 @@ def make_task(table: dict[str, Any], network: Network, rng: np.random.Generator,
         y = t.floats("targets_v", length=n_out, lo=-100, hi=100)
         t.finish()
         return allostery(np.array(x), np.array(y))
+    if kind == "samples":
+        return _samples_task(t, network, file)
     if kind == "regression":
         n_train = t.int("n_train", 100, lo=1, hi=1_000_000)
         n_test = t.int("n_test", 50, lo=1, hi=1_000_000)
         rng_in = t.floats("input_range_v", [0.0, 1.0], length=2, lo=-100, hi=100)
         if rng_in[0] >= rng_in[1]:
             raise t.error("input_range_v", f"expected [low, high] with low < high, got {rng_in}")
+        weights = _weights(t, n_in, n_out) if t.has("weights") else None
+        if weights is not None and (t.has("weight_range") or t.has("max_row_sum")):
+            raise t.error("weights", "give either weights (a fixed map) or weight_range/max_row_sum (a random one)")
         w_rng = t.floats("weight_range", [0.05, 0.45], length=2, lo=0.0, hi=1.0)
         if w_rng[0] > w_rng[1]:
             raise t.error("weight_range", f"expected [low, high] with low <= high, got {w_rng}")
@@ -238,20 +245,124 @@ def make_task(table: dict[str, Any], network: Network, rng: np.random.Generator,
         t.finish()
         task, _ = regression(n_in, n_out, n_train=n_train, n_test=n_test, rng=rng,
                              input_range_v=(rng_in[0], rng_in[1]), weight_range=(w_rng[0], w_rng[1]),
-                             max_row_sum=row)
+                             max_row_sum=row, weights=weights)
         return task
-    # classification
-    ds = t.str("dataset", "iris", choices=["iris"])
-    if n_in != 4 or n_out != 3:
-        raise ConfigError(file, "roles", f"{ds}: expected 4 input and 3 output nodes, got {n_in} and {n_out}")
-    n_test = t.int("n_test", 30, lo=1, hi=149)
+    return _classification(t, n_in, n_out, rng, file)
+
+
+def _weights(t: Table, n_in: int, n_out: int) -> np.ndarray:
+    """``task.weights``: the map W (n_out rows of n_in numbers). A passive network driven at its inputs
+    (ground at 0 V) gives each output a weighted mean of the inputs and 0 V, so W ≥ 0, row sums ≤ 1."""
+    raw = t.raw("weights")
+    if not (isinstance(raw, list) and len(raw) == n_out and all(isinstance(r, list) and len(r) == n_in for r in raw)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in raw for v in r)):
+        raise t.error("weights", f"expected {n_out} rows (one per output) of {n_in} numbers (one per input)")
+    w = np.asarray(raw, dtype=float)
+    if not np.isfinite(w).all() or (w < 0).any() or (w.sum(axis=1) > 1.0).any():
+        raise t.error("weights", "a passive network realises only weights >= 0 with row sums <= 1, got "
+                                 f"row sums {np.round(w.sum(axis=1), 6).tolist()}, min {w.min():g}")
+    return w
+
+
+def _classification(t: Table, n_in: int, n_out: int, rng: np.random.Generator, file: str) -> Task:
+    ds = t.str("dataset", "iris", choices=["iris", "csv"])
+    if ds == "csv":
+        x, y, names, where = _csv_dataset(t, file)
+    else:
+        x, y, names = load_iris()
+        where = "iris"
+    if x.shape[1] != n_in:
+        raise ConfigError(file, "roles", f"{where}: {x.shape[1]} features need {x.shape[1]} input nodes, "
+                          f"the network has {n_in}")
+    if len(names) > n_out and not t.has("patterns_v"):
+        raise ConfigError(file, "roles", f"{where}: {len(names)} classes need {len(names)} output nodes for the "
+                          f"default patterns (or give task.patterns_v), the network has {n_out}")
+    n_test = t.int("n_test", 30, lo=1, hi=max(1, len(y) - 1))
     rng_in = t.floats("input_range_v", [0.0, 1.0], length=2, lo=-100, hi=100)
     pats = None
     if t.has("patterns_v"):
         raw = t.raw("patterns_v")
         arr = np.asarray(raw, dtype=object)
-        if arr.shape != (3, 3) or not all(isinstance(v, (int, float)) for v in arr.ravel()):
-            raise t.error("patterns_v", "expected 3 rows of 3 voltages (one target pattern per class)")
+        if arr.shape != (len(names), n_out) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                       for v in arr.ravel()):
+            raise t.error("patterns_v", f"expected {len(names)} rows of {n_out} voltages (one target pattern per class)")
         pats = np.asarray(raw, dtype=float)
     t.finish()
-    return classification_iris(rng=rng, n_test=n_test, input_range_v=(rng_in[0], rng_in[1]), patterns_v=pats)
+    return classification(x, y, names, rng=rng, n_test=n_test, input_range_v=(rng_in[0], rng_in[1]),
+                          patterns_v=pats, n_outputs=n_out, data_file="" if ds == "iris" else str(Path(where).resolve()))
+
+
+#: A session's copy of a user's data file (``dataset = "csv"``, ``kind = "samples"``; a resumed run reads it).
+SESSION_DATA = "dataset.csv"
+
+
+def _data_path(t: Table, file: str) -> Path:
+    rel = Path(t.str("path"))
+    path = rel if rel.is_absolute() else Path(file).parent / rel
+    copy = Path(file).parent / SESSION_DATA
+    if not path.exists() and copy.exists():  # a session folder: the run's own copy of the data
+        path = copy
+    return path
+
+
+def _samples_task(t: Table, network: Network, file: str) -> Task:
+    """``kind = "samples"``: your own samples, a CSV with ``x_<input node>`` and ``y_<output node>``
+    columns (V) and an optional ``split`` column (``train``/``test``; no test rows: test = train)."""
+    import pandas as pd
+
+    path = _data_path(t, file)
+    t.finish()
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise t.error("path", f"samples file {path} not found") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise t.error("path", f"cannot read {path} as CSV ({str(exc).splitlines()[0][:80]})") from None
+    xs, ys = [f"x_{n}" for n in network.inputs], [f"y_{n}" for n in network.outputs]
+    missing = [c for c in (*xs, *ys) if c not in df.columns]
+    if missing:
+        raise t.error("path", f"{path}: missing columns {missing} (one x_<node> per input, y_<node> per output)")
+    vals = df[xs + ys]
+    if not all(pd.api.types.is_numeric_dtype(vals[c]) for c in vals.columns) or not np.isfinite(
+            vals.to_numpy(dtype=float)).all():
+        raise t.error("path", f"{path}: the x_/y_ columns must hold finite voltages")
+    split = df["split"].astype(str).to_numpy() if "split" in df.columns else np.full(len(df), "train")
+    if not set(split) <= {"train", "test"} or "train" not in set(split):
+        raise t.error("path", f"{path}: split must be 'train' or 'test' with at least one train row")
+    x, y = df[xs].to_numpy(dtype=float), df[ys].to_numpy(dtype=float)
+    tr, te = split == "train", split == "test"
+    train = Samples(x[tr], y[tr])
+    test = Samples(x[te], y[te]) if te.any() else train
+    return Task("samples", train, test, data_file=str(path.resolve()))
+
+
+def _csv_dataset(t: Table, file: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], str]:
+    """``dataset = "csv"``: ``path`` (relative to the protocol file) with a header row, one column of
+    class labels (``label_column``, default the last) and numeric feature columns (all the others)."""
+    import pandas as pd
+
+    path = _data_path(t, file)
+    label = t.str("label_column", "")
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise t.error("path", f"data file {path} not found") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise t.error("path", f"cannot read {path} as CSV ({str(exc).splitlines()[0][:80]})") from None
+    label = label or str(df.columns[-1])
+    if label not in df.columns:
+        raise t.error("label_column", f"{path} has no column {label!r} (columns: {list(map(str, df.columns))})")
+    feats = df.drop(columns=[label])
+    bad = [str(c) for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
+    if bad or feats.shape[1] == 0:
+        raise t.error("path", f"{path}: feature columns must be numeric, got non-numeric {bad}" if bad
+                      else f"{path}: no feature columns besides {label!r}")
+    x = feats.to_numpy(dtype=float)
+    bad_rows = np.flatnonzero(~np.isfinite(x).all(axis=1) | df[label].isna().to_numpy())
+    if bad_rows.size:
+        raise t.error("path", f"{path}: empty or non-finite value in line {int(bad_rows[0]) + 2}")
+    names = tuple(dict.fromkeys(map(str, df[label])))
+    if len(names) < 2 or len(df) < 3:
+        raise t.error("path", f"{path}: need at least 2 classes and 3 rows, got {len(names)} classes, {len(df)} rows")
+    y = np.array([names.index(str(v)) for v in df[label]])
+    return x, y, names, str(path)

@@ -19,6 +19,10 @@ A rig file::
                                 # derived from the addresses when omitted
     transport = "wire"          # "wire": real drivers over (emulated) transports (default when
                                 # [instruments] is given); "direct": the model without a wire
+    mains_hz = 60               # optional: the bench's mains frequency, 50 or 60 (Hz; default
+                                # 60). One power-line cycle (1/mains_hz s) is the unit of the
+                                # meter's NPLC: its integration time, the timing floor and the
+                                # simulator's modelled time all use it.
 
     [network]                   # labnet.Network.from_dict
     nodes = [...]
@@ -70,15 +74,16 @@ A rig file::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, METERS, SOURCES
+from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, MAINS_HZ, MAINS_HZ_DEFAULT, METERS, SOURCES
 from labnet.bench.rig import Limits
 from labnet.config.schema import Table, read_toml
 from labnet.core.errors import ConfigError
-from labnet.core.network import Network
+from labnet.core.network import NETWORK_KEYS, Network
 from labnet.core.nonideal import SimSettings
 from labnet.core.parts import PartSpec, get_part
 
@@ -156,6 +161,7 @@ class RigSpec:
     instruments: InstrumentsSpec | None = None
     text: str = ""
     transport: str = "direct"
+    mains_hz: int = MAINS_HZ_DEFAULT
 
     @property
     def simulated(self) -> bool:
@@ -173,8 +179,20 @@ def load_rig(path: str | Path) -> RigSpec:
     kind_given = rig.has("kind")
     kind = rig.str("kind", "simulator", choices=RIG_KINDS)
     transport = rig.str("transport", "wire" if top.has("instruments") else "direct", choices=RIG_TRANSPORTS)
+    rig.declare("mains_hz", "integer", MAINS_HZ_DEFAULT, choices=tuple(map(str, MAINS_HZ)))  # the reference's choices
+    mains_hz = rig.int("mains_hz", MAINS_HZ_DEFAULT)
+    if mains_hz not in MAINS_HZ:
+        raise rig.error("mains_hz", f"expected one of {list(MAINS_HZ)} (Hz), got {mains_hz}")
     rig.finish()
-    network = Network.from_dict(top.raw("network"), file=f, key="network")
+    raw_network = top.raw("network")
+    if isinstance(raw_network, Mapping):  # for the key reference (labnet.config.keyref)
+        declared = Table(raw_network, f, "network")
+        for key_name, (key_kind, dflt) in NETWORK_KEYS.items():
+            if dflt == "required":
+                declared.declare(key_name, key_kind)
+            else:
+                declared.declare(key_name, key_kind, dflt)
+    network = Network.from_dict(raw_network, file=f, key="network")
     parts = top.table("parts")
     part = get_part(parts.str("model"), f, "parts.model")
     initial = parts.raw("initial_code", None)
@@ -235,6 +253,7 @@ def load_rig(path: str | Path) -> RigSpec:
         instruments=instruments,
         text=p.read_text(encoding="utf-8"),
         transport=transport,
+        mains_hz=mains_hz,
     )
 
 
@@ -304,7 +323,10 @@ def _sim_settings(t: Table) -> dict[str, Any]:
     """The ``[simulator]`` table: any fields of :class:`~labnet.core.nonideal.SimSettings` (its defaults fill the rest)."""
     t.refuse_renamed(RENAMED_SIM_KEYS)
     out: dict[str, Any] = {}
+    defaults = SimSettings()
     for fld in fields(SimSettings):
+        kind = "boolean" if fld.type in ("bool", bool) else "integer" if fld.type in ("int", int) else "number"
+        t.declare(fld.name, kind, getattr(defaults, fld.name), **({} if kind == "boolean" else {"lo": 0}))
         if not t.has(fld.name):
             continue
         if fld.type in ("bool", bool):

@@ -8,6 +8,7 @@ too (a typo must not silently fall back to a default).
 from __future__ import annotations
 
 import builtins
+import contextvars
 import dataclasses
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +19,49 @@ from labnet.core.errors import ConfigError
 
 T = TypeVar("T")
 _MISSING: Any = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class KeyRead:
+    """One key read by a validator (recorded only inside :func:`recording`, for the key reference):
+    file, dotted key, the reader (``float``, ``str``, …), whether the file gave it, the value given,
+    the default (``_MISSING``: required) and the checks (``lo``/``hi``/``choices``/``length``)."""
+
+    file: str
+    key: str
+    kind: str
+    given: bool
+    value: Any
+    default: Any
+    checks: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+
+_RECORDING: contextvars.ContextVar[list[KeyRead] | None] = contextvars.ContextVar("labnet_key_reads", default=None)
+
+
+class recording:  # noqa: N801 - used as ``with recording() as reads:``
+    """Context manager collecting a :class:`KeyRead` for every key validators read (labnet.config.keyref)."""
+
+    def __enter__(self) -> list[KeyRead]:
+        self.reads: list[KeyRead] = []
+        self._token = _RECORDING.set(self.reads)
+        return self.reads
+
+    def __exit__(self, *exc: object) -> None:
+        _RECORDING.reset(self._token)
+
+
+class quiet(recording):  # noqa: N801
+    """Context manager in which reads are not recorded (values checked through a helper table)."""
+
+    def __enter__(self) -> list[KeyRead]:
+        self.reads = []
+        self._token = _RECORDING.set(None)
+        return self.reads
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
@@ -68,7 +112,23 @@ class Table:
     def has(self, name: builtins.str) -> builtins.bool:
         return name in self.data
 
+    def _note(self, name: builtins.str, kind: builtins.str, default: Any, **checks: Any) -> None:
+        reads = _RECORDING.get()
+        if reads is not None:
+            given = name in self.data
+            reads.append(KeyRead(self.file, self.key(name), kind, given, self.data.get(name) if given else None, default,
+                                 tuple((k, v) for k, v in checks.items() if v is not None)))
+
+    def declare(self, name: builtins.str, kind: builtins.str, default: Any = _MISSING, **checks: Any) -> None:
+        """Record a key this table may hold without reading it (for the key reference): a validator
+        that reads optional keys only when present declares the others with their defaults."""
+        self._note(name, kind, default, **checks)
+
     def raw(self, name: builtins.str, default: Any = _MISSING) -> Any:
+        self._note(name, "value", default)
+        return self._get(name, default)
+
+    def _get(self, name: builtins.str, default: Any) -> Any:
         self._used.add(name)
         if name in self.data:
             return self.data[name]
@@ -77,13 +137,16 @@ class Table:
         return default
 
     def table(self, name: builtins.str, required: builtins.bool = True) -> Table:
-        v = self.raw(name, _MISSING if required else {})
+        self._note(name, "table", _MISSING if required else {})
+        v = self._get(name, _MISSING if required else {})
         if not isinstance(v, Mapping):
             raise self.error(name, f"expected a table, got {_kind(v)}")
         return Table(v, self.file, self.key(name))
 
     def str(self, name: builtins.str, default: Any = _MISSING, choices: Iterable[builtins.str] | None = None) -> builtins.str:
-        v = self.raw(name, default)
+        choices = None if choices is None else tuple(choices)
+        self._note(name, "string", default, choices=choices)
+        v = self._get(name, default)
         if not isinstance(v, str):
             raise self.error(name, f"expected a string, got {_kind(v)}")
         if choices is not None:
@@ -93,14 +156,16 @@ class Table:
         return v
 
     def bool(self, name: builtins.str, default: Any = _MISSING) -> builtins.bool:
-        v = self.raw(name, default)
+        self._note(name, "boolean", default)
+        v = self._get(name, default)
         if not isinstance(v, bool):
             raise self.error(name, f"expected true or false, got {_kind(v)}")
         return v
 
     def int(self, name: builtins.str, default: Any = _MISSING, lo: builtins.int | None = None,
             hi: builtins.int | None = None) -> builtins.int:
-        v = self.raw(name, default)
+        self._note(name, "integer", default, lo=lo, hi=hi)
+        v = self._get(name, default)
         if isinstance(v, bool) or not isinstance(v, int):
             raise self.error(name, f"expected an integer, got {_kind(v)}")
         _range(self, name, v, lo, hi)
@@ -108,7 +173,8 @@ class Table:
 
     def float(self, name: builtins.str, default: Any = _MISSING, lo: builtins.float | None = None,
               hi: builtins.float | None = None, lo_open: builtins.bool = False) -> builtins.float:
-        v = self.raw(name, default)
+        self._note(name, "number", default, lo=lo, hi=hi, lo_open=lo_open or None)
+        v = self._get(name, default)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise self.error(name, f"expected a number, got {_kind(v)}")
         v = float(v)
@@ -121,7 +187,8 @@ class Table:
 
     def floats(self, name: builtins.str, default: Any = _MISSING, length: builtins.int | None = None,
                lo: builtins.float | None = None, hi: builtins.float | None = None) -> list[builtins.float]:
-        v = self.raw(name, default)
+        self._note(name, "list of numbers", default, length=length, lo=lo, hi=hi)
+        v = self._get(name, default)
         if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
             raise self.error(name, f"expected a list of numbers, got {_kind(v)}")
         if length is not None and len(v) != length:
@@ -133,13 +200,15 @@ class Table:
         return [float(x) for x in v]
 
     def strs(self, name: builtins.str, default: Any = _MISSING) -> list[builtins.str]:
-        v = self.raw(name, default)
+        self._note(name, "list of strings", default)
+        v = self._get(name, default)
         if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
             raise self.error(name, f"expected a list of strings, got {_kind(v)}")
         return list(v)
 
     def get(self, name: builtins.str, convert: Callable[[Any], T], default: Any = _MISSING) -> T:
-        v = self.raw(name, default)
+        self._note(name, getattr(convert, "__name__", "value"), default)
+        v = self._get(name, default)
         try:
             return convert(v)
         except (TypeError, ValueError) as exc:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from labnet.config.schema import Table, read_toml
+from labnet.config.schema import Table, quiet, read_toml
 from labnet.core.errors import ConfigError
 from labnet.core.parts import CATALOG
 from labnet.insilico.effects import INPUTS, NETWORKS, RULES, PointSpec
@@ -103,7 +103,11 @@ def _value(file: str, key: str, name: str, v: Any) -> Any:
         raise ConfigError(file, key, f"unknown parameter {name!r} (known: {', '.join(sorted(_FIELDS))})")
     kind, lo, hi, choices = _FIELDS[name]
     prefix, leaf = key.rsplit(".", 1) if "." in key else ("", key)
-    t = Table({leaf: v}, file, prefix)  # errors name ``key`` exactly (list items as name[i])
+    with quiet():  # the key reference lists base.<name> (declared in load_sweep), not each value
+        return _checked(Table({leaf: v}, file, prefix), leaf, kind, lo, hi, choices)
+
+
+def _checked(t: Table, leaf: str, kind: str, lo: float | None, hi: float | None, choices: tuple[str, ...] | None) -> Any:
     if kind == "str":
         return t.str(leaf, choices=choices)
     if kind == "int":
@@ -144,8 +148,10 @@ def _axis(t: Table, file: str, sweep_seed: int, index: int) -> list[dict[str, An
         t.finish()
         return [{name: _value(file, sub.key(name), name, float(d))} for d in draws]
     lists: dict[str, list[Any]] = {}
+    sub.declare("<parameter>", "list of values")  # any base parameter (key reference)
     for name in list(sub.data):
-        v = sub.raw(name)
+        with quiet():
+            v = sub.raw(name)
         if name not in _FIELDS:
             _value(file, sub.key(name), name, v)  # raises: unknown parameter
         if not isinstance(v, list) or not v:
@@ -192,8 +198,13 @@ def load_sweep(path: str | Path) -> Sweep:
     head.finish()
     base_t = top.table("base", required=False)
     base: dict[str, Any] = {}
+    defaults = PointSpec()
+    for k, (kind, lo, hi, choices) in _FIELDS.items():  # every parameter, for the key reference
+        base_t.declare(k, {"str": "string", "int": "integer", "float": "number"}[kind], getattr(defaults, k),
+                       lo=lo, hi=hi, choices=choices)
     for k in list(base_t.data):
-        base_t.raw(k)
+        with quiet():
+            base_t.raw(k)
         base[k] = _value(file, base_t.key(k), k, base_t.data[k])
     axes_raw = top.raw("axis", [])
     if not isinstance(axes_raw, list) or not all(isinstance(a, Mapping) for a in axes_raw):

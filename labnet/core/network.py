@@ -25,6 +25,20 @@ NAME_MAX_LEN = 64
 _NAME_RE = re.compile(f"[{NAME_CHARS}]{{1,{NAME_MAX_LEN}}}")
 
 
+#: The keys of a ``[network]`` table: name -> (type, default: ``"required"`` or a value, or a
+#: phrase in parentheses).
+NETWORK_KEYS: dict[str, tuple[str, Any]] = {
+    "nodes": ("list of node names", "required"),
+    "edges": ("list of [from, to] node-name pairs", "required"),
+    "ground": ("node name", "required"),
+    "inputs": ("list of node names", []),
+    "outputs": ("list of node names", []),
+    "edge_channels": ("list of integers (digipot channel per edge)", "(0, 1, 2, … in edge order)"),
+    "meter_channels": ("table node = channel name", "(none: no meter)"),
+    "source_channels": ("table node = channel name", "(none: no sources)"),
+}
+
+
 class Network:
     """A resistor network with roles and wiring.
 
@@ -253,7 +267,7 @@ class Network:
         """Build from a ``[network]`` table (see ``to_dict``); wrong types are reported by key."""
         if not isinstance(table, Mapping):
             raise ConfigError(file, key, f"expected a table, got {type(table).__name__}")
-        known = {"nodes", "edges", "ground", "inputs", "outputs", "edge_channels", "meter_channels", "source_channels"}
+        known = set(NETWORK_KEYS)
         for k in table:
             if k not in known:
                 raise ConfigError(file, f"{key}.{k}", f"unknown key (expected one of {sorted(known)})")

@@ -38,6 +38,9 @@ class Task:
     patterns : array (C, n_out) or None
         Class target patterns (V) for classification; readout is the nearest pattern.
     class_names : tuple of str
+    data_file : str
+        The user's data file the samples came from ("" for generated or shipped data); a session
+        keeps a copy of it (``dataset.csv``).
     """
 
     kind: str
@@ -45,6 +48,7 @@ class Task:
     test: Samples
     patterns: np.ndarray | None = None
     class_names: tuple[str, ...] = field(default_factory=tuple)
+    data_file: str = ""
 
     def sample_error(self, outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Per-sample squared error, mean over outputs (V²): shape (S,) for (S, n_out) inputs."""
@@ -86,15 +90,22 @@ def regression(
     input_range_v: tuple[float, float] = (0.0, 1.0),
     weight_range: tuple[float, float] = (0.05, 0.45),
     max_row_sum: float = 0.8,
+    weights: np.ndarray | None = None,
 ) -> tuple[Task, np.ndarray]:
-    """A seeded random linear map y = W x with W ≥ 0 and row sums ≤ ``max_row_sum``.
+    """A linear map y = W x: ``weights`` (n_outputs, n_inputs) when given, else a seeded random W
+    with W ≥ 0 and row sums ≤ ``max_row_sum``.
 
-    Returns the task and W, shape (n_outputs, n_inputs). Inputs are uniform in
-    ``input_range_v``.
+    Returns the task and W, shape (n_outputs, n_inputs). Inputs (V) are uniform in
+    ``input_range_v``; targets y = W x (V).
     """
-    w = rng.uniform(*weight_range, size=(n_outputs, n_inputs))
-    rows = w.sum(axis=1, keepdims=True)
-    w = np.where(rows > max_row_sum, w * (max_row_sum / rows), w)
+    if weights is None:
+        w = rng.uniform(*weight_range, size=(n_outputs, n_inputs))
+        rows = w.sum(axis=1, keepdims=True)
+        w = np.where(rows > max_row_sum, w * (max_row_sum / rows), w)
+    else:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (n_outputs, n_inputs):
+            raise ValueError(f"weights: expected shape ({n_outputs}, {n_inputs}), got {w.shape}")
     x = rng.uniform(*input_range_v, size=(n_train + n_test, n_inputs))
     y = x @ w.T
     return Task("regression", Samples(x[:n_train], y[:n_train]), Samples(x[n_train:], y[n_train:])), w
@@ -110,6 +121,43 @@ def load_iris() -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     return x, y, names
 
 
+def default_patterns(n_classes: int, n_outputs: int) -> np.ndarray:
+    """Target patterns (V), shape (n_classes, n_outputs): 0.3 V on the class's own output, 0.1 V on the others."""
+    pats = np.full((n_classes, n_outputs), 0.1)
+    pats[np.arange(n_classes), np.arange(n_classes) % n_outputs] += 0.2
+    return pats
+
+
+def classification(
+    features: np.ndarray,
+    labels: np.ndarray,
+    class_names: tuple[str, ...],
+    *,
+    rng: np.random.Generator,
+    n_test: int,
+    input_range_v: tuple[float, float] = (0.0, 1.0),
+    patterns_v: np.ndarray | None = None,
+    n_outputs: int | None = None,
+    data_file: str = "",
+) -> Task:
+    """Classification of ``features`` (N, n_in), scaled per column to ``input_range_v`` (V), into
+    ``labels`` (N,) in 0..C−1; class c's target is row c of ``patterns_v`` (C, n_out) (V), the
+    readout the nearest pattern. ``n_test`` seeded random samples are held out (no stratification)."""
+    x = np.asarray(features, dtype=float)
+    y = np.asarray(labels, dtype=np.int64)
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    span = np.where(hi > lo, hi - lo, 1.0)  # a constant column maps to the low end
+    v = input_range_v[0] + (x - lo) / span * (input_range_v[1] - input_range_v[0])
+    n_classes = len(class_names)
+    pats = (default_patterns(n_classes, n_outputs or n_classes) if patterns_v is None
+            else np.asarray(patterns_v, float))
+    t = pats[y]
+    order = rng.permutation(len(y))
+    te, tr = order[:n_test], order[n_test:]
+    return Task("classification", Samples(v[tr], t[tr], y[tr]), Samples(v[te], t[te], y[te]),
+                patterns=pats, class_names=class_names, data_file=data_file)
+
+
 def classification_iris(
     *,
     rng: np.random.Generator,
@@ -123,16 +171,4 @@ def classification_iris(
     patterns put the class's own output at 0.3 V and the others at 0.1 V.
     """
     x, y, names = load_iris()
-    lo, hi = x.min(axis=0), x.max(axis=0)
-    v = input_range_v[0] + (x - lo) / (hi - lo) * (input_range_v[1] - input_range_v[0])
-    pats = np.full((3, 3), 0.1) + np.eye(3) * 0.2 if patterns_v is None else np.asarray(patterns_v, float)
-    t = pats[y]
-    order = rng.permutation(len(y))
-    te, tr = order[:n_test], order[n_test:]
-    return Task(
-        "classification",
-        Samples(v[tr], t[tr], y[tr]),
-        Samples(v[te], t[te], y[te]),
-        patterns=pats,
-        class_names=names,
-    )
+    return classification(x, y, names, rng=rng, n_test=n_test, input_range_v=input_range_v, patterns_v=patterns_v)
