@@ -67,6 +67,7 @@ def parse_raw(text: str) -> dict[str, float]:
 
 
 def run_ngspice(deck: str, workdir: Path, tag: str) -> dict[str, float]:
+    need("ngspice", apt="ngspice", why="the circuit-physics cross-check against SPICE")
     cir = workdir / f"{tag}.cir"
     raw = workdir / f"{tag}.raw"
     cir.write_text(deck)
