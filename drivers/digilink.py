@@ -55,6 +55,8 @@ class BoardLink:
     n_channels: int
     width: int
     record: list[int] | None
+    n_switches: int
+    switch_mask: int
     stats: dict[str, int]
     _recovering: bool
     _board_crc: int
@@ -216,6 +218,8 @@ class BoardLink:
                     self._exchange("Y")
                     self._write_span(0, list(self.record))
                     back = self._read_span_all()
+                    if self.n_switches:  # a reset opened every switch: close the recorded ones again
+                        self._write_switches(self.switch_mask)
                 except _Reset as exc:
                     self._event("recovery_interrupted", attempt=attempt, reason=str(exc))
                     continue
@@ -259,6 +263,12 @@ class BoardLink:
             if int(fr.fields[1], 16) != len(chunk):
                 raise InstrumentError(f"digipot board: W acknowledged {fr.fields[1]} codes, sent {len(chunk)}")
             self._board_crc = int(fr.fields[2], 16)
+
+    def _write_switches(self, mask: int) -> None:
+        """``X``: every switch at once (bit k: switch k closed), acknowledged with the mask."""
+        fr = self._exchange("X", f"{mask:02X}")
+        if fr.fields != ("X", f"{mask:02X}"):
+            raise InstrumentError(f"digipot board: unexpected reply to X: {fr.raw!r}")
 
     def _read_span(self, first: int, count: int) -> list[int]:
         per = dp.max_codes_per_line(self.width)

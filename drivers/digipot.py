@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
@@ -96,6 +96,9 @@ class DigipotBoard(StatsState, BoardLink):
         self.max_code = 0
         self.width = 2
         self.record: list[int] | None = None
+        self.n_switches = 0
+        #: host record of the analog switches (bit k: switch k closed)
+        self.switch_mask = 0
         self.stats = {"exchanges": 0, "bytes_out": 0, "bytes_in": 0, "retries": 0, "recoveries": 0, "reconnects": 0}
         self._recovering = False
         try:
@@ -118,18 +121,51 @@ class DigipotBoard(StatsState, BoardLink):
         self._wait_ready()
         reply = self._exchange("I")
         f = reply.fields[1:]
-        if reply.fields[:1] != ("I",) or len(f) != 7 or f[0] != dp.FIRMWARE:
+        if reply.fields[:1] != ("I",) or len(f) not in (7, 8) or f[0] != dp.FIRMWARE:
             raise InstrumentError(f"digipot board: unexpected identification {reply.raw!r}")
         try:
             n, mx = int(f[3]), int(f[4])
+            sw = int(f[7]) if len(f) == 8 else 0  # the switch field only on boards with switches
         except ValueError:
             raise InstrumentError(f"digipot board: unexpected identification {reply.raw!r}") from None
         self.info = {"model": f"{f[0]} digipot board", "firmware": f[1], "family": f[2], "channels": n,
                      "max_code": mx, "readback": f[5] == "1", "nonvolatile": f[6] == "1"}
-        self.n_channels, self.max_code, self.width = n, mx, dp.code_width(mx)
+        if sw:
+            self.info["switches"] = sw
+        self.n_channels, self.max_code, self.width, self.n_switches = n, mx, dp.code_width(mx), sw
         self._exchange("Y")
         self.record = self._read_span_all()
+        if sw:  # a known state: every switch open
+            self._write_switches(0)
+            self.switch_mask = 0
         return self
+
+    # ------------------------------------------------------------------ Switches role
+    @_port_guard
+    def set_switches(self, closed: Mapping[int, bool]) -> None:
+        """Close (True) or open (False) the given switch channels, the others as they are:
+        one ``X`` exchange, only if something changes (the board waits out the switching time)."""
+        if self.record is None:
+            raise InstrumentError("digipot board: not connected (call connect())")
+        mask = self.switch_mask
+        for k, c in closed.items():
+            if not 0 <= int(k) < self.n_switches:
+                raise LimitError(f"switch channel {k} outside 0..{self.n_switches - 1} (the board has "
+                                 f"{self.n_switches} switches)")
+            mask = mask | (1 << int(k)) if c else mask & ~(1 << int(k))
+        if mask != self.switch_mask:
+            self._write_switches(mask)
+            self.switch_mask = mask
+
+    def open_switches(self) -> None:
+        """Every switch open (sent even if the record says so: the safe state trusts nothing)."""
+        if self.n_switches:
+            self._guarded_open()
+
+    @_port_guard
+    def _guarded_open(self) -> None:
+        self._write_switches(0)
+        self.switch_mask = 0
 
     # ------------------------------------------------------------------ Digipots role
     def _check(self, channels: Sequence[int], codes: Sequence[int] | None = None) -> tuple[list[int], list[int]]:

@@ -212,8 +212,11 @@ class E36312A(ScpiSource):
 class Keithley2450(ScpiSource):
     """Keithley 2450 SMU as a voltage source with a current limit; it measures current too.
 
-    The output-off state is set to high impedance (``:OUTP:SMOD HIMP``), so an output that is
-    off leaves its node floating, as the rig model assumes.
+    The output-off state is ``off_state`` (``:OUTP:SMOD``; 2450 Reference Manual, section 2
+    "Output-off state"): ``"HIMP"`` (default) opens the output relay, so an output that is off
+    leaves its node floating — but the relay operates at every output off/on, which the manual
+    advises against for frequent switching (release through an analog switch instead);
+    ``"NORM"``/``"ZERO"`` hold the terminals at 0 V.
 
     Setup checks ``*LANG?`` first: the 2450 answers SCPI only when booted with the SCPI command
     set (Model 2450 Reference Manual, Appendix B "*LANG"); in TSP or SCPI2400 mode setup stops
@@ -251,6 +254,11 @@ class Keithley2450(ScpiSource):
                 "then restart the instrument (the change takes effect at power-up)")
     output = Command(":OUTP {state}", "Output on or off.", state=Choice("ON", "OFF"))
     measure_current = Query(":MEAS:CURR?", float, "Measured current (A).")
+    off_mode = Command(":OUTP:SMOD {state}", "Output-off state.", state=Choice("HIMP", "NORM", "ZERO"))
+
+    def __init__(self, resource: Any, *, off_state: str = "HIMP", **kwargs: Any) -> None:
+        super().__init__(resource, **kwargs)
+        self.off_state = type(self).off_mode.format(state=off_state).rsplit(" ", 1)[1]
 
     def _set_cmds(self, ch: str, v: float, turn_on: bool) -> list[str]:
         cmds = [type(self).set_voltage.format(voltage_v=v)]
@@ -267,7 +275,7 @@ class Keithley2450(ScpiSource):
     def _setup_cmds(self) -> list[str]:
         return [":SOUR:FUNC VOLT", type(self).set_range.format(range_v=f"{self.source_range_v:g}"),
                 type(self).set_ilimit.format(limit_a=self.current_limit_a),
-                ':SENS:FUNC "CURR"', ":SENS:CURR:RANG:AUTO ON", ":OUTP:SMOD HIMP"]
+                ':SENS:FUNC "CURR"', ":SENS:CURR:RANG:AUTO ON", f":OUTP:SMOD {self.off_state}"]
 
     def read_currents(self, channels: Sequence[str]) -> np.ndarray:
         out = np.zeros(len(channels))

@@ -30,7 +30,11 @@ class _ModelBoardLogic(BoardLogic):
         super().__init__(cfg)
         self.model = model
         self._edge = {int(ch): i for i, ch in enumerate(model.network.edge_channels)}
+        self._switch_node = {k: n for n, k in model.release.switches.items()}
         self.taps_moved = 0
+
+    def hw_switch(self, mask: int) -> None:
+        self.model.set_switches({n: bool(mask >> k & 1) for k, n in self._switch_node.items()})
 
     def hw_set(self, ch: int, code: int) -> None:
         self.taps_moved += abs(code - self.codes[ch])
@@ -112,7 +116,7 @@ class EmulatedBoard:
         part = model.part
         family = "X9C" if part.interface == "updown" else "MCP41"
         n = max(model.network.edge_channels) + 1
-        self.cfg = BoardConfig(family, n, part.max_code, part.power_up_code)
+        self.cfg = BoardConfig(family, n, part.max_code, part.power_up_code, model.release.n_switches)
         self.model = model
         self.clock = model.clock
         self.faults = faults or FaultPlan()
@@ -225,6 +229,9 @@ class EmulatedBoard:
         tm = self.timing
         self.lines += 1
         exec_s = tm.parse_s + (moved * tm.x9c_step_s if self.cfg.family == "X9C" else 0.0)
+        sw = self.model.release.switch_part
+        if sw is not None and line[3:4] == b"X" and reply[3:5] == b"OK":
+            exec_s += sw.settle_s  # the firmware waits the switch's tON/tOFF before it replies
         if self.cfg.family != "X9C" and line[3:4] == b"W":
             exec_s += tm.spi_write_s * max(1, (len(line) - 12) // self.cfg.width)
         t_done = now + exec_s + len(reply) * tm.byte_s

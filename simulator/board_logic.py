@@ -23,12 +23,15 @@ class BoardConfig:
     n_channels : int
     max_code : int
     power_up_code : int
+    n_switches : int
+        Analog switch channels (``X`` command); 0: none (the ``I`` reply then has no field for them).
     """
 
     family: str
     n_channels: int
     max_code: int
     power_up_code: int
+    n_switches: int = 0
 
     @property
     def readback(self) -> bool:
@@ -57,6 +60,7 @@ class BoardLogic:
     def __init__(self, cfg: BoardConfig) -> None:
         self.cfg = cfg
         self.codes = [cfg.power_up_code] * cfg.n_channels
+        self.switches = 0  # bit k: switch k closed
         self.synced = False
         self.last_seq = 0
         self.last_req_crc = -1
@@ -100,8 +104,12 @@ class BoardLogic:
     def hw_store(self, ch: int) -> None:
         self.stored.append(ch)
 
+    def hw_switch(self, mask: int) -> None:
+        """Set every switch (bit k: switch k closed)."""
+
     def reset(self) -> None:
         self.codes = [self.cfg.power_up_code] * self.cfg.n_channels
+        self.switches = 0
         self.synced = False
         self.last_seq = 0
         self.last_req_crc = -1
@@ -142,8 +150,9 @@ class BoardLogic:
             if args:
                 return self._err(sseq, dp.E_SYNTAX)
             c = self.cfg
+            sw = f" {c.n_switches}" if c.n_switches else ""
             return dp.seal(f"{sseq} OK I {dp.FIRMWARE} {FW_VERSION} {c.family} {c.n_channels} {c.max_code} "
-                           f"{int(c.readback)} {int(c.nonvolatile)}")
+                           f"{int(c.readback)} {int(c.nonvolatile)}{sw}")
         if cmd == "Y":
             if args:
                 return self._err(sseq, dp.E_SYNTAX)
@@ -207,4 +216,15 @@ class BoardLogic:
                     self.hw_store(ch)
                 return dp.seal(f"{sseq} OK S {n:02X}")
             return dp.seal(f"{sseq} OK R {dp.pack_codes([self.hw_read(ch) for ch in range(f, f + n)], w)}")
+        if cmd == "X":  # SS X MM: every switch at once (bit k: switch k closed)
+            if len(args) != 1 or not (len(args[0]) == 2 and _is_hex(args[0])):
+                return self._err(sseq, dp.E_SYNTAX)
+            mask = int(args[0], 16)
+            if not self.cfg.n_switches:
+                return self._err(sseq, dp.E_NOTSUP)
+            if mask >> self.cfg.n_switches:
+                return self._err(sseq, dp.E_CHANNEL)
+            self.hw_switch(mask)
+            self.switches = mask
+            return dp.seal(f"{sseq} OK X {mask:02X}")
         return self._err(sseq, dp.E_UNKNOWN)

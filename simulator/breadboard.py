@@ -7,7 +7,9 @@ What it models (all seeded through one ``numpy.random.Generator``):
   non-linearity INL(D) = a·sin(πD/N) (taps);
 * wipers at the part's power-up code after a power-up or reset;
 * sources with a small per-channel gain and offset error; a source whose output is off leaves
-  its node floating;
+  its node floating, unless the rig's :class:`~labnet.core.release.Release` gives its off-state
+  a resistance to 0 V, and analog switches between sources and nodes (on-resistance in series,
+  leakage when open; :mod:`simulator.release`);
 * a meter with finite input resistance (it loads the node it measures), Gaussian noise that
   falls as 1/√NPLC, and finite resolution;
 * slow temperature drift (a sinusoid plus a seeded random phase) acting through the part's
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,6 +33,8 @@ from labnet.core.network import Network
 from labnet.core.nonideal import SimSettings
 from labnet.core.parts import PartSpec
 from labnet.core.physics import Solver, reduced_laplacian, thevenin_resistance
+from labnet.core.release import Release
+from simulator.release import ReleaseCircuit
 
 
 class VirtualClock:
@@ -72,18 +77,29 @@ class Breadboard:
     noise_seed : int, optional
         Seeds the run-to-run randomness (meter noise) separately from the part draw, which
         ``settings.seed`` fixes: the same board, measured in another run.
+    release : Release, optional
+        Off-states of the sources and analog switches (default: every off output floats,
+        no switch — the ideal release, solved by the fast path below).
     """
 
     #: :class:`labnet.core.state.Stateful`: the noise generator, the virtual clock, the wipers,
     #: the driven outputs (channel -> V), the meter's NPLC and the reset count. The part draw
     #: (R_AB, R_W, INL, source errors, the drift's phase) is fixed by ``settings.seed``; the
-    #: drift is a function of the clock's time.
+    #: drift is a function of the clock's time. ``switches``: node -> closed, of the analog switches.
     STATE_SCHEMA: ClassVar[dict[str, Any]] = {"rng": dict, "clock": VirtualClock, "codes": list, "driven": dict,
-                                              "nplc": float, "resets": int}
+                                              "nplc": float, "resets": int, "switches": dict}
 
     def __init__(self, network: Network, part: PartSpec, settings: SimSettings | None = None,
-                 clock: VirtualClock | None = None, noise_seed: int | None = None) -> None:
+                 clock: VirtualClock | None = None, noise_seed: int | None = None,
+                 release: Release | None = None) -> None:
         self.network = network
+        self.release = release or Release()
+        self._configured_release = self.release  # what the rig file said (the emulators may change the live one)
+        self._circuit = None if self.release.ideal else ReleaseCircuit(network, self.release)
+        #: node -> closed, of every analog switch (all open at power-up: pull-downs on the inputs)
+        self.switches: dict[str, bool] = dict.fromkeys(self.release.switches, False)
+        #: switch operations (open or close) so far, per node
+        self.switch_operations: dict[str, int] = dict.fromkeys(self.release.switches, 0)
         self.part = part
         self.settings = s = settings or SimSettings()
         self.clock = clock or VirtualClock()
@@ -118,7 +134,7 @@ class Breadboard:
     def state(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "clock": self.clock.state(),
                 "codes": [int(c) for c in self.codes], "driven": dict(self.driven), "nplc": float(self.nplc),
-                "resets": int(self.resets)}
+                "resets": int(self.resets), "switches": dict(self.switches)}
 
     def restore(self, state: dict[str, Any]) -> None:
         codes = np.asarray(state["codes"], dtype=np.int64)
@@ -130,6 +146,7 @@ class Breadboard:
         self.drive(state["driven"])
         self.nplc = float(state["nplc"])
         self.resets = int(state["resets"])
+        self.switches = {n: bool(state["switches"].get(n, False)) for n in self.switches}
 
     # ------------------------------------------------------------------ parts
     def temperature_delta_k(self, t: float | None = None) -> float:
@@ -187,6 +204,7 @@ class Breadboard:
         """Power-on reset of the board: every wiper back to its power-up code."""
         self.codes[:] = self.part.power_up_code
         self.resets += 1
+        self.reset_switches()
 
     # ------------------------------------------------------------------ sources
     def drive(self, voltages: Mapping[str, float]) -> None:
@@ -205,6 +223,35 @@ class Breadboard:
 
     def node_of_source(self, channel: str) -> str:
         return self._node_of_source[channel]
+
+    def set_off_resistance(self, channel: str, ohm: float) -> None:
+        """An emulated source reports the off-state of ``channel``: its resistance to 0 V
+        while the output is off (``math.inf``: the node floats)."""
+        if channel not in self._node_of_source:
+            raise KeyError(channel)
+        off = dict(self.release.off_ohm)
+        if math.isinf(ohm):
+            off.pop(channel, None)
+        else:
+            off[channel] = float(ohm)
+        if off != dict(self.release.off_ohm):
+            self.release = replace(self.release, off_ohm=off)
+            self._circuit = None if self.release.ideal else ReleaseCircuit(self.network, self.release)
+
+    # ------------------------------------------------------------------ switches
+    def set_switches(self, closed: Mapping[str, bool]) -> None:
+        """Analog switches: close (True) or open (False) the switch of each named node."""
+        for n, c in closed.items():
+            if n not in self.switches:
+                raise KeyError(f"node {n!r} has no analog switch")
+            if self.switches[n] != bool(c):
+                self.switch_operations[n] += 1
+            self.switches[n] = bool(c)
+
+    def reset_switches(self) -> None:
+        """Every switch open (the board's reset: its control pins go high-impedance, the
+        pull-downs open the switches)."""
+        self.set_switches(dict.fromkeys(self.switches, False))
 
     # ------------------------------------------------------------------ truth
     def _solver(self, held: Mapping[str, float] | None = None) -> Solver:
@@ -231,12 +278,16 @@ class Breadboard:
     def node_voltages(self) -> np.ndarray:
         """True node voltages (V), shape (N,), with no meter attached."""
         held = self.held_voltages()
+        if self._circuit is not None:
+            return self._circuit.node_voltages(self.conductances(), held, self.switches)
         solver = self._solver(held)
         return solver.solve(held)
 
     def source_currents(self, channels: Sequence[str]) -> np.ndarray:
         """Current (A) each driven channel pushes into the network (0 for an output that is off)."""
         held = self.held_voltages()
+        if self._circuit is not None:
+            return self._circuit.source_currents(self.conductances(), held, self.switches, channels)
         solver = self._solver(held)
         v = solver.solve(held)
         lap = self.network.laplacian(solver.conductances)
@@ -256,10 +307,13 @@ class Breadboard:
         held = self.held_voltages()
         loaded = s.meter_input_ohm > 0 and math.isfinite(s.meter_input_ohm)
         key = (tuple(channels), tuple(sorted(held)))
-        plan = self._read_plans.get(key)
-        if plan is None:
+        plan = None if self._circuit is not None else self._read_plans.get(key)
+        if plan is None and self._circuit is None:
             plan = self._read_plans[key] = self._read_plan(*key)
-        if isinstance(plan, tuple):  # a plan, or False: too many free nodes
+        if self._circuit is not None:  # off-states or switches: the augmented network
+            nodes = [self._node_of_meter[ch] for ch in channels]
+            out, r_th = self._circuit.read(self.conductances(), held, self.switches, nodes, loaded)
+        elif isinstance(plan, tuple):  # a plan, or False: too many free nodes
             out, r_th = self._dense_read(plan, held, loaded)
         else:  # too many free nodes for the dense path: a sparse Solver, kept while nothing changes
             idx = self.network.indices([self._node_of_meter[ch] for ch in channels])
@@ -322,7 +376,9 @@ class Breadboard:
 
     def describe(self) -> dict[str, Any]:
         """The part draw and settings, for the session header (truth the bench would not know)."""
-        return {
+        cfg = self._configured_release
+        out: dict[str, Any] = {} if cfg.ideal else {"release": cfg.to_dict()}
+        return out | {
             "settings": self.settings.to_dict(),
             "r_ab_ohm": [round(float(x), 3) for x in self.r_ab_ohm],
             "r_w_ohm": [round(float(x), 3) for x in self.r_w_ohm],

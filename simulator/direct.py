@@ -67,6 +67,25 @@ class DirectSources:
         self.board.drive({})
 
 
+class DirectSwitches:
+    """Switches role on the model: switch channel k is the switch of the node the rig's
+    release names for it; each change charges the switch part's switching time."""
+
+    def __init__(self, board: Breadboard) -> None:
+        self.board = board
+        self._node = {k: n for n, k in board.release.switches.items()}
+        self.n_switches = board.release.n_switches
+
+    def set_switches(self, closed: Mapping[int, bool]) -> None:
+        self.board.set_switches({self._node[int(k)]: bool(c) for k, c in closed.items()})
+        part = self.board.release.switch_part
+        if part is not None:
+            self.board.clock.charge(part.settle_s)
+
+    def open_switches(self) -> None:
+        self.board.reset_switches()
+
+
 class DirectMeter:
     """Meter role on the model: one scan of the configured channels per ``read``."""
 

@@ -1,9 +1,25 @@
-"""Emulated sources: the E36312A triple supply and the Keithley 2450 SMU."""
+"""Emulated sources: the E36312A triple supply and the Keithley 2450 SMU.
+
+Output-off behaviour (what an output that is off does to its node) is published to the
+breadboard model (:meth:`simulator.breadboard.Breadboard.set_off_resistance`):
+
+* E36312A: ``off_resistance_ohm`` (an instrument property, the rig file's key; ``inf``: the node
+  floats). Its predecessor's guide (Agilent E3631A User's Guide, ch. 4, OUTPut[:STATe]) says
+  a disabled output is "less than 0.6 volts of opposite polarity with no load and less than
+  60 mA of opposite direction with a short circuit": a low impedance to 0 V (≤ 0.6 V / 60 mA
+  = 10 Ω), not an open circuit.
+* Keithley 2450: ``:OUTP:SMOD`` — HIMP opens the output relay (the node floats; every output
+  off/on operates the relay: :attr:`Keithley2450Emulator.relay_operations`), NORM and ZERO
+  leave a 0 V voltage source on the terminals (2450 Reference Manual, section 2 "Output-off
+  state"; modelled as :data:`labnet.core.release.SMU_ZERO_OFF_OHM` to 0 V).
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from labnet.core.release import SMU_ZERO_OFF_OHM
 from simulator.scpi_core import ScpiEmulator, ScpiError, VisaTiming, need, number
 
 
@@ -27,6 +43,13 @@ class _SourceEmulator(ScpiEmulator):
         level, on = self.level, self.on
         self.bench.set_outputs(self.device, {n: level[ch] for ch, n in names.items() if on[ch]})
 
+    def _publish_off(self, ohm: float) -> None:
+        """Tell the model what every wired channel's output-off state is (Ω to 0 V)."""
+        for ch in self.max_v:
+            name = f"{self.prefix}.{ch}"
+            if name in self._wired_sources():
+                self.bench.model.set_off_resistance(name, ohm)
+
     def _wired_sources(self) -> frozenset[str]:
         """Source channels of the model's network (the network never changes: kept)."""
         w = self.__dict__.get("_wired")
@@ -48,8 +71,11 @@ class E36312AEmulator(_SourceEmulator):
     optional_roots = ("SOUR",)
     max_v = {1: 6.18, 2: 25.75, 3: 25.75}
 
-    def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None) -> None:
+    def __init__(self, bench: Any, device: str, prefix: str = "", timing: VisaTiming | None = None,
+                 off_resistance_ohm: float = math.inf) -> None:
         super().__init__(bench, device, prefix, timing)
+        self.off_resistance_ohm = float(off_resistance_ohm)
+        self._publish_off(self.off_resistance_ohm)
         self.rst()
         self.handlers.update({
             ("VOLT", False): self._volt,
@@ -142,6 +168,10 @@ class Keithley2450Emulator(_SourceEmulator):
             ("MEAS:CURR", True): lambda a, c: f"{self.currents([1])[0]:+.6E}",
         })
 
+    #: Output relay operations (HIMP off-state: the relay opens at every output off and closes
+    #: at every output on). The 2450 manual warns against HIMP for frequent switching.
+    relay_operations = 0
+
     def _set_lang(self, a: list[str], c: list[int] | None) -> None:
         need(a, 1)
         v = LANGUAGES.get(a[0].upper())
@@ -175,8 +205,9 @@ class Keithley2450Emulator(_SourceEmulator):
 
     def rst(self) -> None:
         self.range_v = 20.0
-        self.smod = "NORM"
+        self.smod = "NORM"  # the 2450's *RST off-state (2450 Reference Manual: smu.OFFMODE_NORMAL default)
         super().rst()
+        self._publish_off(SMU_ZERO_OFF_OHM)
 
     def _onoff(self, a: list[str]) -> bool:
         need(a, 1)
@@ -223,8 +254,14 @@ class Keithley2450Emulator(_SourceEmulator):
         s = a[0].upper()
         if s not in ("HIMP", "NORM", "ZERO", "GUAR"):
             raise ScpiError(-222)
+        if s == "GUAR":
+            raise ScpiError(-221, "Settings conflict; the guard off-state (a 0 A current source) is not emulated")
         self.smod = s
+        self._publish_off(math.inf if s == "HIMP" else SMU_ZERO_OFF_OHM)
 
     def _outp(self, a: list[str], c: list[int] | None) -> None:
-        self.on[1] = self._onoff(a)
+        on = self._onoff(a)
+        if on != self.on[1] and self.smod == "HIMP":
+            self.relay_operations += 1
+        self.on[1] = on
         self._publish()

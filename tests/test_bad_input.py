@@ -182,6 +182,67 @@ CASES = [
     Case("resume-not-a-session", argv=("resume", "{tmp}"), expect=("protocol.toml", "missing from the session folder")),
 ]
 
+# ---------------------------------------------------------------- release keys (labnet/config/release_file.py)
+#: a switch release on sim16's network: X9C parts take all 16 chip selects, so only the pin check
+#: fails it; the MCP4251 variant below is valid apart from the key each case breaks
+SWITCH = '\n[release]\nmethod = "switch"\nswitch_part = "ADG412"\nswitch_channels = { n3 = 0, n4 = 1 }\n'
+
+
+def mcp_switch(mutate: Callable[[str], str] = lambda t: t) -> Callable[[str], str]:
+    """sim16 on MCP4251-103 parts with the switch release, then ``mutate``."""
+
+    def f(text: str) -> str:
+        text = text.replace('model = "X9C103"', 'model = "MCP4251-103"').replace("code_max = 99", "code_max = 256")
+        return mutate(text.replace("[instruments.board]", SWITCH + "\n[instruments.board]", 1))
+
+    return f
+
+
+RELEASE_CASES = [
+    Case("release-method", rig=lambda t: t + '\n[release]\nmethod = "teleport"\n', expect=(R, "release.method", "one of")),
+    Case("release-unknown-key", rig=mcp_switch(sub('switch_part = "ADG412"', 'switch_part = "ADG412"\nswich = 1')),
+         expect=(R, "release.swich", "unknown key")),
+    Case("switch-part-unknown", rig=mcp_switch(sub('"ADG412"', '"ADG999"')), expect=(R, "release.switch_part", "one of")),
+    Case("switch-part-missing", rig=mcp_switch(sub('switch_part = "ADG412"\n', "")),
+         expect=(R, "release.switch_part", "missing")),
+    Case("switch-channels-missing", rig=mcp_switch(sub("switch_channels = { n3 = 0, n4 = 1 }\n", "")),
+         expect=(R, "release.switch_channels", "missing")),
+    Case("switch-channels-empty", rig=mcp_switch(sub("{ n3 = 0, n4 = 1 }", "{}")),
+         expect=(R, "release.switch_channels", "at least one")),
+    Case("switch-channel-negative", rig=mcp_switch(sub("n3 = 0,", "n3 = -1,")),
+         expect=(R, "release.switch_channels.n3", ">= 0")),
+    Case("switch-channel-above-8", rig=mcp_switch(sub("n3 = 0,", "n3 = 8,")),
+         expect=(R, "release.switch_channels.n3", "<= 7")),
+    Case("switch-channel-string", rig=mcp_switch(sub("n3 = 0,", 'n3 = "A0",')),
+         expect=(R, "release.switch_channels.n3", "integer")),
+    Case("switch-node-unknown", rig=mcp_switch(sub("n4 = 1 }", "n4 = 1, n42 = 2 }")),
+         expect=(R, "release.switch_channels.n42", "source channel")),
+    Case("switch-node-ground", rig=mcp_switch(sub("n4 = 1 }", "n4 = 1, n0 = 2 }")),
+         expect=(R, "release.switch_channels.n0", "source channel")),
+    Case("switch-channel-twice", rig=mcp_switch(sub("n4 = 1 }", "n4 = 0 }")),
+         expect=(R, "release.switch_channels", "used twice")),
+    Case("switch-output-missing", rig=mcp_switch(sub("{ n3 = 0, n4 = 1 }", "{ n3 = 0 }")),
+         expect=(R, "release.switch_channels", "every output needs a switch", "n4")),
+    Case("switch-pins-x9c", rig=lambda t: t.replace("[instruments.board]", SWITCH + "\n[instruments.board]", 1),
+         expect=(R, "release.switch_channels", "16 X9C chips", "18 chip-select pins", "has 16")),
+    Case("switch-keys-without-method", rig=lambda t: t + '\n[release]\nswitch_part = "ADG412"\n',
+         expect=(R, "release.switch_part", 'only with method = "switch"')),
+    Case("off-resistance-zero", rig=after_line('address = "TCPIP0::sim16::psu1', "off_resistance_ohm = 0.0"),
+         expect=(R, "instruments.sources.psu1.off_resistance_ohm", "> 0")),
+    Case("off-resistance-string", rig=after_line('address = "TCPIP0::sim16::psu1', 'off_resistance_ohm = "low"'),
+         expect=(R, "instruments.sources.psu1.off_resistance_ohm", "number")),
+    Case("off-resistance-inf", rig=after_line('address = "TCPIP0::sim16::psu2', "off_resistance_ohm = inf"),
+         expect=(R, "instruments.sources.psu2.off_resistance_ohm", "finite")),
+    Case("off-resistance-on-2450", rig=after_line('address = "TCPIP0::sim16::smu', "off_resistance_ohm = 10.0"),
+         expect=(R, "instruments.sources.smu.off_resistance_ohm", "off_state")),
+    Case("off-state-on-e36312a", rig=after_line('address = "TCPIP0::sim16::psu1', 'off_state = "HIMP"'),
+         expect=(R, "instruments.sources.psu1.off_state", "only for a Keithley2450")),
+    Case("off-state-unknown", rig=after_line('address = "TCPIP0::sim16::smu', 'off_state = "GUAR"'),
+         expect=(R, "instruments.sources.smu.off_state", "one of")),
+]
+CASES += RELEASE_CASES
+
+
 
 class Spy:
     """Records every way labnet could reach an instrument."""

@@ -60,18 +60,28 @@ def test_host_parser_ready_line_and_store(host_parser: Path):
     assert out.stderr.decode().split() == ["store", "2", "store", "3", "store", "4"]
 
 
-@pytest.mark.parametrize("family,max_code,power_up", [("X9C", 99, 49), ("MCP42", 256, 128)])
-def test_atmega328p_build_fits(tmp_path: Path, family: str, max_code: int, power_up: int):
+@pytest.mark.parametrize("family,max_code,power_up,extra", [("X9C", 99, 49, ()), ("MCP42", 256, 128, ()),
+                                                      ("MCP42", 256, 128, ("SWITCHES=4",)),
+                                                      ("X9C", 99, 49, ("CHANNELS=14", "SWITCHES=2"))])
+def test_atmega328p_build_fits(tmp_path: Path, family: str, max_code: int, power_up: int, extra: tuple[str, ...]):
     need("avr-gcc", "avr-size", apt="gcc-avr avr-libc binutils-avr", why="the ATmega328P firmware build")
     res = subprocess.run(["make", "-s", "-C", str(FW), f"BUILD={tmp_path}", f"FAMILY={family}", f"MAX_CODE={max_code}",
-                          f"POWER_UP_CODE={power_up}", "all", "size"], capture_output=True, text=True)
+                          f"POWER_UP_CODE={power_up}", *extra, "all", "size"], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
     m = re.search(r"flash (\d+) / 32768 bytes, RAM (\d+) / 2048 bytes", res.stdout)
     assert m, res.stdout
     flash, ram = int(m.group(1)), int(m.group(2))
     assert 0 < flash <= 32768 and 0 < ram <= 2048
     assert (tmp_path / "lndp.hex").read_text().startswith(":")
-    print(f"{family}: flash {flash} B, RAM {ram} B")
+    print(f"{family} {' '.join(extra)}: flash {flash} B, RAM {ram} B")
+
+
+def test_x9c_build_with_16_chips_refuses_a_switch(tmp_path: Path):
+    """16 X9C chips take every chip-select slot: SWITCHES=1 is a compile-time error, not a silent pin clash."""
+    need("avr-gcc", apt="gcc-avr avr-libc binutils-avr", why="the ATmega328P firmware build")
+    res = subprocess.run(["make", "-s", "-C", str(FW), f"BUILD={tmp_path}", "SWITCHES=1", "all"], capture_output=True,
+                         text=True)
+    assert res.returncode != 0 and "the switches take the chip-select pins" in res.stderr
 
 
 def _random_stream(seed: int, n: int, width: int) -> bytes:

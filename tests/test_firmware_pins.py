@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from simulator.mcu.wiring import WIRING, avr_pin
 
 FW = Path(__file__).resolve().parent.parent / "drivers" / "firmware"
@@ -59,3 +61,21 @@ def test_main_c_header_comment_names_the_same_pins():
     head = MAIN.split("*/", 1)[0]
     assert "D2..D13 then A0..A3, INC on A4, U/D on A5" in head
     assert "CS on D2..D9\n * then A0..A5" in head
+
+
+def test_switch_pins_follow_the_chip_selects_in_main_c_readme_and_wiring():
+    """Switch k is on chip-select slot N_CS + k (main.c hw_switch), as the README's switch table
+    and simulator/mcu/wiring.py say; main.c refuses a build whose chips + switches exceed the slots."""
+    assert "cs(N_CS + k, (uint8_t)((mask >> k) & 1))" in MAIN
+    assert "#if defined(FAMILY_X9C) && N_CS + SWITCHES > 16" in MAIN and "#if !defined(FAMILY_X9C) && N_CS + SWITCHES > 14" in MAIN
+    rows = re.findall(r"^\| `FAMILY=(\w+) CHANNELS=(\d+) SWITCHES=(\d+)` \| (.*) \|$", README, re.M)
+    assert len(rows) == 3
+    tables = _main_c_tables()
+    for fam, ch, sw, pins in rows:
+        n_chips = (int(ch) + 1) // 2 if fam == "MCP42" else int(ch)
+        got = [p.strip() for p in pins.split("|") if p.strip() != "—"]
+        assert list(WIRING[fam].switch_pins(n_chips, int(sw))) == got, fam
+        main = tables["X9C" if fam == "X9C" else "SPI"]
+        assert [avr_pin(p) for p in got] == main[n_chips:n_chips + int(sw)], fam
+    with pytest.raises(ValueError, match="chip-select"):
+        WIRING["X9C"].switch_pins(16, 1)

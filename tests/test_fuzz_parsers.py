@@ -22,8 +22,11 @@ from simulator.board import BoardConfig, BoardLogic
 FW = Path(__file__).resolve().parent.parent / "drivers" / "firmware"
 
 H2 = "[0-9A-F]{2}"
-#: request lines PROTOCOL.md allows (body before "*KK"), per code width
+#: request lines PROTOCOL.md allows (body before "*KK"), per code width; X (switches) only on a
+#: board with switches
 REQUEST = {w: re.compile(rf"^{H2} (I|Y|W {H2} (?:[0-9A-F]{{{w}}})+|R {H2} {H2}|S {H2} {H2} STORE)$") for w in (2, 3)}
+REQUEST_SW = {w: re.compile(rf"^{H2} (I|Y|W {H2} (?:[0-9A-F]{{{w}}})+|R {H2} {H2}|S {H2} {H2} STORE|X {H2})$")
+              for w in (2, 3)}
 REPLY_HEAD = re.compile(rf"^({H2}|--) (OK|ER) ")
 
 
@@ -51,7 +54,8 @@ def test_libfuzzer_on_the_firmware_parser_finds_nothing(tmp_path: Path):
 
 
 _TOKENS = st.sampled_from(["00", "01", "02", "0F", "10", "FF", "1A", "1a", "a1", "+1", "-1", " ", "  ", "I", "Y", "W",
-                           "R", "S", "STORE", "store", "080", "100", "0A0B", "63", "64", "x", "\r", "*"])
+                           "R", "S", "STORE", "store", "080", "100", "0A0B", "63", "64", "x", "X", "0F", "F0", "\r",
+                           "*"])
 
 
 @st.composite
@@ -60,15 +64,17 @@ def _lines(draw: st.DrawFn) -> bytes:
     seq = draw(st.sampled_from(["00", "01", "02", "03", "0a", "+1", "-1", " 1", "1 "]))
     body = seq + "".join(draw(st.lists(_TOKENS, max_size=8)))
     if draw(st.booleans()):
-        body = seq + " " + draw(st.sampled_from("IYWRSQ")) + "".join(draw(st.lists(_TOKENS, max_size=6)))
+        body = seq + " " + draw(st.sampled_from("IYWRSQX")) + "".join(draw(st.lists(_TOKENS, max_size=6)))
     return dp.seal(body)
 
 
-@pytest.mark.parametrize("family,n,mx,pu", [("X9C", 16, 99, 49), ("MCP42", 16, 256, 128)])
+@pytest.mark.parametrize("family,n,mx,pu,sw", [("X9C", 16, 99, 49, 0), ("MCP42", 16, 256, 128, 0),
+                                               ("MCP42", 16, 256, 128, 4), ("X9C", 14, 99, 49, 2)])
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(_lines(), min_size=1, max_size=12))
-def test_python_twin_accepts_only_protocol_lines(family: str, n: int, mx: int, pu: int, lines: list[bytes]):
-    twin = BoardLogic(BoardConfig(family, n, mx, pu))
+def test_python_twin_accepts_only_protocol_lines(family: str, n: int, mx: int, pu: int, sw: int, lines: list[bytes]):
+    twin = BoardLogic(BoardConfig(family, n, mx, pu, sw))
+    grammar = (REQUEST_SW if sw else REQUEST)[dp.code_width(mx)]
     sync = dp.request(0, "Y")
     assert twin.handle(sync[:-1]).startswith(b"00 OK Y")
     last_ok = b""
@@ -77,7 +83,10 @@ def test_python_twin_accepts_only_protocol_lines(family: str, n: int, mx: int, p
         assert REPLY_HEAD.match(reply.decode("ascii")), reply
         if b" OK " in reply and reply != last_ok:
             body = line.rstrip(b"\n").rsplit(b"*", 1)[0].rstrip(b"\r").decode("latin-1")
-            assert REQUEST[dp.code_width(mx)].match(body), f"accepted {line!r} -> {reply!r}"
+            assert grammar.match(body), f"accepted {line!r} -> {reply!r}"
+            if body[3:4] == "X":  # a switch mask within the board's switches, applied and repeated
+                assert int(body[5:7], 16) >> sw == 0 and twin.switches == int(body[5:7], 16), (line, reply)
+                assert reply.startswith(f"{body[:2]} OK X {body[5:7]}*".encode())
         if b" OK " in reply:
             last_ok = reply
 

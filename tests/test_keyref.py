@@ -52,7 +52,7 @@ def test_units_and_normalised_keys() -> None:
 
 def test_reference_covers_every_file_kind_with_defaults() -> None:
     doc = reference_path().read_text(encoding="utf-8")
-    for row in ("| `limits.max_edge_current_a` | number | A | 0.001 |", "| `rule.kind` | string |  | \"sign\" |",
+    for row in ("| `limits.max_edge_current_a` | number | A | 0.001 or 0.0025 |", "| `rule.kind` | string |  | \"sign\" |",
                 "| `calibration.scans` | integer |  | 2 |", "| `probe.samples` | integer |  | 200 |",
                 "| `base.steps` | integer |  | 4000 |", "| `simulator.meter_noise_v` | number | V | 2e-05 |",
                 "| `network.ground` | node name |  | required |"):

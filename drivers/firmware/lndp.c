@@ -103,6 +103,7 @@ static uint8_t error_reply(char *out, const char *seq, uint8_t code)
 void lndp_reset(lndp_t *p)
 {
     for (uint8_t i = 0; i < LNDP_MAX_CHANNELS; i++) p->codes[i] = p->cfg->power_up_code;
+    p->switches = 0;
     p->len = 0;
     p->overflow = 0;
     p->synced = 0;
@@ -225,6 +226,19 @@ static uint8_t execute(lndp_t *p, const char *seq, char cmd, const args_t *a, ch
         for (uint8_t ch = first; ch < first + n; ch++) puthex(&o, hw_read(ch, p->codes[ch]), w);
         return seal(&o);
     }
+    if (cmd == 'X') {
+        /* SS X MM: every switch at once, bit k = switch k closed; the reply repeats the mask */
+        if (a->count != 1 || a->n[0] != 2 || hexnum(a->s[0], 2) < 0) return error_reply(out, seq, LNDP_E_SYNTAX);
+        uint8_t mask = (uint8_t)hexnum(a->s[0], 2);
+        if (!p->cfg->n_switches) return error_reply(out, seq, LNDP_E_NOTSUP);
+        if (p->cfg->n_switches < 8 && (mask >> p->cfg->n_switches)) return error_reply(out, seq, LNDP_E_CHANNEL);
+        hw_switch(mask);
+        p->switches = mask;
+        put(&o, seq);
+        put(&o, " OK X ");
+        puthex(&o, mask, 2);
+        return seal(&o);
+    }
     return error_reply(out, seq, LNDP_E_UNKNOWN);
 }
 
@@ -262,6 +276,10 @@ static uint8_t handle(lndp_t *p, uint8_t overflow, char *out)
         putdec(&o, p->cfg->max_code);
         put(&o, p->cfg->readback ? " 1" : " 0");
         put(&o, p->cfg->nonvolatile ? " 1" : " 0");
+        if (p->cfg->n_switches) {
+            put(&o, " ");
+            putdec(&o, p->cfg->n_switches);
+        }
         return seal(&o);
     }
     if (cmd == 'Y') {

@@ -15,6 +15,7 @@
 #define LNDP_MAX_LINE 64     /* receive buffer and longest request line, '\n' included */
 #define LNDP_MAX_REPLY 64    /* longest reply line, '\n' included */
 #define LNDP_MAX_CHANNELS 16
+#define LNDP_MAX_SWITCHES 8  /* one byte of switch states (X command) */
 #define LNDP_FW_NAME "LNDP"
 #define LNDP_FW_VERSION "1.0"
 
@@ -30,11 +31,13 @@ typedef struct {
     uint16_t power_up_code;
     uint8_t readback;        /* the part's wiper register can be read */
     uint8_t nonvolatile;     /* the part can store its wiper (STORE) */
+    uint8_t n_switches;      /* analog switch channels (0: none; the I reply then has no field for them) */
 } lndp_config_t;
 
 typedef struct {
     const lndp_config_t *cfg;
     uint16_t codes[LNDP_MAX_CHANNELS];   /* the firmware's record of every wiper */
+    uint8_t switches;                    /* switch states, bit k = switch k closed (0 after reset) */
     char line[LNDP_MAX_LINE];
     uint8_t len;
     uint8_t overflow;
@@ -49,6 +52,7 @@ typedef struct {
 void hw_set(uint8_t ch, uint16_t from, uint16_t to);   /* move a wiper */
 uint16_t hw_read(uint8_t ch, uint16_t recorded);       /* readback (or the record) */
 void hw_store(uint8_t ch);                             /* store in non-volatile memory */
+void hw_switch(uint8_t mask);                          /* set every switch (bit k: switch k closed), settled on return */
 
 uint8_t lndp_crc8(const uint8_t *data, uint8_t n);
 void lndp_init(lndp_t *p, const lndp_config_t *cfg);

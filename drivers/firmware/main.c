@@ -15,6 +15,13 @@
  * X9C: CS of chip k on D2..D13 then A0..A3, INC on A4, U/D on A5. SPI parts: CS on D2..D9
  * then A0..A5, D11 MOSI, D12 MISO, D13 SCK (D10 is the SPI master's SS, an output).
  * See cs_port[]/cs_bit[].
+ *
+ * Analog switches (SWITCHES=n, default 0; drivers/PROTOCOL.md command X): switch k's control
+ * input is on the chip-select pin slot right after the digipots' (slot N_CS + k of
+ * cs_port[]/cs_bit[]), driven high to close an active-high switch (ADG412, Table 3 of its
+ * data sheet), low to open it; each control input has a 10 kOhm pull-down so the switch is
+ * open while the MCU is in reset. hw_switch waits SWITCH_SETTLE_US (>= the switch's tON/tOFF:
+ * ADG412 250 ns / 125 ns max) before the board acknowledges.
  */
 #include <avr/interrupt.h>
 #include <avr/io.h>
@@ -30,6 +37,13 @@
 #endif
 #ifndef POWER_UP_CODE
 #define POWER_UP_CODE 49
+#endif
+
+#ifndef SWITCHES
+#define SWITCHES 0
+#endif
+#ifndef SWITCH_SETTLE_US
+#define SWITCH_SETTLE_US 1
 #endif
 
 #if !defined(FAMILY_X9C) && !defined(FAMILY_MCP41) && !defined(FAMILY_MCP42)
@@ -62,6 +76,15 @@
 #if defined(FAMILY_X9C) && N_CS > 16
 #error "X9C: at most 16 chip selects"
 #endif
+#if SWITCHES > LNDP_MAX_SWITCHES
+#error "at most 8 switches"
+#endif
+#if defined(FAMILY_X9C) && N_CS + SWITCHES > 16
+#error "X9C: the switches take the chip-select pins after the digipots' (16 in all): fewer CHANNELS or SWITCHES"
+#endif
+#if !defined(FAMILY_X9C) && N_CS + SWITCHES > 14
+#error "SPI parts: the switches take the chip-select pins after the digipots' (14 in all): fewer CHANNELS or SWITCHES"
+#endif
 
 /* chip-select pins, in channel (chip) order */
 #if defined(FAMILY_X9C)
@@ -82,6 +105,27 @@ static void cs(uint8_t chip, uint8_t level)
 {
     if (level) *cs_port[chip] |= (uint8_t)(1 << cs_bit[chip]);
     else *cs_port[chip] &= (uint8_t)~(1 << cs_bit[chip]);
+}
+
+/* ---------------------------------------------------------------- analog switches */
+static void switches_init(void)
+{
+#if SWITCHES > 0
+    for (uint8_t k = 0; k < SWITCHES; k++) {
+        cs(N_CS + k, 0); /* open */
+        *ddr_of(cs_port[N_CS + k]) |= (uint8_t)(1 << cs_bit[N_CS + k]);
+    }
+#endif
+}
+
+void hw_switch(uint8_t mask)
+{
+#if SWITCHES > 0
+    for (uint8_t k = 0; k < SWITCHES; k++) cs(N_CS + k, (uint8_t)((mask >> k) & 1));
+    _delay_us(SWITCH_SETTLE_US);
+#else
+    (void)mask; /* no switches: the parser answers NOTSUP before calling this */
+#endif
 }
 
 /* ---------------------------------------------------------------- UART */
@@ -240,12 +284,13 @@ static void hw_init(void)
 }
 #endif
 
-static const lndp_config_t config = {FAMILY, CHANNELS, MAX_CODE, POWER_UP_CODE, READBACK, NONVOLATILE};
+static const lndp_config_t config = {FAMILY, CHANNELS, MAX_CODE, POWER_UP_CODE, READBACK, NONVOLATILE, SWITCHES};
 static lndp_t proto;
 
 int main(void)
 {
     static char out[LNDP_MAX_REPLY + 1];
+    switches_init();
     hw_init();
     lndp_init(&proto, &config);
     uart_init();

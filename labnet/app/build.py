@@ -30,7 +30,7 @@ from labnet.core.network import Network
 from labnet.core.nonideal import SimSettings
 from simulator.bench import SimBench, get_bench, register
 from simulator.breadboard import Breadboard
-from simulator.direct import DirectDigipots, DirectMeter, DirectSources
+from simulator.direct import DirectDigipots, DirectMeter, DirectSources, DirectSwitches
 from simulator.timing import Counters, report, snapshot
 from simulator.visa import library
 
@@ -50,7 +50,9 @@ def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | 
         settings = dict(spec.sim)
         if "seed" not in settings and sim_seed is not None:
             settings["seed"] = sim_seed
-        board = Breadboard(spec.network, spec.part, SimSettings(**settings), noise_seed=sim_seed)
+        board = Breadboard(spec.network, spec.part, SimSettings(**settings), noise_seed=sim_seed,
+                           release=spec.release)
+        switches = DirectSwitches(board) if spec.release.switches else None
         return Rig(
             net,
             spec.part,
@@ -61,7 +63,9 @@ def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | 
             clock=board.clock,
             name=spec.name,
             simulated=True,
-            extra={"simulator": board.describe()},
+            extra={"simulator": board.describe(), **_release_extra(spec)},
+            switches=switches,
+            switch_channels=spec.release.switches or None,
         )
     raise ConfigError(str(spec.path), "rig.kind", f"rig kind {spec.kind!r} needs the instrument drivers (not available)")
 
@@ -70,7 +74,13 @@ def _model(spec: RigSpec, sim_seed: int | None) -> Any:
     settings = dict(spec.sim)
     if "seed" not in settings and sim_seed is not None:
         settings["seed"] = sim_seed
-    return Breadboard(spec.network, spec.part, SimSettings(**settings), noise_seed=sim_seed)
+    return Breadboard(spec.network, spec.part, SimSettings(**settings), noise_seed=sim_seed, release=spec.release)
+
+
+def _release_extra(spec: RigSpec) -> dict[str, Any]:
+    """The session header's ``release`` entry: only for a rig that is not the ideal output-off one."""
+    r = spec.release
+    return {} if r.method == "output_off" and r.ideal else {"release": r.to_dict()}
 
 
 def _sim_host(spec: RigSpec) -> str:
@@ -98,7 +108,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
     """Real drivers on real pyserial / pyvisa objects; beneath them the bench or the emulators."""
     ins = spec.instruments
     assert ins is not None
-    extra: dict[str, Any] = {"transport": "wire"}
+    extra: dict[str, Any] = {"transport": "wire", **_release_extra(spec)}
     clock: Any = WallClock()
     if spec.simulated:
         host = _sim_host(spec)
@@ -107,7 +117,9 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         devices = {"meter": (ins.meter, "")} | {p: (s, p) for p, s in ins.sources.items()}
         for _, (v, prefix) in devices.items():
             device = rname.parse_resource_name(v.resource).lan_device_name  # type: ignore[attr-defined]  # a TCPIP INSTR name
-            options = {"mains_hz": spec.mains_hz} if v is ins.meter else {}
+            options: dict[str, Any] = {"mains_hz": spec.mains_hz} if v is ins.meter else {}
+            if "off_resistance_ohm" in v.options:  # the E36312A's output-off state (labnet.config.release_file)
+                options["off_resistance_ohm"] = v.options["off_resistance_ohm"]
             bench.add_instrument(device, v.model, prefix, **options)
         clock = model.clock
         extra["simulator"] = model.describe()
@@ -142,6 +154,9 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         if hasattr(port, "firmware_info"):  # simavr://: the firmware binary (its build hash) in the loop
             extra["firmware"] = port.firmware_info()
         need = max(net.edge_channels) + 1
+        if board.n_switches < spec.release.n_switches:
+            raise ConfigError(str(spec.path), "release.switch_channels", f"the board reports {board.n_switches} "
+                              f"switches; the rig needs {spec.release.n_switches}")
         if board.n_channels < need or board.max_code != spec.part.max_code:
             raise ConfigError(str(spec.path), "parts.model", f"the board reports {board.n_channels} channels, max code "
                               f"{board.max_code}; the rig needs {need} channels of {spec.part.name} (max code "
@@ -155,7 +170,8 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         for p, v in ins.sources.items():
             cls = E36312A if v.model == "E36312A" else Keithley2450
             limits = {ch: spec.limits.channel_limit(f"{p}.{ch}") for ch in SOURCES[v.model].channels}
-            drivers[p] = cls(resource(v, f"instruments.sources.{p}.address"), max_v=limits,
+            smod = {"off_state": v.options["off_state"]} if v.model == "Keithley2450" else {}
+            drivers[p] = cls(resource(v, f"instruments.sources.{p}.address"), max_v=limits, **smod,
                              current_limit_a=v.options["current_limit_a"],
                              label=f"source {p} ({v.model})", retries=v.options["retries"],
                              sleep=clock.sleep, on_event=pending)
@@ -169,7 +185,8 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
                 pass
         raise
     return Rig(net, spec.part, board, sources, meter, spec.limits, clock=clock, name=spec.name,
-               simulated=spec.simulated, extra=extra)
+               simulated=spec.simulated, extra=extra, switches=board if spec.release.switches else None,
+               switch_channels=spec.release.switches or None)
 
 
 def dry_run_spec(spec: RigSpec) -> RigSpec:

@@ -133,6 +133,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             spec = load_rig(f)
             print(f"{f}: ok (rig {spec.name!r}, {spec.kind}, {spec.network.n_nodes} nodes, "
                   f"{spec.network.n_edges} edges, part {spec.part.name})")
+            for w in spec.warnings:  # (also logged by load_rig)
+                print(f"  warning: {w}")
         elif _protocol_kind(f) in ("calibrate", "probe"):
             from labnet.config.calibrate_file import load_calibrate_protocol
             from labnet.config.probe_file import load_probe_protocol
@@ -144,6 +146,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             proto = load_protocol(f)
             print(f"{f}: ok (protocol {proto.name!r}, {proto.kind}, rig {proto.rig.name!r}, "
                   f"{proto.train.steps} steps)")
+            for w in proto.rig.warnings:
+                print(f"  warning: {w}")
     return EXIT_OK
 
 

@@ -20,7 +20,8 @@ import numpy as np
 
 from labnet.bench.clock import WallClock
 from labnet.bench.limits import LimitChecks, Limits
-from labnet.bench.roles import Clock, CurrentSensing, Digipots, Meter, Sources
+from labnet.bench.release import SwitchRelease
+from labnet.bench.roles import Clock, CurrentSensing, Digipots, Meter, Sources, Switches
 from labnet.core.conductance import ConductanceModel, PartModel
 from labnet.core.errors import InstrumentError, LimitError
 from labnet.core.network import Network
@@ -50,6 +51,11 @@ class Rig(LimitChecks):
         The rig's name (from its file).
     simulated : bool
         True when the instruments are emulated (dry run).
+    switches : Switches, optional
+        Analog switches between sources and clamped nodes (``[release] method = "switch"``).
+    switch_channels : mapping node -> int, optional
+        The switch channel of each switched node; with them a node is released by opening its
+        switch (the source stays on behind it), without them by its source's output-off.
     """
 
     def __init__(
@@ -66,6 +72,8 @@ class Rig(LimitChecks):
         name: str = "rig",
         simulated: bool = False,
         extra: Mapping[str, Any] | None = None,
+        switches: Switches | None = None,
+        switch_channels: Mapping[str, int] | None = None,
     ) -> None:
         self.network = network
         self.part = part
@@ -78,6 +86,11 @@ class Rig(LimitChecks):
         self.name = name
         self.simulated = simulated
         self.extra = dict(extra or {})
+        self.release: SwitchRelease | None = None
+        if switch_channels:
+            if switches is None:
+                raise ValueError("switch_channels given without a Switches role")
+            self.release = SwitchRelease(switches, switch_channels)
         self._codes: np.ndarray | None = None
         self._held: dict[str, float] = {}
         self._metered = [n for n in network.nodes if n in network.meter_channels]
@@ -105,6 +118,8 @@ class Rig(LimitChecks):
     def open(self) -> Rig:
         """Put sources in the safe state, configure the meter, learn the present codes."""
         self.sources.safe_state()
+        if self.release is not None:
+            self.release.open_all()
         self.meter.configure([self.network.meter_channels[n] for n in self._metered])
         self._set_record(np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64))
         self.is_open = True
@@ -134,7 +149,11 @@ class Rig(LimitChecks):
                 raise
 
     def safe_state(self) -> None:
-        """Sources to 0 V, outputs off.
+        """Every analog switch open, sources to 0 V, outputs off.
+
+        The switches are opened first (the nodes are disconnected before the sources move);
+        a failure to open them does not keep the sources from their safe state (it is raised
+        after, and the attempt counts as failed).
 
         Tried ``safe_state_attempts`` times with a growing back-off (a supply that just
         dropped off the bus may come back); every failed attempt is logged; the last error is
@@ -144,7 +163,15 @@ class Rig(LimitChecks):
         last: Exception | None = None
         for attempt in range(1, self.safe_state_attempts + 1):
             try:
+                switch_error: Exception | None = None
+                if self.release is not None:
+                    try:
+                        self.release.open_all()
+                    except Exception as exc:  # noqa: BLE001 - the sources must still go safe
+                        switch_error = exc
                 self.sources.safe_state()
+                if switch_error is not None:
+                    raise switch_error
                 if attempt > 1:
                     log.warning("safe state reached on attempt %d", attempt,
                                 extra={"event": "recovery", "fields": {"action": "safe_state", "attempt": attempt}})
@@ -242,10 +269,17 @@ class Rig(LimitChecks):
 
     # ------------------------------------------------------------------ sources
     def apply(self, held: Mapping[str, float]) -> None:
-        """Drive the given nodes (node -> V) and float every other source node."""
+        """Drive the given nodes (node -> V) and release every other source node: by opening
+        its switch (switched nodes) or turning its source's output off."""
         held = {str(n): float(v) for n, v in held.items()}
         self._refuse_unsafe(held)
-        self.sources.apply({self.network.source_channels[n]: v for n, v in held.items()})
+        pattern = held
+        if self.release is not None:  # release by switch: open first, the source stays on behind it
+            self.release.open_released(held)
+            pattern = self.release.source_pattern(held)
+        self.sources.apply({self.network.source_channels[n]: v for n, v in pattern.items()})
+        if self.release is not None:
+            self.release.close_held(held)
         self._held = held
 
     @property

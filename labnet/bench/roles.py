@@ -49,6 +49,21 @@ class Sources(Protocol):
 
 
 @runtime_checkable
+class Switches(Protocol):
+    """Analog switches between sources and the nodes they clamp (the digipot board's ``X``
+    command): a closed switch connects its node to the source behind it."""
+
+    n_switches: int
+
+    def set_switches(self, closed: Mapping[int, bool]) -> None:
+        """Close (True) or open (False) the given switch channels; the others keep their state.
+        Returns once the switches have settled."""
+
+    def open_switches(self) -> None:
+        """Every switch open (the safe state). Must work even after earlier errors."""
+
+
+@runtime_checkable
 class CurrentSensing(Protocol):
     """Sources that also measure the current they deliver (SMUs, most bench supplies)."""
 

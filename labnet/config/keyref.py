@@ -71,8 +71,10 @@ class Entry:
 
 def normalise(key: str) -> str:
     """``axis[2].grid.demand[0]`` -> ``axis[].grid.demand[]``: one entry for every list item; the
-    rig's own instrument names (``instruments.sources.psu1``) -> ``instruments.sources.<name>``."""
+    rig's own instrument names (``instruments.sources.psu1``) -> ``instruments.sources.<name>``,
+    its node names in ``release.switch_channels`` -> ``release.switch_channels.<node>``."""
     key = re.sub(r"\[\d+\]", "[]", key)
+    key = re.sub(r"^release\.switch_channels\.[^.]+$", "release.switch_channels.<node>", key)
     return re.sub(r"^instruments\.sources\.[^.]+", "instruments.sources.<name>", key)
 
 

@@ -23,6 +23,9 @@ A training protocol::
     alpha = 1e-3                # S/V²
     deadband_siemens = 0.0      # S: |Δk| below it moves no tap (sign rule)
     max_taps = 4
+    formula = "coupled"         # coupled | power_efficient: Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²]
+    power_lambda = 0.0          # λ of the power-efficient rule, 0..1
+    update_probability = 1.0    # desynchronous updates: each edge moves with this probability
 
     [train]
     steps = 300
@@ -47,7 +50,7 @@ from labnet.config.schema import Table, default, read_toml
 from labnet.config.shipped import default_rig_path
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network
-from labnet.core.rules import RULE_KINDS, Rule
+from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
 from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
 from labnet.experiments.settings import TrainSettings
 
@@ -154,7 +157,12 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         alpha=rt.float("alpha", rd("alpha"), lo=0.0, lo_open=True),
         deadband_siemens=rt.float("deadband_siemens", rd("deadband_siemens"), lo=0.0),
         max_taps=rt.int("max_taps", rd("max_taps"), lo=1, hi=rig_spec.part.max_code),
+        formula=rt.str("formula", rd("formula"), choices=RULE_FORMULAS),
+        power_lambda=rt.float("power_lambda", rd("power_lambda"), lo=0.0, hi=1.0),
+        update_probability=rt.float("update_probability", rd("update_probability"), lo=0.0, hi=1.0, lo_open=True),
     )
+    if rule.power_lambda and rule.formula != "power_efficient":
+        raise rt.error("power_lambda", 'only used with formula = "power_efficient"')
     rt.finish()
     tt = top.table("train")
 

@@ -70,10 +70,17 @@ A rig file::
     current_limit_a = 0.01
     retries = 3                 # optional: repetitions of an unverified setpoint (error in the
                                 # queue, timeout, garbled reply) before the run stops
+    off_resistance_ohm = 10.0   # optional (E36312A): its output-off state's resistance to 0 V
+                                # (omitted: the node floats); Keithley2450: off_state = "HIMP"
+                                # (default), "NORM" or "ZERO"
+
+    [release]                   # optional: method = "output_off" (default) or "switch" with
+                                # switch_part and switch_channels (labnet.config.release_file)
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -81,11 +88,15 @@ from typing import Any
 
 from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, MAINS_HZ, MAINS_HZ_DEFAULT, METERS, SOURCES
 from labnet.bench.rig import Limits
+from labnet.config.release_file import load_release, source_off_keys
 from labnet.config.schema import Table, read_toml
 from labnet.core.errors import ConfigError
 from labnet.core.network import NETWORK_KEYS, Network
 from labnet.core.nonideal import SimSettings
 from labnet.core.parts import PartSpec, get_part
+from labnet.core.release import Release
+
+log = logging.getLogger("labnet.config.rigfile")
 
 RIG_KINDS = ("simulator", "bench")
 RIG_TRANSPORTS = ("wire", "direct")
@@ -161,6 +172,10 @@ class RigSpec:
     instruments: InstrumentsSpec | None = None
     text: str = ""
     transport: str = "direct"
+    #: how clamped outputs are released and each source's off-state (``[release]``, labnet.config.release_file)
+    release: Release = field(default_factory=Release)
+    #: things validation found worth saying that are not errors (one line each, naming the file and key)
+    warnings: list[str] = field(default_factory=list)
     mains_hz: int = MAINS_HZ_DEFAULT
 
     @property
@@ -240,7 +255,11 @@ def load_rig(path: str | Path) -> RigSpec:
         raise ConfigError(f, "rig.transport", "\"direct\" (no wire) exists only for simulated rigs")
     if kind == "simulator" and not top.has("simulator") and transport == "wire":
         raise ConfigError(f, "simulator", "missing required table (simulated instruments need the breadboard model)")
+    warnings: list[str] = []
+    release = load_release(top, network, part, None if instruments is None else instruments.sources, warnings)
     top.finish()
+    for w in warnings:
+        log.warning("%s", w)
     return RigSpec(
         path=p,
         name=name,
@@ -253,6 +272,8 @@ def load_rig(path: str | Path) -> RigSpec:
         instruments=instruments,
         text=p.read_text(encoding="utf-8"),
         transport=transport,
+        release=release,
+        warnings=warnings,
         mains_hz=mains_hz,
     )
 
@@ -298,7 +319,7 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
         sources[prefix] = VisaSpec(model, _address(s), {
             "current_limit_a": s.float("current_limit_a", SOURCE_CURRENT_LIMIT_A, lo=0.0,
                                        hi=SOURCES[model].max_current_limit_a, lo_open=True),
-            "retries": s.int("retries", SCPI_RETRIES, lo=0, hi=SCPI_RETRIES_MAX)})
+            "retries": s.int("retries", SCPI_RETRIES, lo=0, hi=SCPI_RETRIES_MAX), **source_off_keys(s, model)})
         s.finish()
     st.finish()
     t.finish()

@@ -96,6 +96,9 @@ CATALOG: dict[str, PartSpec] = {
         _p("MCP4131-103", 129, 10e3, 75.0, 0.20, True, False, "spi", 2.5e-3, 150.0, 64),
         _p("MCP4151-103", 257, 10e3, 75.0, 0.20, True, False, "spi", 2.5e-3, 150.0, 128),
         _p("MCP4151-503", 257, 50e3, 75.0, 0.20, True, False, "spi", 2.5e-3, 150.0, 128),
+        # MCP4251-103: the two-wiper MCP4251 (DS22060B covers MCP413X/415X/423X/425X: same
+        # RAB tolerance, wiper resistance, current and tempco as the MCP4151)
+        _p("MCP4251-103", 257, 10e3, 75.0, 0.20, True, False, "spi", 2.5e-3, 150.0, 128),
         _p("AD5206-10", 256, 10e3, 45.0, 0.30, False, False, "spi", 5e-3, 700.0, 128),
         _p("AD5272-20", 1024, 20e3, 35.0, 0.01, True, True, "i2c", 3e-3, 5.0, 512),
         _p("AD5274-20", 256, 20e3, 35.0, 0.01, True, True, "i2c", 3e-3, 5.0, 128),

@@ -8,6 +8,16 @@ Coupled learning (Stern et al., PRX 11, 021045, 2021):
 
     Δk_j = (α/η) [ (ΔV_j^F)² − (ΔV_j^C)² ]          (S)
 
+The power-efficient variant (Stern, Dillavou, Jayaraman, Durian & Liu, "Training self-learning
+circuits for power-efficient solutions", APL Mach. Learn. 2, 016114, 2024) adds a penalty on the
+free state's dissipation, weight λ (0 ≤ λ ≤ 1; λ = 0 is coupled learning):
+
+    Δk_j = (α/η) [ (1 − λ) (ΔV_j^F)² − (ΔV_j^C)² ]
+
+Desynchronous updates (Wycoff, Dillavou, Stern, Liu & Durian, "Desynchronous learning in a
+physics-driven learning network", J. Chem. Phys. 156, 144903, 2022): at each step every edge
+applies its update with probability p, independently of the others (p = 1: all at once).
+
 On a digipot the change is quantised to whole taps. Conductance falls as the code rises
 (R = D/N·R_AB + R_W), so the tap step has the sign of Δk / (dk/dD).
 """
@@ -34,6 +44,22 @@ def coupled_learning(dv_free: np.ndarray, dv_clamped: np.ndarray, *, alpha: floa
     """
     g = (np.asarray(dv_free) ** 2 - np.asarray(dv_clamped) ** 2) * (alpha / eta)
     return g.mean(axis=-1) if g.ndim > 1 else g
+
+
+def power_efficient(dv_free: np.ndarray, dv_clamped: np.ndarray, *, alpha: float, eta: float,
+                    lam: float) -> np.ndarray:
+    """Power-efficient coupled learning Δk (S): (α/η)[(1 − λ)(ΔV^F)² − (ΔV^C)²], same shapes as
+    :func:`coupled_learning` (a trailing batch axis is averaged). ``lam`` λ in [0, 1]."""
+    g = ((1.0 - lam) * np.asarray(dv_free) ** 2 - np.asarray(dv_clamped) ** 2) * (alpha / eta)
+    return g.mean(axis=-1) if g.ndim > 1 else g
+
+
+def desynchronise(step: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Keep each edge's update with probability ``p`` (independent draws), zero elsewhere; shape of
+    ``step``. ``p = 1`` returns ``step`` unchanged and draws nothing."""
+    if p >= 1.0:
+        return step
+    return np.where(rng.random(np.shape(step)) < p, step, 0).astype(np.asarray(step).dtype)
 
 
 def clip_conductance(k: np.ndarray, k_min: np.ndarray | float, k_max: np.ndarray | float) -> np.ndarray:
@@ -82,6 +108,8 @@ def apply_step(codes: np.ndarray, step: np.ndarray, code_min: int, code_max: int
 
 
 RULE_KINDS = ("sign", "stochastic", "coupled")
+#: What Δk is computed from: coupled learning, or its power-efficient variant.
+RULE_FORMULAS = ("coupled", "power_efficient")
 
 
 @dataclass(frozen=True)
@@ -101,6 +129,12 @@ class Rule:
         Dead band of the sign rule (S).
     max_taps : int
         Largest tap step per update.
+    formula : {"coupled", "power_efficient"}
+        Δk of coupled learning, or of its power-efficient variant with weight ``power_lambda``.
+    power_lambda : float
+        λ of the power-efficient rule (0 ≤ λ ≤ 1).
+    update_probability : float
+        Desynchronous updates: each edge applies its tap change with this probability per step.
     """
 
     kind: str = "sign"
@@ -108,15 +142,23 @@ class Rule:
     alpha: float = 1e-3
     deadband_siemens: float = 0.0
     max_taps: int = 4
+    formula: str = "coupled"
+    power_lambda: float = 0.0
+    update_probability: float = 1.0
 
     def dk(self, dv_free: np.ndarray, dv_clamped: np.ndarray) -> np.ndarray:
-        """Δk (S) per edge for this rule's α and η."""
+        """Δk (S) per edge for this rule's formula, α and η."""
+        if self.formula == "power_efficient":
+            return power_efficient(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta, lam=self.power_lambda)
         return coupled_learning(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta)
 
     def step(self, dk: np.ndarray, slope: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Integer tap changes, shape (E,), realising Δk on parts with local slope dk/dD."""
+        """Integer tap changes, shape (E,), realising Δk on parts with local slope dk/dD (each kept
+        with probability ``update_probability``)."""
         if self.kind == "sign":
-            return sign_step(dk, slope, deadband=self.deadband_siemens)
-        if self.kind == "stochastic":
-            return stochastic_step(dk, slope, rng, max_taps=self.max_taps)
-        return nearest_step(dk, slope, max_taps=self.max_taps)
+            taps = sign_step(dk, slope, deadband=self.deadband_siemens)
+        elif self.kind == "stochastic":
+            taps = stochastic_step(dk, slope, rng, max_taps=self.max_taps)
+        else:
+            taps = nearest_step(dk, slope, max_taps=self.max_taps)
+        return desynchronise(taps, self.update_probability, rng)

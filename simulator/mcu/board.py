@@ -53,7 +53,10 @@ class McuBoard:
         self.model = model
         self.clock = model.clock
         fam = family or family_for(part)
-        self.firmware = firmware or build_firmware(fam, channels, part.max_code, part.power_up_code)
+        release = getattr(model, "release", None)
+        n_sw = release.n_switches if release is not None else 0
+        self.firmware = firmware or build_firmware(fam, channels, part.max_code, part.power_up_code, switches=n_sw)
+        self._switch_node = {k: n for n, k in release.switches.items()} if release is not None else {}
         self.mcu = McuProcess(self.firmware)
         self.usb_rtt_s = usb_rtt_s
         self.boot_s = boot_s
@@ -79,6 +82,10 @@ class McuBoard:
                 e = self._edge.get(ch)
                 if e is not None:
                     self.model.set_code(e, code)
+            elif ev.kind == "SWITCH":  # an analog switch's control pin changed (switches.c)
+                node = self._switch_node.get(int(ev.fields[0]))
+                if node is not None:
+                    self.model.set_switches({node: ev.fields[1] == "1"})
             elif ev.kind == "STORE":
                 self.stores.append((int(ev.fields[0]), int(ev.fields[1])))
             elif ev.kind == "RESET":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-HARNESS_SOURCES = ("lndp_mcu.c", "parts.c", "parts.h")
+HARNESS_SOURCES = ("lndp_mcu.c", "parts.c", "switches.c", "parts.h", "switches.h")
 FIRMWARE_SOURCES = ("main.c", "lndp.c", "lndp.h", "Makefile")
 
 
@@ -68,7 +68,7 @@ def build_harness() -> Path:
         return exe
     tmp = exe.with_suffix(f".tmp{os.getpid()}")
     cmd = ["cc", "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-o", str(tmp),
-           str(srcs[0]), str(srcs[1]), *flags.stdout.split(), "-lelf"]
+           *(str(p) for p in srcs if p.suffix == ".c"), *flags.stdout.split(), "-lelf"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise BuildError(f"harness build failed: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
@@ -85,6 +85,7 @@ class FirmwareBuild:
     channels: int
     max_code: int
     power_up_code: int
+    switches: int = 0
 
     @property
     def sha256(self) -> str:
@@ -93,17 +94,17 @@ class FirmwareBuild:
 
 
 def build_firmware(family: str, channels: int, max_code: int, power_up_code: int,
-                   source: Path | None = None) -> FirmwareBuild:
+                   source: Path | None = None, switches: int = 0) -> FirmwareBuild:
     """``make -C <source> FAMILY=... all`` into the cache (``source`` defaults to drivers/firmware;
-    a test points it at a copy holding other code)."""
+    a test points it at a copy holding other code; ``switches``: analog switch channels)."""
     src = firmware_dir() if source is None else Path(source)
-    cfg = f"{family}-{channels}-{max_code}-{power_up_code}"
+    cfg = f"{family}-{channels}-{max_code}-{power_up_code}" + (f"-sw{switches}" if switches else "")
     build = cache_dir() / f"fw-{cfg}-{_digest([src / n for n in FIRMWARE_SOURCES], cfg)}"
     elf = build / "lndp.elf"
     if not elf.exists():
         tmp = build.with_name(build.name + f".tmp{os.getpid()}")
         cmd = ["make", "-s", "-C", str(src), f"BUILD={tmp}", f"FAMILY={family}", f"CHANNELS={channels}",
-               f"MAX_CODE={max_code}", f"POWER_UP_CODE={power_up_code}", "all"]
+               f"MAX_CODE={max_code}", f"POWER_UP_CODE={power_up_code}", f"SWITCHES={switches}", "all"]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             raise BuildError(f"firmware build failed: {' '.join(cmd)}\n{r.stdout}{r.stderr}")
@@ -111,4 +112,4 @@ def build_firmware(family: str, channels: int, max_code: int, power_up_code: int
             os.replace(tmp, build)
         except OSError:  # another process built it meanwhile
             shutil.rmtree(tmp, ignore_errors=True)
-    return FirmwareBuild(elf, family, channels, max_code, power_up_code)
+    return FirmwareBuild(elf, family, channels, max_code, power_up_code, switches)

@@ -46,7 +46,7 @@ class TimingCheck:
 
 @dataclass(frozen=True)
 class McuEvent:
-    """A side-channel line: ``kind`` WIPER/STORE/RESET/ERR, ``fields`` the rest split on spaces."""
+    """A side-channel line: ``kind`` WIPER/STORE/SWITCH/RESET/ERR, ``fields`` the rest split on spaces."""
 
     kind: str
     fields: tuple[str, ...]
@@ -74,7 +74,7 @@ class McuProcess:
         stored = firmware.power_up_code if stored_code is None else stored_code
         exe = build_harness()
         args = [str(exe), str(firmware.elf), fam, str(firmware.channels), str(firmware.max_code), str(stored),
-                *wiring.harness_args(n_chips(fam, firmware.channels))]
+                *wiring.harness_args(n_chips(fam, firmware.channels), firmware.switches)]
         self.log_path = Path(exe).with_name(f"lndp_mcu-{id(self):x}.log")
         self._log: IO[bytes] = open(self.log_path, "wb")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,

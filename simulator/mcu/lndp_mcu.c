@@ -48,6 +48,7 @@
 #include <sim_elf.h>
 
 #include "parts.h"
+#include "switches.h"
 
 #define F_CPU 16000000UL
 #define HOST_BYTE_CYCLES ((avr_cycle_count_t)(F_CPU * 10ULL / 115200ULL)) /* 8N1 at 115200 */
@@ -110,6 +111,7 @@ static void uart_out(avr_irq_t *irq, uint32_t value, void *param)
     (void)param;
     uint8_t b = (uint8_t)value;
     last_tx = avr->cycle;
+    switches_tx();
     if (b == '\n') nl_out++;
     if (port_open) {
         ssize_t r;
@@ -144,6 +146,7 @@ static void mcu_reset(void)
     nl_out = 0;
     tcflush(master, TCIOFLUSH);
     parts_mcu_reset();
+    switches_reset();
     side_line("RESET %llu", (unsigned long long)avr->cycle);
 }
 
@@ -152,7 +155,9 @@ static void pin_changed(avr_irq_t *irq, uint32_t value, void *param)
 {
     (void)irq;
     intptr_t id = (intptr_t)param;
-    parts_pin((char)('A' + (id >> 3)), (int)(id & 7), (int)(value & 1));
+    char port = (char)('A' + (id >> 3));
+    if (switches_pin(port, (int)(id & 7), (int)(value & 1))) return;
+    parts_pin(port, (int)(id & 7), (int)(value & 1));
 }
 
 static void spdr_written(avr_t *a, avr_io_addr_t addr, uint8_t v, void *param)
@@ -177,6 +182,7 @@ static void control(const char *line)
         side_line("PONG %s %llu %lld", line + 5, (unsigned long long)avr->cycle, busy_ns);
     } else if (!strncmp(line, "STATS", 5)) {
         parts_stats();
+        switches_stats();
     } else if (!strncmp(line, "DTR", 3)) {
         explicit_dtr = 1;
         port_open = 1;
@@ -185,9 +191,11 @@ static void control(const char *line)
         explicit_dtr = 1;
     } else if (!strncmp(line, "POWER", 5)) {
         parts_power_up();
+        switches_reset();
         mcu_reset();
     } else if (!strncmp(line, "QUIT", 4)) {
         parts_stats();
+        switches_stats();
         side_line("BYE");
         exit(0);
     }
@@ -255,7 +263,7 @@ static long long wall_ns(void)
 int main(int argc, char **argv)
 {
     if (argc < 7) {
-        fprintf(stderr, "usage: %s FW.elf FAMILY N MAX_CODE STORED_CODE CS_PINS [INC UD]\n", argv[0]);
+        fprintf(stderr, "usage: %s FW.elf FAMILY N MAX_CODE STORED_CODE CS_PINS [INC UD] [SW=PINS]\n", argv[0]);
         return 2;
     }
     int sfd = dup(1);
@@ -276,9 +284,21 @@ int main(int argc, char **argv)
         }
         cfg.n_cs++;
     }
-    if (argc > 8 && (parse_pin(argv[7], &cfg.inc_port, &cfg.inc_bit) < 0 || parse_pin(argv[8], &cfg.ud_port, &cfg.ud_bit) < 0)) {
-        fprintf(stderr, "bad INC/UD pin\n");
-        return 2;
+    int pos = 0; /* positional INC UD after CS_PINS; SW=<pins> anywhere after them */
+    for (int i = 7; i < argc; i++) {
+        if (strncmp(argv[i], "SW=", 3) == 0) {
+            if (switches_init(argv[i] + 3) < 0) {
+                fprintf(stderr, "bad switch pins %s\n", argv[i]);
+                return 2;
+            }
+        } else if (pos == 0 && i + 1 < argc && strncmp(argv[i + 1], "SW=", 3) != 0) {
+            if (parse_pin(argv[i], &cfg.inc_port, &cfg.inc_bit) < 0 || parse_pin(argv[i + 1], &cfg.ud_port, &cfg.ud_bit) < 0) {
+                fprintf(stderr, "bad INC/UD pin\n");
+                return 2;
+            }
+            pos = 1;
+            i++;
+        }
     }
     if (parts_init(&cfg) < 0) return 2;
 
@@ -342,6 +362,7 @@ int main(int argc, char **argv)
         if (state == cpu_Done || state == cpu_Crashed) {
             side_line("ERR mcu - the core stopped (state %d) at cycle %llu", state, (unsigned long long)avr->cycle);
             parts_stats();
+            switches_stats();
             side_line("BYE");
             return 1;
         }

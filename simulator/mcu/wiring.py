@@ -41,11 +41,23 @@ class Wiring:
     ud: str | None = None
     spi: tuple[tuple[str, str], ...] = ()
 
-    def harness_args(self, n_chips: int) -> list[str]:
-        """Pin arguments of the emulator harness (``lndp_mcu``) for the first ``n_chips`` chips."""
+    def switch_pins(self, n_chips: int, n_switches: int) -> tuple[str, ...]:
+        """Control pins of the analog switches: the chip-select slots after the first ``n_chips``
+        (``drivers/firmware/main.c``: switch k on slot N_CS + k)."""
+        pins = self.cs[n_chips:n_chips + n_switches]
+        if len(pins) < n_switches:
+            raise ValueError(f"{n_chips} chips and {n_switches} switches need {n_chips + n_switches} chip-select "
+                             f"slots; the board has {len(self.cs)}")
+        return pins
+
+    def harness_args(self, n_chips: int, n_switches: int = 0) -> list[str]:
+        """Pin arguments of the emulator harness (``lndp_mcu``) for the first ``n_chips`` chips
+        and ``n_switches`` switches."""
         args = [",".join(avr_pin(p) for p in self.cs[:n_chips])]
         if self.inc and self.ud:
             args += [avr_pin(self.inc), avr_pin(self.ud)]
+        if n_switches:
+            args.append("SW=" + ",".join(avr_pin(p) for p in self.switch_pins(n_chips, n_switches)))
         return args
 
 

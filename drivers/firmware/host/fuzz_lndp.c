@@ -10,8 +10,9 @@
  *   - at most LNDP_MAX_REPLY bytes, printable ASCII, ends in '\n', correct CRC-8;
  *   - an OK reply only to a line PROTOCOL.md allows (an independent strict grammar here:
  *     upper-case hex fields of the right widths, one space between fields, '\r' before
- *     '\n' only, command I/Y/W/R/S with its arguments);
- *   - wipers only set to codes within the part's range, channels within the board.
+ *     '\n' only, command I/Y/W/R/S/X with its arguments);
+ *   - wipers only set to codes within the part's range, channels within the board;
+ *   - switches only set within the board's switch channels.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,7 +21,8 @@
 #include "../lndp.h"
 
 static const lndp_config_t CONFIGS[] = {
-    {"X9C", 16, 99, 49, 0, 1}, {"MCP41", 14, 256, 128, 1, 0}, {"MCP42", 16, 256, 128, 1, 0}, {"MCP42", 7, 255, 128, 1, 0},
+    {"X9C", 16, 99, 49, 0, 1, 0}, {"MCP41", 14, 256, 128, 1, 0, 0}, {"MCP42", 16, 256, 128, 1, 0, 2},
+    {"MCP42", 7, 255, 128, 1, 0, 0}, {"X9C", 14, 99, 49, 0, 1, 2}, {"MCP42", 16, 256, 128, 1, 0, 8},
 };
 static const lndp_config_t *cfg;
 static uint16_t wiper[LNDP_MAX_CHANNELS];
@@ -41,6 +43,11 @@ uint16_t hw_read(uint8_t ch, uint16_t recorded)
 void hw_store(uint8_t ch)
 {
     if (ch >= cfg->n_channels || !cfg->nonvolatile) abort();
+}
+
+void hw_switch(uint8_t mask)
+{
+    if (cfg->n_switches == 0 || (cfg->n_switches < 8 && (mask >> cfg->n_switches))) abort();
 }
 
 static int is_hex(const char *s, size_t n)
@@ -65,6 +72,7 @@ static int allowed(const char *l, size_t n)
     if (c == 'W')
         return an > 3 && is_hex(a, 2) && a[2] == ' ' && is_hex(a + 3, an - 3) && (an - 3) % w == 0;
     if (c == 'R') return an == 5 && is_hex(a, 2) && a[2] == ' ' && is_hex(a + 3, 2);
+    if (c == 'X') return an == 2 && is_hex(a, 2) && cfg->n_switches > 0;
     if (c == 'S') return an == 11 && is_hex(a, 2) && a[2] == ' ' && is_hex(a + 3, 2) && memcmp(a + 5, " STORE", 6) == 0;
     return 0;
 }

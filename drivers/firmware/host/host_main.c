@@ -2,9 +2,9 @@
  * host/host_main.c - the parser on the host (kept out of the sketch folder's root, which the
  * Arduino IDE compiles): bytes from stdin, replies to stdout.
  *
- *   host_lndp FAMILY N_CHANNELS MAX_CODE POWER_UP_CODE READBACK NONVOLATILE [--ready] < in > out
+ *   host_lndp FAMILY N_CHANNELS MAX_CODE POWER_UP_CODE READBACK NONVOLATILE [--ready] [--switches=N] < in > out
  *
- * Wipers are an array; STORE is logged to stderr. A byte 0x00 in the input stands for a
+ * Wipers are an array; STORE and switch settings (X) are logged to stderr. A byte 0x00 in the input stands for a
  * receive-ring overflow (lndp_overflow), so tests can exercise that path too.
  */
 #include <stdio.h>
@@ -29,6 +29,8 @@ uint16_t hw_read(uint8_t ch, uint16_t recorded)
 
 void hw_store(uint8_t ch) { fprintf(stderr, "store %u\n", ch); }
 
+void hw_switch(uint8_t mask) { fprintf(stderr, "switch %02X\n", mask); }
+
 int readback_from_part = 0;
 
 int main(int argc, char **argv)
@@ -44,6 +46,15 @@ int main(int argc, char **argv)
     cfg.power_up_code = (uint16_t)atoi(argv[4]);
     cfg.readback = (uint8_t)atoi(argv[5]);
     cfg.nonvolatile = (uint8_t)atoi(argv[6]);
+    int ready = 0;
+    for (int i = 7; i < argc; i++) {
+        if (strcmp(argv[i], "--ready") == 0) ready = 1;
+        else if (strncmp(argv[i], "--switches=", 11) == 0) cfg.n_switches = (uint8_t)atoi(argv[i] + 11);
+    }
+    if (cfg.n_switches > LNDP_MAX_SWITCHES) {
+        fprintf(stderr, "switches must be 0..%d\n", LNDP_MAX_SWITCHES);
+        return 2;
+    }
     if (cfg.n_channels < 1 || cfg.n_channels > LNDP_MAX_CHANNELS) {
         fprintf(stderr, "N must be 1..%d\n", LNDP_MAX_CHANNELS);
         return 2;
@@ -53,7 +64,7 @@ int main(int argc, char **argv)
     static lndp_t p;
     lndp_init(&p, &cfg);
     char out[LNDP_MAX_REPLY + 1];
-    if (argc > 7 && strcmp(argv[7], "--ready") == 0) fwrite(out, 1, lndp_ready(out), stdout);
+    if (ready) fwrite(out, 1, lndp_ready(out), stdout);
     int c;
     while ((c = getchar()) != EOF) {
         if (c == 0) {
