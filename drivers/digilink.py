@@ -60,6 +60,8 @@ class BoardLink:
     stats: dict[str, int]
     _recovering: bool
     _board_crc: int
+    #: The last ready line the board sent (``!RDY LNDP 1.0*KK``), None until one arrived.
+    ready_line: str | None = None
 
     # ------------------------------------------------------------------ events
     def _event(self, kind: str, **detail: Any) -> None:
@@ -78,6 +80,7 @@ class BoardLink:
                 if not line.endswith(b"\n"):
                     return
                 if line.startswith(dp.READY_PREFIX):
+                    self.ready_line = line.decode("ascii", "replace").strip()
                     return
         finally:
             self.port.timeout = old

@@ -10,6 +10,8 @@ What it models (all seeded through one ``numpy.random.Generator``):
   its node floating, unless the rig's :class:`~labnet.core.release.Release` gives its off-state
   a resistance to 0 V, and analog switches between sources and nodes (on-resistance in series,
   leakage when open; :mod:`simulator.release`);
+* the wiring as built (:mod:`simulator.wiring`): open, shorted or swapped edges, swapped meter
+  leads and loaded nodes from the rig file's ``[simulator.wiring]`` table (none by default);
 * a meter with finite input resistance (it loads the node it measures), Gaussian noise that
   falls as 1/√NPLC, and finite resolution;
 * slow temperature drift (a sinusoid plus a seeded random phase) acting through the part's
@@ -35,6 +37,7 @@ from labnet.core.parts import PartSpec
 from labnet.core.physics import Solver, reduced_laplacian, thevenin_resistance
 from labnet.core.release import Release
 from simulator.release import ReleaseCircuit
+from simulator.wiring import PhysicalWiring
 
 
 class VirtualClock:
@@ -93,9 +96,11 @@ class Breadboard:
                  clock: VirtualClock | None = None, noise_seed: int | None = None,
                  release: Release | None = None) -> None:
         self.network = network
+        #: the circuit as built (the rig file's unless ``settings.wiring`` has faults)
+        self.wiring = PhysicalWiring(network, (settings or SimSettings()).wiring)
         self.release = release or Release()
         self._configured_release = self.release  # what the rig file said (the emulators may change the live one)
-        self._circuit = None if self.release.ideal else ReleaseCircuit(network, self.release)
+        self._circuit = None if self.release.ideal else ReleaseCircuit(self.wiring.network, self.release)
         #: node -> closed, of every analog switch (all open at power-up: pull-downs on the inputs)
         self.switches: dict[str, bool] = dict.fromkeys(self.release.switches, False)
         #: switch operations (open or close) so far, per node
@@ -120,7 +125,7 @@ class Breadboard:
         self.source_gain = dict(zip(src_ch, 1 + draw.uniform(-s.source_gain_error, s.source_gain_error, len(src_ch))))
         self.source_offset = dict(zip(src_ch, draw.uniform(-s.source_offset_v, s.source_offset_v, len(src_ch))))
         self._node_of_source = {ch: n for n, ch in network.source_channels.items()}
-        self._node_of_meter = {ch: n for n, ch in network.meter_channels.items()}
+        self._node_of_meter = {ch: self.wiring.node_of_meter(ch) for ch in network.meter_channels.values()}
         self.codes = np.full(e, part.power_up_code, dtype=np.int64)
         self.driven: dict[str, float] = {}  # source channel -> set voltage, outputs on
         self.nplc = 1.0
@@ -184,8 +189,13 @@ class Breadboard:
         return base
 
     def conductances(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
-        """True conductance (S) of every edge, shape (E,)."""
+        """True conductance (S) of every digipot, shape (E,), indexed by the edge whose channel drives
+        it (where it sits and what else is wired: :attr:`wiring`, :meth:`wired_conductances`)."""
         return 1.0 / self.resistance(codes, t)
+
+    def wired_conductances(self) -> np.ndarray:
+        """Conductances (S) of the circuit as built (:attr:`wiring`'s network) at the present codes."""
+        return self.wiring.conductances(self.conductances())
 
     def set_codes(self, edges: Sequence[int], codes: Sequence[int]) -> None:
         """Move the wipers of the given edges (indices into ``network.edges``)."""
@@ -236,7 +246,7 @@ class Breadboard:
             off[channel] = float(ohm)
         if off != dict(self.release.off_ohm):
             self.release = replace(self.release, off_ohm=off)
-            self._circuit = None if self.release.ideal else ReleaseCircuit(self.network, self.release)
+            self._circuit = None if self.release.ideal else ReleaseCircuit(self.wiring.network, self.release)
 
     # ------------------------------------------------------------------ switches
     def set_switches(self, closed: Mapping[str, bool]) -> None:
@@ -258,11 +268,11 @@ class Breadboard:
         """Solver at the present codes, drift and driven set (kept until either changes)."""
         if held is None:
             held = self.held_voltages()
-        k = self.conductances()
+        k = self.wired_conductances()
         names = sorted(held)
         key = (tuple(names), k.tobytes())
         if self._cache is None or self._cache[0] != key:
-            self._cache = (key, Solver(self.network, k, names), {})
+            self._cache = (key, Solver(self.wiring.network, k, names), {})
         return self._cache[1]
 
     def _thevenin(self, solver: Solver, channels: tuple[str, ...]) -> np.ndarray:
@@ -279,7 +289,7 @@ class Breadboard:
         """True node voltages (V), shape (N,), with no meter attached."""
         held = self.held_voltages()
         if self._circuit is not None:
-            return self._circuit.node_voltages(self.conductances(), held, self.switches)
+            return self._circuit.node_voltages(self.wired_conductances(), held, self.switches)
         solver = self._solver(held)
         return solver.solve(held)
 
@@ -287,10 +297,10 @@ class Breadboard:
         """Current (A) each driven channel pushes into the network (0 for an output that is off)."""
         held = self.held_voltages()
         if self._circuit is not None:
-            return self._circuit.source_currents(self.conductances(), held, self.switches, channels)
+            return self._circuit.source_currents(self.wired_conductances(), held, self.switches, channels)
         solver = self._solver(held)
         v = solver.solve(held)
-        lap = self.network.laplacian(solver.conductances)
+        lap = self.wiring.network.laplacian(solver.conductances)
         inj = lap @ v
         return np.array([inj[self.network.index[self._node_of_source[ch]]] if ch in self.driven else 0.0
                          for ch in channels])
@@ -312,7 +322,7 @@ class Breadboard:
             plan = self._read_plans[key] = self._read_plan(*key)
         if self._circuit is not None:  # off-states or switches: the augmented network
             nodes = [self._node_of_meter[ch] for ch in channels]
-            out, r_th = self._circuit.read(self.conductances(), held, self.switches, nodes, loaded)
+            out, r_th = self._circuit.read(self.wired_conductances(), held, self.switches, nodes, loaded)
         elif isinstance(plan, tuple):  # a plan, or False: too many free nodes
             out, r_th = self._dense_read(plan, held, loaded)
         else:  # too many free nodes for the dense path: a sparse Solver, kept while nothing changes
@@ -337,11 +347,12 @@ class Breadboard:
         each read node from [held voltages (in ``held_names`` order), free solution]."""
         if len(self._read_plans) >= 64:
             self._read_plans.clear()
-        solver = Solver(self.network, self.conductances(), list(names))  # validates, finds the pattern
+        net = self.wiring.network
+        solver = Solver(net, self.wired_conductances(), list(names))  # validates, finds the pattern
         n_free = solver.free_idx.size
         if not solver.dense or not n_free:
             return False
-        red = reduced_laplacian(self.network, solver.held_idx)
+        red = reduced_laplacian(net, solver.held_idx)
         fh_rows, fh_held, fh_edges = red.coupling_entries
         flat, edges, sign = red.dense_map
         order = {int(n): i for i, n in enumerate(solver.held_idx)}
@@ -356,7 +367,7 @@ class Breadboard:
         of ``plan``, at the present codes, drift and driven set: one dense Cholesky of L_ff,
         one solve, and diag(L_ff⁻¹) from the same factor (LAPACK potrf, potrs)."""
         held_names, n, flat, edges, sign, fh_rows, fh_held, fh_edges, sel, zeros_h, eye = plan
-        k = self.conductances()
+        k = self.wired_conductances()
         a = np.bincount(flat, weights=k[edges] * sign, minlength=n * n).reshape(n, n)
         # a is exactly symmetric, so its transpose is the same matrix in Fortran order (no copy)
         c, info = _dpotrf(a.T, lower=1, clean=0, overwrite_a=1)

@@ -80,6 +80,15 @@ def after_line(start: str, extra: str) -> Callable[[str], str]:
     return f
 
 
+def wiring(body: str) -> Callable[[str], str]:
+    """A mutation appending a ``[simulator.wiring]`` table with ``body``."""
+
+    def f(text: str) -> str:
+        return text + "\n[simulator.wiring]\n" + body + "\n"
+
+    return f
+
+
 P = "p.toml"
 R = "rig.toml"
 
@@ -149,6 +158,37 @@ CASES = [
          expect=(R, "simulator.meter_noise_v", ">= 0")),
     Case("sim-unknown-key", rig=after_line("drift_period_s", "warp_factor = 9"),
          expect=(R, "simulator.warp_factor", "unknown key")),
+    # [simulator.wiring]: wiring faults for the simulator (labnet.config.wiring_file)
+    Case("wiring-edge-out-of-range", rig=wiring("open_edges = [16]"),
+         expect=(R, "simulator.wiring.open_edges[0]", "0..15")),
+    Case("wiring-edge-not-int", rig=wiring('shorted_edges = ["n1-n4"]'),
+         expect=(R, "simulator.wiring.shorted_edges[0]", "edge index")),
+    Case("wiring-edges-not-list", rig=wiring("open_edges = 3"), expect=(R, "simulator.wiring.open_edges", "a list")),
+    Case("wiring-open-and-shorted", rig=wiring("open_edges = [3]\nshorted_edges = [3]"),
+         expect=(R, "simulator.wiring.shorted_edges", "both open and shorted")),
+    Case("wiring-swap-not-pair", rig=wiring("swapped_edges = [[1, 2, 3]]"),
+         expect=(R, "simulator.wiring.swapped_edges[0]", "pair")),
+    Case("wiring-swap-same-edge", rig=wiring("swapped_edges = [[2, 2]]"),
+         expect=(R, "simulator.wiring.swapped_edges[0]", "two different")),
+    Case("wiring-swap-reused", rig=wiring("swapped_edges = [[1, 2], [2, 3]]"),
+         expect=(R, "simulator.wiring.swapped_edges[1]", "already in another")),
+    Case("wiring-meter-unknown-channel", rig=wiring('swapped_meter_channels = [["104", "199"]]'),
+         expect=(R, "simulator.wiring.swapped_meter_channels[0]", "meter channels", "199")),
+    Case("wiring-load-unknown-node", rig=wiring("loaded_nodes = { n42 = 100.0 }"),
+         expect=(R, "simulator.wiring.loaded_nodes.n42", "unknown node")),
+    Case("wiring-load-ground", rig=wiring("loaded_nodes = { n0 = 100.0 }"),
+         expect=(R, "simulator.wiring.loaded_nodes.n0", "ground")),
+    Case("wiring-load-zero-ohm", rig=wiring("loaded_nodes = { n3 = 0.0 }"),
+         expect=(R, "simulator.wiring.loaded_nodes.n3", "> 0")),
+    Case("wiring-unknown-key", rig=wiring("opened_edges = [1]"),
+         expect=(R, "simulator.wiring.opened_edges", "unknown key")),
+    # labnet doctor validates the rig file before it lists, opens or builds anything
+    Case("doctor-bad-rig", rig=sub("code_min = 10", "code_min = 99"), argv=("doctor", "{tmp}/rig.toml"),
+         expect=(R, "limits.code_max", "code_max > code_min")),
+    Case("doctor-bad-wiring", rig=wiring("open_edges = [99]"), argv=("doctor", "{tmp}/rig.toml", "--json"),
+         expect=(R, "simulator.wiring.open_edges[0]")),
+    Case("doctor-missing-rig", argv=("doctor", "{tmp}/absent.toml"), expect=("absent.toml", "file not found")),
+    Case("doctor-seed-negative", argv=("doctor", "{tmp}/rig.toml", "--seed", "-2"), expect=("--seed", "non-negative")),
     # names become CSV column names: only [A-Za-z0-9_.-], 1..64 characters
     Case("node-name-comma", rig=sub('"n9"]', '"n,9"]'), expect=(R, "network.nodes[9]", "A-Za-z0-9_.-")),
     Case("node-name-newline", rig=sub('"n9"]', '"n\\n9"]'), expect=(R, "network.nodes[9]", "A-Za-z0-9_.-")),

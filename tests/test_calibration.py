@@ -10,6 +10,7 @@ import pytest
 
 from labnet.app.build import build_rig
 from labnet.config.rigfile import load_rig
+from labnet.config.tables import table_binding
 from labnet.core.conductance import PartModel
 from labnet.core.errors import ConfigError
 from labnet.core.parts import get_part
@@ -139,6 +140,8 @@ def calibrated():
     assert truth_board(rig).settings.meter_noise_v > 0  # meter noise on
     with rig:
         res = calibrate(rig, CalibrationSettings(codes=(10, 40, 69, 99), meter_input_ohm=1e7), seed=0)
+    # bound to its rig as `labnet calibrate` binds it (an unbound table is refused: labnet.config.tables)
+    res.table.meta["binding"] = table_binding(load_rig(RIG), rig.digipots.identity(), 3)
     return rig, res
 
 

@@ -172,7 +172,7 @@ def test_single_sample_fast_path_equals_general_path() -> None:
 @pytest.mark.parametrize("net", [square_lattice(10, 14, seed=3), delaunay_network(90, seed=0, n_inputs=2, n_outputs=2)])
 def test_banded_single_sample_path_equals_general_path(net: Network) -> None:
     k, x, t = _setup(net, 3)
-    kw = dict(alpha=ALPHA, eta=ETA, k_min=1e-5, k_max=1e-2, use_kernel=False)
+    kw = dict(alpha=ALPHA, eta=ETA, k_min=1e-5, k_max=1e-2, use_kernel=False, method="dense")
     a = CoupledLearning(net, k, x, t, **kw)
     b = CoupledLearning(net, k, x, t, **kw)
     # the reverse Cuthill–McKee band is used

@@ -8,9 +8,9 @@ import pytest
 from labnet import solve
 from labnet.core.generators import delaunay_network, square_lattice
 from labnet.core.physics import Solver
-from labnet.core.solvers import HAVE_CHOLMOD, DenseCholesky, ReducedLaplacian, SparseCholesky, block_pcg
+from labnet.core.solvers import HAVE_CHOLMOD, HAVE_QDLDL, DenseCholesky, ReducedLaplacian, SparseCholesky, block_pcg
 
-BACKENDS = ["splu", "cholmod"] if HAVE_CHOLMOD else ["splu"]
+BACKENDS = ["splu"] + (["cholmod"] if HAVE_CHOLMOD else []) + (["qdldl"] if HAVE_QDLDL else [])
 
 
 @pytest.fixture(scope="module")

@@ -161,10 +161,9 @@ def _meter_fails_to_open(monkeypatch: pytest.MonkeyPatch, module: object) -> Non
 
 def test_failed_open_leaves_no_empty_session_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    import labnet.app.calibrate as calibrate
-    import labnet.app.probe_run as probe_run
+    import labnet.app.build as build  # calibrate and probe build through the module
 
-    for module in (runner, calibrate, probe_run):
+    for module in (runner, build):
         _meter_fails_to_open(monkeypatch, module)
     out = tmp_path / "sessions"
     assert main(["run", str(_proto(tmp_path)), "--out", str(out), "--quiet"]) == 1
@@ -215,7 +214,9 @@ def test_summary_ratio_direction() -> None:
 def test_header_has_start_time_and_calibration_table(tmp_path: Path) -> None:
     import numpy as np
 
+    from labnet.config.protocol import load_protocol
     from labnet.config.rigfile import load_rig
+    from labnet.config.tables import BINDING_KEY, table_binding
     from labnet.core.conductance import PartModel
     from labnet.experiments.calibration.table import CalibrationTable
 
@@ -223,7 +224,8 @@ def test_header_has_start_time_and_calibration_table(tmp_path: Path) -> None:
     model = PartModel(spec.part, spec.network.n_edges)
     k = np.stack([model.conductance(np.full(spec.network.n_edges, c)) for c in range(spec.part.positions)], axis=1)
     table = tmp_path / "my table.csv"
-    CalibrationTable(k, k * 1e-3).to_csv(table)
+    seed = load_protocol(_proto(tmp_path)).seed  # the binding a calibration of this rig would write
+    CalibrationTable(k, k * 1e-3, {BINDING_KEY: table_binding(spec, None, seed)}).to_csv(table)
     proto = _proto(tmp_path, extra=f'\n[calibration]\ntable = "{table}"\n')
     before = dt.datetime.now(dt.timezone.utc)  # noqa: UP017
     assert main(["run", str(proto), "--steps", "2", "--out", str(tmp_path / "s"), "--quiet"]) == 0

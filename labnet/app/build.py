@@ -104,6 +104,24 @@ def _sim_host(spec: RigSpec) -> str:
     return hosts.pop()
 
 
+def register_sim_bench(spec: RigSpec, sim_seed: int | None = None) -> tuple[str, Breadboard]:
+    """Register the simulated bench a wired simulated rig's addresses point at (its model and
+    emulated instruments; nothing is opened); returns its name and model."""
+    ins = spec.instruments
+    assert ins is not None and spec.simulated
+    host = _sim_host(spec)
+    model = _model(spec, sim_seed)
+    bench = register(SimBench(host, model))
+    devices = {"meter": (ins.meter, "")} | {p: (s, p) for p, s in ins.sources.items()}
+    for _, (v, prefix) in devices.items():
+        device = rname.parse_resource_name(v.resource).lan_device_name  # type: ignore[attr-defined]  # a TCPIP INSTR name
+        options: dict[str, Any] = {"mains_hz": spec.mains_hz} if v is ins.meter else {}
+        if "off_resistance_ohm" in v.options:  # the E36312A's output-off state (labnet.config.release_file)
+            options["off_resistance_ohm"] = v.options["off_resistance_ohm"]
+        bench.add_instrument(device, v.model, prefix, **options)
+    return host, model
+
+
 def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
     """Real drivers on real pyserial / pyvisa objects; beneath them the bench or the emulators."""
     ins = spec.instruments
@@ -111,16 +129,7 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
     extra: dict[str, Any] = {"transport": "wire", **_release_extra(spec)}
     clock: Any = WallClock()
     if spec.simulated:
-        host = _sim_host(spec)
-        model = _model(spec, sim_seed)
-        bench = register(SimBench(host, model))
-        devices = {"meter": (ins.meter, "")} | {p: (s, p) for p, s in ins.sources.items()}
-        for _, (v, prefix) in devices.items():
-            device = rname.parse_resource_name(v.resource).lan_device_name  # type: ignore[attr-defined]  # a TCPIP INSTR name
-            options: dict[str, Any] = {"mains_hz": spec.mains_hz} if v is ins.meter else {}
-            if "off_resistance_ohm" in v.options:  # the E36312A's output-off state (labnet.config.release_file)
-                options["off_resistance_ohm"] = v.options["off_resistance_ohm"]
-            bench.add_instrument(device, v.model, prefix, **options)
+        host, model = register_sim_bench(spec, sim_seed)
         clock = model.clock
         extra["simulator"] = model.describe()
         extra["sim_bench"] = host
@@ -250,4 +259,4 @@ def step_timer(spec: RigSpec) -> StepTimer | None:
     return StepTimer(_sim_host(spec))
 
 
-__all__ = ["StepTimer", "build_rig", "dry_run_spec", "step_timer", "wire_report"]
+__all__ = ["StepTimer", "build_rig", "dry_run_spec", "register_sim_bench", "step_timer", "wire_report"]

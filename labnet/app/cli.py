@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--out", type=Path, help="sweep folder (default: sweeps/<name>)")
     swp.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    doc = sub.add_parser("doctor", help="bench bring-up: list ports, identify instruments, check the wiring",
+                         description="Validate a rig file, list serial ports and VISA resources, open and identify "
+                         "every instrument the rig names and compare it with the file, then check the wiring "
+                         "(safe source patterns, Kirchhoff least squares): names an open, shorted or swapped edge, "
+                         "swapped meter channels or a loaded node. Exit 0 clean, 1 findings, 2 bad input.")
+    doc.add_argument("rig", type=Path, help="rig TOML file (e.g. protocols/rigs/sim16.toml)")
+    doc.add_argument("--json", action="store_true", help="print the findings as JSON instead of the report")
+    doc.add_argument("--dry-run", action="store_true",
+                     help="run on the simulator (a bench rig's addresses replaced by emulated ones)")
+    doc.add_argument("--seed", type=int, help="seed of the simulator's run-to-run noise (default: the rig's)")
+
     wat = sub.add_parser("watch", help="live view of a running session or sweep (from another terminal)",
                          description="Follow a running session (training, calibrate, probe) or sweep folder and "
                          "redraw error, codes and the latest free/clamped voltages as rows arrive. A window when "
@@ -208,7 +219,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     proto = load_probe_protocol(args.file, rig=args.rig)
     if args.samples is not None and args.samples < 3:
         raise ConfigError("--samples", "samples", f"expected at least 3, got {args.samples}")
-    codes = codes_from_session(args.codes_from) if args.codes_from else None
+    codes = codes_from_session(args.codes_from, proto.network, proto.rig.limits) if args.codes_from else None
     res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples,
                                                  codes_from=args.codes_from)
     print(probe_summary(res, folder, rig, model))
@@ -241,6 +252,24 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from labnet.config.rigfile import load_rig
+
+    if args.seed is not None and args.seed < 0:
+        raise ConfigError("--seed", "seed", f"expected a non-negative integer, got {args.seed}")
+    spec = load_rig(args.rig)  # validated before anything is opened (bad input: exit 2)
+    from labnet.app.doctor import run_doctor
+
+    report = run_doctor(spec, dry_run=bool(args.dry_run), sim_seed=args.seed)
+    if args.json:
+        import json
+
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print(report.text())
+    return report.exit_code
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from labnet.app.watch import watch
 
@@ -256,7 +285,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"watch": cmd_watch, "run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
-            "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep}
+            "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep, "doctor": cmd_doctor}
 
 
 #: Commands that open instruments (or the simulator's): a stop during them ends in the safe state.
@@ -271,19 +300,17 @@ def resume_hint(session: object) -> str:
 def stop_message(command: str | None, exc: BaseException) -> str:
     """The one line printed when a signal (Ctrl-C, SIGTERM, SIGHUP) stops ``command``.
 
-    Only a command that opens instruments mentions the safe state, and only a run with a session
-    folder suggests ``labnet resume`` (quoted for the shell)."""
+    Only a command that had instruments open mentions the safe state, and only a resumable
+    session suggests ``labnet resume`` (quoted for the shell); see :func:`_after`."""
     why = str(exc) or "Ctrl-C"
-    if command in ("run", "resume"):
-        session = getattr(exc, "labnet_session", None)
-        if session:
-            return f"labnet: stopped ({why}); sources are in the safe state; continue with `{resume_hint(session)}`"
-        if getattr(exc, "labnet_discarded", None):
-            return (f"labnet: stopped ({why}) before any state was recorded; sources are in the safe state; "
-                    "the empty session folder was removed")
-        return f"labnet: stopped ({why}) before any instrument was opened"
+    if getattr(exc, "labnet_session", None) is not None:
+        after = _after(exc)
+        return f"labnet: stopped ({why})" + (f"; {after}" if after else "")
+    if getattr(exc, "labnet_discarded", None):
+        return (f"labnet: stopped ({why}) before any state was recorded; sources are in the safe state; "
+                "the empty session folder was removed")
     if command in OPENS_INSTRUMENTS:
-        return f"labnet: stopped ({why}); sources are in the safe state"
+        return f"labnet: stopped ({why}) before any instrument was opened"
     return f"labnet: stopped ({why}); no instrument was open"
 
 
@@ -317,13 +344,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, ValueError):
             pass
         return EXIT_FAIL
-    except LabnetError as exc:
+    except (LabnetError, OSError) as exc:  # OSError: a file labnet reads or writes (disk full, I/O error)
+        reason = " ".join(str(exc).split()) or type(exc).__name__
         session = getattr(exc, "labnet_session", None)
-        hint = f" (session {session}; `{resume_hint(session)}` continues it)" if session else ""
+        after = _after(exc) if session else ""
         if getattr(exc, "labnet_discarded", None):
-            hint = " (nothing was recorded; the empty session folder was removed)"
-        print(f"labnet: failed: {exc}{hint}", file=sys.stderr)
+            after = "nothing was recorded; the empty session folder was removed"
+        print(f"labnet: failed: {reason}" + (f"; {after}" if after else ""), file=sys.stderr)
         return EXIT_FAIL
+
+
+def _after(exc: BaseException) -> str:
+    """What the stop or failure left: the safe state (when known; a stop always ends in it or
+    says not), and how to go on (resume, or run again)."""
+    session = getattr(exc, "labnet_session", None)
+    safe = getattr(exc, "labnet_safe", True if isinstance(exc, KeyboardInterrupt) else None)
+    parts = [] if safe is None else [
+        "sources are in the safe state" if safe else "THE SAFE STATE WAS NOT CONFIRMED: check the sources"]
+    if session is not None:
+        if getattr(exc, "labnet_resumable", True):
+            parts.append(f"continue with `{resume_hint(session)}`")
+        else:
+            command = getattr(exc, "labnet_command", "the command")
+            parts.append(f"`labnet {command}` cannot be resumed: run it again (the rows measured so far are kept "
+                         f"in {session})")
+    return "; ".join(parts)
 
 
 if __name__ == "__main__":

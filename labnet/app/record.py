@@ -33,12 +33,21 @@ class SessionRecord:
         info = {"attempt": self.attempt, "step": None if ck is None else ck["step"], "safe_state": ending.safe,
                 "rows": None if writer is None else writer.rows,
                 "events": dict(self.events.counts)}
+        lost: list[str] = []  # a full disk may refuse these; the status below still gets written
         if writer is not None and not writer.closed:
             try:
-                writer.comment("run_ended", {"status": state, "reason": ending.reason, **info})
-            finally:
-                writer.close()
-        self.events.log("run_ended", status=state, reason=ending.reason, safe_state=ending.safe)
-        self.events.sync()
+                try:
+                    writer.comment("run_ended", {"status": state, "reason": ending.reason, **info})
+                finally:
+                    writer.close()
+            except OSError as exc:
+                lost.append(f"run_ended line ({exc})")
+        try:
+            self.events.log("run_ended", status=state, reason=ending.reason, safe_state=ending.safe)
+            self.events.sync()
+        except OSError as exc:
+            lost.append(f"run_ended event ({exc})")
+        if lost:
+            info["not_written"] = lost
         return write_status(self.folder, state, ending.reason, resumable=ending.outcome is not Outcome.COMPLETED,
                             **info)

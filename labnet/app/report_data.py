@@ -21,7 +21,7 @@ from labnet.core.conductance import ConductanceModel, PartModel
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network
 from labnet.core.tasks import Task
-from labnet.session.folder import read_header, read_session, read_status
+from labnet.session.folder import read_header, read_markers, read_status, superseded_mask
 
 KINDS = ("train", "calibrate", "probe", "sweep")
 
@@ -90,14 +90,12 @@ def load_session_data(folder: str | Path) -> SessionData:
 
     :class:`ConfigError` when the folder has no readable session CSV header (nothing to report).
     """
+    from labnet.app.report_input import read_training_csv
+
     f = Path(folder)
     csv = f / "session.csv"
-    if not csv.is_file():
-        raise ConfigError(str(f), "session.csv", "missing (not a labnet training session?)")
-    header = read_header(csv)
-    if "network" not in header:
-        raise ConfigError(str(csv), "network", "missing from the header (not a labnet session CSV)")
-    states = read_session(csv)
+    header, states = read_training_csv(f)  # ConfigError (exit 2) unless a readable training session CSV
+    states = states.loc[~superseded_mask(states, read_markers(csv, "resumed"))].reset_index(drop=True)
     network = Network.from_dict(header["network"], file=str(csv), key="network")
     model, model_name = session_model(f, header, network)
     code_cols = [f"code_e{j}" for j in range(network.n_edges)]

@@ -12,11 +12,10 @@ in the safe state, and how the run ended is recorded in ``status.json`` and in a
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,18 @@ import numpy as np
 from labnet.app.build import build_rig, dry_run_spec
 from labnet.app.record import SessionRecord
 from labnet.app.rigstate import expected_layout, state_parts
-from labnet.app.sinks import CheckpointSink, CsvSink, Progress, connect_driver_events, state_columns
+from labnet.app.sinks import (
+    CheckpointSink,
+    CsvSink,
+    Progress,
+    connect_driver_events,
+    state_columns,
+    state_columns_of,
+)
 from labnet.app.summary import RunOutcome, summary
 from labnet.bench.rig import Rig
 from labnet.config.protocol import SESSION_DATA, Protocol, load_protocol
-from labnet.core.errors import ConfigError
+from labnet.core.errors import ConfigError, StorageError
 from labnet.core.state import layout_of
 from labnet.experiments.engine import Engine
 from labnet.experiments.events import Event, RunResult
@@ -46,6 +52,7 @@ from labnet.session.checkpoint import (
 )
 from labnet.session.folder import (
     CSV_NAME,
+    STATUS_NAME,
     EventLog,
     SessionWriter,
     atomic_write_json,
@@ -54,9 +61,16 @@ from labnet.session.folder import (
     detach_event_log,
     new_session_dir,
     read_markers,
-    read_status,
     versions,
     write_status,
+)
+from labnet.session.integrity import (
+    check_checkpoint_values,
+    check_csv,
+    check_evaluations,
+    check_no_links,
+    checked_status,
+    read_json_object,
 )
 
 RESUME_MODES = ("same", "dry_run", "on_bench")
@@ -154,7 +168,8 @@ def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress:
         return _execute(protocol, rig, folder, attempt=0, checkpoint=None, progress=progress,
                         subscribers=subscribers, dry_run=dry_run)
     except BaseException as exc:
-        if session_dir is None and _discard_unrecorded(folder):  # e.g. an instrument that failed to open
+        # e.g. an instrument that failed to open; a full disk keeps its status.json saying so
+        if session_dir is None and not isinstance(exc, (StorageError, OSError)) and _discard_unrecorded(folder):
             try:
                 exc.labnet_session = None  # type: ignore[attr-defined]
                 exc.labnet_discarded = str(folder)  # type: ignore[attr-defined]
@@ -222,15 +237,16 @@ def load_session(folder: str | Path, mode: str = "same") -> tuple[Protocol, dict
     f = Path(folder)
     if not f.is_dir():
         raise ConfigError(str(f), "-", "session folder not found")
+    check_no_links(f)  # nothing is read through a link, nothing appended into one
     for name in ("protocol.toml", "rig.toml", RUN_NAME):
         if not (f / name).is_file():
             raise ConfigError(str(f), name, "missing from the session folder (not a labnet session?)")
-    try:
-        run = json.loads((f / RUN_NAME).read_text(encoding="utf-8"))
-        steps, seed = int(run["steps"]), int(run["seed"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(str(f / RUN_NAME), "-", f"unreadable run record ({exc})") from None
-    status = read_status(f)
+    run = read_json_object(f / RUN_NAME)
+    for key in ("steps", "seed"):
+        if not isinstance(run.get(key), int) or isinstance(run[key], bool) or run[key] < 0:
+            raise ConfigError(str(f / RUN_NAME), key, f"expected an integer >= 0, got {run.get(key)!r}")
+    steps, seed = int(run["steps"]), int(run["seed"])
+    status = checked_status(f / STATUS_NAME)
     if status is not None:
         if status.get("status") == "completed":
             raise ConfigError(str(f), "status", "the run already completed; nothing to resume")
@@ -251,10 +267,23 @@ def load_session(folder: str | Path, mode: str = "same") -> tuple[Protocol, dict
                           "dry run or start a new run on the bench")
     if ck is not None:  # before anything is built or opened: the rig file says which parts there will be
         check_checkpoint(ck, expected_layout(protocol.rig), Engine, f / CHECKPOINT_NAME)
-    if not (f / CSV_NAME).is_file():  # stopped before its first row: start it again
-        return protocol, None, 0, dry_run
+        spec = protocol.rig
+        check_checkpoint_values(ck, f / CHECKPOINT_NAME, steps=steps, network=protocol.network, limits=spec.limits,
+                                taps=spec.part.positions)
+        check_evaluations(f, ck, f / CHECKPOINT_NAME)
+    if not check_csv(f, ck, state_columns_of(protocol.network), expected_header(protocol)):
+        return protocol, None, 0, dry_run  # stopped before its first row (and checkpoint): start it again
     attempts = [int(m.get("attempt", 0)) for m in read_markers(f / CSV_NAME, "resumed")]
     return protocol, ck, max(attempts, default=0) + 1, dry_run
+
+
+def expected_header(protocol: Protocol) -> dict[str, Any]:
+    """The session CSV's header entries (dotted paths) a resume with ``protocol`` must find
+    as they are: the same rig (name, part, limits, network) and the same protocol."""
+    spec = protocol.rig
+    return {"rig.name": spec.name, "rig.part": spec.part.to_dict(), "rig.limits": asdict(spec.limits),
+            "network": protocol.network.to_dict(), "protocol.name": protocol.name, "protocol.seed": protocol.seed,
+            "rule": protocol.rule.__dict__, "train": protocol.train.__dict__, "task": protocol.task_table}
 
 
 def resume_session(folder: str | Path, *, progress: bool = True, rig: Rig | None = None,
@@ -353,8 +382,10 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
     try:
         result = owner.drive(body)
     except BaseException as exc:
-        try:  # the CLI names the session in its message
+        try:  # the CLI names the session in its message, and whether the safe state was reached
             exc.labnet_session = str(folder)  # type: ignore[attr-defined]
+            if owner.status:
+                exc.labnet_safe = bool(owner.status.get("safe_state", False))  # type: ignore[attr-defined]
         except AttributeError:
             pass
         raise

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from labnet.app.rigstate import state_parts
 from labnet.bench.rig import Rig
+from labnet.core.network import Network
 from labnet.experiments.events import Checkpoint, Evaluated, Event, RunEnded, StateMeasured, StepDone
 from labnet.session.checkpoint import EvaluationLog, run_state, write_checkpoint
 from labnet.session.folder import EventLog, SessionWriter
@@ -66,9 +67,13 @@ def connect_driver_events(rig: Rig, events: EventLog) -> Callable[[], None]:
 
 
 def state_columns(rig: Rig) -> list[str]:
+    """CSV columns of a measured state on ``rig`` (:func:`state_columns_of` its network)."""
+    return state_columns_of(rig.network)
+
+
+def state_columns_of(net: Network) -> list[str]:
     """CSV columns of a measured state: time, step, phase, split, sample, applied voltages,
     every node voltage, every code, error and (classification) the predicted class."""
-    net = rig.network
     src_nodes = [n for n in net.nodes if n in net.source_channels]
     return (
         ["time_s", "bench_s", "step", "phase", "split", "sample"]

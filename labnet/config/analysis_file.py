@@ -10,10 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from labnet.config.rigfile import RigSpec
 from labnet.config.schema import Table, default
+from labnet.config.tables import load_bound_table
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network
-from labnet.experiments.calibration.table import CalibrationTable
 from labnet.experiments.settings import AnalysisSettings
 from labnet.experiments.tracking import SESSION_TABLE
 
@@ -42,9 +43,10 @@ def parse_analysis(raw: Any, file: str, network: Network, max_v: float) -> Analy
     return s
 
 
-def parse_calibration_ref(raw: Any, file: str, n_edges: int) -> dict[str, str]:
-    """Validate a training protocol's ``[calibration]`` table: ``table`` must name a readable
-    calibration CSV (relative to the protocol file) with one curve per edge."""
+def parse_calibration_ref(raw: Any, file: str, spec: RigSpec, sim_seed: int | None = None) -> dict[str, str]:
+    """Validate a training protocol's ``[calibration]`` table: ``table`` must name an undamaged
+    calibration CSV (relative to the protocol file) bound to the rig file ``spec``
+    (:func:`labnet.config.tables.load_bound_table`)."""
     t = Table(raw, file, "calibration")
     rel = Path(t.str("table"))
     t.finish()
@@ -54,21 +56,23 @@ def parse_calibration_ref(raw: Any, file: str, n_edges: int) -> dict[str, str]:
         path = copy
     if not path.exists():
         raise ConfigError(file, "calibration.table", f"calibration table {path} not found")
-    CalibrationTable.from_csv(path, n_edges)
+    load_bound_table(path, spec, sim_seed)
     return {"table": str(path.resolve())}
 
 
-def validate_extra(extra: dict[str, Any], file: str, network: Network, max_v: float) -> dict[str, Any]:
-    """Validate the ``[analysis]`` and ``[calibration]`` tables a protocol passes through.
+def validate_extra(extra: dict[str, Any], file: str, network: Network, spec: RigSpec,
+                   sim_seed: int | None = None) -> dict[str, Any]:
+    """Validate the ``[analysis]`` and ``[calibration]`` tables a protocol passes through
+    (``spec``: its rig file, whose source limit bounds probes and to which a table is bound).
 
     Returns ``{"analysis": AnalysisSettings, "calibration": {"table": absolute path}}`` (the
     keys the protocol has).
     """
     out = dict(extra)
     if "analysis" in out:
-        out["analysis"] = parse_analysis(out["analysis"], file, network, max_v)
+        out["analysis"] = parse_analysis(out["analysis"], file, network, spec.limits.max_source_v)
     if "calibration" in out:
-        out["calibration"] = parse_calibration_ref(out["calibration"], file, network.n_edges)
+        out["calibration"] = parse_calibration_ref(out["calibration"], file, spec, sim_seed)
     return out
 
 

@@ -43,6 +43,9 @@ _EXTRA: dict[str, list[tuple[str, str]]] = {
     "sweep": [("random_axis.toml", '[sweep]\n[[axis]]\nrandom = { param = "eta", low = 0.2, high = 0.9, n = 2, log = true }\n')],
     # a training protocol with the optional [analysis] table (allostery.toml + the table, rig path absolute)
     "train": [("with_analysis.toml", "@allostery.toml\n[analysis]\ntrack_every = 10\nprobe_every = 50\n")],
+    # a rig with the optional [simulator.wiring] table (wiring faults for testing `labnet doctor`)
+    "rig": [("with_wiring.toml", "@rigs/sim16.toml\n[simulator.wiring]\nopen_edges = [3]\nshorted_edges = [7]\n"
+             "swapped_edges = [[2, 9]]\nswapped_meter_channels = [[\"104\", \"107\"]]\nloaded_nodes = { n5 = 2000.0 }\n")],
 }
 
 

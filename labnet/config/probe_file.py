@@ -13,6 +13,7 @@ from typing import Any
 from labnet.config.protocol import read_head, read_roles
 from labnet.config.rigfile import RigSpec, load_rig
 from labnet.config.schema import Table, default, read_toml
+from labnet.config.tables import load_bound_table
 from labnet.core.network import Network
 from labnet.experiments.settings import ProbeSettings
 
@@ -82,6 +83,7 @@ def load_probe_protocol(path: str | Path, *, rig: str | Path | None = None) -> P
         ct.finish()
         if not cal.exists():
             raise ct.error("table", f"calibration table {cal} not found")
+        load_bound_table(cal, spec, seed)  # undamaged and of this rig, before anything is opened
     top.finish()
     return ProbeProtocol(p, name, seed, spec, network, settings, cal, p.read_text(encoding="utf-8"))
 

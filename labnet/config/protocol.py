@@ -182,7 +182,7 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         top.declare(k, "table", {})  # optional tables (key reference)
     extra = {k: top.raw(k) for k in ("analysis", "calibration") if top.has(k)}
     if extra:  # [analysis] -> AnalysisSettings, [calibration] -> {"table": path}
-        extra = validate_extra(extra, f, network, rig_spec.limits.max_source_v)
+        extra = validate_extra(extra, f, network, rig_spec, file_seed if seed is None else seed)
     top.finish()
     if steps is not None:
         if not 0 <= steps <= 10_000_000:

@@ -49,6 +49,9 @@ A rig file::
     seed = 16
     ...
 
+    [simulator.wiring]          # optional wiring faults (labnet.config.wiring_file), e.g.
+    open_edges = [3]            # for testing `labnet doctor`
+
     [instruments.board]         # the digipot board (drivers.digipot)
     address = "sim://sim16"     # pyserial port or URL: "/dev/ttyUSB0", "COM3", "sim://<bench>"
                                 # or "simavr://<bench>" (the firmware binary in simavr)
@@ -90,6 +93,7 @@ from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, MAINS_HZ, MAINS_H
 from labnet.bench.rig import Limits
 from labnet.config.release_file import load_release, source_off_keys
 from labnet.config.schema import Table, read_toml
+from labnet.config.wiring_file import load_wiring
 from labnet.core.errors import ConfigError
 from labnet.core.network import NETWORK_KEYS, Network
 from labnet.core.nonideal import SimSettings
@@ -234,7 +238,7 @@ def load_rig(path: str | Path) -> RigSpec:
         raise ConfigError(f, "parts.initial_code", f"expected a code within limits {code_min}..{code_max}, got {initial}")
     sim: dict[str, Any] = {}
     if top.has("simulator"):
-        sim = _sim_settings(top.table("simulator"))
+        sim = _sim_settings(top.table("simulator"), network)
     elif kind == "simulator":
         sim = {}
     instruments = None
@@ -340,17 +344,23 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
     return InstrumentsSpec(board, meter, sources)
 
 
-def _sim_settings(t: Table) -> dict[str, Any]:
-    """The ``[simulator]`` table: any fields of :class:`~labnet.core.nonideal.SimSettings` (its defaults fill the rest)."""
+def _sim_settings(t: Table, network: Network) -> dict[str, Any]:
+    """The ``[simulator]`` table: any fields of :class:`~labnet.core.nonideal.SimSettings` (its defaults fill the
+    rest); its ``[simulator.wiring]`` sub-table (wiring faults) is read by :mod:`labnet.config.wiring_file`."""
     t.refuse_renamed(RENAMED_SIM_KEYS)
     out: dict[str, Any] = {}
     defaults = SimSettings()
     for fld in fields(SimSettings):
         kind = "boolean" if fld.type in ("bool", bool) else "integer" if fld.type in ("int", int) else "number"
-        t.declare(fld.name, kind, getattr(defaults, fld.name), **({} if kind == "boolean" else {"lo": 0}))
+        if fld.name == "wiring":  # an optional sub-table: its keys are read (and documented) by wiring_file
+            t.declare("wiring", "table", {})
+        else:
+            t.declare(fld.name, kind, getattr(defaults, fld.name), **({} if kind == "boolean" else {"lo": 0}))
         if not t.has(fld.name):
             continue
-        if fld.type in ("bool", bool):
+        if fld.name == "wiring":
+            out["wiring"] = load_wiring(t.table("wiring"), network)
+        elif fld.type in ("bool", bool):
             out[fld.name] = t.bool(fld.name)
         elif fld.type in ("int", int):
             out[fld.name] = t.int(fld.name, lo=0)

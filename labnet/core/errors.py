@@ -25,5 +25,10 @@ class LimitError(LabnetError):
     """A requested voltage pattern or code would exceed a rated limit; nothing was applied."""
 
 
+class StorageError(LabnetError, OSError):
+    """A session file could not be written (a full disk, an I/O error); the message names the
+    file and the system's reason on one line. What was written before it is intact."""
+
+
 class InstrumentError(LabnetError):
     """An instrument misbehaved at run time (timeout, garbled reply, error queue entry)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from labnet.core.wiring import WiringFaults
+
 
 @dataclass(frozen=True)
 class SimSettings:
@@ -37,6 +39,8 @@ class SimSettings:
         Amplitude (K) of the slow temperature swing.
     drift_period_s : float
         Period (s) of the temperature swing.
+    wiring : WiringFaults
+        Faults of the physical wiring (the ``[simulator.wiring]`` table; none by default).
     """
 
     seed: int = 0
@@ -50,9 +54,15 @@ class SimSettings:
     source_offset_v: float = 1e-3
     drift_kelvin: float = 0.5
     drift_period_s: float = 3600.0
+    wiring: WiringFaults = WiringFaults()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The settings as JSON-ready values (``wiring`` only when it has a fault)."""
+        d = asdict(self)
+        d.pop("wiring")
+        if not self.wiring.clean:
+            d["wiring"] = self.wiring.to_dict()
+        return d
 
 
 __all__ = ["SimSettings"]

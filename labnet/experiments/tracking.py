@@ -135,7 +135,7 @@ def attach(protocol: Any, rig: Rig, engine: Any, folder: Path) -> Tracker | None
     extra = getattr(protocol, "extra", {}) or {}
     if "calibration" in extra:
         src = Path(extra["calibration"]["table"])
-        rig.model = CalibrationTable.from_csv(src, rig.network.n_edges)
+        rig.model = CalibrationTable.from_csv(src, rig.network.n_edges, rig.part.positions)
         dst = Path(folder) / SESSION_TABLE
         if not dst.exists():  # the session keeps the table it ran with
             shutil.copyfile(src, dst)

@@ -3,23 +3,32 @@ strategy (:class:`labnet.insilico.strategy.SolveStrategy`) each names."""
 
 from __future__ import annotations
 
+from labnet.core import solvers
 from labnet.core.errors import ConfigError
-from labnet.insilico.dense import DenseSolve
+from labnet.core.solvers import ReducedLaplacian
+from labnet.insilico.choice import Choice, choose
+from labnet.insilico.dense import BAND_MIN, DenseSolve
 from labnet.insilico.direct import DirectSolve
+from labnet.insilico.many import KERNEL_MAX
 from labnet.insilico.pcg import PcgSolve
 from labnet.insilico.strategy import SolveProblem, SolveStrategy
 
-#: Free-node count at or below which :class:`CoupledLearning` uses dense LAPACK.
+#: The fixed thresholds ``method="auto"`` used before issue 17 (free nodes: dense up to
+#: DENSE_MAX, direct up to PCG_MIN, PCG above). Kept for reference and for callers that name
+#: them; ``auto`` now asks the cost model of :mod:`labnet.insilico.choice` instead.
 DENSE_MAX = 400
-
-#: Free-node count above which ``method="auto"`` goes below one factorisation per step (PCG);
-#: between DENSE_MAX and this, a numeric refactorisation per step is cheaper than PCG's
-#: iterations. Measured with the history warm start (benchmarks/results-2026-11-28-0146.txt):
-#: 4,097-edge Delaunay (1,370 free nodes) direct 1.10 ms vs PCG 1.41 ms per step; 4,122-edge
-#: lattice (2,104 free nodes) direct 1.90 ms vs PCG 1.42 ms.
 PCG_MIN = 2000
 
 METHODS = ("auto", "dense", "direct", "pcg")
+
+
+def auto_method(red: ReducedLaplacian, *, n_samples: int, n_in: int, n_out: int, backend: str | None,
+                kernel: bool) -> Choice:
+    """What ``method="auto"`` resolves to for a trainer on ``red`` with ``n_samples`` training
+    samples (:func:`labnet.insilico.choice.choose`; ``kernel``: the numba kernel may be used)."""
+    cols = min(n_samples, n_in) + n_out
+    return choose(red, backend=backend or solvers.DEFAULT_BACKEND, cols=cols, n_in=n_in, single=n_samples == 1,
+                  kernel=kernel, band_min=BAND_MIN, kernel_max=KERNEL_MAX)
 
 
 

@@ -46,9 +46,11 @@ from labnet.core.errors import ConfigError
 from labnet.core.network import Network
 from labnet.core.rules import Rule, apply_step, clip_conductance, coupled_learning
 from labnet.core.solvers import ReducedLaplacian
+from labnet.core.threads import ThreadLimit, limited
 from labnet.insilico import batched as _kernels
+from labnet.insilico.choice import Choice
 from labnet.insilico.many import KERNEL_MAX, BatchedCoupledLearning
-from labnet.insilico.methods import DENSE_MAX, METHODS, PCG_MIN, make_strategy
+from labnet.insilico.methods import DENSE_MAX, METHODS, PCG_MIN, auto_method, make_strategy
 from labnet.insilico.strategy import SolveProblem, StepStats
 
 (_dposv,) = lapack.get_lapack_funcs(("posv",), (np.zeros(1),))
@@ -89,8 +91,9 @@ class CoupledLearning:
         allowed (code_min, code_max).
     method : {"auto", "dense", "direct", "pcg"}
         ``dense``: LAPACK Cholesky per step; ``direct``: sparse numeric refactorisation per step
-        (symbolic analysis reused); ``pcg``: stale-factor preconditioned CG; ``auto``: dense up
-        to :data:`DENSE_MAX` free nodes, ``direct`` up to :data:`PCG_MIN`, else ``pcg``.
+        (symbolic analysis reused); ``pcg``: stale-factor preconditioned CG; ``auto``: the one
+        the cost model of :mod:`labnet.insilico.choice` predicts fastest for this network's
+        structure (its prediction is kept in :attr:`choice`).
     rtol : float
         PCG stopping tolerance on the relative residual of every column.
     refresh_iterations : int
@@ -101,13 +104,16 @@ class CoupledLearning:
     history : int
         PCG starts from the best (A-norm) combination of the last ``history`` solutions (1: the
         previous solution alone); see :class:`labnet.insilico.pcg.PcgSolve`.
-    backend : {"cholmod", "splu"}, optional
-        Sparse factorisation back end.
+    backend : {"cholmod", "qdldl", "splu"}, optional
+        Sparse factorisation back end (default :data:`labnet.core.solvers.DEFAULT_BACKEND`).
     seed : int or Generator
         For stochastic rounding and batch draws.
     use_kernel : bool
         Full-batch continuous steps of small networks (≤ :data:`KERNEL_MAX` free nodes) run in
         the compiled kernel of :mod:`labnet.insilico.batched` when numba is installed.
+    threads : int or "default", optional
+        BLAS/OpenMP threads while this trainer solves (:mod:`labnet.core.threads`; default
+        ``$LABNET_THREADS`` or 1; 0 or "default": the libraries' own settings).
     """
 
     def __init__(
@@ -133,7 +139,10 @@ class CoupledLearning:
         backend: str | None = None,
         seed: int | np.random.Generator = 0,
         use_kernel: bool = True,
+        threads: int | str | None = None,
     ) -> None:
+        #: BLAS/OpenMP thread limit around every solve (:class:`labnet.core.threads.ThreadLimit`).
+        self.thread_limit = ThreadLimit(threads)
         if method not in METHODS:
             raise ConfigError("<code>", "method", f"expected one of {METHODS}, got {method!r}")
         if not network.inputs or not network.outputs:
@@ -172,8 +181,12 @@ class CoupledLearning:
         self.n_in, self.n_out, self.n_free = n_in, n_out, red.n_free
         self.out_pos = red.free_pos[network.indices(network.outputs)]
         self.in_cols = np.arange(1, 1 + n_in)  # columns of L_fh that belong to the inputs
+        #: What ``method="auto"`` predicted per strategy (None for an explicit method).
+        self.choice: Choice | None = None
         if method == "auto":
-            method = "dense" if red.n_free <= DENSE_MAX else ("direct" if red.n_free <= PCG_MIN else "pcg")
+            self.choice = auto_method(red, n_samples=self.inputs.shape[0], n_in=n_in, n_out=n_out, backend=backend,
+                                      kernel=not self.quantised and _kernels.HAVE_NUMBA and use_kernel)
+            method = self.choice.method
         self.method = method
         if int(history) < 1:
             raise ConfigError("<code>", "history", f"expected an integer >= 1, got {history}")
@@ -199,6 +212,7 @@ class CoupledLearning:
             )
 
     # ------------------------------------------------------------------ linear algebra
+    @limited
     def responses(self, combos: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """G·C (F, c) and Z (F, n_out) for the present conductances.
 
@@ -226,6 +240,7 @@ class CoupledLearning:
         return u.T @ u / len(idx)
 
     # ------------------------------------------------------------------ training
+    @limited
     def gradient(self, samples: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """Δk (S), shape (E,), of the continuous rule averaged over ``samples``, and their mean free error (V²).
 
@@ -258,6 +273,7 @@ class CoupledLearning:
         mean_c2 = np.einsum("ej,jk,ek->e", q_c, m, q_c)
         return (self.alpha / eta) * (mean_f2 - mean_c2), err
 
+    @limited
     def step(self, samples: np.ndarray | None = None) -> float:
         """One training step on ``samples`` (default: all — a full-batch epoch); returns the mean
         free-state error (V²) measured before the update."""
@@ -322,6 +338,7 @@ class CoupledLearning:
             self.codes = new
             self.k = self.model.conductance(new)
 
+    @limited
     def train(self, steps: int, batch: int | None = None) -> np.ndarray:
         """Run ``steps`` steps; with ``batch`` draw that many samples per step, else full batch.
 
@@ -336,11 +353,13 @@ class CoupledLearning:
             errs[i] = self.step(idx)
         return errs
 
+    @limited
     def outputs(self, inputs: np.ndarray) -> np.ndarray:
         """Free-state output voltages (V), shape (S, n_out), for inputs (S, n_in) at the present conductances."""
         g, _ = self.responses()
         return _as_2d(inputs, self.n_in, "inputs") @ g[self.out_pos].T
 
+    @limited
     def states(self, samples: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Full node voltages (V) of the free and clamped states, each (N, S), for ``samples``.
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from labnet.core.errors import ConfigError
 from labnet.core.state import Layout, Parts, collect, problem, restore_parts
-from labnet.session.files import atomic_write_json, atomic_write_text
+from labnet.session.files import atomic_write_json, atomic_write_text, storage_error
 
 CHECKPOINT_NAME = "checkpoint.json"
 EVALUATIONS_NAME = "evaluations.jsonl"
@@ -109,14 +109,20 @@ class EvaluationLog:
         """Append the records past ``count``, fsync; the reference a checkpoint stores."""
         new = records[self.count:]
         if new:
-            self._file.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in new)
-            self._file.flush()
-            os.fsync(self._file.fileno())
+            try:
+                self._file.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in new)
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            except OSError as exc:  # lines past the checkpoint's count are dropped on resume anyway
+                raise storage_error(self.path, exc) from exc
             self.count = len(records)
         return {"file": EVALUATIONS_NAME, "count": self.count}
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError:  # a full disk refused the buffer's rest: past the checkpoint, dropped on resume
+            pass
 
 
 def read_evaluations(folder: str | Path, count: int) -> list[dict[str, Any]]:

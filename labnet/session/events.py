@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from labnet.session.files import EVENTS_NAME, json_default, write_all
+from labnet.core.errors import StorageError
+from labnet.session.files import EVENTS_NAME, json_default, storage_error, write_all
 
 #: Loggers whose records (INFO and above) are copied into a session's ``events.jsonl``.
 LOGGED = ("labnet", "drivers", "simulator")
@@ -21,9 +22,10 @@ class EventLog:
 
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder) / EVENTS_NAME
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         self.counts: dict[str, int] = {}
         self._dirty = True  # written since the last fsync
+        self.failure: StorageError | None = None  # the first event a full disk refused
 
     def log(self, kind: str, **fields: Any) -> None:
         """Append one event ``{"time": ISO-8601 UTC, "kind": kind, **fields}``."""
@@ -31,13 +33,29 @@ class EventLog:
             return
         rec = {"time": _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds"), "kind": kind, **fields}
         self._dirty = True
-        write_all(self._fd, (json.dumps(rec, default=json_default, sort_keys=False) + "\n").encode("utf-8"))
+        data = (json.dumps(rec, default=json_default, sort_keys=False) + "\n").encode("utf-8")
+        try:
+            write_all(self._fd, data)
+        except OSError as exc:  # a full disk: no half line is left behind
+            try:
+                os.ftruncate(self._fd, max(os.fstat(self._fd).st_size - _partial(self.path), 0))
+            except OSError:
+                pass
+            self.failure = storage_error(self.path, exc)
+            raise self.failure from exc
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def sync(self) -> None:
-        """fsync, unless nothing was logged since the last one."""
+        """fsync, unless nothing was logged since the last one; raise the :class:`StorageError`
+        of an event that could not be written (one a log handler reported: the run fails at
+        its next checkpoint rather than go on with a gap in its log)."""
+        if self.failure is not None:
+            raise self.failure
         if self._fd >= 0 and self._dirty:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise storage_error(self.path, exc) from exc
             self._dirty = False
 
     def close(self) -> None:
@@ -47,6 +65,16 @@ class EventLog:
             finally:
                 os.close(self._fd)
                 self._fd = -1
+
+
+def _partial(path: Path) -> int:
+    """Length (bytes) of an incomplete last line of ``path`` (0 if it ends with a line end)."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(size - 65536, 0))
+        tail = fh.read()
+    return 0 if not tail or tail.endswith(b"\n") else len(tail) - (tail.rfind(b"\n") + 1)
 
 
 class EventLogHandler(logging.Handler):
@@ -70,6 +98,8 @@ class EventLogHandler(logging.Handler):
             fields = dict(getattr(record, "fields", {}) or {})
             self.events.log(getattr(record, "event", "log"), level=record.levelname, logger=record.name,
                             message=record.getMessage(), **fields)
+        except StorageError:  # a full disk: the run itself reports it, no traceback from logging
+            self.lost = getattr(self, "lost", 0) + 1
         except Exception:  # noqa: BLE001 - logging must never break a run
             self.handleError(record)
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from labnet.core.errors import StorageError
+
 CSV_NAME = "session.csv"
 STATUS_NAME = "status.json"
 EVENTS_NAME = "events.jsonl"
@@ -80,17 +82,49 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically: temp file, fsync, ``os.replace``, fsync dir.
 
     A reader (or a crash at any moment) sees either the old or the new file, never a mix.
+    A failed write (a full disk: ENOSPC) leaves the old file as it was and no temp file.
     """
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp")
+    try:
+        write_temp(tmp, text.encode("utf-8"))
+        try:
+            os.replace(tmp, p)
+        except BaseException:
+            remove_quietly(tmp)
+            raise
+    except OSError as exc:
+        raise storage_error(p, exc) from exc
+    fsync_dir(p.parent)
+
+
+def storage_error(path: Path, exc: OSError) -> StorageError:
+    """The one-line :class:`StorageError` for a failed write of ``path``."""
+    if isinstance(exc, StorageError):
+        return exc
+    return StorageError(f"{path}: cannot write ({exc.strerror or exc})")
+
+
+def write_temp(tmp: Path, data: bytes) -> None:
+    """Write and fsync ``data`` as the new file ``tmp``; on any failure ``tmp`` is removed."""
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        write_all(fd, text.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, p)
-    fsync_dir(p.parent)
+        try:
+            write_all(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove ``path`` if it is there (cleanup after a failed write: the first error matters)."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def atomic_write_json(path: str | Path, data: Any) -> None:

@@ -13,7 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from labnet.session.files import CSV_NAME, atomic_write_text, fsync_dir, header_json, write_all
+from labnet.core.errors import StorageError
+from labnet.session.files import (
+    CSV_NAME,
+    atomic_write_text,
+    fsync_dir,
+    header_json,
+    storage_error,
+    write_all,
+    write_temp,
+)
 
 
 class SessionWriter:
@@ -63,20 +72,21 @@ class SessionWriter:
             # The header and column row appear at once: written to a temporary file, then
             # linked into place (which, like O_EXCL, refuses to replace an existing CSV).
             lines = [f"# {k}: {header_json(v)}\n" for k, v in _with_start_time(header).items()]
-            lines.append(_csv_line(self.columns))  # quoted like the rows: any name reads back
+            lines.append(csv_line(self.columns))  # quoted like the rows: any name reads back
             tmp = self.folder / f".{CSV_NAME}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                write_all(fd, "".join(lines).encode("utf-8"))
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, self.path)
-            finally:
-                tmp.unlink()
+                write_temp(tmp, "".join(lines).encode("utf-8"))  # removed again if the disk is full
+                try:
+                    os.link(tmp, self.path)
+                finally:
+                    tmp.unlink()
+            except FileExistsError:
+                raise
+            except OSError as exc:
+                raise storage_error(self.path, exc) from exc
             fsync_dir(self.folder)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        # never through a link: a resume appends to the session's own file, not to a link's target
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
         self._counts = (os.fstat(self._fd).st_size, rows)  # (bytes, rows): replaced, never mutated
         self._dirty = True  # written since the last fsync (a repaired tail counts)
 
@@ -110,13 +120,22 @@ class SessionWriter:
         b, r = self._settled()
         self._dirty = True
         self._pending = (len(data), rows)
-        write_all(self._fd, data)  # one write(2) for a row: a kill leaves whole rows only
+        try:
+            write_all(self._fd, data)  # one write(2) for a row: a kill leaves whole rows only
+        except OSError as exc:  # a full disk may take part of the line: cut it off again
+            self._pending = None
+            try:
+                os.ftruncate(self._fd, b)
+            except OSError:
+                pass
+            raise StorageError(f"{self.path}: cannot write row {r + 1} ({exc.strerror or exc}); the {r} rows "
+                               "before it are intact") from exc
         self._counts = (b + len(data), r + rows)
         self._pending = None
 
     def write(self, row: Mapping[str, Any]) -> None:
         """Append one row (a single ``write`` of the whole line; it reaches the OS at once)."""
-        self._append(_csv_line([_cell(row.get(c)) for c in self.columns]), rows=1)
+        self._append(csv_line([_cell(row.get(c)) for c in self.columns]), rows=1)
 
     def comment(self, key: str, value: Any) -> None:
         """Append a ``# key: JSON`` line (``pandas.read_csv(comment="#")`` skips it)."""
@@ -126,7 +145,10 @@ class SessionWriter:
         """fsync: what is written survives a crash of the process or the machine (skipped when
         nothing was written since the last one: that is durable already)."""
         if self._fd >= 0 and self._dirty:
-            os.fsync(self._fd)
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                raise storage_error(self.path, exc) from exc
             self._dirty = False
 
     def close(self) -> None:
@@ -154,7 +176,7 @@ def _repair_tail(path: Path) -> tuple[str, int]:
     return partial, max(len(lines) - 1, 0)
 
 
-def _csv_line(cells: Sequence[str]) -> str:
+def csv_line(cells: Sequence[str]) -> str:
     """One CSV line (``\\n``-terminated), cells quoted where they need it (comma, quote, newline)."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow(cells)

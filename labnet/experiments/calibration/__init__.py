@@ -52,7 +52,9 @@ session (``labnet calibrate``) is :mod:`labnet.app.calibrate`.
 The result is a :class:`CalibrationTable` (a :class:`~labnet.core.conductance.ConductanceModel`)
 stored as ``calibration.csv`` in the calibration session folder (``# key: JSON`` header like
 the session CSV, then ``edge,code,conductance_siemens,sigma_siemens``); a training protocol uses it with
-``[calibration] table = "path/to/calibration.csv"``.
+``[calibration] table = "path/to/calibration.csv"``. ``labnet calibrate`` binds the table to its
+rig (``binding`` and ``content_sha256`` header lines); a damaged, unbound or another rig's table
+is refused when the protocol is validated (:mod:`labnet.config.tables`).
 """
 
 from __future__ import annotations
