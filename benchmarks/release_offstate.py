@@ -26,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import statistics
 import tempfile
@@ -35,6 +36,7 @@ import pandas as pd
 
 from labnet.app.runner import run_protocol
 from labnet.config.protocol import load_protocol
+from labnet.core.errors import LimitError
 
 ROOT = Path(__file__).resolve().parents[1]
 RIGS = ROOT / "protocols" / "rigs"
@@ -53,12 +55,18 @@ def ideal_twin(rig: Path, out: Path) -> Path:
 
 
 def run_variant(rig: Path, seed: int, steps: int, out: Path) -> tuple[float, dict[str, float]]:
-    """Final train error (V²) and the step-0 free-state voltages (V) of NODES."""
+    """Final train error (V²; inf when the worst-case limit check stops the run: training
+    drove the loaded free state to currents a real part could not take) and the step-0
+    free-state voltages (V) of NODES."""
     proto = load_protocol(PROTOCOL, rig=rig, seed=seed, steps=steps)
-    outcome = run_protocol(proto, out, progress=False)
-    df = pd.read_csv(outcome.session / "session.csv", comment="#")
+    try:
+        outcome = run_protocol(proto, out, progress=False)
+        session, err = outcome.session, float(outcome.result.final.train["mse"])
+    except LimitError:
+        session, err = max(Path(out).iterdir(), key=lambda p: p.stat().st_mtime), math.inf
+    df = pd.read_csv(session / "session.csv", comment="#")
     free0 = df[(df["phase"] == "eval") & (df["step"] == 0)].iloc[0]
-    return float(outcome.result.final.train["mse"]), {n: float(free0[f"v_{n}"]) for n in NODES}
+    return err, {n: float(free0[f"v_{n}"]) for n in NODES}
 
 
 def main() -> None:

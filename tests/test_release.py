@@ -272,8 +272,9 @@ def _bench_module():
 
 def test_loading_off_state_breaks_learning_and_switches_restore_it(tmp_path: Path):
     """One seed, 300 steps (benchmarks/release_offstate.py runs seeds 1-5): the 10 Ω off-state
-    pulls the free outputs to ~0 V and training fails; the switch rig learns like the ideal
-    release of its own part."""
+    pulls the free outputs to ~0 V and training fails (its error stays high, or — with the
+    worst-case limit check, issue 13 — the run is refused once the loaded free state could
+    overload an edge: error inf); the switch rig learns like the ideal release of its own part."""
     b = _bench_module()
     ideal, v_ideal = b.run_variant(RIGS / "sim16.toml", 1, 300, tmp_path / "ideal")
     off, v_off = b.run_variant(RIGS / "sim16-offstate.toml", 1, 300, tmp_path / "off")

@@ -44,6 +44,13 @@ def build_rig(spec: RigSpec, *, sim_seed: int | None = None, network: Network | 
     protocol assigns other inputs and outputs.
     """
     net = spec.network if network is None else network
+    rig = _build(spec, net, sim_seed)
+    rel = spec.release  # released nodes that a loading off-state pulls toward 0 V (the limit check)
+    rig.off_loaded = frozenset(n for n, ch in net.source_channels.items() if ch in rel.off_ohm and n not in rel.switches)
+    return rig
+
+
+def _build(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
     if spec.transport == "wire":
         return _build_wired(spec, net, sim_seed)
     if spec.kind == "simulator":

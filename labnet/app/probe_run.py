@@ -110,7 +110,9 @@ def probe_summary(res: ProbeResult, folder: Path, rig: Rig, model: tuple[float, 
         f"  measured D_eff {res.deff:.4f} ± {res.deff_sd:.4f} (bootstrap 1σ)",
         f"  model D_eff    {model[0]:.4f} (rig model conductances)",
         f"  response gain  {res.gain:.4f} ± {res.gain_sd:.4f} (model {model[1]:.4f})",
-        f"  refused        {res.refused} patterns over the limits (redrawn)",
+        f"  refused        {res.refused} patterns over the limits in the worst case (redrawn)",
+        f"  planned        {rig.planned_transitions} changes applied one safe step at a time "
+        "(reordered, dropped first or ramped)",
         f"  bench time     {res.bench_s:.1f} s" + (" (modelled)" if rig.simulated else ""),
         f"  session        {folder}",
     ]

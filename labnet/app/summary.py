@@ -76,6 +76,8 @@ def summary(outcome: RunOutcome, command: str | None = None) -> str:
         if "accuracy" in b.test:
             lines.append(f"  test accuracy  {a.test['accuracy']:.1%} -> {b.test['accuracy']:.1%}"
                          f"   (train {a.train['accuracy']:.1%} -> {b.train['accuracy']:.1%})")
+    lines.append(f"  limits         worst case ({outcome.rig.box_basis()}); "
+                 f"{outcome.rig.planned_transitions} changes planned step by step (events.jsonl: transition_planned)")
     lines.append(f"  wall time      {r.wall_s:.2f} s")
     if outcome.rig.simulated:
         lines.append(f"  bench time     {r.bench_s:.1f} s (modelled: what the real bench would take)")

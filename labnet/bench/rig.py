@@ -20,6 +20,7 @@ import numpy as np
 
 from labnet.bench.clock import WallClock
 from labnet.bench.limits import LimitChecks, Limits
+from labnet.bench.planned import PlannedChanges
 from labnet.bench.release import SwitchRelease
 from labnet.bench.roles import Clock, CurrentSensing, Digipots, Meter, Sources, Switches
 from labnet.core.conductance import ConductanceModel, PartModel
@@ -31,7 +32,7 @@ from labnet.core.physics import Solver
 log = logging.getLogger("labnet.bench.rig")
 
 
-class Rig(LimitChecks):
+class Rig(PlannedChanges):
     """A bench: ``network`` + ``part`` wired to ``digipots``, ``sources``, ``meter``.
 
     Parameters
@@ -97,13 +98,11 @@ class Rig(LimitChecks):
         self._metered_idx = network.indices(self._metered)
         self._channels = list(network.edge_channels)
         self._solvers: dict[tuple[tuple[str, ...], bytes], Solver] = {}
-        self._solvers_network = network
-        self._currents: dict[tuple[Any, ...], tuple[np.ndarray, int, float]] = {}
-        self._k_cache: dict[tuple[Any, ...], np.ndarray] = {}
-        self._k_model: ConductanceModel | None = None
+        self._boxes: dict[tuple[Any, ...], tuple[ConductanceModel, tuple[np.ndarray, np.ndarray, float]]] = {}
+        self._nb: tuple[Network, Any] | None = None
         self._limits_by_node: tuple[Any, Any, dict[str, float]] | None = None
-        self._ceiling: tuple[Any, ...] | None = None  # (model, code_min, code_max, E, k_max)
-        self._record_span: tuple[int, int] | None = None  # lowest and highest code of the host record
+        #: Transitions applied as a plan (reordered, dropped first or ramped) rather than in one go.
+        self.planned_transitions = 0
         self._ground_metered = network.ground in network.meter_channels
         self._metered_list = [int(i) for i in self._metered_idx]
         self._all_metered = self._metered_list == list(range(network.n_nodes))
@@ -222,13 +221,13 @@ class Rig(LimitChecks):
             bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
             raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
         old = self.codes
-        changed = np.flatnonzero(new != old).tolist()
-        if changed:
-            if self._held:
-                self._refuse_unsafe(self._held, new, in_limits=True)
-            codes = new.tolist()
-            self.digipots.write_codes([self._channels[i] for i in changed], [codes[i] for i in changed])
-            self._set_record(new.copy(), (lo, hi))
+        if not np.array_equal(new, old):
+            held = self._held
+            if held and not self.is_safe(held, held, old, new):
+                self.refuse_unless_safe(held, held, new, new)  # the new codes themselves
+                self._planned_codes(old, new)
+                return
+            self._send_codes(old, new)
 
     def restore_codes(self, codes: np.ndarray) -> None:
         """Write ``codes`` to *every* channel (resume, recovery) and verify them.
@@ -245,10 +244,17 @@ class Rig(LimitChecks):
         if np.any(new < lo) or np.any(new > hi):
             bad = int(np.flatnonzero((new < lo) | (new > hi))[0])
             raise LimitError(f"edge {self.network.edges[bad]}: code {new[bad]} outside limits {lo}..{hi}")
-        if self._held:
-            self._refuse_unsafe(self._held, new, in_limits=True)
+        held = dict(self._held)
+        dropped = False
+        if held:
+            self.refuse_unless_safe(held, held, new, new)
+            if self._codes is None or not self.is_safe(held, held, self._codes, new):
+                self.apply({})  # the wipers may be anywhere between: write them with nothing driven
+                dropped = True
         self.digipots.write_codes(list(self._channels), [int(c) for c in new])
-        self._set_record(new.copy(), (lo, hi))
+        self._set_record(new.copy())
+        if dropped:
+            self.apply(held)
         back = np.asarray(self.digipots.read_codes(self._channels), dtype=np.int64)
         if not np.array_equal(back, new):
             j = int(np.flatnonzero(back != new)[0])
@@ -256,12 +262,9 @@ class Rig(LimitChecks):
         log.info("codes restored on all %d channels", len(new),
                  extra={"event": "codes_restored", "fields": {"codes": [int(c) for c in new]}})
 
-    def _set_record(self, codes: np.ndarray, span: tuple[int, int] | None = None) -> None:
-        """Keep ``codes`` (E,) as the host record; ``span`` bounds them if already known."""
+    def _set_record(self, codes: np.ndarray) -> None:
+        """Keep ``codes`` (E,) as the host record."""
         self._codes = codes
-        if span is None and codes.size:
-            span = (int(codes.min()), int(codes.max()))
-        self._record_span = span
 
     def conductances(self, codes: np.ndarray | None = None) -> np.ndarray:
         """Model conductances (S), shape (E,), at ``codes`` (default: present codes)."""
@@ -272,7 +275,15 @@ class Rig(LimitChecks):
         """Drive the given nodes (node -> V) and release every other source node: by opening
         its switch (switched nodes) or turning its source's output off."""
         held = {str(n): float(v) for n, v in held.items()}
-        self._refuse_unsafe(held)
+        codes = self.codes
+        old = self._held
+        self.refuse_unless_safe(held, held, codes, codes)  # the pattern itself
+        if old != held and not self.is_safe(old, held, codes, codes):  # and every state on the way
+            self._apply_planned(old, held, codes)
+        self._drive(held)
+
+    def _drive(self, held: dict[str, float]) -> None:
+        """Send one pattern (release-aware: switches opened first, closed after) and record it."""
         pattern = held
         if self.release is not None:  # release by switch: open first, the source stays on behind it
             self.release.open_released(held)

@@ -163,8 +163,9 @@ class Engine:
         if state.get("held"):  # the sources as they were: instruments and drivers in the same state
             self.rig.apply(state["held"])
 
-    def preflight(self) -> None:
-        """Check every input pattern of the task at the present codes before anything is applied.
+    def preflight(self, codes: np.ndarray | None = None) -> None:
+        """Check every input pattern of the task at ``codes`` (default: the present codes; the run
+        passes the initial codes it is about to write) before anything is applied.
 
         Raises :class:`LimitError` (nothing applied) if a train or test input would exceed a
         source limit or an edge's rated current. Clamped patterns depend on what is measured and
@@ -174,7 +175,7 @@ class Engine:
             for s in range(len(samples)):
                 held = dict(zip(self.inputs, map(float, samples.inputs[s])))
                 try:
-                    self.rig.check_pattern(held)
+                    self.rig.check_pattern(held, codes)
                 except LimitError as exc:
                     raise LimitError(f"{split} sample {s}: {exc}") from None
 
@@ -273,7 +274,7 @@ class Engine:
         try:
             self._safe_point()
             if not resume:
-                self.preflight()
+                self.preflight(initial_codes)
                 if initial_codes is not None:
                     self.rig.write_codes(initial_codes)
                 self.evaluations = [self.evaluate(self.step)]
