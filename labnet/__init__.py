@@ -13,10 +13,22 @@ Public API (see README.md):
   (a live figure subscriber), :func:`read_session` (a session CSV as a DataFrame).
 """
 
+from typing import TYPE_CHECKING, Any
+
 from labnet.core.errors import ConfigError, InstrumentError, LabnetError, LimitError
-from labnet.core.generators import breadboard16, delaunay_network, random_network, square_lattice
-from labnet.core.network import Network
-from labnet.core.physics import Solver, dissipated_power, edge_currents, solve
+
+if TYPE_CHECKING:
+    from labnet.app.build import build_rig
+    from labnet.app.notebook import LivePlot, run_samples
+    from labnet.app.runner import run_protocol
+    from labnet.bench.rig import Rig
+    from labnet.config.protocol import load_protocol
+    from labnet.config.rigfile import load_rig
+    from labnet.core.generators import breadboard16, delaunay_network, random_network, square_lattice
+    from labnet.core.network import Network
+    from labnet.core.physics import Solver, dissipated_power, edge_currents, solve
+    from labnet.experiments.engine import Engine
+    from labnet.session.reader import read_session
 
 __version__ = "0.1.0"
 
@@ -47,37 +59,25 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # lazy: keep `import labnet` light
-    if name in ("load_protocol",):
-        from labnet.config.protocol import load_protocol
+#: Public name -> the module that defines it. Imported on first use, so `import labnet` (and the
+#: `labnet` command, whose first ~0.3 s were numpy/scipy imports a Ctrl-C turned into a traceback)
+#: stays light.
+_LAZY = {
+    "breadboard16": "labnet.core.generators", "delaunay_network": "labnet.core.generators",
+    "random_network": "labnet.core.generators", "square_lattice": "labnet.core.generators",
+    "Network": "labnet.core.network", "Solver": "labnet.core.physics", "dissipated_power": "labnet.core.physics",
+    "edge_currents": "labnet.core.physics", "solve": "labnet.core.physics",
+    "load_protocol": "labnet.config.protocol", "load_rig": "labnet.config.rigfile", "build_rig": "labnet.app.build",
+    "run_protocol": "labnet.app.runner", "Engine": "labnet.experiments.engine", "Rig": "labnet.bench.rig",
+    "run_samples": "labnet.app.notebook", "LivePlot": "labnet.app.notebook", "read_session": "labnet.session.reader",
+}
 
-        return load_protocol
-    if name == "load_rig":
-        from labnet.config.rigfile import load_rig
 
-        return load_rig
-    if name == "build_rig":
-        from labnet.app.build import build_rig
+def __getattr__(name: str) -> Any:  # lazy: keep `import labnet` light
+    if name in _LAZY:
+        import importlib
 
-        return build_rig
-    if name == "run_protocol":
-        from labnet.app.runner import run_protocol
-
-        return run_protocol
-    if name in ("run_samples", "LivePlot"):
-        from labnet.app import notebook
-
-        return getattr(notebook, name)
-    if name == "read_session":
-        from labnet.session.reader import read_session
-
-        return read_session
-    if name == "Engine":
-        from labnet.experiments.engine import Engine
-
-        return Engine
-    if name == "Rig":
-        from labnet.bench.rig import Rig
-
-        return Rig
-    raise AttributeError(name)
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'labnet' has no attribute {name!r}")

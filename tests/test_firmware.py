@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from external import need
 
 from drivers.firmware.make_vectors import vectors as make_vectors
 from simulator.board import BoardConfig, BoardLogic
@@ -24,8 +24,7 @@ def test_vectors_file_is_current():
 
 @pytest.fixture(scope="module")
 def host_parser(tmp_path_factory) -> Path:
-    if shutil.which("gcc") is None or shutil.which("make") is None:
-        pytest.skip("no host C compiler")
+    need("gcc", "make", apt="gcc make libc6-dev", why="the host build of the firmware parser")
     build = tmp_path_factory.mktemp("fw-host")
     subprocess.run(["make", "-s", "-C", str(FW), f"BUILD={build}", "host"], check=True, capture_output=True)
     return build / "host_lndp"
@@ -65,8 +64,7 @@ def test_host_parser_ready_line_and_store(host_parser: Path):
                                                       ("MCP42", 256, 128, ("SWITCHES=4",)),
                                                       ("X9C", 99, 49, ("CHANNELS=14", "SWITCHES=2"))])
 def test_atmega328p_build_fits(tmp_path: Path, family: str, max_code: int, power_up: int, extra: tuple[str, ...]):
-    if shutil.which("avr-gcc") is None:
-        pytest.skip("avr-gcc not installed (CI installs gcc-avr avr-libc binutils-avr)")
+    need("avr-gcc", "avr-size", apt="gcc-avr avr-libc binutils-avr", why="the ATmega328P firmware build")
     res = subprocess.run(["make", "-s", "-C", str(FW), f"BUILD={tmp_path}", f"FAMILY={family}", f"MAX_CODE={max_code}",
                           f"POWER_UP_CODE={power_up}", *extra, "all", "size"], capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -80,8 +78,7 @@ def test_atmega328p_build_fits(tmp_path: Path, family: str, max_code: int, power
 
 def test_x9c_build_with_16_chips_refuses_a_switch(tmp_path: Path):
     """16 X9C chips take every chip-select slot: SWITCHES=1 is a compile-time error, not a silent pin clash."""
-    if shutil.which("avr-gcc") is None:
-        pytest.skip("avr-gcc not installed (CI installs gcc-avr avr-libc binutils-avr)")
+    need("avr-gcc", apt="gcc-avr avr-libc binutils-avr", why="the ATmega328P firmware build")
     res = subprocess.run(["make", "-s", "-C", str(FW), f"BUILD={tmp_path}", "SWITCHES=1", "all"], capture_output=True,
                          text=True)
     assert res.returncode != 0 and "the switches take the chip-select pins" in res.stderr

@@ -76,8 +76,8 @@ def test_python_twin_accepts_only_protocol_lines(family: str, n: int, mx: int, p
     twin = BoardLogic(BoardConfig(family, n, mx, pu, sw))
     grammar = (REQUEST_SW if sw else REQUEST)[dp.code_width(mx)]
     sync = dp.request(0, "Y")
-    assert twin.handle(sync[:-1]).startswith(b"00 OK Y")
-    last_ok = b""
+    last_ok = twin.handle(sync[:-1])  # a line with the same SS and CRC-8 as this sync is, by PROTOCOL.md's
+    assert last_ok.startswith(b"00 OK Y")  # rule, its retransmission: the Y reply is replayed (e.g. "00 R   ")
     for line in lines:
         reply = twin.handle(line.rstrip(b"\n"))
         assert REPLY_HEAD.match(reply.decode("ascii")), reply

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import venv
 from pathlib import Path
 
@@ -26,6 +27,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env_dir = base / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
     py = env_dir / "bin" / "python"
+    # When this interpreter is itself a venv (the README's set-up), "system" site-packages are the
+    # base interpreter's, without the dependencies: add this environment's library folders as plain
+    # path entries (no .pth processing in them, so an editable labnet there is not imported).
+    inner = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    outer = dict.fromkeys(sysconfig.get_paths()[k] for k in ("purelib", "platlib"))
+    (Path(inner) / "_outer_env.pth").write_text("".join(f"{p}\n" for p in outer), encoding="utf-8")
     wheel = next(wheels.glob("labnet-*.whl"))
     r = subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "-q", str(wheel)],
                        capture_output=True, text=True)

@@ -8,11 +8,11 @@ through it identical to the twin's.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from external import need
 
 from drivers import digiproto as dp
 from drivers.digipot import BoardError, DigipotBoard
@@ -62,8 +62,7 @@ SWITCH_VECTORS = {
 
 @pytest.fixture(scope="module")
 def host_parser(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("gcc") is None or shutil.which("make") is None:
-        pytest.skip("no host C compiler")
+    need("gcc", "make", apt="gcc make libc6-dev", why="the host build of the firmware parser")
     build = tmp_path_factory.mktemp("fw-host")
     subprocess.run(["make", "-s", "-C", str(FW), f"BUILD={build}", "host"], check=True, capture_output=True)
     return build / "host_lndp"

@@ -60,6 +60,7 @@ def test_same_seed_same_csv_apart_from_timestamps(tmp_path: Path) -> None:
     db = pd.read_csv(b.session / "session.csv", comment="#").drop(columns=["time_s"])
     pd.testing.assert_frame_equal(da, db)
     ha, hb = read_header(a.session / "session.csv"), read_header(b.session / "session.csv")
+    assert ha.pop("started_utc") <= hb.pop("started_utc")  # the one timestamp in the header
     assert ha == hb
     c = _run("allostery", tmp_path / "c", steps=25, seed=99)
     dc = pd.read_csv(c.session / "session.csv", comment="#").drop(columns=["time_s"])

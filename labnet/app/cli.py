@@ -7,6 +7,8 @@ run time.
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     prb.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
 
     rep = sub.add_parser("report", help="write figures and a report page into a session folder",
-                         description="Figures (PNG) and report.md for a training session folder.")
-    rep.add_argument("session", type=Path, help="session folder (as printed by `labnet run`)")
+                         description="Figures (PNG), report.md and a self-contained report.html for a "
+                         "session folder (run, calibrate, probe; a partial report for a run that stopped or "
+                         "failed) or a sweep folder.")
+    rep.add_argument("session", type=Path, help="session or sweep folder (as printed by the command that wrote it)")
 
     swp = sub.add_parser("sweep", help="run an ensemble / parameter sweep of in-silico training on Dask",
                          description="Run every point of a sweep file (in-silico training + physical-effects "
@@ -216,23 +220,17 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if args.samples is not None and args.samples < 3:
         raise ConfigError("--samples", "samples", f"expected at least 3, got {args.samples}")
     codes = codes_from_session(args.codes_from, proto.network, proto.rig.limits) if args.codes_from else None
-    res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples)
+    res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples,
+                                                 codes_from=args.codes_from)
     print(probe_summary(res, folder, rig, model))
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from labnet.app.sweep_report import is_sweep_folder
-
-    if is_sweep_folder(args.session):  # a `labnet sweep` folder: the ensemble's figures
-        from labnet.app.sweep_report import write_sweep_report
-
-        print(f"labnet report: {write_sweep_report(args.session)}")
-        return EXIT_OK
     from labnet.app.report import write_report
 
     page = write_report(args.session)
-    print(f"labnet report: {page}")
+    print(f"labnet report: {page} (and {page.with_suffix('.html').name})")
     return EXIT_OK
 
 
@@ -290,29 +288,68 @@ COMMANDS = {"watch": cmd_watch, "run": cmd_run, "resume": cmd_resume, "validate"
             "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep, "doctor": cmd_doctor}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return EXIT_BAD_INPUT
-    from labnet.experiments.signals import stop_signals
+#: Commands that open instruments (or the simulator's): a stop during them ends in the safe state.
+OPENS_INSTRUMENTS = ("run", "resume", "calibrate", "probe")
 
+
+def resume_hint(session: object) -> str:
+    """The shell command that continues ``session``, quoted for a POSIX shell (spaces, quotes)."""
+    return f"labnet resume {shlex.quote(str(session))}"
+
+
+def stop_message(command: str | None, exc: BaseException) -> str:
+    """The one line printed when a signal (Ctrl-C, SIGTERM, SIGHUP) stops ``command``.
+
+    Only a command that had instruments open mentions the safe state, and only a resumable
+    session suggests ``labnet resume`` (quoted for the shell); see :func:`_after`."""
+    why = str(exc) or "Ctrl-C"
+    if getattr(exc, "labnet_session", None) is not None:
+        after = _after(exc)
+        return f"labnet: stopped ({why})" + (f"; {after}" if after else "")
+    if getattr(exc, "labnet_discarded", None):
+        return (f"labnet: stopped ({why}) before any state was recorded; sources are in the safe state; "
+                "the empty session folder was removed")
+    if command in OPENS_INSTRUMENTS:
+        return f"labnet: stopped ({why}) before any instrument was opened"
+    return f"labnet: stopped ({why}); no instrument was open"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``labnet`` command; the exit code. Every ending is one line on stderr: a stop
+    (Ctrl-C from the first instant on), bad input, a failure, or a closed stdout pipe."""
+    command: str | None = None
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        command = args.command
+        if not command:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        from labnet.experiments.signals import stop_signals
+
         with stop_signals():  # SIGTERM/SIGHUP stop every command like Ctrl-C: cleanup runs
-            return COMMANDS[args.command](args)
+            code = COMMANDS[command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except ConfigError as exc:
         print(f"labnet: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
-        why = str(exc) or "Ctrl-C"
-        after = _after(exc)
-        print(f"labnet: stopped ({why})" + (f"; {after}" if after else ""), file=sys.stderr)
+        print(stop_message(command, exc), file=sys.stderr)
+        return EXIT_FAIL
+    except BrokenPipeError:  # `labnet validate *.toml | head -1`: the reader left; say nothing more
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return EXIT_FAIL
     except (LabnetError, OSError) as exc:  # OSError: a file labnet reads or writes (disk full, I/O error)
         reason = " ".join(str(exc).split()) or type(exc).__name__
         session = getattr(exc, "labnet_session", None)
         after = _after(exc) if session else ""
+        if getattr(exc, "labnet_discarded", None):
+            after = "nothing was recorded; the empty session folder was removed"
         print(f"labnet: failed: {reason}" + (f"; {after}" if after else ""), file=sys.stderr)
         return EXIT_FAIL
 
@@ -326,7 +363,7 @@ def _after(exc: BaseException) -> str:
         "sources are in the safe state" if safe else "THE SAFE STATE WAS NOT CONFIRMED: check the sources"]
     if session is not None:
         if getattr(exc, "labnet_resumable", True):
-            parts.append(f"continue with `labnet resume {session}`")
+            parts.append(f"continue with `{resume_hint(session)}`")
         else:
             command = getattr(exc, "labnet_command", "the command")
             parts.append(f"`labnet {command}` cannot be resumed: run it again (the rows measured so far are kept "

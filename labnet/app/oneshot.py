@@ -43,7 +43,9 @@ class OneShot:
     """``with OneShot(rig, folder, "calibrate"):`` — the rig open inside, the end recorded.
 
     An exception leaving the block gets ``labnet_session`` (the folder), ``labnet_resumable``
-    (False) and ``labnet_safe`` (whether the safe state was reached) for the CLI's message.
+    (False) and ``labnet_safe`` (whether the safe state was reached) for the CLI's message. When
+    the rig fails to open, the folder (nothing in it but status.json) is removed instead and the
+    exception says ``labnet_discarded``.
     """
 
     def __init__(self, rig: Rig, folder: Path, command: str) -> None:
@@ -58,8 +60,27 @@ class OneShot:
             self.rig.open()
         except BaseException as exc:
             self.__exit__(type(exc), exc, exc.__traceback__)
+            self._discard_unopened(exc)
             raise
         return self
+
+    def _discard_unopened(self, exc: BaseException) -> None:
+        """The rig did not open (an instrument not connected, Ctrl-C): nothing was measured, so
+        the folder — only its status.json — is removed instead of left behind as an empty session."""
+        try:
+            names = {p.name for p in self.folder.iterdir()}
+            if not names <= {"status.json", ".status.json.tmp"}:
+                return
+            for name in names:
+                (self.folder / name).unlink()
+            self.folder.rmdir()
+        except OSError:
+            return
+        for key, value in (("labnet_session", None), ("labnet_discarded", str(self.folder))):
+            try:
+                setattr(exc, key, value)
+            except AttributeError:
+                pass
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

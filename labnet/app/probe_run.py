@@ -22,11 +22,13 @@ from labnet.session.folder import SessionWriter, read_header, read_session, vers
 
 
 def run_probe_protocol(proto: ProbeProtocol, out: str | Path = "sessions", *, codes: np.ndarray | None = None,
-                       samples: int | None = None) -> tuple[ProbeResult, Path, Rig, tuple[float, float]]:
+                       samples: int | None = None, codes_from: str | Path | None = None,
+                       ) -> tuple[ProbeResult, Path, Rig, tuple[float, float]]:
     """Probe on the protocol's rig: session.csv (one row per pattern) and probe.csv (the statistics).
 
     ``codes`` sets the digipots first (e.g. a trained session's final codes); otherwise the
-    rig file's initial code. The model D_eff uses the rig's model (the calibration table when
+    rig file's initial code; ``codes_from`` (the session folder they came from, ``--codes-from``)
+    is recorded in the CSV header. The model D_eff uses the rig's model (the calibration table when
     the protocol names one).
     """
     settings = proto.settings if samples is None else ProbeSettings(**{**asdict(proto.settings), "samples": samples})
@@ -37,7 +39,8 @@ def run_probe_protocol(proto: ProbeProtocol, out: str | Path = "sessions", *, co
     drive = list(settings.drive or proto.network.inputs)
     header = {"labnet_session": 1, "protocol": {"name": proto.name, "kind": "probe", "seed": proto.seed},
               "probe": asdict(settings), "network": proto.network.to_dict(), "versions": versions(),
-              "calibration": str(proto.calibration) if proto.calibration else None}
+              "calibration": str(proto.calibration) if proto.calibration else None,
+              "codes_from": str(Path(codes_from).resolve()) if codes_from is not None else None}
     files = {"rig.toml": proto.rig.text}
     if proto.text:
         files["protocol.toml"] = proto.text

@@ -1,8 +1,9 @@
 """What ``labnet report`` reads, checked first: a training session folder with a readable CSV.
 
-A folder that is not one (missing, no ``session.csv``, a calibrate or probe session, a CSV
-that is not a labnet session's, unreadable, without the columns the figures need, no rows)
-is a one-line :class:`ConfigError` (exit 2) before any figure is started.
+A folder that is not one (missing, no ``session.csv``, a CSV that is not a labnet session's,
+unreadable, without the columns the figures need) is a one-line :class:`ConfigError` (exit 2)
+before any figure is started. A CSV without rows (a run that failed before its first state) is
+returned as it is: its report is a partial page.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ def read_training_csv(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame]
         raise ConfigError(str(csv), "labnet_session", "missing: not a labnet session CSV")
     proto = header.get("protocol")
     kind = proto.get("kind", "train") if isinstance(proto, dict) else None
-    if kind != "train":
-        raise ConfigError(str(csv), "protocol.kind", f"a {kind or 'unknown'} session; `labnet report` draws training "
-                          "sessions (a calibration's table and a probe's statistics are in their folders)")
+    if kind != "train":  # labnet.app.report dispatches calibrate and probe sessions before this
+        raise ConfigError(str(csv), "protocol.kind", f"a {kind or 'unknown'} session; expected train, calibrate "
+                          "or probe")
     if not isinstance(header.get("network"), dict):
         raise ConfigError(str(csv), "network", "missing from the header")
     try:
@@ -48,9 +49,7 @@ def read_training_csv(folder: str | Path) -> tuple[dict[str, Any], pd.DataFrame]
     missing = [c for c in (*NEEDED, *(f"code_e{j}" for j in range(n_edges))) if c not in states.columns]
     if missing:
         raise ConfigError(str(csv), missing[0], "column missing (not a training session's CSV)")
-    if not len(states):
-        raise ConfigError(str(csv), "-", "no rows yet: nothing to report")
-    return header, states
+    return header, states  # no rows: a session that failed before its first state, a partial report
 
 
 __all__ = ["NEEDED", "read_training_csv"]

@@ -35,7 +35,7 @@ from labnet.app.sinks import (
 from labnet.app.summary import RunOutcome, summary
 from labnet.bench.rig import Rig
 from labnet.config.protocol import SESSION_DATA, Protocol, load_protocol
-from labnet.core.errors import ConfigError
+from labnet.core.errors import ConfigError, StorageError
 from labnet.core.state import layout_of
 from labnet.experiments.engine import Engine
 from labnet.experiments.events import Event, RunResult
@@ -96,6 +96,7 @@ def session_header(protocol: Protocol, rig: Rig, *, dry_run: bool = False) -> di
         "rule": protocol.rule.__dict__,
         "train": protocol.train.__dict__,
         "task": protocol.task_table,
+        "calibration": _calibration_used(protocol),
         "network": net.to_dict(),
         "rig": rig.describe(),
         "versions": versions(),
@@ -112,6 +113,16 @@ def session_header(protocol: Protocol, rig: Rig, *, dry_run: bool = False) -> di
                        "drops them)",
         },
     }
+
+
+def _calibration_used(protocol: Protocol) -> dict[str, str] | None:
+    """The calibration table a run uses as the rig's model (``[calibration] table``, kept in the
+    session as ``calibration.csv``), or None (the nominal part model)."""
+    extra = getattr(protocol, "extra", None) or {}
+    cal = extra.get("calibration")
+    if not cal:
+        return None
+    return {"table": str(Path(cal["table"]).resolve()), "copy": "calibration.csv"}
 
 
 def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress: bool = True,
@@ -153,8 +164,39 @@ def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress:
         "seed": protocol.seed,
         **run_kind(protocol, dry_run),
     })
-    return _execute(protocol, rig, folder, attempt=0, checkpoint=None, progress=progress, subscribers=subscribers,
-                    dry_run=dry_run)
+    try:
+        return _execute(protocol, rig, folder, attempt=0, checkpoint=None, progress=progress,
+                        subscribers=subscribers, dry_run=dry_run)
+    except BaseException as exc:
+        # e.g. an instrument that failed to open; a full disk keeps its status.json saying so
+        if session_dir is None and not isinstance(exc, (StorageError, OSError)) and _discard_unrecorded(folder):
+            try:
+                exc.labnet_session = None  # type: ignore[attr-defined]
+                exc.labnet_discarded = str(folder)  # type: ignore[attr-defined]
+            except AttributeError:
+                pass
+        raise
+
+
+#: What a run writes into its folder before its first row (run.json … status.json, events.jsonl).
+_BEFORE_FIRST_ROW = frozenset({"protocol.toml", "rig.toml", RUN_NAME, "status.json", "events.jsonl",
+                               "evaluations.jsonl", ".status.json.tmp"})
+
+
+def _discard_unrecorded(folder: Path) -> bool:
+    """Remove a new session folder that never got its CSV (the run failed or was stopped before
+    the rig opened or before the first row): it holds nothing to keep or resume. A folder with any
+    other file is left alone. Returns whether the folder was removed."""
+    try:
+        names = {p.name for p in folder.iterdir()}
+        if CSV_NAME in names or not names <= _BEFORE_FIRST_ROW:
+            return False
+        for name in names:
+            (folder / name).unlink()
+        folder.rmdir()
+    except OSError:
+        return False
+    return True
 
 
 def _resume_kind(f: Path, run: dict[str, Any], protocol: Protocol, mode: str) -> bool:
@@ -347,7 +389,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
         except AttributeError:
             pass
         raise
-    return RunOutcome(result, folder, protocol, rig, owner.status, dry_run=dry_run)
+    return RunOutcome(result, folder, protocol, rig, owner.status, dry_run=dry_run, attempt=attempt)
 
 
 __all__ = ["RESUME_MODES", "RunOutcome", "load_session", "resume_session", "run_protocol", "session_header", "summary"]

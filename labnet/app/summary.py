@@ -22,6 +22,7 @@ class RunOutcome:
     rig: Rig
     status: dict[str, Any] = field(default_factory=dict)  # what status.json says
     dry_run: bool = False  # a bench rig file run on its emulated twin
+    attempt: int = 0  # 0 for a run, n for its n-th resume (labnet resume)
 
     def __repr__(self) -> str:
         return summary(self)
@@ -46,21 +47,31 @@ class RunOutcome:
         return pd.DataFrame(rows)
 
 
-def summary(outcome: RunOutcome) -> str:
-    """The one-screen end-of-run summary."""
+def _ratio(before: float, after: float, same: bool) -> str:
+    """``"  (5.65x lower)"``; nothing when the two evaluations are the same one (no step ran) or
+    the final error is 0."""
+    if same or not after > 0:
+        return ""
+    r = before / after
+    return f"  ({r:.3g}x lower)" if r >= 1 else f"  ({1 / r:.3g}x higher)"
+
+
+def summary(outcome: RunOutcome, command: str | None = None) -> str:
+    """The one-screen end-of-run summary; ``command`` names what produced it (default: ``resume``
+    for a resumed run, ``run`` otherwise)."""
+    command = command or ("resume" if outcome.attempt else "run")
     r = outcome.result
     dry = " (dry run: simulator, no instrument opened)" if outcome.dry_run else ""
     lines = [
-        f"labnet run: {outcome.protocol.name} on {outcome.rig.name}{dry} — {r.status} ({r.reason})",
+        f"labnet {command}: {outcome.protocol.name} on {outcome.rig.name}{dry} — {r.status} ({r.reason})",
         f"  steps          {r.steps}",
     ]
     if r.evaluations:
         a, b = r.initial, r.final
+        same = a.step == b.step
         lines += [
-            f"  train error    {a.train['mse']:.4g} -> {b.train['mse']:.4g} V²"
-            + (f"  ({a.train['mse'] / b.train['mse']:.3g}x lower)" if b.train["mse"] > 0 else ""),
-            f"  test error     {a.test['mse']:.4g} -> {b.test['mse']:.4g} V²"
-            + (f"  ({a.test['mse'] / b.test['mse']:.3g}x lower)" if b.test["mse"] > 0 else ""),
+            f"  train error    {a.train['mse']:.4g} -> {b.train['mse']:.4g} V²" + _ratio(a.train["mse"], b.train["mse"], same),
+            f"  test error     {a.test['mse']:.4g} -> {b.test['mse']:.4g} V²" + _ratio(a.test["mse"], b.test["mse"], same),
         ]
         if "accuracy" in b.test:
             lines.append(f"  test accuracy  {a.test['accuracy']:.1%} -> {b.test['accuracy']:.1%}"

@@ -10,7 +10,7 @@ Figures (PNG, in DIR):
 * ``error_vs_<param>.png``: final task error against each varied numeric parameter (median
   and interquartile range over the points that share it).
 
-``report.md`` tabulates the fractions per group and demand.
+``report.md`` and the self-contained ``report.html`` tabulate the fractions per group and demand.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from labnet.app.figfiles import save_figure, write_page
+from labnet.app.report_page import Page, save_figure
 from labnet.insilico.effects import EFFECTS
 
 _LABELS = {"lam_falls": "λ_min falls", "share_rises": "softest share |c0|/Σ|c| rises", "deff_falls": "D_eff falls",
@@ -83,8 +83,7 @@ def write_sweep_report(folder: str | Path) -> Path:
     axes[0][0].set_ylabel("fraction of networks")
     axes[0][-1].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    save_figure(fig, folder / "effects_vs_demand.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, folder / "effects_vs_demand.png", tight=False)
     figs.append("effects_vs_demand.png")
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
@@ -106,8 +105,7 @@ def write_sweep_report(folder: str | Path) -> Path:
     axes[0].set_ylabel("points")
     axes[-1].legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, folder / "ratio_histograms.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, folder / "ratio_histograms.png", tight=False)
     figs.append("ratio_histograms.png")
 
     for param in [v for v in varied if v != "seed" and pd.api.types.is_numeric_dtype(df[v])]:
@@ -123,21 +121,18 @@ def write_sweep_report(folder: str | Path) -> Path:
         ax.grid(alpha=0.3)
         fig.tight_layout()
         name = f"error_vs_{param}.png"
-        save_figure(fig, folder / name, dpi=110)
-        plt.close(fig)
+        save_figure(fig, folder / name, tight=False)
         figs.append(name)
 
-    lines = [f"# sweep {manifest.get('name')}: {len(df)} points", "",
-             f"Varied: {', '.join(varied) or 'nothing'}. Fraction of networks showing each effect:", "",
-             "| group | demand | networks | " + " | ".join(_LABELS[e] for e in (*EFFECTS, "all_four")) + " |",
-             "|---|---|---|" + "---|" * (len(EFFECTS) + 1)]
-    for label, d, n, fr in fractions(df, varied):
-        lines.append(f"| {label} | {d:g} | {n} | " + " | ".join(f"{fr[e]:.2f}" for e in (*EFFECTS, "all_four")) + " |")
-    lines += ["", f"Median |Δk|/|k0| {df['dk_rel'].median():.3g}; target reached in {df['reached'].mean():.0%} of points.",
-              ""] + [f"![{f}]({f})" for f in figs]
-    page = folder / "report.md"
-    write_page(page, "\n".join(lines) + "\n")
-    return page
+    page = Page(f"sweep {manifest.get('name')}: {len(df)} points")
+    page.p(f"Varied: {', '.join(varied) or 'nothing'}. Fraction of networks showing each effect:")
+    page.table(["group", "demand", "networks", *(_LABELS[e] for e in (*EFFECTS, "all_four"))],
+               [[label, f"{d:g}", str(n), *(f"{fr[e]:.2f}" for e in (*EFFECTS, "all_four"))]
+                for label, d, n, fr in fractions(df, varied)])
+    page.p(f"Median |Δk|/|k0| {df['dk_rel'].median():.3g}; target reached in {df['reached'].mean():.0%} of points.")
+    for f in figs:
+        page.fig(f, f.removesuffix(".png").replace("_", " "))
+    return page.write(folder)
 
 
 __all__ = ["fractions", "is_sweep_folder", "write_sweep_report"]

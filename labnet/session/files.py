@@ -7,6 +7,8 @@ import json
 import os
 import platform
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,22 @@ def new_session_dir(base: str | Path, name: str) -> Path:
             return d
         except FileExistsError:
             n += 1
+
+
+@contextmanager
+def discard_if_empty(folder: str | Path) -> Iterator[Path]:
+    """Around opening a session's instruments: when the block raises (an instrument failed to
+    open, Ctrl-C) and the new session folder is still empty, remove it, so a failed start leaves no
+    empty session folder behind. A folder with anything in it is kept."""
+    f = Path(folder)
+    try:
+        yield f
+    except BaseException:
+        try:
+            f.rmdir()  # only succeeds on an empty folder
+        except OSError:
+            pass
+        raise
 
 
 def fsync_dir(folder: str | Path) -> None:

@@ -1,8 +1,9 @@
 """Sessions: one folder per run with the input files copied in and an append-only CSV.
 
 The CSV starts with ``#`` comment lines that make it self-describing — each is
-``# key: <JSON>`` (protocol, rig, network, versions, seed, the simulator's part draw,
-instrument identities) — followed by a header row and one row per measured state, appended
+``# key: <JSON>`` (protocol, ``started_utc`` — the absolute start, ISO 8601 UTC —, rig,
+network, versions, seed, the calibration table used, the ``--codes-from`` source of a probe,
+the simulator's part draw, instrument identities) — followed by a header row and one row per measured state, appended
 and flushed as it happens. ``pandas.read_csv(path, comment="#")`` reads it;
 :func:`read_header` returns the comment block as a dict.
 
@@ -37,6 +38,7 @@ from labnet.session.files import (
     atomic_write_json,
     atomic_write_text,
     copy_into,
+    discard_if_empty,
     fsync_dir,
     header_json,
     new_session_dir,
@@ -47,6 +49,6 @@ from labnet.session.status import read_status, write_status
 from labnet.session.writer import SessionWriter
 
 __all__ = ["CSV_NAME", "EVENTS_NAME", "LOGGED", "STATUS_NAME", "EventLog", "EventLogHandler", "SessionWriter",
-           "atomic_write_json", "atomic_write_text", "attach_event_log", "copy_into", "detach_event_log", "fsync_dir",
-           "header_json", "new_session_dir", "read_header", "read_markers", "read_session", "read_status",
+           "atomic_write_json", "atomic_write_text", "attach_event_log", "copy_into", "detach_event_log", "discard_if_empty",
+           "fsync_dir", "header_json", "new_session_dir", "read_header", "read_markers", "read_session", "read_status",
            "superseded_mask", "versions", "write_status"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as _dt
 import io
 import os
 from collections.abc import Mapping, Sequence
@@ -70,7 +71,7 @@ class SessionWriter:
         else:
             # The header and column row appear at once: written to a temporary file, then
             # linked into place (which, like O_EXCL, refuses to replace an existing CSV).
-            lines = [f"# {k}: {header_json(v)}\n" for k, v in header.items()]
+            lines = [f"# {k}: {header_json(v)}\n" for k, v in _with_start_time(header).items()]
             lines.append(csv_line(self.columns))  # quoted like the rows: any name reads back
             tmp = self.folder / f".{CSV_NAME}.tmp"
             try:
@@ -191,3 +192,13 @@ def _cell(v: Any) -> str:
     if isinstance(v, (np.integer,)):
         return str(int(v))
     return str(v)
+
+
+def _with_start_time(header: Mapping[str, Any]) -> dict[str, Any]:
+    """``header`` with ``started_utc`` (ISO 8601, UTC, ms) right after its first line, unless given:
+    the absolute time the session started (``time_s``/``bench_s`` in the rows are relative)."""
+    if "started_utc" in header:
+        return dict(header)
+    stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+    items = list(header.items())
+    return dict([*items[:1], ("started_utc", stamp), *items[1:]])
