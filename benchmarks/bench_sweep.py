@@ -32,7 +32,7 @@ import pandas as pd
 
 from labnet.app.sweep import RESULTS, open_client, run_sweep
 from labnet.config.sweep_file import load_sweep
-from labnet.insilico.effects import METRICS, PointSpec, finish_voltage, prepare_voltage, run_chunk
+from labnet.insilico.effects import METRICS, PointSpec, finish_voltage, prepare_voltage, run_chunk, train_in_blocks
 from labnet.insilico.trainer import CoupledLearning
 
 SWEEP = """
@@ -57,15 +57,7 @@ def unpacked(p: PointSpec) -> dict[str, object]:
     v = prepare_voltage(p)
     cl = CoupledLearning(v.net, v.k0.copy(), v.x[None, :], np.array([[v.t]]), alpha=p.alpha, eta=p.eta,
                          k_min=p.k_min_siemens, k_max=p.k_max_siemens)
-    run, hit = 0, float("nan")
-    while run < p.steps:
-        errs = cl.train(min(p.block, p.steps - run))
-        below = np.flatnonzero(errs < p.tol)
-        if below.size and hit != hit:
-            hit = float(run + below[0] + 1)
-        run += len(errs)
-        if errs[-1] < p.tol:
-            break
+    run, hit = train_in_blocks(cl, p)
     return finish_voltage(v, np.asarray(cl.k), run, hit, p)
 
 

@@ -155,6 +155,13 @@ def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: Poin
     rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps)
     cl = CoupledLearning(net, None, x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta, rule=rule,
                          model=taps.model, codes=taps.codes, code_range=(0, taps.max_code), seed=taps.seed)
+    run, hit = train_in_blocks(cl, p)
+    return np.asarray(cl.k), run, hit
+
+
+def train_in_blocks(cl: CoupledLearning, p: PointSpec) -> tuple[int, float]:
+    """Train ``cl`` in blocks of ``p.block`` steps until the last error of a block is below ``p.tol``
+    (V²) or ``p.steps`` ran; returns steps run and the first (1-based) step below ``p.tol`` (NaN if none)."""
     run, hit = 0, float("nan")
     while run < p.steps:
         errs = cl.train(min(p.block, p.steps - run))
@@ -164,7 +171,7 @@ def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: Poin
         run += len(errs)
         if errs[-1] < p.tol:
             break
-    return np.asarray(cl.k), run, hit
+    return run, hit
 
 
 def _packed_run(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: PointSpec) -> PackedRun:
@@ -344,5 +351,5 @@ def _chunk_rows(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, o
 __all__ = [
     "EFFECTS", "INPUTS", "METRICS", "NETWORKS", "PointSpec", "RULES", "Taps", "VoltagePoint", "build_network",
     "finish_voltage", "force_modes", "packable", "prepare_voltage", "quantise", "run_chunk", "run_point",
-    "train_force", "train_voltage",
+    "train_force", "train_in_blocks", "train_voltage",
 ]
