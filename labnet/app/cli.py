@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--rig", type=Path, help="rig TOML file (overrides the protocol's)")
     run.add_argument("--steps", type=int, help="number of training steps (overrides the protocol's)")
     run.add_argument("--seed", type=int, help="seed (overrides the protocol's)")
+    run.add_argument("--keep", metavar="best|final",
+                     help="which state the run ends in: final (the last, default) or best (the evaluation with the "
+                     "lowest train error, written back and re-measured); overrides [train] keep")
     run.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--dry-run", action="store_true",
@@ -167,7 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from labnet.app.summary import summary
     from labnet.config.protocol import load_protocol
 
-    proto = load_protocol(args.protocol, rig=args.rig, steps=args.steps, seed=args.seed)
+    proto = load_protocol(args.protocol, rig=args.rig, steps=args.steps, seed=args.seed, keep=args.keep)
     dry_run = bool(args.dry_run) and not proto.rig.simulated  # a bench rig file on its emulated twin
     if args.dry_run:
         from dataclasses import replace

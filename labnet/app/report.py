@@ -77,6 +77,7 @@ def train_page(folder: Path) -> Page:
            f"{d.network.n_edges} edges; conductances from the {d.model_name} model; steps "
            f"{int(d.codes.index.min())}–{int(d.codes.index.max())}.")
     _numbers(page, d)
+    _kept(page, folder, d)
     figs: list[tuple[str, str]] = []
     for name, (fn, caption) in TRAIN_FIGURES.items():
         if name in ("spectrum.png", "alignment.png", "deff_gbar.png", "deff_measured.png") and d.tracking.empty:
@@ -108,6 +109,26 @@ def _ending(page: Page, folder: Path, d: SessionData | None) -> None:
     at = f" at step {st['step']}" if st.get("step") is not None else ""
     upto = f"; rows up to step {last}" if last is not None else "; no complete state recorded"
     page.p(f"**Partial report**: the run is {st.get('status')} ({st.get('reason') or 'no reason recorded'}){at}{upto}.")
+
+
+def _kept(page: Page, folder: Path, d: SessionData) -> None:
+    """Which state the run ended in: ``keep`` from the header, the last ``# kept`` line if any."""
+    from labnet.session.folder import read_markers
+
+    keep = d.header.get("train", {}).get("keep", "final")
+    marks = read_markers(folder / "session.csv", "kept")
+    if not marks:
+        if keep == "best" and (d.status or {}).get("status") == "completed":
+            page.p("Kept state: `keep = best`, and the last evaluation was the best one: the run ends in its final state.")
+        elif keep == "final":
+            page.p("Kept state: the final one (`keep = final`).")
+        return
+    k = marks[-1]
+    m = k["remeasured"]
+    page.p(f"Kept state: `keep = best` wrote back the codes of step {k['from_step']} (train error "
+           f"{k['best_train_mse']:.4g} V² then) over those of step {k['final_step']} ({k['final_train_mse']:.4g} V²); "
+           f"re-measured (rows `phase = kept`): train {m['train']['mse']:.4g} V², test {m['test']['mse']:.4g} V². "
+           f"The table's \"after\" column is the last evaluation (step {k['final_step']}).")
 
 
 def _numbers(page: Page, d: SessionData) -> None:

@@ -162,6 +162,7 @@ def run_protocol(protocol: Protocol, out: str | Path | None = None, *, progress:
         "rig_file": str(protocol.rig.path),
         "steps": protocol.train.steps,
         "seed": protocol.seed,
+        "keep": protocol.train.keep,
         **run_kind(protocol, dry_run),
     })
     try:
@@ -246,6 +247,9 @@ def load_session(folder: str | Path, mode: str = "same") -> tuple[Protocol, dict
         if not isinstance(run.get(key), int) or isinstance(run[key], bool) or run[key] < 0:
             raise ConfigError(str(f / RUN_NAME), key, f"expected an integer >= 0, got {run.get(key)!r}")
     steps, seed = int(run["steps"]), int(run["seed"])
+    keep = run.get("keep", "final")  # older sessions: the final state
+    if keep not in ("final", "best"):
+        raise ConfigError(str(f / RUN_NAME), "keep", f"expected one of final, best, got {keep!r}")
     status = checked_status(f / STATUS_NAME)
     if status is not None:
         if status.get("status") == "completed":
@@ -253,7 +257,7 @@ def load_session(folder: str | Path, mode: str = "same") -> tuple[Protocol, dict
         pid = int(status.get("pid", 0))
         if status.get("status") == "running" and pid != os.getpid() and _alive(pid):
             raise ConfigError(str(f), "status", f"the run is still running (pid {pid})")
-    protocol = load_protocol(f / "protocol.toml", rig=f / "rig.toml", steps=steps, seed=seed)
+    protocol = load_protocol(f / "protocol.toml", rig=f / "rig.toml", steps=steps, seed=seed, keep=keep)
     dry_run = _resume_kind(f, run, protocol, mode)
     if dry_run:
         protocol = replace(protocol, rig=dry_run_spec(protocol.rig))

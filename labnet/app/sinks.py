@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from labnet.app.rigstate import state_parts
 from labnet.bench.rig import Rig
 from labnet.core.network import Network
-from labnet.experiments.events import Checkpoint, Evaluated, Event, RunEnded, StateMeasured, StepDone
+from labnet.experiments.events import Checkpoint, Evaluated, Event, Kept, RunEnded, StateMeasured, StepDone
 from labnet.session.checkpoint import EvaluationLog, run_state, write_checkpoint
 from labnet.session.folder import EventLog, SessionWriter
 
@@ -115,6 +115,9 @@ class CsvSink:
             for j, c in enumerate(ev.codes):
                 row[f"code_e{j}"] = int(c)
             self.writer.write(row)
+        elif isinstance(ev, Kept):  # after its "kept" rows: which state the run ends in
+            self.writer.comment("kept", ev.record())
+            self.writer.sync()
         elif isinstance(ev, (StepDone, RunEnded)):
             self.writer.sync()
 

@@ -56,6 +56,22 @@ def _ratio(before: float, after: float, same: bool) -> str:
     return f"  ({r:.3g}x lower)" if r >= 1 else f"  ({1 / r:.3g}x higher)"
 
 
+def _kept_lines(outcome: RunOutcome) -> list[str]:
+    """What ``keep = "best"`` did (nothing for ``keep = "final"``)."""
+    r = outcome.result
+    if outcome.protocol.train.keep != "best" or r.stopped or r.status != "completed":
+        return []
+    k = r.kept
+    if k is None:
+        return [f"  kept           best = the final state (step {r.final.step}: no earlier evaluation was lower)"]
+    ev = k.evaluation
+    acc = f", test accuracy {ev.test['accuracy']:.1%}" if "accuracy" in ev.test else ""
+    return [f"  kept           best: codes of step {k.from_step} (train {k.best_train_mse:.4g} V² then) written back "
+            f"over step {k.final_step}'s ({k.final_train_mse:.4g} V²);",
+            f"                 re-measured: train {ev.train['mse']:.4g} V², test {ev.test['mse']:.4g} V²{acc} "
+            "(rows phase=kept)"]
+
+
 def summary(outcome: RunOutcome, command: str | None = None) -> str:
     """The one-screen end-of-run summary; ``command`` names what produced it (default: ``resume``
     for a resumed run, ``run`` otherwise)."""
@@ -67,7 +83,7 @@ def summary(outcome: RunOutcome, command: str | None = None) -> str:
         f"  steps          {r.steps}",
     ]
     if r.evaluations:
-        a, b = r.initial, r.final
+        a, b = r.initial, r.left_in  # the kept state when keep = "best" wrote one back
         same = a.step == b.step
         lines += [
             f"  train error    {a.train['mse']:.4g} -> {b.train['mse']:.4g} V²" + _ratio(a.train["mse"], b.train["mse"], same),
@@ -76,6 +92,7 @@ def summary(outcome: RunOutcome, command: str | None = None) -> str:
         if "accuracy" in b.test:
             lines.append(f"  test accuracy  {a.test['accuracy']:.1%} -> {b.test['accuracy']:.1%}"
                          f"   (train {a.train['accuracy']:.1%} -> {b.train['accuracy']:.1%})")
+        lines += _kept_lines(outcome)
     lines.append(f"  limits         worst case ({outcome.rig.box_basis()}); "
                  f"{outcome.rig.planned_transitions} changes planned step by step (events.jsonl: transition_planned)")
     lines.append(f"  wall time      {r.wall_s:.2f} s")

@@ -33,6 +33,7 @@ A training protocol::
     eval_every = 10
     target_error = 0.0          # V²; stop early below it
     settle_s = 0.01
+    keep = "final"              # final | best: end in the last state or the best evaluated one
 """
 
 from __future__ import annotations
@@ -137,8 +138,12 @@ def read_roles(top: Table, network: Network, file: str) -> Network:
     return out
 
 
+#: ``[train] keep`` / ``--keep``: which state a run ends in.
+KEEP_CHOICES = ("final", "best")
+
+
 def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int | None = None,
-                  seed: int | None = None) -> Protocol:
+                  seed: int | None = None, keep: str | None = None) -> Protocol:
     """Read and validate a protocol (and its rig); CLI overrides are applied and checked too."""
     p = Path(path)
     f = str(p)
@@ -182,6 +187,7 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         target_error=tt.float("target_error", td("target_error"), lo=0.0),
         settle_s=tt.float("settle_s", td("settle_s"), lo=0.0, hi=60.0),
         eval_train_max=tt.int("eval_train_max", td("eval_train_max"), lo=0),
+        keep=tt.str("keep", td("keep"), choices=KEEP_CHOICES),
     )
     tt.finish()
     for k in ("analysis", "calibration"):
@@ -194,6 +200,10 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         if not 0 <= steps <= 10_000_000:
             raise ConfigError("--steps", "steps", f"expected an integer in 0..10000000, got {steps}")
         train = TrainSettings(**{**train.__dict__, "steps": steps})
+    if keep is not None:
+        if keep not in KEEP_CHOICES:
+            raise ConfigError("--keep", "keep", f"expected one of {', '.join(KEEP_CHOICES)}, got {keep!r}")
+        train = TrainSettings(**{**train.__dict__, "keep": keep})
     if seed is not None:
         if seed < 0:
             raise ConfigError("--seed", "seed", f"expected a non-negative integer, got {seed}")

@@ -87,13 +87,16 @@ def problem(tree: Any, layout: Any, path: str = "") -> tuple[str, str] | None:
         keys: Mapping[str, Any] = layout if isinstance(layout, Mapping) else layout.STATE_SCHEMA
         if not isinstance(tree, dict):
             return where, f"expected an object, got {type(tree).__name__}"
+        optional: frozenset[str] = getattr(layout, "STATE_OPTIONAL", frozenset())
         for k in keys:
-            if k not in tree:
+            if k not in tree and k not in optional:
                 return f"{path}.{k}" if path else k, "missing entry"
         for k in tree:
             if k not in keys:
                 return f"{path}.{k}" if path else str(k), f"unknown entry (expected {', '.join(keys) or 'none'})"
         for k, sub in keys.items():
+            if k not in tree:
+                continue  # an optional entry an older version did not write
             found = problem(tree[k], sub, f"{path}.{k}" if path else k)
             if found is not None:
                 return found

@@ -32,14 +32,14 @@ from labnet.bench.rig import Rig
 from labnet.core.errors import LimitError
 from labnet.core.rules import Rule, apply_step
 from labnet.core.tasks import Samples, Task
-from labnet.experiments.events import Checkpoint, Evaluated, Event, RunEnded, RunResult, StateMeasured, StepDone
+from labnet.experiments.events import Checkpoint, Evaluated, Event, Kept, RunEnded, RunResult, StateMeasured, StepDone
 from labnet.experiments.lifecycle import RunOwner
 from labnet.experiments.runstate import StopAtSafePoint, StopRequest
 from labnet.experiments.settings import TrainSettings
 from labnet.experiments.signals import WAIT_SLICE_S, wait
 
 #: The event types, importable from here as before (they live in labnet.experiments.events).
-__all__ = ["Checkpoint", "Engine", "Evaluated", "Event", "RunEnded", "RunResult", "StateMeasured", "StepDone"]
+__all__ = ["Checkpoint", "Engine", "Evaluated", "Event", "Kept", "RunEnded", "RunResult", "StateMeasured", "StepDone"]
 
 
 class Engine:
@@ -72,6 +72,8 @@ class Engine:
         self._eval_records: list[tuple[Evaluated, dict[str, Any]]] = []  # JSON form, built once each
         self.stop_request = StopRequest()  # shared with the run's owner (RunOwner.attach)
         self._last_error: float | None = None  # error of the last state measured with a target
+        self.best: dict[str, Any] | None = None  # lowest-train-error evaluation: step, mse, codes
+        self.kept: Kept | None = None  # keep = "best": what was written back at the end
 
     def subscribe(self, sink: Callable[[Event], None]) -> None:
         """Call ``sink(event)`` for every event from now on."""
@@ -103,7 +105,10 @@ class Engine:
     #: :class:`labnet.core.state.Stateful`: the keys of :meth:`state` and their JSON types (a
     #: checkpoint holds ``evaluations`` as a reference into its evaluation log, or inline).
     STATE_SCHEMA: ClassVar[dict[str, Any]] = {"step": int, "rng": dict, "codes": list, "held": dict,
-                                              "evaluations": (dict, list), "sink_rngs": dict}
+                                              "evaluations": (dict, list), "sink_rngs": dict,
+                                              "best": (dict, type(None)), "kept": (dict, type(None))}
+    #: entries a checkpoint of an older version lacks (restored as None)
+    STATE_OPTIONAL: ClassVar[frozenset[str]] = frozenset({"best", "kept"})
 
     def state(self) -> dict[str, Any]:
         """What :meth:`restore` needs to continue exactly from here (JSON-able).
@@ -119,6 +124,8 @@ class Engine:
             "held": self.rig.held,
             "evaluations": self._evaluation_records(),
             "sink_rngs": {key: g.bit_generator.state for key, g in self._sink_rngs().items()},
+            "best": self.best,
+            "kept": None if self.kept is None else self.kept.record(),
         }
 
     def _evaluation_records(self) -> list[dict[str, Any]]:
@@ -156,6 +163,8 @@ class Engine:
         self.step = int(state["step"])
         self.rng.bit_generator.state = state["rng"]
         self.evaluations = [Evaluated(int(e["step"]), dict(e["train"]), dict(e["test"])) for e in state["evaluations"]]
+        self.best = _best_record(state.get("best"))
+        self.kept = _kept_event(state.get("kept"))
         gens = self._sink_rngs()
         for key, st in state.get("sink_rngs", {}).items():
             if key in gens:
@@ -209,19 +218,48 @@ class Engine:
         return self._measure(held, **kw)
 
     # ------------------------------------------------------------------ evaluation
-    def evaluate(self, step: int) -> Evaluated:
-        """Free states of the train samples (at most ``eval_train_max``) and of the test samples."""
+    def evaluate(self, step: int, phase: str = "eval") -> Evaluated:
+        """Free states of the train samples (at most ``eval_train_max``) and of the test samples.
+
+        ``phase`` labels the rows: ``"eval"`` (emits :class:`Evaluated` and is a candidate for
+        ``keep = "best"``) or ``"kept"`` (the re-measurement of the state written back).
+        """
         res = {}
         for split, samples in (("train", self._eval_train()), ("test", self.task.test)):
             outs = np.array([
-                self.free_state(samples.inputs[s], step=step, phase="eval", split=split, sample=s,
+                self.free_state(samples.inputs[s], step=step, phase=phase, split=split, sample=s,
                                 target=samples.targets[s])[self.out_idx]
                 for s in range(len(samples))
             ])
             res[split] = self.task.score(outs, samples)
         ev = Evaluated(step, res["train"], res["test"])
-        self.emit(ev)
+        if phase == "eval":
+            mse = float(ev.train["mse"])
+            if self.best is None or mse < self.best["mse"]:  # the earliest of equal errors
+                self.best = {"step": step, "mse": mse, "codes": [int(c) for c in self.rig.codes]}
+            self.emit(ev)
         return ev
+
+    def keep_best(self) -> Kept | None:
+        """``keep = "best"``, after training: write back the best evaluation's codes (through
+        the rig's limit checks and planned changes, like any update) and re-measure them.
+
+        Returns the :class:`Kept` record (also emitted, then a checkpoint), or None when the last
+        evaluation is the best one (nothing to write back). Done once: a resumed run that
+        already kept its best state does not do it again.
+        """
+        if self.kept is not None:
+            return self.kept
+        final, best = self.evaluations[-1], self.best
+        if best is None or best["step"] == final.step or not best["mse"] < final.train["mse"]:
+            return None
+        codes = np.asarray(best["codes"], dtype=np.int64)
+        self.rig.write_codes(codes)
+        ev = self.evaluate(self.step, phase="kept")
+        self.kept = Kept(int(best["step"]), float(best["mse"]), final.step, float(final.train["mse"]), codes, ev)
+        self.emit(self.kept)
+        self.emit(Checkpoint(self.step, self.state()))
+        return self.kept
 
     def _eval_train(self) -> Samples:
         tr = self.task.train
@@ -299,6 +337,8 @@ class Engine:
             if self.evaluations[-1].step != self.step:
                 self.evaluations.append(self.evaluate(self.step))
                 self.emit(Checkpoint(self.step, self.state()))
+            if self.settings.keep == "best":
+                result.kept = self.keep_best()
             result.reason = reason
         except StopAtSafePoint as stop:
             result.stopped, result.reason = True, str(stop)
@@ -316,3 +356,20 @@ class Engine:
         owner = RunOwner(self.rig)
         owner.attach(self)
         return owner.drive(lambda: self.cycles(initial_codes, resume=resume))
+
+
+def _best_record(rec: Any) -> dict[str, Any] | None:
+    """A checkpoint's ``best`` entry (layout checked by the session's integrity checks)."""
+    if rec is None:
+        return None
+    return {"step": int(rec["step"]), "mse": float(rec["mse"]), "codes": [int(c) for c in rec["codes"]]}
+
+
+def _kept_event(rec: Any) -> Kept | None:
+    """A checkpoint's ``kept`` entry back as the :class:`Kept` event (None: nothing kept yet)."""
+    if rec is None:
+        return None
+    m = rec["remeasured"]
+    ev = Evaluated(int(rec["final_step"]), dict(m["train"]), dict(m["test"]))
+    return Kept(int(rec["from_step"]), float(rec["best_train_mse"]), int(rec["final_step"]),
+                float(rec["final_train_mse"]), np.asarray(rec["codes"], dtype=np.int64), ev)

@@ -51,6 +51,31 @@ class Evaluated:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """Training ended and ``keep = "best"`` wrote back the best evaluated state.
+
+    ``from_step``: the evaluation whose codes were written back, ``best_train_mse`` its train
+    error then (V²); ``final_step``/``final_train_mse``: the state that was replaced; ``codes``
+    (E,) the codes written; ``evaluation``: the kept state re-measured (its rows have
+    ``phase = "kept"``), whose scores describe the state the network is left in.
+    """
+
+    from_step: int
+    best_train_mse: float
+    final_step: int
+    final_train_mse: float
+    codes: np.ndarray
+    evaluation: Evaluated
+
+    def record(self) -> dict[str, Any]:
+        """JSON form (the CSV's ``# kept`` line, the checkpoint, events.jsonl)."""
+        return {"keep": "best", "from_step": self.from_step, "best_train_mse": self.best_train_mse,
+                "final_step": self.final_step, "final_train_mse": self.final_train_mse,
+                "codes": [int(c) for c in self.codes],
+                "remeasured": {"train": self.evaluation.train, "test": self.evaluation.test}}
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """Step ``step`` is complete (update written, evaluation done if due): a resume point.
 
@@ -71,7 +96,7 @@ class RunEnded:
     safe: bool = True  # the rig reached the safe state
 
 
-Event = StateMeasured | StepDone | Evaluated | Checkpoint | RunEnded
+Event = StateMeasured | StepDone | Evaluated | Kept | Checkpoint | RunEnded
 
 
 @dataclass
@@ -91,6 +116,7 @@ class RunResult:
     wall_s: float = 0.0
     bench_s: float = 0.0
     stopped: bool = False
+    kept: Kept | None = None  # keep = "best" replaced the final state (None: the final state is kept)
 
     @property
     def initial(self) -> Evaluated:
@@ -99,3 +125,8 @@ class RunResult:
     @property
     def final(self) -> Evaluated:
         return self.evaluations[-1]
+
+    @property
+    def left_in(self) -> Evaluated:
+        """The evaluation of the state the network is left in: the kept one, else the final one."""
+        return self.kept.evaluation if self.kept is not None else self.final

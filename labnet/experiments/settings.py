@@ -33,6 +33,10 @@ class TrainSettings:
         Wait after applying a voltage pattern before measuring (s).
     eval_train_max : int
         At most this many train samples in each evaluation (0: all).
+    keep : str
+        Which state the run ends in: ``"final"`` (the codes after the last step) or ``"best"``
+        (the codes of the evaluation with the lowest train error, written back and re-measured
+        once training ends: ``# kept`` line in the CSV, ``phase = "kept"`` rows).
     """
 
     steps: int = 200
@@ -41,6 +45,7 @@ class TrainSettings:
     target_error: float = 0.0
     settle_s: float = 0.01
     eval_train_max: int = 0
+    keep: str = "final"
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,7 @@ def check_checkpoint_values(ck: Mapping[str, Any], file: str | Path, *, steps: i
     for key in ("attempt", "csv_rows", "csv_bytes"):
         if ck[key] < 0:
             raise _fail(f, key, f"expected >= 0, got {ck[key]}")
+    _check_keep_records(ck["engine"], f)
     by_node = {n: limits.channel_limit(ch) for n, ch in network.source_channels.items()}
     by_channel = {ch: limits.channel_limit(ch) for ch in network.source_channels.values()}
     for path, v in _walk(dict(ck), ""):
@@ -148,7 +149,7 @@ def check_checkpoint_values(ck: Mapping[str, Any], file: str | Path, *, steps: i
         if last == "rng" or parent == "engine.sink_rngs":
             check_generator(v, f, path)
         elif last == "codes" and v is not None:
-            host = path in ("engine.codes", "state.rig.codes")
+            host = path in ("engine.codes", "state.rig.codes", "engine.best.codes", "engine.kept.codes")
             _check_codes(v, f, path, network.n_edges, limits.code_min if host else 0,
                          limits.code_max if host else taps - 1)
         elif last in _PATTERNS:
@@ -156,6 +157,27 @@ def check_checkpoint_values(ck: Mapping[str, Any], file: str | Path, *, steps: i
             _check_pattern(v, f, path, by_channel if last == "driven" else by_node, bounded=last == "held")
         elif isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 and path.startswith("state."):
             raise _fail(f, path, f"expected >= 0 (a count or a time), got {v}")
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_keep_records(engine: Mapping[str, Any], f: str) -> None:
+    """``engine.best`` (``{"step", "mse", "codes"}``) and ``engine.kept`` (:meth:`Kept.record`), when present."""
+    best = engine.get("best")
+    if best is not None and not (isinstance(best.get("step"), int) and not isinstance(best["step"], bool)
+                                 and _number(best.get("mse")) and "codes" in best):
+        raise _fail(f, "engine.best", 'expected {"step": int, "mse": number, "codes": [...]}')
+    kept = engine.get("kept")
+    if kept is not None:
+        ints = all(isinstance(kept.get(k), int) and not isinstance(kept[k], bool) for k in ("from_step", "final_step"))
+        nums = all(_number(kept.get(k)) for k in ("best_train_mse", "final_train_mse"))
+        rem = kept.get("remeasured")
+        if not (ints and nums and "codes" in kept and isinstance(rem, dict)
+                and _evaluation_ok({"step": 0, **{k: rem.get(k) for k in ("train", "test")}})):
+            raise _fail(f, "engine.kept", "expected the kept record (from_step, best_train_mse, final_step, "
+                        "final_train_mse, codes, remeasured {train, test})")
 
 
 def _evaluation_ok(rec: Any) -> bool:
