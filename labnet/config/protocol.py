@@ -53,7 +53,7 @@ from labnet.core.errors import ConfigError
 from labnet.core.network import Network, check_name
 from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
 from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
-from labnet.experiments.settings import TrainSettings
+from labnet.experiments.settings import KEEP_CHOICES, TrainSettings
 
 PROTOCOL_KINDS = ("train",)
 TASK_KINDS = ("allostery", "regression", "classification", "samples")
@@ -138,10 +138,6 @@ def read_roles(top: Table, network: Network, file: str) -> Network:
     return out
 
 
-#: ``[train] keep`` / ``--keep``: which state a run ends in.
-KEEP_CHOICES = ("final", "best")
-
-
 def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int | None = None,
                   seed: int | None = None, keep: str | None = None) -> Protocol:
     """Read and validate a protocol (and its rig); CLI overrides are applied and checked too."""
@@ -200,10 +196,9 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         if not 0 <= steps <= 10_000_000:
             raise ConfigError("--steps", "steps", f"expected an integer in 0..10000000, got {steps}")
         train = TrainSettings(**{**train.__dict__, "steps": steps})
-    if keep is not None:
-        if keep not in KEEP_CHOICES:
-            raise ConfigError("--keep", "keep", f"expected one of {', '.join(KEEP_CHOICES)}, got {keep!r}")
-        train = TrainSettings(**{**train.__dict__, "keep": keep})
+    if keep is not None and keep not in KEEP_CHOICES:
+        raise ConfigError("--keep", "keep", f"expected one of {', '.join(KEEP_CHOICES)}, got {keep!r}")
+    train = train if keep is None else TrainSettings(**{**train.__dict__, "keep": keep})
     if seed is not None:
         if seed < 0:
             raise ConfigError("--seed", "seed", f"expected a non-negative integer, got {seed}")

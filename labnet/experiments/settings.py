@@ -15,6 +15,10 @@ SCALES = ("source_current", "nominal")
 CORRECTIONS = ("auto", "none", "inl")
 
 
+#: ``[train] keep`` / ``labnet run --keep``: which state a run ends in.
+KEEP_CHOICES = ("final", "best")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """The ``[train]`` table: how long and how to run the free/clamped cycles.
