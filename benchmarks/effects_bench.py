@@ -4,7 +4,7 @@ For each seed s (0 … N−1) a board is drawn (the rig file's ``[simulator] see
 R_AB, wiper resistances, INL; every non-ideality of ``protocols/rigs/sim-effects.toml`` on) and,
 through the real ``labnet`` commands on the emulated wire:
 
-1. ``labnet calibrate protocols/calibrate.toml --rig <board>`` — the code → conductance table;
+1. ``labnet calibrate protocols/effects-calibrate.toml --rig <board>`` — the code → conductance table;
 2. ``labnet probe protocols/effects-probe.toml --rig <board>`` — random voltages at five nodes, at the
    mid-scale power-up codes (measured D_eff);
 3. ``labnet run protocols/effects.toml --rig <board> --seed s`` — training;
@@ -45,7 +45,7 @@ from labnet.session.reader import read_session  # noqa: E402
 
 RIG = ROOT / "protocols" / "rigs" / "sim-effects.toml"
 PROTOCOL = ROOT / "protocols" / "effects.toml"
-CALIBRATE = ROOT / "protocols" / "calibrate.toml"
+CALIBRATE = ROOT / "protocols" / "effects-calibrate.toml"
 PROBE = ROOT / "protocols" / "effects-probe.toml"
 INPUTS_V = np.array([1.0, 0.3, 0.5])  # protocols/effects.toml [task] inputs_v (n7, n3, n0)
 #: The effects counted (name, True when the effect appears).
