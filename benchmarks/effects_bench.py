@@ -38,9 +38,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from labnet.config.rigfile import load_rig  # noqa: E402
 from labnet.core.analysis import task_modes  # noqa: E402
 from labnet.experiments.calibration.table import CalibrationTable  # noqa: E402
-from labnet.config.rigfile import load_rig  # noqa: E402
 from labnet.session.reader import read_session  # noqa: E402
 
 RIG = ROOT / "protocols" / "rigs" / "sim-effects.toml"
