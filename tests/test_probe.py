@@ -58,7 +58,7 @@ def test_measured_deff_agrees_with_true_model_within_error_bar(drive):
 def test_probe_cli_writes_session(tmp_path, capsys):
     assert main(["probe", str(ROOT / "protocols" / "probe.toml"), "--samples", "30", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "measured D_eff" in out
+    assert "D_eff(probe)" in out and "measured" in out and "random voltages at" in out
     folder = next(tmp_path.iterdir())
     import pandas as pd
 

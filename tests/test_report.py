@@ -53,7 +53,7 @@ def test_report_writes_every_figure(tmp_path, analysis, capsys):
         # Σ c_n over all modes is the tracked output response
         for s, g in modes.groupby("step"):
             assert g["c"].sum() == pytest.approx(float(t.loc[t["step"] == s, "response_v"].iloc[0]), rel=1e-9)
-        assert "probe D_eff measured" in page
+        assert "D_eff(probe)" in page and "D_eff(probe model)" in page
 
 
 def test_report_rejects_non_session(tmp_path):

@@ -104,11 +104,18 @@ def codes_from_session(folder: str | Path, network: Network, limits: Limits) -> 
     return last.astype(np.int64)
 
 
+def _drive(res: ProbeResult, rig: Rig) -> list[str]:
+    """The probe's drive nodes: every node but ground that is not among the measured free nodes."""
+    net = rig.network
+    return [n for n in net.nodes if n != net.ground and n not in res.free_nodes]
+
+
 def probe_summary(res: ProbeResult, folder: Path, rig: Rig, model: tuple[float, float]) -> str:
     lines = [
         f"labnet probe: {rig.name} — {len(res.applied)} random patterns, {len(res.free_nodes)} free nodes",
-        f"  measured D_eff {res.deff:.4f} ± {res.deff_sd:.4f} (bootstrap 1σ)",
-        f"  model D_eff    {model[0]:.4f} (rig model conductances)",
+        f"  D_eff(probe)   {res.deff:.4f} ± {res.deff_sd:.4f} (measured, bootstrap 1σ; free-node responses to "
+        f"random voltages at {', '.join(_drive(res, rig))})",
+        f"  D_eff(probe model) {model[0]:.4f} (same ensemble, rig model conductances)",
         f"  response gain  {res.gain:.4f} ± {res.gain_sd:.4f} (model {model[1]:.4f})",
         f"  refused        {res.refused} patterns over the limits in the worst case (redrawn)",
         f"  planned        {rig.planned_transitions} changes applied one safe step at a time "

@@ -76,7 +76,7 @@ def train_page(folder: Path) -> Page:
     page.p(f"Session `{folder.name}`; rig `{d.header.get('rig', {}).get('name', '?')}`; {d.network.n_nodes} nodes, "
            f"{d.network.n_edges} edges; conductances from the {d.model_name} model; steps "
            f"{int(d.codes.index.min())}–{int(d.codes.index.max())}.")
-    _numbers(page, d)
+    _numbers(page, folder, d)
     _kept(page, folder, d)
     figs: list[tuple[str, str]] = []
     for name, (fn, caption) in TRAIN_FIGURES.items():
@@ -131,43 +131,25 @@ def _kept(page: Page, folder: Path, d: SessionData) -> None:
            f"The table's \"after\" column is the last evaluation (step {k['final_step']}).")
 
 
-def _numbers(page: Page, d: SessionData) -> None:
-    """The before/after table: errors, accuracy (classification), model quantities."""
-    ev = d.evals
-    rows: list[list[str]] = []
-    for split in ("train", "test"):
-        if split in ev:
-            col = ev[split].dropna()
-            rows.append([f"{split} error (V²)", f"{col.iloc[0]:.4g}", f"{col.iloc[-1]:.4g}"])
-    steps = eval_steps(d)
-    if steps:
-        for split in ("train", "test"):
-            a, b = confusion(d, steps[0], split), confusion(d, steps[-1], split)
-            if a is not None and b is not None:
-                rows.append([f"{split} accuracy", f"{a.accuracy:.1%}", f"{b.accuracy:.1%}"])
+def _numbers(page: Page, folder: Path, d: SessionData) -> None:
+    """The before/after table (errors, accuracy, model and probe quantities, each saying what it
+    is computed over) and ``report.json`` with the same numbers (:mod:`labnet.app.report_numbers`)."""
+    from labnet.app.report_numbers import definitions, table_rows, write_numbers
+    from labnet.session.folder import read_markers
+
+    marks = read_markers(folder / "session.csv", "kept")
+    doc = write_numbers(folder, d, marks[-1] if marks else None)
+    rows = table_rows(doc)
+    if rows:
+        page.table(["quantity", "before", "after", "computed over"], rows)
+        page.p("Definitions — " + "; ".join(definitions(doc)) + ".")
     if not d.tracking.empty:
         t = d.tracking.sort_values("step")
         a, b = t.iloc[0], t.iloc[-1]
-        rows += [
-            ["λ_min (S)", f"{a['lam_min']:.4g}", f"{b['lam_min']:.4g}"],
-            ["softest mode's share c_0/Σc", f"{a['share_soft']:.3f}", f"{b['share_soft']:.3f}"],
-            ["same without cancellations, abs(c_0)/Σabs(c)", f"{a['abs_share_soft']:.3f}", f"{b['abs_share_soft']:.3f}"],
-            ["model D_eff", f"{a['deff']:.3f}", f"{b['deff']:.3f}"],
-            ["ḡ (Ω)", f"{a['gbar']:.4g}", f"{b['gbar']:.4g}"],
-            ["raw overlaps abs(f_0) (A), abs(a_0)", f"{abs(a['f0']):.3g}, {abs(a['a0']):.3g}",
-             f"{abs(b['f0']):.3g}, {abs(b['a0']):.3g}"],
-        ]
-        if "probe_deff" in t and t["probe_deff"].notna().any():
-            p = t[t["probe_deff"].notna()]
-            rows.append(["probe D_eff measured (model)",
-                         f"{p['probe_deff'].iloc[0]:.3f} ± {p['probe_deff_sd'].iloc[0]:.3f} ({p['probe_model_deff'].iloc[0]:.3f})",
-                         f"{p['probe_deff'].iloc[-1]:.3f} ± {p['probe_deff_sd'].iloc[-1]:.3f} "
-                         f"({p['probe_model_deff'].iloc[-1]:.3f})"])
-    if rows:
-        page.table(["quantity", "before", "after"], rows)
-    if not d.tracking.empty:
-        page.p("D_eff here is the participation ratio (Σλ⁻²)²/Σλ⁻⁴; the talk's formula is one third of it "
-               "(see labnet.core.analysis).")
+        page.p(f"Raw overlaps of the softest mode of H_F: abs(f_0) {abs(a['f0']):.3g} → {abs(b['f0']):.3g} A, "
+               f"abs(a_0) {abs(a['a0']):.3g} → {abs(b['a0']):.3g}. D_eff(H_F) is the participation ratio "
+               "(Σλ⁻²)²/Σλ⁻⁴; the talk's formula is one third of it (see labnet.core.analysis). Every number of "
+               "this table, with its definition, is in report.json.")
 
 
 __all__ = ["CLASSIFICATION_FIGURES", "FIGURES", "compute_tracking", "layout", "load_session_data", "train_page",

@@ -147,8 +147,8 @@ def fig_spectrum(d: SessionData, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.semilogy(a["mode"], a["lam"], "o-", label=f"before (step {s0})")
     ax.semilogy(b["mode"], b["lam"], "s-", label=f"after (step {s1})")
-    ax.set(xlabel="mode index n (ascending λ)", ylabel="eigenvalue λ_n of L_ff (S)",
-           title="Hessian spectrum before vs after training")
+    ax.set(xlabel="mode index n (ascending λ)", ylabel="eigenvalue λ_n of H_F (S)",
+           title="Spectrum of H_F (free nodes, voltage-driven) before vs after")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     _save(fig, path)
@@ -179,13 +179,24 @@ def fig_deff_gbar(d: SessionData, path: Path) -> None:
     t = d.tracking
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     axes[0].plot(t["step"], t["deff"], "o-", ms=3)
-    axes[0].set(ylabel="D_eff = (Σλ⁻²)²/Σλ⁻⁴", title="Model D_eff vs step")
+    axes[0].set(ylabel="D_eff(H_F) = (Σλ⁻²)²/Σλ⁻⁴", title="D_eff(H_F) vs step (free nodes, model)")
     axes[1].plot(t["step"], t["gbar"], "s-", ms=3, color="tab:orange")
-    axes[1].set(ylabel="ḡ = sqrt(Σλ⁻²) (Ω)", title="Susceptibility ḡ vs step")
+    axes[1].set(ylabel="ḡ(H_F) = sqrt(Σλ⁻²) (Ω)", title="Susceptibility ḡ(H_F) vs step")
     for ax in axes:
         step_axis(ax, float(t["step"].max()))
         ax.grid(True, alpha=0.3)
     _save(fig, path)
+
+
+def _probe_drive(d: SessionData, folder: Path) -> list[str]:
+    """The tracking probe's drive nodes (tracking.csv's header ``analysis.probe_drive``; default the inputs)."""
+    from labnet.session.folder import read_header
+
+    try:
+        drive = read_header(folder / "tracking.csv").get("analysis", {}).get("probe_drive")
+    except (OSError, ValueError):
+        drive = None
+    return list(drive or d.network.inputs)
 
 
 def fig_deff_measured(d: SessionData, path: Path) -> None:
@@ -198,7 +209,8 @@ def fig_deff_measured(d: SessionData, path: Path) -> None:
         ax.errorbar(p["step"], p["probe_deff"], yerr=p["probe_deff_sd"], fmt="o", capsize=3,
                     label="measured (probe, bootstrap 1σ)")
         ax.plot(p["step"], p["probe_model_deff"], "s--", label=f"model, same ensemble ({d.model_name})")
-        ax.set_title("Probe D_eff: measured vs model")
+        drive = ", ".join(_probe_drive(d, path.parent))
+        ax.set_title(f"D_eff(probe): random voltages at {drive}, measured vs model")
     else:
         from labnet.experiments.probe import model_probe
         from labnet.experiments.settings import ProbeSettings
@@ -209,9 +221,9 @@ def fig_deff_measured(d: SessionData, path: Path) -> None:
         ax.plot(t["step"], md, "s--", label=f"model ({d.model_name}), random inputs 0–0.5 V")
         ax.text(0.5, 0.5, "no probe measurements in this session\n(add [analysis] probe_every)",
                 transform=ax.transAxes, ha="center", va="center", color="gray")
-        ax.set_title("Probe D_eff (model only)")
+        ax.set_title(f"D_eff(probe model): random voltages at {', '.join(d.network.inputs)}")
     step_axis(ax, float(t["step"].max()))
-    ax.set(ylabel="participation ratio of response covariance")
+    ax.set(ylabel="D_eff(probe) = (tr C)²/tr C² of free-node responses")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)

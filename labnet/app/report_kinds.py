@@ -114,7 +114,8 @@ def probe_page(folder: Path) -> Page:
     if (folder / "probe.csv").is_file():
         st = pd.read_csv(folder / "probe.csv", comment="#").iloc[-1]
         page.table(["quantity", "measured", "model"],
-                   [["D_eff", f"{st['deff']:.4f} ± {st['deff_sd']:.4f}", f"{st['model_deff']:.4f}"],
+                   [[f"D_eff(probe) (drives {', '.join(drive)})",
+                     f"{st['deff']:.4f} ± {st['deff_sd']:.4f}", f"{st['model_deff']:.4f}"],
                     ["response gain", f"{st['gain']:.4f} ± {st['gain_sd']:.4f}", f"{st['model_gain']:.4f}"],
                     ["patterns (refused)", f"{int(st['samples'])} ({int(st['refused'])})", "—"]])
     else:
@@ -134,7 +135,7 @@ def probe_page(folder: Path) -> Page:
         model = (np.linalg.eigvalsh(cov[np.ix_(keep, keep)])[::-1], name)
     fig_probe_spectrum(np.linalg.eigvalsh(empirical_covariance(x))[::-1], model, free, folder / "probe_spectrum.png")
     page.p(f"Responses of the {len(free)} free nodes ({', '.join(free)}) to {len(x)} random patterns at "
-           f"{', '.join(drive)}; D_eff = (tr C)²/tr C² = {participation_ratio(empirical_covariance(x)):.4f}.")
+           f"{', '.join(drive)}; D_eff(probe) = (tr C)²/tr C² = {participation_ratio(empirical_covariance(x)):.4f}.")
     page.fig("probe_spectrum.png", "Probe response spectrum")
     return page
 

@@ -23,8 +23,8 @@ import numpy as np
 from labnet.app.report_page import Page, save_figure
 from labnet.insilico.effects import EFFECTS
 
-_LABELS = {"lam_falls": "λ_min falls", "share_rises": "softest share |c0|/Σ|c| rises", "deff_falls": "D_eff falls",
-           "gbar_rises": "ḡ rises", "all_four": "all four"}
+_LABELS = {"lam_falls": "λ_min(H) falls", "share_rises": "softest share |c0|/Σ|c| rises",
+           "deff_falls": "D_eff(H) falls", "gbar_rises": "ḡ(H) rises", "all_four": "all four"}
 
 
 def is_sweep_folder(folder: str | Path) -> bool:
@@ -87,8 +87,8 @@ def write_sweep_report(folder: str | Path) -> Path:
     figs.append("effects_vs_demand.png")
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    hists = [("lam_ratio", "λ_min after/before", True), ("deff_ratio", "D_eff after/before", True),
-             ("gbar_ratio", "ḡ after/before", True), (None, "|c0|/Σ|c| after − before", False)]
+    hists = [("lam_ratio", "λ_min(H) after/before", True), ("deff_ratio", "D_eff(H) after/before", True),
+             ("gbar_ratio", "ḡ(H) after/before", True), (None, "|c0|/Σ|c| after − before", False)]
     for ax, (col, title, log) in zip(axes, hists):
         for vals, g in groups:
             x = (g["abs_share_after"] - g["abs_share_before"]).to_numpy() if col is None else g[col].to_numpy()
@@ -130,6 +130,10 @@ def write_sweep_report(folder: str | Path) -> Path:
                [[label, f"{d:g}", str(n), *(f"{fr[e]:.2f}" for e in (*EFFECTS, "all_four"))]
                 for label, d, n, fr in fractions(df, varied)])
     page.p(f"Median |Δk|/|k0| {df['dk_rel'].median():.3g}; target reached in {df['reached'].mean():.0%} of points.")
+    page.p("λ_min, D_eff and ḡ are model quantities of the network's Hessian, computed over its free nodes: "
+           "with voltage inputs H_F (ground and the inputs held; labnet.core.quantities), with force (current) "
+           "inputs H_N, the Laplacian over all non-ground nodes (only ground held). D_eff = (Σλ⁻²)²/Σλ⁻⁴, "
+           "ḡ = sqrt(Σλ⁻²); the softest share is abs(c_0)/Σabs(c_n).")
     for f in figs:
         page.fig(f, f.removesuffix(".png").replace("_", " "))
     return page.write(folder)
