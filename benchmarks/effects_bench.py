@@ -12,7 +12,9 @@ through the real ``labnet`` commands on the emulated wire:
    the trained codes.
 
 The Hessian quantities (λ_min in S, the softest mode's share |c₀|/Σ|c_n| of the task response,
-the model D_eff = (Σλ⁻²)²/Σλ⁻⁴, ḡ = sqrt(Σλ⁻²) in Ω) are computed over the free nodes of the
+the model D_eff = (Σλ⁻²)²/Σλ⁻⁴, ḡ = sqrt(Σλ⁻²) in Ω; the share is counted on |c₀|/Σ|c_n| as in
+:mod:`labnet.insilico.effects`, the signed share c₀/Σc_n — ``report.json``'s ``softest_share`` —
+printed beside it) are computed over the free nodes of the
 voltage-driven free state (ground and the three inputs held) from the *calibrated* conductances
 of the first and the last step's codes; the probe's D_eff is the participation ratio of the
 measured response covariance over the four undriven free nodes (five drives, 200 patterns).
@@ -64,9 +66,9 @@ def labnet(*args: str | Path) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def board(seed: int, folder: Path) -> Path:
-    """A copy of the effects rig with another part draw (``[simulator] seed`` = 1000 + seed)."""
-    text = RIG.read_text()
+def board(seed: int, folder: Path, rig: Path = RIG) -> Path:
+    """A copy of ``rig`` with another part draw (``[simulator] seed`` = 1000 + seed)."""
+    text = rig.read_text()
     sim = text.index("[simulator]")
     head, tail = text[:sim], text[sim:]
     tail = re.sub(r"^seed = \d+", f"seed = {1000 + seed}", tail, count=1, flags=re.M)
@@ -84,17 +86,19 @@ def probe_deff(folder: Path) -> float:
 
 def quantities(net: object, k: np.ndarray) -> dict[str, float]:
     tm = task_modes(net, k, INPUTS_V)  # type: ignore[arg-type]
-    return {"lam_min": float(tm.lam[0]), "share": tm.abs_share_soft, "deff_model": tm.deff, "gbar": tm.gbar}
+    return {"lam_min": float(tm.lam[0]), "share": tm.abs_share_soft, "signed_share": tm.share_soft,
+            "deff_model": tm.deff, "gbar": tm.gbar}
 
 
-def one_seed(seed: int, folder: Path) -> dict[str, float | bool | int]:
+def one_seed(seed: int, folder: Path, rig_file: Path = RIG, protocol: Path = PROTOCOL, probe: Path = PROBE,
+             calibrate: Path = CALIBRATE) -> dict[str, float | bool | int]:
     """Calibrate, probe, train, probe one board; the before/after quantities and the effects."""
-    rig = board(seed, folder)
+    rig = board(seed, folder, rig_file)
     out = folder / f"seed-{seed}"
-    cal = labnet("calibrate", CALIBRATE, "--rig", rig, "--out", out)
-    p0 = labnet("probe", PROBE, "--rig", rig, "--out", out)
-    run = labnet("run", PROTOCOL, "--rig", rig, "--seed", str(seed), "--out", out, "--quiet")
-    p1 = labnet("probe", PROBE, "--rig", rig, "--codes-from", run, "--out", out)
+    cal = labnet("calibrate", calibrate, "--rig", rig, "--out", out)
+    p0 = labnet("probe", probe, "--rig", rig, "--out", out)
+    run = labnet("run", protocol, "--rig", rig, "--seed", str(seed), "--out", out, "--quiet")
+    p1 = labnet("probe", probe, "--rig", rig, "--codes-from", run, "--out", out)
     spec = load_rig(rig)
     net = spec.network
     table = CalibrationTable.from_csv(cal / "calibration.csv", net.n_edges)
@@ -113,12 +117,13 @@ def one_seed(seed: int, folder: Path) -> dict[str, float | bool | int]:
     r["deff_model_falls"] = a["deff_model"] < b["deff_model"]
     r["deff_probe_falls"] = float(r["deff_probe_after"]) < float(r["deff_probe_before"])
     r["gbar_rises"] = a["gbar"] > b["gbar"]
+    r["signed_share_rises"] = a["signed_share"] > b["signed_share"]
     return r
 
 
 def fractions(rows: list[dict[str, float | bool | int]]) -> dict[str, float]:
-    """Fraction of seeds showing each of :data:`EFFECTS`."""
-    return {e: float(np.mean([bool(r[e]) for r in rows])) for e in EFFECTS}
+    """Fraction of seeds showing each of :data:`EFFECTS` (and the signed share c₀/Σc_n rising, not counted)."""
+    return {e: float(np.mean([bool(r[e]) for r in rows])) for e in (*EFFECTS, "signed_share_rises")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         rows = []
         t0 = time.perf_counter()
-        print("seed  err V² before→after  λ_min mS before→after  share  D_eff model  D_eff probe  ḡ kΩ")
+        print("seed  err V² before→after  λ_min mS before→after  |share|  signed share  D_eff model  D_eff probe  ḡ kΩ")
         for s in range(args.seeds):
             r = one_seed(s, folder)
             rows.append(r)
             print(f"{s:4d}  {r['err_before']:.3f}→{r['err_after']:.4f}  "
                   f"{1e3 * float(r['lam_min_before']):.4f}→{1e3 * float(r['lam_min_after']):.4f}  "
                   f"{float(r['share_before']):.2f}→{float(r['share_after']):.2f}  "
+                  f"{float(r['signed_share_before']):.3f}→{float(r['signed_share_after']):.3f}  "
                   f"{float(r['deff_model_before']):.3f}→{float(r['deff_model_after']):.3f}  "
                   f"{float(r['deff_probe_before']):.3f}→{float(r['deff_probe_after']):.3f}  "
                   f"{1e-3 * float(r['gbar_before']):.2f}→{1e-3 * float(r['gbar_after']):.2f}", flush=True)
