@@ -5,8 +5,8 @@ R_AB, wiper resistances, INL; every non-ideality of ``protocols/rigs/sim-effects
 through the real ``labnet`` commands on the emulated wire:
 
 1. ``labnet calibrate protocols/effects-calibrate.toml --rig <board>`` — the code → conductance table;
-2. ``labnet probe protocols/effects-probe.toml --rig <board>`` — random voltages at five nodes, at the
-   mid-scale power-up codes (measured D_eff);
+2. ``labnet probe protocols/effects-probe.toml --rig <board>`` — random voltages at the task's three
+   inputs, at the mid-scale power-up codes (measured D_eff);
 3. ``labnet run protocols/effects.toml --rig <board> --seed s`` — training;
 4. ``labnet probe protocols/effects-probe.toml --rig <board> --codes-from <run>`` — the same probe on
    the trained codes.
@@ -17,7 +17,7 @@ the model D_eff = (Σλ⁻²)²/Σλ⁻⁴, ḡ = sqrt(Σλ⁻²) in Ω; the sha
 printed beside it) are computed over the free nodes of the
 voltage-driven free state (ground and the three inputs held) from the *calibrated* conductances
 of the first and the last step's codes; the probe's D_eff is the participation ratio of the
-measured response covariance over the four undriven free nodes (five drives, 200 patterns).
+measured response covariance over the six free nodes (three drives, 200 patterns).
 
 Prints one line per seed and the fraction of seeds showing each effect; ``--json`` writes the
 rows. ``python benchmarks/effects_bench.py --seeds 20`` takes ~4 min here (2 cores, loaded).
@@ -49,7 +49,7 @@ RIG = ROOT / "protocols" / "rigs" / "sim-effects.toml"
 PROTOCOL = ROOT / "protocols" / "effects.toml"
 CALIBRATE = ROOT / "protocols" / "effects-calibrate.toml"
 PROBE = ROOT / "protocols" / "effects-probe.toml"
-INPUTS_V = np.array([1.0, 0.3, 0.5])  # protocols/effects.toml [task] inputs_v (n7, n3, n0)
+INPUTS_V = np.array([1.0, 0.3, 0.5])  # protocols/effects.toml [task] inputs_v (n3, n2, n7)
 #: The effects counted (name, True when the effect appears).
 EFFECTS = ("lam_falls", "share_rises", "deff_model_falls", "deff_probe_falls", "gbar_rises")
 
