@@ -1,0 +1,113 @@
+"""Training on n_T targets at once and the capacity figure (issue 15, item 5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labnet.config.sweep_file import load_sweep
+from labnet.core.errors import ConfigError
+from labnet.core.generators import delaunay_network
+from labnet.insilico.capacity import capacity_index, task_targets
+from labnet.insilico.effects import METRICS, PointSpec, build_network, run_chunk, run_point
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_voltages(net, k, x) -> np.ndarray:
+    """Kirchhoff by hand: L_ff V_f = −L_fh V_h with ground and the inputs held."""
+    lap = net.laplacian(k).toarray()
+    held = net.indices([net.ground, *net.inputs])
+    free = np.setdiff1d(np.arange(net.n_nodes), held)
+    vh = np.concatenate([[0.0], x])
+    v = np.zeros(net.n_nodes)
+    v[held] = vh
+    v[free] = np.linalg.solve(lap[np.ix_(free, free)], -lap[np.ix_(free, held)] @ vh)
+    return v
+
+
+def test_targets_move_each_output_towards_the_farther_bound() -> None:
+    net = delaunay_network(30, seed=4, n_inputs=2, n_outputs=3)
+    k = np.random.default_rng(4).uniform(2e-4, 1e-3, net.n_edges)
+    x = np.array([1.0, 0.3])
+    o0, t = task_targets(net, k, x, 0.5)
+    v = _free_voltages(net, k, x)
+    np.testing.assert_allclose(o0, v[net.indices(list(net.outputs))], rtol=1e-10)
+    for o, tt in zip(o0, t):
+        far = 0.05 if abs(o - 0.05) > abs(o - 0.95) else 0.95
+        assert tt == pytest.approx(o + 0.5 * (far - o))
+
+
+def test_multi_target_training_and_its_error() -> None:
+    p = PointSpec(network="delaunay", nodes=40, n_inputs=2, n_tasks=3, demand=0.3, alpha=5e-3, steps=4000,
+                  block=200, tol=1e-10, seed=2)
+    r = run_point(p)
+    assert set(METRICS) <= set(r)
+    # the same draws by hand: the error is the mean over the n_T outputs
+    rng = np.random.default_rng([p.sweep_seed, p.seed])
+    net = build_network(p, rng)
+    assert len(net.outputs) == 3
+    k0 = rng.uniform(p.k0_min_siemens, p.k0_max_siemens, net.n_edges)
+    x = np.concatenate([[1.0], rng.uniform(0.0, 0.5, p.n_inputs - 1)])
+    o0, t = task_targets(net, k0, x, p.demand)
+    assert r["err_before"] == pytest.approx(np.mean((o0 - t) ** 2), rel=1e-12)
+    assert r["reached"] and r["err_after"] < p.tol < r["err_before"]  # three targets at once: learnable here
+    lap = net.laplacian(k0).toarray()
+    free = np.setdiff1d(np.arange(net.n_nodes), net.indices([net.ground, *net.inputs]))
+    assert r["lam_mean_before"] == pytest.approx(np.trace(lap[np.ix_(free, free)]) / free.size, rel=1e-12)
+    assert r["lam_min_before"] == pytest.approx(np.linalg.eigvalsh(lap[np.ix_(free, free)])[0], rel=1e-9)
+
+
+def test_beyond_capacity_the_target_is_missed() -> None:
+    hard = run_point(PointSpec(network="delaunay", nodes=30, n_inputs=2, n_tasks=20, demand=0.5, steps=2000, seed=1))
+    assert not hard["reached"] and hard["err_after"] > 1e-6
+
+
+def test_single_task_points_are_unchanged_by_n_tasks() -> None:
+    """n_tasks = 1 (the default) keeps the packed single-output path: same rows as before."""
+    p = PointSpec(network="random", nodes=20, edges=40, steps=400, seed=3)
+    a = run_chunk([(0, {**p.__dict__})])[0]
+    b = run_point(p)
+    for m in METRICS:
+        assert a[m] == b[m] or (a[m] != a[m] and b[m] != b[m]), m
+
+
+def test_capacity_index() -> None:
+    n = np.array([1, 1, 2, 2, 4, 4, 8, 8])
+    assert capacity_index(n, np.array([1, 1, 1, 0, 0, 1, 0, 0], bool)) == 2  # half at n_T = 2
+    assert capacity_index(n, np.ones(8, bool)) != capacity_index(n, np.ones(8, bool))  # NaN: never
+
+
+@pytest.mark.parametrize("extra,key", [
+    ("n_tasks = 0", "n_tasks"),
+    ('n_tasks = 3\ninputs = "force"\nalpha = 1e-5', "base.n_tasks"),
+    ("n_tasks = 40", "base.n_tasks"),  # 2 inputs + 40 outputs + ground > 30 nodes
+])
+def test_bad_n_tasks(tmp_path: Path, extra: str, key: str) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(f'[sweep]\nname = "x"\n[base]\nnetwork = "delaunay"\nnodes = 30\n{extra}\n[[axis]]\nseeds = 2\n')
+    with pytest.raises(ConfigError, match=key):
+        load_sweep(f)
+
+
+def test_shipped_capacity_sweep_and_figure(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    from labnet.app.sweep import run_sweep
+    from labnet.app.sweep_report import write_sweep_report
+
+    sweep = load_sweep(ROOT / "protocols" / "sweeps" / "capacity.toml")
+    assert sorted({p.n_tasks for p in sweep.points}) == [1, 2, 3, 4, 6, 8, 12, 16, 24, 32]
+    small = [p for p in sweep.points if p.n_tasks in (1, 24) and p.seed < 3]
+    import dataclasses
+
+    sweep = dataclasses.replace(sweep, points=tuple(small))
+    run_sweep(sweep, tmp_path / "cap", workers=1, progress=False)
+    md = write_sweep_report(tmp_path / "cap").read_text(encoding="utf-8")
+    assert (tmp_path / "cap" / "capacity.png").stat().st_size > 10_000
+    df = pd.read_parquet(tmp_path / "cap" / "results.parquet")
+    reached = df.groupby("n_tasks")["reached"].mean()
+    assert reached[1] == 1.0 and reached[24] < 0.5  # measured: 12/12 and 1/12 over the full sweep
+    assert "n_T* = 24" in md and "| 24 | 3 |" in md
