@@ -101,9 +101,10 @@ class CoupledLearning:
     refresh_cost : float, optional
         Cost of one numeric refactorisation in PCG iterations (one preconditioner solve plus one
         mat-vec on the step's right-hand sides). Default: measured once, at the first PCG step.
-    history : int
+    history : int or "auto"
         PCG starts from the best (A-norm) combination of the last ``history`` solutions (1: the
-        previous solution alone); see :class:`labnet.insilico.pcg.PcgSolve`.
+        previous solution alone); ``"auto"`` (default) times 4, 6 and 8 over the first steps and
+        keeps the fastest; see :class:`labnet.insilico.pcg.PcgSolve`.
     backend : {"cholmod", "qdldl", "splu"}, optional
         Sparse factorisation back end (default :data:`labnet.core.solvers.DEFAULT_BACKEND`).
     seed : int or Generator
@@ -135,7 +136,7 @@ class CoupledLearning:
         rtol: float = 1e-12,
         refresh_iterations: int = 20,
         refresh_cost: float | None = None,
-        history: int = 8,
+        history: int | str = "auto",
         backend: str | None = None,
         seed: int | np.random.Generator = 0,
         use_kernel: bool = True,
@@ -188,8 +189,8 @@ class CoupledLearning:
                                       kernel=not self.quantised and _kernels.HAVE_NUMBA and use_kernel)
             method = self.choice.method
         self.method = method
-        if int(history) < 1:
-            raise ConfigError("<code>", "history", f"expected an integer >= 1, got {history}")
+        if history != "auto" and not (isinstance(history, int) and not isinstance(history, bool) and history >= 1):
+            raise ConfigError("<code>", "history", f"expected an integer >= 1 or 'auto', got {history!r}")
         self.stats = StepStats()
         e_out = np.zeros((red.n_free, n_out))
         e_out[self.out_pos, np.arange(n_out)] = 1.0
