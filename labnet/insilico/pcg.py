@@ -30,7 +30,7 @@ from labnet.insilico.strategy import SolveProblem, StepStats
 
 #: History lengths ``history="auto"`` tries, and its warm-up and trial lengths (steps).
 HISTORY_CHOICES = (4, 6, 8)
-TUNE_WARMUP, TUNE_STEPS = 10, 25
+TUNE_WARMUP, TUNE_STEPS = 10, 15
 
 
 class PcgSolve(DirectSolve):
@@ -100,11 +100,8 @@ class PcgSolve(DirectSolve):
                 self._set_history(min(self.history_trials, key=self.history_trials.__getitem__))
 
     def _set_history(self, m: int) -> None:
-        """Change the history length; the difference table restarts (it is sized by the length)."""
-        if m != self.history:
-            self.history = m
-            self._diff = self._diff_old = None
-            self._n_hist = 0
+        """Change the history length (the difference table holds the longest choice: nothing is lost)."""
+        self.history = m
 
     def _responses(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
         lap, rhs = self.system(k, combos)
@@ -147,7 +144,7 @@ class PcgSolve(DirectSolve):
         than the previous solution alone; with conductances drifting smoothly it is orders of
         magnitude better (65k-edge lattice: relative residual of the start ≈2e-3 with the previous
         solution, ≈1e-11 with 8; ≈4.3 → ≈1.1–1.5 PCG iterations per step)."""
-        d, m = self._diff, self._n_hist
+        d, m = self._diff, min(self._n_hist, self.history)
         n, c = rhs.shape
         if d is None or m == 0 or d.shape[1:] != (c, n):
             return None, None
@@ -177,7 +174,7 @@ class PcgSolve(DirectSolve):
 
     def _push_history(self, x: np.ndarray) -> None:
         """Add a solution (n, c) to the Newton-difference table of the last ``history`` solutions."""
-        w = max(self.history, 1)
+        w = max(self.history, HISTORY_CHOICES[-1] if self._tuning or self.history_trials else 1)
         n, c = x.shape
         if self._diff is None or self._diff_old is None or self._diff.shape[1:] != (c, n):
             self._diff = np.zeros((w, c, n))
