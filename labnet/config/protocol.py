@@ -34,6 +34,7 @@ A training protocol::
     target_error = 0.0          # V²; stop early below it
     settle_s = 0.01
     keep = "final"              # final | best: end in the last state or the best evaluated one
+    measurement = "fixed"       # fixed | planned | planned-reread: NPLC per state from the rule's dead band
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from labnet.core.errors import ConfigError
 from labnet.core.network import Network, check_name
 from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
 from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
+from labnet.experiments.measureplan import MEASUREMENT_CHOICES
 from labnet.experiments.settings import KEEP_CHOICES, TrainSettings
 
 PROTOCOL_KINDS = ("train",)
@@ -184,7 +186,11 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         settle_s=tt.float("settle_s", td("settle_s"), lo=0.0, hi=60.0),
         eval_train_max=tt.int("eval_train_max", td("eval_train_max"), lo=0),
         keep=tt.str("keep", td("keep"), choices=KEEP_CHOICES),
+        measurement=tt.str("measurement", td("measurement"), choices=MEASUREMENT_CHOICES),
     )
+    if train.measurement != "fixed" and (rule.kind != "sign" or not rule.deadband_siemens > 0):
+        raise tt.error("measurement", f'"{train.measurement}" needs [rule] kind = "sign" with deadband_siemens > 0, '
+                                      f"got kind {rule.kind!r}")
     tt.finish()
     for k in ("analysis", "calibration"):
         top.declare(k, "table", {})  # optional tables (key reference)

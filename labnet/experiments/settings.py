@@ -41,6 +41,10 @@ class TrainSettings:
         Which state the run ends in: ``"final"`` (the codes after the last step) or ``"best"``
         (the codes of the evaluation with the lowest train error, written back and re-measured
         once training ends: ``# kept`` line in the CSV, ``phase = "kept"`` rows).
+    measurement : str
+        ``"fixed"``: every state at the rig's NPLC; ``"planned"``: training states at the NPLC
+        :func:`labnet.experiments.measureplan.plan_measurement` picks from the sign rule's dead
+        band, re-read at the rig's NPLC where a decision is marginal.
     """
 
     steps: int = 200
@@ -50,6 +54,7 @@ class TrainSettings:
     settle_s: float = 0.01
     eval_train_max: int = 0
     keep: str = "final"
+    measurement: str = "fixed"
 
 
 @dataclass(frozen=True)

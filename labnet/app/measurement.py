@@ -1,0 +1,37 @@
+"""The run's measurement plan from its protocol and rig file (``[train] measurement``).
+
+``"fixed"``: None (every state at the rig file's NPLC, as before). ``"planned"``:
+:func:`labnet.experiments.measureplan.plan_measurement` with the sign rule's ``alpha`` and dead
+band, the meter's NPLC choices from :mod:`labnet.bench.catalog`, one power-line cycle from
+``[rig] mains_hz``, the meter noise at 1 NPLC from the rig's ``[simulator] meter_noise_v`` (the
+simulator's default when the rig file has no ``[simulator]`` table) and ``v_scale`` the largest
+source voltage the rig allows (``[limits] max_source_v``).
+"""
+
+from __future__ import annotations
+
+from labnet.bench.catalog import METERS
+from labnet.config.protocol import Protocol
+from labnet.core.nonideal import SimSettings
+from labnet.experiments.measureplan import MeasurementPlan, plan_measurement
+
+
+def measurement_plan(protocol: Protocol) -> MeasurementPlan | None:
+    """The plan a run of ``protocol`` uses (None: fixed measurement)."""
+    if protocol.train.measurement == "fixed":
+        return None
+    spec = protocol.rig
+    meter = spec.instruments.meter if spec.instruments is not None else None
+    model = METERS[meter.model] if meter is not None else METERS["DAQ970A"]
+    nplc = float(meter.options.get("nplc", 1.0)) if meter is not None else 1.0
+    sigma1 = float(spec.sim.get("meter_noise_v", SimSettings().meter_noise_v))
+    net = spec.network
+    scan = tuple(n for n in net.nodes if n in net.meter_channels)
+    rule = protocol.rule
+    return plan_measurement(alpha=rule.alpha, deadband_s=rule.deadband_siemens, sigma1_v=sigma1,
+                            v_scale=spec.limits.max_source_v, nplc_choices=model.nplc, nplc_reread=nplc,
+                            plc_s=1.0 / spec.mains_hz, scan=scan,
+                            on_marginal="reread" if protocol.train.measurement == "planned-reread" else "hold")
+
+
+__all__ = ["measurement_plan"]
