@@ -192,6 +192,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(wire_report(outcome.rig, outcome.result.steps))
         if timer is not None:
             print(timer.text())
+        from labnet.app.measurement import plan_text
+
+        print(plan_text(proto, outcome.result.bench_s, outcome.result.steps))
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 
 

@@ -34,4 +34,17 @@ def measurement_plan(protocol: Protocol) -> MeasurementPlan | None:
                             on_marginal="reread" if protocol.train.measurement == "planned-reread" else "hold")
 
 
-__all__ = ["measurement_plan"]
+def plan_text(protocol: Protocol, bench_s: float, steps: int) -> str:
+    """What the dry run prints: the plan (or the fixed NPLC) and the run's modelled bench time."""
+    plan = measurement_plan(protocol)
+    if plan is None:
+        meter = protocol.rig.instruments.meter if protocol.rig.instruments is not None else None
+        nplc = meter.options.get("nplc", 1.0) if meter is not None else 1.0
+        head = f"  measurement: fixed, every state at {nplc:g} NPLC ([train] measurement = \"planned\" plans it)"
+    else:
+        head = "  " + plan.text()
+    per = f", {bench_s / steps * 1e3:.1f} ms per step (evaluations included)" if steps else ""
+    return f"{head}\n  modelled bench time of the run: {bench_s:.1f} s{per}"
+
+
+__all__ = ["measurement_plan", "plan_text"]

@@ -72,8 +72,7 @@ class Engine:
     def __init__(self, rig: Rig, task: Task, rule: Rule, settings: TrainSettings, seed: int = 0,
                  plan: MeasurementPlan | None = None) -> None:
         self.rig = rig
-        #: ``[train] measurement = "planned"``: NPLC per state and the re-read policy (None: fixed)
-        self.plan = plan
+        self.plan = plan  # [train] measurement = "planned": NPLC per state, marginal policy (None: fixed)
         self.marginal = 0  # training states with a marginal decision (held or read again)
         self.task = task
         self.rule = rule
@@ -329,8 +328,7 @@ class Engine:
     def _planned_dk(self, x: np.ndarray, dvf: np.ndarray, dvc: np.ndarray) -> np.ndarray:
         """Δk (E,) of a planned step (:func:`labnet.experiments.planned_step.planned_dk`)."""
         assert self.plan is not None
-        dk, marginal = planned_dk(self.rig, self.rule, self.plan, dict(zip(self.inputs, map(float, x))), dvf, dvc,
-                                  self._settle_then_check)
+        dk, marginal = planned_dk(self.rig, self.rule, self.plan, dict(zip(self.inputs, map(float, x))), dvf, dvc, self._settle_then_check)
         self.marginal += marginal
         return dk
 
