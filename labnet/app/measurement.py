@@ -10,6 +10,8 @@ source voltage the rig allows (``[limits] max_source_v``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from labnet.bench.catalog import METERS
 from labnet.config.protocol import Protocol
 from labnet.core.nonideal import SimSettings
@@ -34,6 +36,12 @@ def measurement_plan(protocol: Protocol) -> MeasurementPlan | None:
                             on_marginal="reread" if protocol.train.measurement == "planned-reread" else "hold")
 
 
+def plan_record(protocol: Protocol) -> dict[str, Any]:
+    """``measurement_plan`` for the session header of a planned run (nothing for a fixed one: its header as before)."""
+    plan = measurement_plan(protocol)
+    return {} if plan is None else {"measurement_plan": plan.record()}
+
+
 def plan_text(protocol: Protocol, bench_s: float, steps: int) -> str:
     """What the dry run prints: the plan (or the fixed NPLC) and the run's modelled bench time."""
     plan = measurement_plan(protocol)
@@ -47,4 +55,4 @@ def plan_text(protocol: Protocol, bench_s: float, steps: int) -> str:
     return f"{head}\n  modelled bench time of the run: {bench_s:.1f} s{per}"
 
 
-__all__ = ["measurement_plan", "plan_text"]
+__all__ = ["measurement_plan", "plan_record", "plan_text"]

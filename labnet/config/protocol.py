@@ -9,18 +9,15 @@ A training protocol::
     seed = 1
 
     [roles]                     # optional: other input/output nodes on the same wiring
-    inputs = ["n1", "n2"]
-    outputs = ["n3", "n4"]
+    inputs = ["n1", "n2"]; outputs = ["n3", "n4"]
 
     [task]
     kind = "allostery"          # allostery | regression | classification
-    inputs_v = [1.0, 0.3]
-    targets_v = [0.42, 0.2]
+    inputs_v = [1.0, 0.3]; targets_v = [0.42, 0.2]
 
     [rule]
     kind = "sign"               # sign | stochastic | coupled
-    eta = 0.5
-    alpha = 1e-3                # S/V²
+    eta = 0.5; alpha = 1e-3     # alpha in S/V²
     deadband_siemens = 0.0      # S: |Δk| below it moves no tap (sign rule)
     max_taps = 4
     formula = "coupled"         # coupled | power_efficient: Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²]
@@ -54,8 +51,7 @@ from labnet.core.errors import ConfigError
 from labnet.core.network import Network, check_name
 from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
 from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
-from labnet.experiments.measureplan import MEASUREMENT_CHOICES
-from labnet.experiments.settings import KEEP_CHOICES, TrainSettings
+from labnet.experiments.settings import KEEP_CHOICES, MEASUREMENT_CHOICES, TrainSettings, planning_problem
 
 PROTOCOL_KINDS = ("train",)
 TASK_KINDS = ("allostery", "regression", "classification", "samples")
@@ -188,9 +184,8 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         keep=tt.str("keep", td("keep"), choices=KEEP_CHOICES),
         measurement=tt.str("measurement", td("measurement"), choices=MEASUREMENT_CHOICES),
     )
-    if train.measurement != "fixed" and (rule.kind != "sign" or not rule.deadband_siemens > 0):
-        raise tt.error("measurement", f'"{train.measurement}" needs [rule] kind = "sign" with deadband_siemens > 0, '
-                                      f"got kind {rule.kind!r}")
+    if problem := planning_problem(train.measurement, rule.kind, rule.deadband_siemens):
+        raise tt.error("measurement", problem)
     tt.finish()
     for k in ("analysis", "calibration"):
         top.declare(k, "table", {})  # optional tables (key reference)

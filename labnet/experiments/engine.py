@@ -328,7 +328,8 @@ class Engine:
     def _planned_dk(self, x: np.ndarray, dvf: np.ndarray, dvc: np.ndarray) -> np.ndarray:
         """Δk (E,) of a planned step (:func:`labnet.experiments.planned_step.planned_dk`)."""
         assert self.plan is not None
-        dk, marginal = planned_dk(self.rig, self.rule, self.plan, dict(zip(self.inputs, map(float, x))), dvf, dvc, self._settle_then_check)
+        free = dict(zip(self.inputs, map(float, x)))
+        dk, marginal = planned_dk(self.rig, self.rule, self.plan, free, dvf, dvc, self._settle_then_check)
         self.marginal += marginal
         return dk
 

@@ -25,9 +25,6 @@ from typing import Any
 
 import numpy as np
 
-#: ``[train] measurement`` values: "fixed" (every state at the rig's NPLC), "planned" (marginal
-#: decisions held) or "planned-reread" (both states read again at the rig's NPLC when one is marginal).
-MEASUREMENT_CHOICES = ("fixed", "planned", "planned-reread")
 #: What a plan does with a marginal decision.
 ON_MARGINAL = ("hold", "reread")
 
@@ -124,4 +121,4 @@ def marginal_edges(plan: MeasurementPlan, dv_f: np.ndarray, dv_c: np.ndarray) ->
     return np.asarray(np.abs(np.abs(d) - plan.threshold_v2) < plan.k_sigma * plan.sigma_d(dv_f, dv_c))
 
 
-__all__ = ["MEASUREMENT_CHOICES", "ON_MARGINAL", "MeasurementPlan", "marginal_edges", "plan_measurement"]
+__all__ = ["ON_MARGINAL", "MeasurementPlan", "marginal_edges", "plan_measurement"]

@@ -19,6 +19,18 @@ CORRECTIONS = ("auto", "none", "inl")
 KEEP_CHOICES = ("final", "best")
 
 
+#: ``[train] measurement`` values: "fixed" (every state at the rig's NPLC), "planned" (marginal
+#: decisions held) or "planned-reread" (both states read again at the rig's NPLC when one is marginal).
+MEASUREMENT_CHOICES = ("fixed", "planned", "planned-reread")
+
+
+def planning_problem(measurement: str, rule_kind: str, deadband_s: float) -> str | None:
+    """Why ``[train] measurement`` cannot be planned for this rule (None: it can, or it is fixed)."""
+    if measurement == "fixed" or (rule_kind == "sign" and deadband_s > 0):
+        return None
+    return f'"{measurement}" needs [rule] kind = "sign" with deadband_siemens > 0, got kind {rule_kind!r}'
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """The ``[train]`` table: how long and how to run the free/clamped cycles.
