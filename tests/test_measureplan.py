@@ -119,3 +119,20 @@ def test_dry_run_text_names_the_plan_and_its_time(tmp_path):
     text = plan_text(proto, 43.0, 300)
     assert "training states at 0.2 NPLC" in text and "43.0 s, 143.3 ms per step" in text
     assert "fixed, every state at 1 NPLC" in plan_text(load_protocol(_protocol(tmp_path, "fixed")), 124.2, 300)
+
+
+def test_daq_integration_change_is_the_manual_nplc_message():
+    """DAQ970A Programming Guide, [SENSe:]VOLTage[:DC]:NPLC {0.02|0.2|1|...}, (@ch_list): the row
+    ``VOLT:DC:NPLC`` of drivers/SCPI.md; the same message the scan set-up sends, with 0.2."""
+    from drivers.daq970a import DAQ970A
+    from drivers.testing import expected_protocol
+    from tests.test_scpi_manual import DAQ_SCRIPT, LST
+
+    script = [*DAQ_SCRIPT[:-1], (f"VOLT:DC:NPLC 0.2,{LST}", None)]
+    with expected_protocol(DAQ970A, script) as m:
+        m.configure(["101", "102", "103"])
+        m.integration(1.0)  # already 1 NPLC: nothing sent
+        m.integration(0.2)
+        assert m.nplc == 0.2 and m.scan_time_s() == pytest.approx(3 * 0.2 / 60)
+        with pytest.raises(ValueError):
+            m.integration(0.5)  # not a DAQ970A value: refused before sending
