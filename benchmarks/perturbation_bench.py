@@ -2,10 +2,11 @@
 
 ``labnet calibrate`` once, then ``labnet run protocols/allostery.toml`` with that table on
 ``protocols/rigs/sim16.toml`` (every non-ideality of the rig file on; sign rule) for ``--seeds``
-protocol seeds, ``--steps`` + 1 steps each; per session :func:`labnet.app.perturb_session.session_eigen_changes` (eigenvalues of H_F from the
-session's code → conductance map at the recorded codes; predictions from the measured free and
-clamped voltages). Prints the correlation over modes and steps per seed and pooled; draws the
-pooled predicted vs measured (``--figure``).
+protocol seeds, ``--steps`` + 1 steps each; per session
+:func:`labnet.app.perturb_session.session_eigen_changes` (eigenvalues of H_F from the session's
+code → conductance map at the recorded codes; predictions from the measured free and clamped
+voltages). Prints the correlation over modes and steps per seed and pooled; draws the pooled
+predicted vs measured (``--figure``).
 
 Run:  python benchmarks/perturbation_bench.py [--seeds 3] [--steps 20] [--figure perturbation_bench.png]
 """
