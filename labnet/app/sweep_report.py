@@ -142,14 +142,15 @@ def write_sweep_report(folder: str | Path) -> Path:
 
 
 def _capacity(page: Page, df: Any, folder: Path, figs: list[str]) -> None:
-    """capacity.png and the per-n_T table of a sweep over n_tasks."""
-    from labnet.app.capacity_report import RATIOS, capacity_rows, fig_capacity
+    """capacity.png and the per-n_T table (one per network size) of a sweep over n_tasks."""
+    from labnet.app.capacity_report import COLUMNS, capacity_rows, fig_capacity
 
-    table, star = fig_capacity(df, folder / "capacity.png")
+    sizes = fig_capacity(df, folder / "capacity.png")
     figs.append("capacity.png")
-    page.p(f"Capacity: n_T* = {star:g} (the first n_T at which at most half the networks reach the target); "
-           "λ̄ = tr H_F / F is the mean eigenvalue of H_F (the network's stiffness).")
-    page.table(["n_T", "networks", "reached", "final/initial error", *RATIOS.values()], capacity_rows(table))
+    for nodes, table, star in sizes:
+        page.p(f"Capacity, {nodes}-node networks: n_T* = {star:g} (the first n_T at which at most half the "
+               "networks reach the target); λ̄ = tr H_F / F is the mean eigenvalue of H_F (the network's stiffness).")
+        page.table(list(COLUMNS), capacity_rows(table))
 
 
 __all__ = ["fractions", "is_sweep_folder", "write_sweep_report"]

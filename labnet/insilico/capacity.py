@@ -12,6 +12,12 @@ with the task's output functional A = Σ_o w_o e_o along the demanded shift, w =
 the overall stiffness λ̄ = tr H_F / F (``lam_mean_*``). The talk's claim to test: beyond capacity
 (the n_T where the target is no longer reached) the network stays low-dimensional (D_eff down) but
 stiffens (λ̄ up, ḡ down). The training itself is :func:`labnet.insilico.effects.run_tasks_point`.
+
+Why n_T output targets and not n_T input patterns on one output: with ground and the inputs held,
+an output is linear in the inputs, V_o = Σ_i w_i x_i (w_i ≥ 0, Σ_i w_i ≤ 1, set by the conductances),
+so more than ``n_inputs`` generic (pattern, target) pairs on one output cannot be met by any
+conductances — that capacity is n_inputs whatever the edges. Output targets instead compete for
+the E conductances, which is the capacity the talk asks about.
 """
 
 from __future__ import annotations
