@@ -158,6 +158,17 @@ class DAQ970A(ScpiInstrument):
             raise InstrumentError(f"{self.label}: overload on channel(s) {', '.join(bad)} (range {self.range_v:g} V)")
         return arr
 
+    def integration(self, nplc: float) -> None:
+        """Change the integration time of the configured scan list (``VOLT:DC:NPLC``), e.g. between
+        states; raises before sending if ``nplc`` is not one of the meter's values."""
+        Choice(*NPLC_CHOICES)("nplc", f"{nplc:g}")
+        if not self._channels:
+            raise InstrumentError(f"{self.label}: integration() before configure()")
+        if float(nplc) == self.nplc:
+            return
+        self.set_nplc(nplc=f"{nplc:g}", chanlist=channel_list(self._channels))
+        self.nplc = float(nplc)
+
     def scan_time_s(self) -> float:
         """Integration time of one scan (s): channels x NPLC x 1 PLC (1/mains_hz) — the floor of ``read``."""
         return len(self._channels) * self.nplc * self.plc_s

@@ -112,6 +112,23 @@ def test_pcg_history_warm_start_cuts_iterations_and_stays_exact() -> None:
         CoupledLearning(net, k, x, t, history=0, **kw)
 
 
+def test_pcg_history_auto_keeps_the_fastest_and_stays_exact() -> None:
+    from labnet.insilico.pcg import HISTORY_CHOICES, TUNE_STEPS, TUNE_WARMUP
+
+    net = square_lattice(30, 30, seed=3)
+    k, x, t = _setup(net, 1)
+    kw = dict(alpha=ALPHA, eta=ETA, k_min=1e-5, k_max=1e-2, method="pcg")
+    auto, one = CoupledLearning(net, k, x, t, **kw), CoupledLearning(net, k, x, t, history=1, **kw)
+    n = TUNE_WARMUP + len(HISTORY_CHOICES) * TUNE_STEPS + 5
+    np.testing.assert_allclose(auto.train(n), one.train(n), rtol=1e-8)
+    np.testing.assert_allclose(auto.k, one.k, rtol=1e-8)
+    trials = auto.solver.history_trials
+    assert sorted(trials) == sorted(HISTORY_CHOICES) and all(v > 0 for v in trials.values())
+    assert auto.solver.history == min(trials, key=trials.__getitem__)
+    with pytest.raises(Exception, match="history"):
+        CoupledLearning(net, k, x, t, history="fast", **kw)
+
+
 def test_pcg_warm_start_with_a_degenerate_history() -> None:
     # conductances that do not move: every difference of the history is zero
     net = square_lattice(20, 20, seed=4)

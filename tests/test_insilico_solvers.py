@@ -48,6 +48,23 @@ def test_sparse_cholesky_refactor(net_k: tuple, backend: str) -> None:
     assert fac.n_factorisations == 3
 
 
+@pytest.mark.skipif(not HAVE_QDLDL, reason="qdldl not installed")
+def test_qdldl_refactor_from_upper_data(net_k: tuple) -> None:
+    """The direct strategy's fast path: the upper triangle's data mapped straight from k."""
+    net, k = net_k
+    red = ReducedLaplacian(net, net.indices([net.ground, *net.inputs]))
+    fac = SparseCholesky(red.matrix(k), "qdldl")
+    up_map = red.data_map[np.flatnonzero(fac.upper_mask)]
+    b = np.random.default_rng(1).random((red.n_free, 3))
+    k2 = k * np.random.default_rng(2).uniform(0.5, 2.0, k.size)
+    fac.refactor_upper(up_map @ k2)
+    np.testing.assert_allclose(fac.solve(b), np.linalg.solve(red.dense(k2), b), rtol=1e-9)
+    assert fac.n_factorisations == 2
+    with pytest.raises(ValueError, match="qdldl"):
+        SparseCholesky(red.matrix(k), "splu").refactor_upper(up_map @ k2)
+    assert SparseCholesky(red.matrix(k), "splu").upper_mask is None
+
+
 @pytest.mark.skipif(not HAVE_CHOLMOD, reason="scikit-sparse not installed (optional 'fast' extra)")
 @pytest.mark.parametrize("mode", ["simplicial", "supernodal", "auto"])
 def test_cholmod_modes_agree(net_k: tuple, mode: str) -> None:

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     prb.add_argument("--samples", type=int, help="number of random patterns (overrides the protocol's)")
     prb.add_argument("--out", type=Path, default=Path("sessions"), help="folder for session folders (default: sessions)")
 
+    inf = sub.add_parser("infer", help="rank a probed network's task inputs and outputs from its responses alone",
+                         description="From random-probe responses only: rank the driven nodes as task inputs and "
+                         "the measured nodes as task outputs (with --before: by the change since that probe).")
+    inf.add_argument("session", type=Path, help="probe session folder (labnet probe of the trained network)")
+    inf.add_argument("--before", type=Path, help="probe session folder of the same rig before training")
+
     rep = sub.add_parser("report", help="write figures and a report page into a session folder",
                          description="Figures (PNG), report.md and a self-contained report.html for a "
                          "session folder (run, calibrate, probe; a partial report for a run that stopped or "
@@ -192,6 +198,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(wire_report(outcome.rig, outcome.result.steps))
         if timer is not None:
             print(timer.text())
+        from labnet.app.measurement import plan_text
+
+        print(plan_text(proto, outcome.result.bench_s, outcome.result.steps))
     return EXIT_OK if outcome.result.status == "completed" else EXIT_FAIL
 
 
@@ -226,6 +235,13 @@ def cmd_probe(args: argparse.Namespace) -> int:
     res, folder, rig, model = run_probe_protocol(proto, args.out, codes=codes, samples=args.samples,
                                                  codes_from=args.codes_from)
     print(probe_summary(res, folder, rig, model))
+    return EXIT_OK
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from labnet.app.infer_cmd import infer_session, infer_summary
+
+    print(infer_summary(*infer_session(args.session, args.before)))
     return EXIT_OK
 
 
@@ -288,7 +304,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"watch": cmd_watch, "run": cmd_run, "resume": cmd_resume, "validate": cmd_validate, "calibrate": cmd_calibrate,
-            "probe": cmd_probe, "report": cmd_report, "sweep": cmd_sweep, "doctor": cmd_doctor}
+            "probe": cmd_probe, "infer": cmd_infer, "report": cmd_report, "sweep": cmd_sweep, "doctor": cmd_doctor}
 
 
 #: Commands that open instruments (or the simulator's): a stop during them ends in the safe state.

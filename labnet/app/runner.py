@@ -6,8 +6,7 @@ same CSV. Both set the session up inside a :class:`labnet.experiments.lifecycle.
 one owner of the run's life: the first Ctrl-C, SIGTERM or SIGHUP asks for a stop at the
 engine's next safe point, a second forces it; the cleanup cannot be interrupted; the rig ends
 in the safe state, and how the run ended is recorded in ``status.json`` and in a final
-``# run_ended`` line of the CSV (:class:`labnet.app.record.SessionRecord`). The sinks are in
-:mod:`labnet.app.sinks`, the summary in :mod:`labnet.app.summary`.
+``# run_ended`` line of the CSV (:class:`labnet.app.record.SessionRecord`). Sinks: :mod:`labnet.app.sinks`.
 """
 
 from __future__ import annotations
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from labnet.app.build import build_rig, dry_run_spec
+from labnet.app.measurement import measurement_plan, plan_record
 from labnet.app.record import SessionRecord
 from labnet.app.rigstate import expected_layout, state_parts
 from labnet.app.sinks import (
@@ -95,6 +95,7 @@ def session_header(protocol: Protocol, rig: Rig, *, dry_run: bool = False) -> di
         "protocol": {"name": protocol.name, "kind": protocol.kind, "file": protocol.path.name, "seed": protocol.seed},
         "rule": protocol.rule.__dict__,
         "train": protocol.train.__dict__,
+        **plan_record(protocol),
         "task": protocol.task_table,
         "calibration": _calibration_used(protocol),
         "network": net.to_dict(),
@@ -361,7 +362,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
             writer.comment("resumed", marker)
             writer.sync()
             events.log("resume_point", **marker)
-        engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, seed=protocol.seed)
+        engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, protocol.seed, measurement_plan(protocol))
         owner.attach(engine)
         engine.subscribe(CsvSink(writer, rig, lambda: time.perf_counter() - t0, attempt))
         restored = None if checkpoint is None else engine_state(checkpoint, folder)

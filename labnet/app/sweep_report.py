@@ -134,9 +134,23 @@ def write_sweep_report(folder: str | Path) -> Path:
            "with voltage inputs H_F (ground and the inputs held; labnet.core.quantities), with force (current) "
            "inputs H_N, the Laplacian over all non-ground nodes (only ground held). D_eff = (Σλ⁻²)²/Σλ⁻⁴, "
            "ḡ = sqrt(Σλ⁻²); the softest share is abs(c_0)/Σabs(c_n).")
+    if "n_tasks" in varied and "lam_mean_ratio" in df:
+        _capacity(page, df, folder, figs)
     for f in figs:
         page.fig(f, f.removesuffix(".png").replace("_", " "))
     return page.write(folder)
+
+
+def _capacity(page: Page, df: Any, folder: Path, figs: list[str]) -> None:
+    """capacity.png and the per-n_T table (one per network size) of a sweep over n_tasks."""
+    from labnet.app.capacity_report import COLUMNS, capacity_rows, fig_capacity
+
+    sizes = fig_capacity(df, folder / "capacity.png")
+    figs.append("capacity.png")
+    for nodes, table, star in sizes:
+        page.p(f"Capacity, {nodes}-node networks: n_T* = {star:g} (the first n_T at which at most half the "
+               "networks reach the target); λ̄ = tr H_F / F is the mean eigenvalue of H_F (the network's stiffness).")
+        page.table(list(COLUMNS), capacity_rows(table))
 
 
 __all__ = ["fractions", "is_sweep_folder", "write_sweep_report"]

@@ -308,6 +308,14 @@ class Rig(PlannedChanges):
     def settle(self, seconds: float) -> None:
         self.clock.sleep(seconds)
 
+    def set_nplc(self, nplc: float) -> None:
+        """The meter's integration time from now on (power-line cycles); a meter that cannot
+        change it between scans raises :class:`InstrumentError`."""
+        change = getattr(self.meter, "integration", None)
+        if change is None:
+            raise InstrumentError(f"meter {type(self.meter).__name__}: cannot change its NPLC between states")
+        change(nplc)
+
     def measure(self) -> np.ndarray:
         """One meter scan: node voltages (V), shape (N,), ``network.nodes`` order.
 

@@ -9,18 +9,15 @@ A training protocol::
     seed = 1
 
     [roles]                     # optional: other input/output nodes on the same wiring
-    inputs = ["n1", "n2"]
-    outputs = ["n3", "n4"]
+    inputs = ["n1", "n2"]; outputs = ["n3", "n4"]
 
     [task]
     kind = "allostery"          # allostery | regression | classification
-    inputs_v = [1.0, 0.3]
-    targets_v = [0.42, 0.2]
+    inputs_v = [1.0, 0.3]; targets_v = [0.42, 0.2]
 
     [rule]
     kind = "sign"               # sign | stochastic | coupled
-    eta = 0.5
-    alpha = 1e-3                # S/V²
+    eta = 0.5; alpha = 1e-3     # alpha in S/V²
     deadband_siemens = 0.0      # S: |Δk| below it moves no tap (sign rule)
     max_taps = 4
     formula = "coupled"         # coupled | power_efficient: Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²]
@@ -34,6 +31,7 @@ A training protocol::
     target_error = 0.0          # V²; stop early below it
     settle_s = 0.01
     keep = "final"              # final | best: end in the last state or the best evaluated one
+    measurement = "fixed"       # fixed | planned | planned-reread: NPLC per state from the rule's dead band
 """
 
 from __future__ import annotations
@@ -53,7 +51,7 @@ from labnet.core.errors import ConfigError
 from labnet.core.network import Network, check_name
 from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
 from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
-from labnet.experiments.settings import KEEP_CHOICES, TrainSettings
+from labnet.experiments.settings import KEEP_CHOICES, MEASUREMENT_CHOICES, TrainSettings, planning_problem
 
 PROTOCOL_KINDS = ("train",)
 TASK_KINDS = ("allostery", "regression", "classification", "samples")
@@ -184,7 +182,10 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         settle_s=tt.float("settle_s", td("settle_s"), lo=0.0, hi=60.0),
         eval_train_max=tt.int("eval_train_max", td("eval_train_max"), lo=0),
         keep=tt.str("keep", td("keep"), choices=KEEP_CHOICES),
+        measurement=tt.str("measurement", td("measurement"), choices=MEASUREMENT_CHOICES),
     )
+    if problem := planning_problem(train.measurement, rule.kind, rule.deadband_siemens):
+        raise tt.error("measurement", problem)
     tt.finish()
     for k in ("analysis", "calibration"):
         top.declare(k, "table", {})  # optional tables (key reference)

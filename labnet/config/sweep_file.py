@@ -70,6 +70,7 @@ _FIELDS: dict[str, tuple[str, float | None, float | None, tuple[str, ...] | None
     "tolerance": ("float", 0.0, 0.99, None),
     "deadband_siemens": ("float", 0.0, None, None),
     "max_taps": ("int", 1, 1_000_000, None),
+    "n_tasks": ("int", 1, 10_000, None),
     "seed": ("int", 0, 2**63 - 1, None),
 }
 
@@ -175,8 +176,12 @@ def _check_point(file: str, i: int, p: PointSpec) -> None:
         raise ConfigError(file, "base.edges", f"{where}: a connected graph on {p.nodes} nodes has "
                           f"{p.nodes - 1}..{p.nodes * (p.nodes - 1) // 2} edges")
     size = p.rows * p.cols if p.network == "lattice" else p.nodes
-    if p.n_inputs + 2 > size:
-        raise ConfigError(file, "base.n_inputs", f"{where}: {p.n_inputs} inputs + output + ground exceed {size} nodes")
+    if p.n_inputs + p.n_tasks + 1 > size:
+        raise ConfigError(file, "base.n_tasks" if p.n_tasks > 1 else "base.n_inputs",
+                          f"{where}: {p.n_inputs} inputs + {p.n_tasks} output(s) + ground exceed {size} nodes")
+    if p.n_tasks > 1 and (p.inputs != "voltage" or p.part):
+        raise ConfigError(file, "base.n_tasks", f"point {i}: n_tasks > 1 (one target per output node) is supported "
+                          f"with voltage inputs and the continuous rule, got inputs {p.inputs!r}, part {p.part!r}")
     if (p.rule != "continuous") != bool(p.part):
         raise ConfigError(file, "base.rule", f"point {i}: tap rules ({', '.join(RULES[1:])}) need a part and a part "
                           f"needs one of them, got rule {p.rule!r}, part {p.part!r}")

@@ -243,6 +243,24 @@ class SparseCholesky:
             up.data = matrix.data[self._up_mask]
         return up
 
+    @property
+    def upper_mask(self) -> np.ndarray | None:
+        """(nnz,) bool: which entries of the analysed matrix's (sorted) CSC data are its upper
+        triangle — what :meth:`refactor_upper` takes — or None for backends that take the whole matrix."""
+        return self._up_mask if self.backend == "qdldl" else None
+
+    def refactor_upper(self, data: np.ndarray) -> None:
+        """New numeric factorisation from the upper triangle's CSC data only (``upper_mask``
+        entries, in order): skips building the whole matrix and cutting it (QDLDL only)."""
+        if self.backend != "qdldl":
+            raise ValueError(f"refactor_upper needs the qdldl backend, not {self.backend!r}")
+        if getattr(self, "_up", None) is None:
+            self._up = sp.csc_matrix((data, self._up_indices, self._up_indptr), shape=(self._up_n, self._up_n))
+        else:
+            self._up.data = data
+        self._ldl.update(self._up, upper=True)
+        self.n_factorisations += 1
+
     def refactor(self, matrix: sp.csc_matrix) -> None:
         """New numeric factorisation of a matrix with the analysed pattern."""
         if self.backend == "cholmod":
@@ -261,8 +279,8 @@ class SparseCholesky:
             b = np.asarray(rhs, dtype=float)
             if b.ndim == 1:
                 return self._ldl.solve(b)
-            out = np.empty(b.shape)
-            for j in range(b.shape[1]):  # QDLDL solves one right-hand side at a time
+            out = np.empty(b.shape, order="F")
+            for j in range(b.shape[1]):  # QDLDL solves one right-hand side at a time (a column-major b: no copies)
                 out[:, j] = self._ldl.solve(np.ascontiguousarray(b[:, j]))
             return out
         return self._lu.solve(np.asarray(rhs, dtype=float))

@@ -32,8 +32,21 @@ from labnet.bench.rig import Rig
 from labnet.core.errors import LimitError
 from labnet.core.rules import Rule, apply_step
 from labnet.core.tasks import Samples, Task
-from labnet.experiments.events import Checkpoint, Evaluated, Event, Kept, RunEnded, RunResult, StateMeasured, StepDone
+from labnet.experiments.events import (
+    Checkpoint,
+    Evaluated,
+    Event,
+    Kept,
+    RunEnded,
+    RunResult,
+    StateMeasured,
+    StepDone,
+    best_record,
+    kept_event,
+)
 from labnet.experiments.lifecycle import RunOwner
+from labnet.experiments.measureplan import MeasurementPlan
+from labnet.experiments.planned_step import planned_dk
 from labnet.experiments.runstate import StopAtSafePoint, StopRequest
 from labnet.experiments.settings import TrainSettings
 from labnet.experiments.signals import WAIT_SLICE_S, wait
@@ -56,8 +69,11 @@ class Engine:
         Seeds the batch draw and stochastic rounding.
     """
 
-    def __init__(self, rig: Rig, task: Task, rule: Rule, settings: TrainSettings, seed: int = 0) -> None:
+    def __init__(self, rig: Rig, task: Task, rule: Rule, settings: TrainSettings, seed: int = 0,
+                 plan: MeasurementPlan | None = None) -> None:
         self.rig = rig
+        self.plan = plan  # [train] measurement = "planned": NPLC per state, marginal policy (None: fixed)
+        self.marginal = 0  # training states with a marginal decision (held or read again)
         self.task = task
         self.rule = rule
         self.settings = settings
@@ -163,8 +179,8 @@ class Engine:
         self.step = int(state["step"])
         self.rng.bit_generator.state = state["rng"]
         self.evaluations = [Evaluated(int(e["step"]), dict(e["train"]), dict(e["test"])) for e in state["evaluations"]]
-        self.best = _best_record(state.get("best"))
-        self.kept = _kept_event(state.get("kept"))
+        self.best = best_record(state.get("best"))
+        self.kept = kept_event(state.get("kept"))
         gens = self._sink_rngs()
         for key, st in state.get("sink_rngs", {}).items():
             if key in gens:
@@ -225,6 +241,8 @@ class Engine:
         ``keep = "best"``) or ``"kept"`` (the re-measurement of the state written back).
         """
         res = {}
+        if self.plan is not None:  # evaluations read at the rig's NPLC, as without a plan
+            self.rig.set_nplc(self.plan.nplc_reread)
         for split, samples in (("train", self._eval_train()), ("test", self.task.test)):
             outs = np.array([
                 self.free_state(samples.inputs[s], step=step, phase=phase, split=split, sample=s,
@@ -269,7 +287,7 @@ class Engine:
         return tr
 
     # ------------------------------------------------------------------ training
-    def train_step(self) -> StepDone:
+    def _train_step(self) -> StepDone:
         """One step: free and clamped state for each sample of a batch, one local update."""
         self.step += 1
         tr = self.task.train
@@ -287,7 +305,11 @@ class Engine:
             errs.append(err_free)
             vc = self.clamped_state(x, of + eta * (t - of), step=self.step, phase="clamped", split="train",
                                     sample=int(s), target=None)
-            dks.append(self.rule.dk(net.delta_v(vf), net.delta_v(vc)))
+            dvf, dvc = net.delta_v(vf), net.delta_v(vc)
+            if self.plan is not None:
+                dks.append(self._planned_dk(x, dvf, dvc))
+                continue
+            dks.append(self.rule.dk(dvf, dvc))
         # a batch of one: its own values (the mean of one value is that value, bit for bit)
         dk = dks[0] if len(dks) == 1 else np.mean(dks, axis=0)
         codes = self.rig.codes
@@ -298,6 +320,25 @@ class Engine:
         done = StepDone(self.step, err, new, int(np.count_nonzero(new != codes)))
         self.emit(done)
         return done
+
+    def _settle_then_check(self) -> None:
+        self._settle(self.settings.settle_s)
+        self._safe_point()
+
+    def _planned_dk(self, x: np.ndarray, dvf: np.ndarray, dvc: np.ndarray) -> np.ndarray:
+        """Δk (E,) of a planned step (:func:`labnet.experiments.planned_step.planned_dk`)."""
+        assert self.plan is not None
+        free = dict(zip(self.inputs, map(float, x)))
+        dk, marginal = planned_dk(self.rig, self.rule, self.plan, free, dvf, dvc, self._settle_then_check)
+        self.marginal += marginal
+        return dk
+
+    def train_step(self) -> StepDone:
+        """One step at the plan's training NPLC (fixed measurement: the rig's), evaluations at the rig's."""
+        if self.plan is None:
+            return self._train_step()
+        self.rig.set_nplc(self.plan.nplc_train)  # the meter's NPLC changes only when it differs
+        return self._train_step()
 
     def cycles(self, initial_codes: np.ndarray | None = None, *, resume: bool = False) -> RunResult:
         """Train for ``settings.steps`` steps (or to ``target_error``), evaluating along the way.
@@ -357,19 +398,3 @@ class Engine:
         owner.attach(self)
         return owner.drive(lambda: self.cycles(initial_codes, resume=resume))
 
-
-def _best_record(rec: Any) -> dict[str, Any] | None:
-    """A checkpoint's ``best`` entry (layout checked by the session's integrity checks)."""
-    if rec is None:
-        return None
-    return {"step": int(rec["step"]), "mse": float(rec["mse"]), "codes": [int(c) for c in rec["codes"]]}
-
-
-def _kept_event(rec: Any) -> Kept | None:
-    """A checkpoint's ``kept`` entry back as the :class:`Kept` event (None: nothing kept yet)."""
-    if rec is None:
-        return None
-    m = rec["remeasured"]
-    ev = Evaluated(int(rec["final_step"]), dict(m["train"]), dict(m["test"]))
-    return Kept(int(rec["from_step"]), float(rec["best_train_mse"]), int(rec["final_step"]),
-                float(rec["final_train_mse"]), np.asarray(rec["codes"], dtype=np.int64), ev)

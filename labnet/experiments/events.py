@@ -130,3 +130,20 @@ class RunResult:
     def left_in(self) -> Evaluated:
         """The evaluation of the state the network is left in: the kept one, else the final one."""
         return self.kept.evaluation if self.kept is not None else self.final
+
+
+def best_record(rec: Any) -> dict[str, Any] | None:
+    """A checkpoint's ``best`` entry (layout checked by the session's integrity checks)."""
+    if rec is None:
+        return None
+    return {"step": int(rec["step"]), "mse": float(rec["mse"]), "codes": [int(c) for c in rec["codes"]]}
+
+
+def kept_event(rec: Any) -> Kept | None:
+    """A checkpoint's ``kept`` entry back as the :class:`Kept` event (None: nothing kept yet)."""
+    if rec is None:
+        return None
+    m = rec["remeasured"]
+    ev = Evaluated(int(rec["final_step"]), dict(m["train"]), dict(m["test"]))
+    return Kept(int(rec["from_step"]), float(rec["best_train_mse"]), int(rec["final_step"]),
+                float(rec["final_train_mse"]), np.asarray(rec["codes"], dtype=np.int64), ev)

@@ -19,6 +19,18 @@ CORRECTIONS = ("auto", "none", "inl")
 KEEP_CHOICES = ("final", "best")
 
 
+#: ``[train] measurement`` values: "fixed" (every state at the rig's NPLC), "planned" (marginal
+#: decisions held) or "planned-reread" (both states read again at the rig's NPLC when one is marginal).
+MEASUREMENT_CHOICES = ("fixed", "planned", "planned-reread")
+
+
+def planning_problem(measurement: str, rule_kind: str, deadband_s: float) -> str | None:
+    """Why ``[train] measurement`` cannot be planned for this rule (None: it can, or it is fixed)."""
+    if measurement == "fixed" or (rule_kind == "sign" and deadband_s > 0):
+        return None
+    return f'"{measurement}" needs [rule] kind = "sign" with deadband_siemens > 0, got kind {rule_kind!r}'
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """The ``[train]`` table: how long and how to run the free/clamped cycles.
@@ -41,6 +53,10 @@ class TrainSettings:
         Which state the run ends in: ``"final"`` (the codes after the last step) or ``"best"``
         (the codes of the evaluation with the lowest train error, written back and re-measured
         once training ends: ``# kept`` line in the CSV, ``phase = "kept"`` rows).
+    measurement : str
+        ``"fixed"``: every state at the rig's NPLC; ``"planned"``: training states at the NPLC
+        :func:`labnet.experiments.measureplan.plan_measurement` picks from the sign rule's dead
+        band, re-read at the rig's NPLC where a decision is marginal.
     """
 
     steps: int = 200
@@ -50,6 +66,7 @@ class TrainSettings:
     settle_s: float = 0.01
     eval_train_max: int = 0
     keep: str = "final"
+    measurement: str = "fixed"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ class DirectSolve(SolveStrategy):
         #: The factorisation (None before the first step).
         self.factor: SparseCholesky | None = None
         self._lap: sp.csc_matrix | None = None  # L_ff of the present step; its data array is replaced each step
+        self._up_map: sp.csr_matrix | None = None  # QDLDL: conductances (E,) -> upper-triangle data of L_ff
 
     def system(self, k: np.ndarray, combos: np.ndarray) -> tuple[sp.csc_matrix, np.ndarray]:
         """L_ff (F, F) for conductances ``k`` and the right-hand sides [−L_f,in C | E_out] (F, c + n_out).
@@ -35,29 +36,43 @@ class DirectSolve(SolveStrategy):
         L_ff is one CSC object for the trainer's life whose data array is replaced (its pattern is
         fixed; building a checked SciPy matrix per step cost about a third of a 1,024-edge step):
         it is valid until the next call."""
-        p = self.problem
-        f, c = p.red.n_free, combos.shape[1]
         lap = self._lap
         if lap is None:
-            lap = self._lap = p.red.matrix(k)
+            lap = self._lap = self.problem.red.matrix(k)
         else:
-            lap.data = p.red.data(k)
-        rhs = np.empty((f, c + p.n_out))
-        rhs[:, :c] = -((self._in_map @ k).reshape(f, -1)[:, p.in_cols] @ combos)
-        rhs[:, c:] = p.e_out
-        return lap, rhs
+            lap.data = self.problem.red.data(k)
+        return lap, self.rhs(k, combos)
+
+    def rhs(self, k: np.ndarray, combos: np.ndarray) -> np.ndarray:
+        """[−L_f,in C | E_out], shape (F, c + n_out), column-major (QDLDL solves column by column)."""
+        p = self.problem
+        f, c = p.red.n_free, combos.shape[1]
+        out = np.empty((f, c + p.n_out), order="F")
+        out[:, :c] = -((self._in_map @ k).reshape(f, -1)[:, p.in_cols] @ combos)
+        out[:, c:] = p.e_out
+        return out
 
     def factorise(self, lap: sp.csc_matrix, stats: StepStats) -> SparseCholesky:
         """Factorise ``lap`` (the symbolic analysis of the first call is reused afterwards)."""
         if self.factor is None:
             self.factor = SparseCholesky(lap, self.backend)
+            mask = self.factor.upper_mask
+            if mask is not None:  # the data map's rows are L_ff's CSC data, sorted (ReducedLaplacian)
+                self._up_map = self.problem.red.data_map[np.flatnonzero(mask)].tocsr()
         else:
             self.factor.refactor(lap)
         stats.factorisations += 1
         return self.factor
 
     def responses(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
-        lap, rhs = self.system(k, combos)
-        x = self.factorise(lap, stats).solve(rhs)
+        if self._up_map is not None and self.factor is not None:
+            # QDLDL after the first step: the upper triangle's data straight from k (measured ~5 %
+            # of a 4,097-edge step saved: no whole L_ff, no cut)
+            self.factor.refactor_upper(self._up_map @ k)
+            stats.factorisations += 1
+            x = self.factor.solve(self.rhs(k, combos))
+        else:
+            lap, rhs = self.system(k, combos)
+            x = self.factorise(lap, stats).solve(rhs)
         c = combos.shape[1]
         return x[:, :c], x[:, c:]

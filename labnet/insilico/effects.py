@@ -43,6 +43,7 @@ from labnet.core.network import Network
 from labnet.core.parts import get_part
 from labnet.core.physics import Solver
 from labnet.core.rules import Rule, clip_conductance, coupled_learning
+from labnet.insilico.capacity import task_targets
 from labnet.insilico.packed import PackedRun, shape_of, train_packed
 from labnet.insilico.trainer import CoupledLearning
 
@@ -88,6 +89,7 @@ class PointSpec:
     tolerance: float = 0.0
     deadband_siemens: float = 0.0
     max_taps: int = 4
+    n_tasks: int = 1
     sweep_seed: int = 0
     seed: int = 0
 
@@ -99,6 +101,7 @@ METRICS = (
     "deff_before", "deff_after", "deff_ratio", "gbar_before", "gbar_after", "gbar_ratio",
     "response_before", "response_after", "target", "err_before", "err_after", "dk_rel", "steps_run",
     "steps_to_target", "reached", "lam_falls", "share_rises", "deff_falls", "gbar_rises", "all_four",
+    "lam_mean_before", "lam_mean_after", "lam_mean_ratio",
 )
 
 #: The four effects, as the boolean columns that count them.
@@ -106,12 +109,12 @@ EFFECTS = ("lam_falls", "share_rises", "deff_falls", "gbar_rises")
 
 
 def build_network(p: PointSpec, rng: np.random.Generator) -> Network:
-    """The point's network (one input per ``n_inputs``, one output), drawn from ``rng``."""
+    """The point's network (``n_inputs`` inputs, ``n_tasks`` outputs: one target each), drawn from ``rng``."""
     if p.network == "random":
-        return random_network(p.nodes, p.edges, seed=rng, n_inputs=p.n_inputs, n_outputs=1)
+        return random_network(p.nodes, p.edges, seed=rng, n_inputs=p.n_inputs, n_outputs=p.n_tasks)
     if p.network == "lattice":
-        return square_lattice(p.rows, p.cols, seed=rng, n_inputs=p.n_inputs, n_outputs=1)
-    return delaunay_network(p.nodes, seed=rng, n_inputs=p.n_inputs, n_outputs=1)
+        return square_lattice(p.rows, p.cols, seed=rng, n_inputs=p.n_inputs, n_outputs=p.n_tasks)
+    return delaunay_network(p.nodes, seed=rng, n_inputs=p.n_inputs, n_outputs=p.n_tasks)
 
 
 def _output(net: Network, k: np.ndarray, x: np.ndarray) -> float:
@@ -210,8 +213,15 @@ def train_force(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray, t
     return k, p.steps, float("nan")
 
 
+def mean_eigenvalue(net: Network, k: np.ndarray, held: list[str]) -> float:
+    """λ̄ = tr H / F (S): the mean eigenvalue of the Hessian on the nodes not ``held`` (ground always
+    held) — the network's overall stiffness, from the Laplacian's diagonal (all modes, any size)."""
+    red = reduced_hessian(net, k, held, dense=False)
+    return float(red.h.diagonal().mean())
+
+
 def _row(before: TaskModes, after: TaskModes, t: float, err0: float, err1: float, k0: np.ndarray, k1: np.ndarray,
-         steps_run: int, hit: float, tol: float) -> dict[str, float | int | bool]:
+         steps_run: int, hit: float, tol: float, lam_mean: tuple[float, float]) -> dict[str, float | int | bool]:
     r: dict[str, float | int | bool] = {
         "lam_min_before": float(before.lam[0]), "lam_min_after": float(after.lam[0]),
         "lam_ratio": float(after.lam[0] / before.lam[0]),
@@ -229,6 +239,8 @@ def _row(before: TaskModes, after: TaskModes, t: float, err0: float, err1: float
     r["deff_falls"] = bool(after.deff < before.deff)
     r["gbar_rises"] = bool(after.gbar > before.gbar)
     r["all_four"] = bool(r["lam_falls"] and r["share_rises"] and r["deff_falls"] and r["gbar_rises"])
+    r["lam_mean_before"], r["lam_mean_after"] = lam_mean
+    r["lam_mean_ratio"] = lam_mean[1] / lam_mean[0]
     return r
 
 
@@ -252,10 +264,33 @@ def run_point(p: PointSpec) -> dict[str, float | int | bool]:
         k1, steps_run, hit = train_force(net, k0.copy(), force, a, t, p)
         after = force_modes(net, k1, force, a)
         return _row(before, after, t, (before.response - t) ** 2, (after.response - t) ** 2, k0, k1,
-                    steps_run, hit, p.tol)
+                    steps_run, hit, p.tol, (mean_eigenvalue(net, k0, []), mean_eigenvalue(net, k1, [])))
+    if p.n_tasks > 1:
+        return run_tasks_point(p, rng, net, k0)
     vp = _voltage_point(p, rng, net, k0)
     k1, steps_run, hit = train_voltage(net, vp.k0, vp.x, vp.t, p, vp.taps)
     return finish_voltage(vp, k1, steps_run, hit, p)
+
+
+def run_tasks_point(p: PointSpec, rng: np.random.Generator, net: Network, k0: np.ndarray) -> dict[str, float | int | bool]:
+    """Train one network on ``p.n_tasks`` targets; the point's metrics (continuous rule, voltage inputs).
+
+    ``rng``, ``net`` and ``k0`` are the point's draws so far (as :func:`run_point` makes them); the
+    inputs are drawn next from ``rng``; see :mod:`labnet.insilico.capacity`.
+    """
+    x = np.concatenate([[1.0], rng.uniform(0.0, 0.5, p.n_inputs - 1)])
+    o0, t = task_targets(net, k0, x, p.demand)
+    shift = t - o0
+    w = shift / np.linalg.norm(shift) if np.any(shift) else np.ones_like(shift) / np.sqrt(shift.size)
+    cl = CoupledLearning(net, k0.copy(), x[None, :], t[None, :], alpha=p.alpha, eta=p.eta,
+                         k_min=p.k_min_siemens, k_max=p.k_max_siemens)
+    steps_run, hit = train_in_blocks(cl, p)
+    k1 = np.asarray(cl.k, dtype=float)
+    o1 = cl.outputs(x[None, :])[0]
+    before, after = task_modes(net, k0, x, w), task_modes(net, k1, x, w)
+    held = list(net.inputs)
+    return _row(before, after, float(np.mean(t)), float(np.mean((o0 - t) ** 2)), float(np.mean((o1 - t) ** 2)),
+                k0, k1, steps_run, hit, p.tol, (mean_eigenvalue(net, k0, held), mean_eigenvalue(net, k1, held)))
 
 
 @dataclass(frozen=True)
@@ -294,12 +329,14 @@ def finish_voltage(vp: VoltagePoint, k1: np.ndarray, steps_run: int, hit: float,
     before, after = task_modes(vp.net, vp.k0, vp.x), task_modes(vp.net, k1, vp.x)
     """The point's metrics (:data:`METRICS`) from its trained conductances ``k1`` (E,) in S."""
     o1 = _output(vp.net, k1, vp.x)
-    return _row(before, after, vp.t, (vp.o0 - vp.t) ** 2, (o1 - vp.t) ** 2, vp.k0, k1, steps_run, hit, p.tol)
+    held = list(vp.net.inputs)
+    return _row(before, after, vp.t, (vp.o0 - vp.t) ** 2, (o1 - vp.t) ** 2, vp.k0, k1, steps_run, hit, p.tol,
+                (mean_eigenvalue(vp.net, vp.k0, held), mean_eigenvalue(vp.net, k1, held)))
 
 
 def packable(p: PointSpec) -> bool:
     """Points trained by the continuous rule with voltage inputs go through the packed trainer."""
-    return p.inputs == "voltage" and not p.part
+    return p.inputs == "voltage" and not p.part and p.n_tasks == 1
 
 
 def run_chunk(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, object]]:
@@ -350,6 +387,6 @@ def _chunk_rows(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, o
 
 __all__ = [
     "EFFECTS", "INPUTS", "METRICS", "NETWORKS", "PointSpec", "RULES", "Taps", "VoltagePoint", "build_network",
-    "finish_voltage", "force_modes", "packable", "prepare_voltage", "quantise", "run_chunk", "run_point",
-    "train_force", "train_in_blocks", "train_voltage",
+    "finish_voltage", "force_modes", "mean_eigenvalue", "packable", "prepare_voltage", "quantise", "run_chunk",
+    "run_point", "run_tasks_point", "train_force", "train_in_blocks", "train_voltage",
 ]

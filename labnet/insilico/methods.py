@@ -34,7 +34,7 @@ def auto_method(red: ReducedLaplacian, *, n_samples: int, n_in: int, n_out: int,
 
 def make_strategy(method: str, problem: SolveProblem, *, backend: str | None = None, rtol: float = 1e-12,
                   refresh_iterations: int = 20, refresh_cost: float | None = None,
-                  history: int = 8) -> SolveStrategy:
+                  history: int | str = "auto") -> SolveStrategy:
     """The solve strategy named by ``method`` (``"dense"``, ``"direct"`` or ``"pcg"``; ``auto`` is
     resolved by the trainer); ``backend`` is the sparse back end, the rest PCG's settings."""
     if method == "dense":

@@ -8,6 +8,12 @@ Newton differences, which contains polynomial extrapolation of the conductance t
 refactorisation costs ``refresh_cost``) exceeds the average cost per step since the last
 refactorisation — the point where refreshing starts to pay — or the iterations exceed
 ``refresh_iterations``; it is recomputed at once if PCG does not converge.
+
+``history = "auto"`` (the default) picks the history length by measurement: after
+:data:`TUNE_WARMUP` steps it runs :data:`TUNE_STEPS` steps with each of :data:`HISTORY_CHOICES`
+and keeps the fastest (the best length depends on the network and the trajectory: measured on
+Delaunay networks, 4 at 16k edges (1.30 vs 1.47 ms per step with 8), 6 at 33k, 8 at 65k). The
+choice is timed, so two runs may pick differently; the solutions agree to ``rtol`` either way.
 """
 
 from __future__ import annotations
@@ -22,6 +28,10 @@ from labnet.core.solvers import block_pcg
 from labnet.insilico.direct import DirectSolve
 from labnet.insilico.strategy import SolveProblem, StepStats
 
+#: History lengths ``history="auto"`` tries, and its warm-up and trial lengths (steps).
+HISTORY_CHOICES = (4, 6, 8)
+TUNE_WARMUP, TUNE_STEPS = 10, 15
+
 
 class PcgSolve(DirectSolve):
     """Stale-factor preconditioned block CG with a history warm start (see the module docstring).
@@ -34,19 +44,28 @@ class PcgSolve(DirectSolve):
         Refactorise at the next step when a solve needed more iterations than this.
     refresh_cost : float, optional
         Cost of one numeric refactorisation in PCG iterations; default: measured at the first step.
-    history : int
-        Solutions (≥ 1) the warm start combines.
+    history : int or "auto"
+        Solutions (≥ 1) the warm start combines; ``"auto"``: the fastest of :data:`HISTORY_CHOICES`,
+        measured during the first steps (``history_trials`` holds the seconds per step of each).
     """
 
     name: ClassVar[str] = "pcg"
 
     def __init__(self, problem: SolveProblem, backend: str | None = None, *, rtol: float = 1e-12,
-                 refresh_iterations: int = 20, refresh_cost: float | None = None, history: int = 8) -> None:
+                 refresh_iterations: int = 20, refresh_cost: float | None = None,
+                 history: int | str = "auto") -> None:
         super().__init__(problem, backend)
         self.rtol = float(rtol)
         self.refresh_iterations = int(refresh_iterations)
         self.refresh_cost = refresh_cost
-        self.history = int(history)
+        if history != "auto" and not (isinstance(history, int) and history >= 1):
+            raise ValueError(f"history: expected an integer >= 1 or 'auto', got {history!r}")
+        self._tuning = history == "auto"
+        self.history = HISTORY_CHOICES[-1] if history == "auto" else int(history)
+        #: ``history="auto"``: seconds per step measured with each history length tried
+        self.history_trials: dict[int, float] = {}
+        self._tune_step = 0
+        self._tune_spent = 0.0
         self._cycle = [0.0, 0]  # PCG cost (iterations) since the last refactorisation, and steps
         self._stale = True
         self._guess: np.ndarray | None = None
@@ -55,6 +74,36 @@ class PcgSolve(DirectSolve):
         self._n_hist = 0
 
     def responses(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
+        if not self._tuning:
+            return self._responses(k, combos, stats)
+        t0 = time.perf_counter()
+        out = self._responses(k, combos, stats)
+        self._tune(time.perf_counter() - t0)
+        return out
+
+    def _tune(self, seconds: float) -> None:
+        """``history="auto"``: time :data:`TUNE_STEPS` steps with each choice after the warm-up; keep the fastest."""
+        self._tune_step += 1
+        trial = (self._tune_step - TUNE_WARMUP) // TUNE_STEPS  # index into HISTORY_CHOICES (< 0: warm-up)
+        if trial < 0:
+            if self._tune_step == TUNE_WARMUP:
+                self._set_history(HISTORY_CHOICES[0])
+            return
+        self._tune_spent += seconds
+        if (self._tune_step - TUNE_WARMUP) % TUNE_STEPS == TUNE_STEPS - 1:  # the trial's last step
+            self.history_trials[HISTORY_CHOICES[trial]] = self._tune_spent / TUNE_STEPS
+            self._tune_spent = 0.0
+            if trial + 1 < len(HISTORY_CHOICES):
+                self._set_history(HISTORY_CHOICES[trial + 1])
+            else:
+                self._tuning = False
+                self._set_history(min(self.history_trials, key=self.history_trials.__getitem__))
+
+    def _set_history(self, m: int) -> None:
+        """Change the history length (the difference table holds the longest choice: nothing is lost)."""
+        self.history = m
+
+    def _responses(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
         lap, rhs = self.system(k, combos)
         guess = self._guess if self._guess is not None and self._guess.shape == rhs.shape else None
         if self.factor is None or self._stale or guess is None:
@@ -95,7 +144,7 @@ class PcgSolve(DirectSolve):
         than the previous solution alone; with conductances drifting smoothly it is orders of
         magnitude better (65k-edge lattice: relative residual of the start ≈2e-3 with the previous
         solution, ≈1e-11 with 8; ≈4.3 → ≈1.1–1.5 PCG iterations per step)."""
-        d, m = self._diff, self._n_hist
+        d, m = self._diff, min(self._n_hist, self.history)
         n, c = rhs.shape
         if d is None or m == 0 or d.shape[1:] != (c, n):
             return None, None
@@ -125,7 +174,7 @@ class PcgSolve(DirectSolve):
 
     def _push_history(self, x: np.ndarray) -> None:
         """Add a solution (n, c) to the Newton-difference table of the last ``history`` solutions."""
-        w = max(self.history, 1)
+        w = max(self.history, HISTORY_CHOICES[-1] if self._tuning or self.history_trials else 1)
         n, c = x.shape
         if self._diff is None or self._diff_old is None or self._diff.shape[1:] != (c, n):
             self._diff = np.zeros((w, c, n))

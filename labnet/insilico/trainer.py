@@ -101,9 +101,10 @@ class CoupledLearning:
     refresh_cost : float, optional
         Cost of one numeric refactorisation in PCG iterations (one preconditioner solve plus one
         mat-vec on the step's right-hand sides). Default: measured once, at the first PCG step.
-    history : int
+    history : int or "auto"
         PCG starts from the best (A-norm) combination of the last ``history`` solutions (1: the
-        previous solution alone); see :class:`labnet.insilico.pcg.PcgSolve`.
+        previous solution alone); ``"auto"`` (default) times 4, 6 and 8 over the first steps and
+        keeps the fastest; see :class:`labnet.insilico.pcg.PcgSolve`.
     backend : {"cholmod", "qdldl", "splu"}, optional
         Sparse factorisation back end (default :data:`labnet.core.solvers.DEFAULT_BACKEND`).
     seed : int or Generator
@@ -135,7 +136,7 @@ class CoupledLearning:
         rtol: float = 1e-12,
         refresh_iterations: int = 20,
         refresh_cost: float | None = None,
-        history: int = 8,
+        history: int | str = "auto",
         backend: str | None = None,
         seed: int | np.random.Generator = 0,
         use_kernel: bool = True,
@@ -188,8 +189,8 @@ class CoupledLearning:
                                       kernel=not self.quantised and _kernels.HAVE_NUMBA and use_kernel)
             method = self.choice.method
         self.method = method
-        if int(history) < 1:
-            raise ConfigError("<code>", "history", f"expected an integer >= 1, got {history}")
+        if history != "auto" and not (isinstance(history, int) and not isinstance(history, bool) and history >= 1):
+            raise ConfigError("<code>", "history", f"expected an integer >= 1 or 'auto', got {history!r}")
         self.stats = StepStats()
         e_out = np.zeros((red.n_free, n_out))
         e_out[self.out_pos, np.arange(n_out)] = 1.0
@@ -254,12 +255,13 @@ class CoupledLearning:
             x, t = self.inputs[idx], self.targets[idx]
         n = x.shape[0]
         if samples is None and n < self.n_in:  # fixed inputs (allostery): solve for the samples themselves
-            g, z = self.responses(x.T)
-            q_f, r, g_out = self._drops(g, z, x.T)
-            x = np.eye(n)
-        else:
-            g, z = self.responses()
-            q_f, r, g_out = self._drops(g, z)
+            g, z = self.responses(x.T)  # g (F, n): the samples' free states; clamped = free + Z S⁻¹ η(t − o)
+            g_out, dv_f = g[self.out_pos], self.d_free @ g + self.d_in @ x.T  # (n_out, n), (E, n)
+            dv_c = dv_f + self.d_free @ (z @ np.linalg.solve(z[self.out_pos], self.eta * (t.T - g_out)))
+            err = float(np.mean((g_out.T - t) ** 2))  # R = D_f Z S⁻¹ (E, n_out) is never formed
+            return coupled_learning(dv_f, dv_c, alpha=self.alpha, eta=self.eta).reshape(-1), err
+        g, z = self.responses()
+        q_f, r, g_out = self._drops(g, z)
         err = float(np.mean((x @ g_out.T - t) ** 2))
         eta = self.eta
         if n <= self.n_in + self.n_out:  # explicit per-sample drops, (E, n)
@@ -267,8 +269,7 @@ class CoupledLearning:
             dv_c = dv_f + eta * (r @ (t.T - g_out @ x.T))
             return coupled_learning(dv_f, dv_c, alpha=self.alpha, eta=eta).reshape(-1), err
         m = self._moments_all if idx is None else self._moments(idx)
-        n_in = self.n_in
-        q_c = np.concatenate([q_f - eta * (r @ g_out), eta * r], axis=1)  # ΔV^C = Q_C [x; t]
+        n_in, q_c = self.n_in, np.concatenate([q_f - eta * (r @ g_out), eta * r], axis=1)  # ΔV^C = Q_C [x; t]
         mean_f2 = np.einsum("ej,jk,ek->e", q_f, m[:n_in, :n_in], q_f)
         mean_c2 = np.einsum("ej,jk,ek->e", q_c, m, q_c)
         return (self.alpha / eta) * (mean_f2 - mean_c2), err
