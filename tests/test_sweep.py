@@ -333,3 +333,12 @@ def test_packing_refuses_mixed_shapes() -> None:
     runs = [PackedRun(v.net, v.k0, v.x, np.array([v.t]), 5e-3, 0.5, 1e-5, 1e-2, 1e-8) for v in (a, b)]
     with pytest.raises(ValueError, match="different network shapes"):
         train_packed(runs, steps=10, block=5)
+
+
+def test_labnet_validate_takes_sweep_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(ROOT / "protocols/sweeps/small.toml")]) == 0
+    assert "ok (sweep 'small', 48 points, varied: inputs, alpha, demand, seed)" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sweep]\nname = "x"\n[base]\nnodes = 2\n', encoding="utf-8")
+    assert main(["validate", str(bad)]) == 2
+    assert "base.nodes: expected a value >= 4, got 2" in capsys.readouterr().err

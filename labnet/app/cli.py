@@ -132,9 +132,10 @@ def _kind_of(path: Path) -> str:
     data = read_toml(path)
     if "rig" in data and "protocol" not in data:
         return "rig"
-    if "protocol" in data:
-        return "protocol"
-    raise ConfigError(str(path), "-", "neither a protocol (no [protocol] table) nor a rig file (no [rig] table)")
+    if "protocol" in data or "sweep" in data:
+        return "protocol" if "protocol" in data else "sweep"
+    raise ConfigError(str(path), "-", "neither a protocol (no [protocol] table) nor a rig file (no [rig] table) "
+                      "nor a sweep (no [sweep] table)")
 
 
 def _protocol_kind(path: Path) -> str:
@@ -149,7 +150,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from labnet.config.rigfile import load_rig
 
     for f in args.files:
-        if _kind_of(f) == "rig":
+        if _kind_of(f) == "sweep":
+            from labnet.config.sweep_file import load_sweep
+
+            sw = load_sweep(f)
+            print(f"{f}: ok (sweep {sw.name!r}, {len(sw.points)} points, varied: {', '.join(sw.varied) or 'nothing'})")
+        elif _kind_of(f) == "rig":
             spec = load_rig(f)
             print(f"{f}: ok (rig {spec.name!r}, {spec.kind}, {spec.network.n_nodes} nodes, "
                   f"{spec.network.n_edges} edges, part {spec.part.name})")
