@@ -89,6 +89,40 @@ def test_ctrl_c_in_the_first_instant_is_one_line(tmp_path: Path, delay_s: float 
     assert ("safe state" in line) == ("labnet resume" in line or "removed" in line), line
 
 
+def _import_fails(monkeypatch: pytest.MonkeyPatch, exc: ImportError, signals_seen: int) -> None:
+    import labnet.app.cli as cli
+    import labnet.app.endings as endings
+
+    def command(args: object) -> int:
+        raise exc
+
+    monkeypatch.setitem(cli.COMMANDS, "validate", command)
+    monkeypatch.setattr(endings, "signals_received", lambda: signals_seen)
+
+
+def test_ctrl_c_inside_a_c_extension_import_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """Seen under load: SIGINT while numpy's C code imports ``datetime`` comes out as
+    ``ImportError: PyCapsule_Import could not import module "datetime"`` (the KeyboardInterrupt in its
+    chain, or only a received stop signal); before, a traceback."""
+    inner = ImportError('PyCapsule_Import could not import module "datetime"')
+    inner.__context__ = KeyboardInterrupt()
+    _import_fails(monkeypatch, ImportError("numpy C-extensions failed"), 1)
+    assert main(["validate", "x.toml"]) == 1
+    assert _one_line(capsys.readouterr().err) == "labnet: stopped (Ctrl-C); no instrument was open"
+    outer = ImportError("numpy C-extensions failed")
+    outer.__cause__ = inner
+    _import_fails(monkeypatch, outer, 0)
+    assert main(["validate", "x.toml"]) == 1
+    assert _one_line(capsys.readouterr().err).startswith("labnet: stopped (Ctrl-C)")
+
+
+def test_a_real_import_error_is_not_called_a_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    _import_fails(monkeypatch, ImportError("No module named 'numpy'"), 0)
+    with pytest.raises(ImportError, match="numpy"):
+        main(["validate", "x.toml"])
+
+
 def test_ctrl_c_mid_run_hint_is_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     _fault_after(monkeypatch, 40, KeyboardInterrupt())

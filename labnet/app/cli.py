@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from labnet import __version__
+from labnet.app.endings import _after, interrupted_import, stop_message
 from labnet.core.errors import ConfigError, LabnetError
 
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
@@ -313,32 +313,6 @@ COMMANDS = {"watch": cmd_watch, "run": cmd_run, "resume": cmd_resume, "validate"
             "probe": cmd_probe, "infer": cmd_infer, "report": cmd_report, "sweep": cmd_sweep, "doctor": cmd_doctor}
 
 
-#: Commands that open instruments (or the simulator's): a stop during them ends in the safe state.
-OPENS_INSTRUMENTS = ("run", "resume", "calibrate", "probe")
-
-
-def resume_hint(session: object) -> str:
-    """The shell command that continues ``session``, quoted for a POSIX shell (spaces, quotes)."""
-    return f"labnet resume {shlex.quote(str(session))}"
-
-
-def stop_message(command: str | None, exc: BaseException) -> str:
-    """The one line printed when a signal (Ctrl-C, SIGTERM, SIGHUP) stops ``command``.
-
-    Only a command that had instruments open mentions the safe state, and only a resumable
-    session suggests ``labnet resume`` (quoted for the shell); see :func:`_after`."""
-    why = str(exc) or "Ctrl-C"
-    if getattr(exc, "labnet_session", None) is not None:
-        after = _after(exc)
-        return f"labnet: stopped ({why})" + (f"; {after}" if after else "")
-    if getattr(exc, "labnet_discarded", None):
-        return (f"labnet: stopped ({why}) before any state was recorded; sources are in the safe state; "
-                "the empty session folder was removed")
-    if command in OPENS_INSTRUMENTS:
-        return f"labnet: stopped ({why}) before any instrument was opened"
-    return f"labnet: stopped ({why}); no instrument was open"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one ``labnet`` command; the exit code. Every ending is one line on stderr: a stop
     (Ctrl-C from the first instant on), bad input, a failure, or a closed stdout pipe."""
@@ -362,6 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         print(stop_message(command, exc), file=sys.stderr)
         return EXIT_FAIL
+    except ImportError as exc:  # Ctrl-C inside a C extension's import surfaces as an ImportError
+        if not interrupted_import(exc):
+            raise
+        print(stop_message(command, KeyboardInterrupt()), file=sys.stderr)
+        return EXIT_FAIL
     except BrokenPipeError:  # `labnet validate *.toml | head -1`: the reader left; say nothing more
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
@@ -377,23 +356,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             after = "nothing was recorded; the empty session folder was removed"
         print(f"labnet: failed: {reason}" + (f"; {after}" if after else ""), file=sys.stderr)
         return EXIT_FAIL
-
-
-def _after(exc: BaseException) -> str:
-    """What the stop or failure left: the safe state (when known; a stop always ends in it or
-    says not), and how to go on (resume, or run again)."""
-    session = getattr(exc, "labnet_session", None)
-    safe = getattr(exc, "labnet_safe", True if isinstance(exc, KeyboardInterrupt) else None)
-    parts = [] if safe is None else [
-        "sources are in the safe state" if safe else "THE SAFE STATE WAS NOT CONFIRMED: check the sources"]
-    if session is not None:
-        if getattr(exc, "labnet_resumable", True):
-            parts.append(f"continue with `{resume_hint(session)}`")
-        else:
-            command = getattr(exc, "labnet_command", "the command")
-            parts.append(f"`labnet {command}` cannot be resumed: run it again (the rows measured so far are kept "
-                         f"in {session})")
-    return "; ".join(parts)
 
 
 if __name__ == "__main__":

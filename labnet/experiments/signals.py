@@ -50,6 +50,14 @@ class StopSignal(KeyboardInterrupt):
         super().__init__(describe(signum))
 
 
+_COUNT = [0]  # stop signals received by any installed handler in this process
+
+
+def signals_received() -> int:
+    """How many stop signals this process's handlers have received (since the interpreter started)."""
+    return _COUNT[0]
+
+
 def describe(signum: int) -> str:
     """``"SIGINT (Ctrl-C)"``, ``"SIGTERM"`` …"""
     try:
@@ -71,6 +79,7 @@ class _Guard:
 
     def handler(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
+        _COUNT[0] += 1
         if self.deferring:
             self.deferred.append(signum)
             return
