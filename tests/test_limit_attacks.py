@@ -152,6 +152,58 @@ def test_in_between_states_are_planned_on_a_20_v_rig(tmp_path: Path, caplog: pyt
             assert len(changed) == 1
 
 
+def test_planned_changes_reach_the_session_event_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every planned change is a ``transition_planned`` line in ``events.jsonl``. Before: its
+    ``kind`` field collided with the event's own kind, so the log handler printed a 30-line
+    "Logging error" traceback on stderr for each planned change (seen in `labnet resume` of a
+    breadboard16 dry run) and the event was lost."""
+    import json
+
+    from labnet.session.events import EventLog, attach_event_log, detach_event_log
+
+    rig = _rig(tmp_path, initial_code=99, max_v=20.0, wide=True)
+    events = EventLog(tmp_path)
+    undo = attach_event_log(events)
+    try:
+        rng = np.random.default_rng(0)
+        with rig:
+            codes = rig.codes
+            patterns: list[dict[str, float]] = []
+            while len(patterns) < 40:
+                p = dict(zip(["n2", "n3", "n5", "n6"], map(float, rng.uniform(0, 20, 4))))
+                if rig.is_safe(p, p, codes, codes):
+                    patterns.append(p)
+            for p in patterns:
+                rig.apply(p)
+    finally:
+        detach_event_log(events, undo)
+        events.close()
+    lines = [json.loads(x) for x in (tmp_path / "events.jsonl").read_text().splitlines()]
+    planned = [e for e in lines if e["kind"] == "transition_planned"]
+    assert rig.planned_transitions >= 5 and len(planned) == rig.planned_transitions
+    assert all(e["change"] == "sources" and e["level"] == "INFO" for e in planned)
+    assert "Logging error" not in capsys.readouterr().err
+
+
+def test_event_fields_never_override_the_record() -> None:
+    import logging
+
+    from labnet.session.events import EventLogHandler
+
+    got: list[tuple[str, dict]] = []
+
+    class Sink:
+        def log(self, kind: str, **fields: object) -> None:
+            got.append((kind, fields))
+
+    h = EventLogHandler(Sink())  # type: ignore[arg-type]
+    rec = logging.LogRecord("labnet.x", logging.INFO, __file__, 1, "m %d", (3,), None)
+    rec.event, rec.fields = "e", {"kind": "k", "message": "x", "n": 1}
+    h.emit(rec)
+    assert got == [("e", {"level": "INFO", "logger": "labnet.x", "message": "m 3", "field_kind": "k",
+                          "field_message": "x", "n": 1})]
+
+
 def test_code_writes_are_reordered_under_a_held_pattern(tmp_path: Path) -> None:
     """Swapping a low and a high code on the two edges of a divider under 5 V: both end states
     are safe, writing both at once (or the low one first) is not; the rig writes the high one

@@ -43,7 +43,7 @@ class PlannedChanges(LimitChecks):
         steps = self.plan_sources(old, held, codes)
         log.info("source change planned: %d single-channel steps", len(steps),
                  extra={"event": "transition_planned",
-                        "fields": {"kind": "sources", "from": old, "to": held, "steps": steps}})
+                        "fields": {"change": "sources", "from": old, "to": held, "steps": steps}})
         self.planned_transitions += 1
         for p in steps[:-1]:
             self._drive(p)
@@ -63,14 +63,14 @@ class PlannedChanges(LimitChecks):
         self.planned_transitions += 1
         if steps is not None:
             log.info("code change planned: %d edges one at a time", len(steps),
-                     extra={"event": "transition_planned", "fields": {"kind": "codes", "steps": len(steps)}})
+                     extra={"event": "transition_planned", "fields": {"change": "codes", "steps": len(steps)}})
             here = old
             for c in steps:
                 self._send_codes(here, c)
                 here = c
             return
         log.info("code change planned: sources dropped, codes written, pattern re-applied",
-                 extra={"event": "transition_planned", "fields": {"kind": "codes_dropped", "held": held}})
+                 extra={"event": "transition_planned", "fields": {"change": "codes_dropped", "held": held}})
         self.apply({})
         self._send_codes(old, new)
         self.apply(held)

@@ -77,6 +77,10 @@ def _partial(path: Path) -> int:
     return 0 if not tail or tail.endswith(b"\n") else len(tail) - (tail.rfind(b"\n") + 1)
 
 
+#: Keys of an event record that a log record's ``fields`` may not override (kept as ``field_<key>``).
+RESERVED = frozenset({"time", "kind", "level", "logger", "message"})
+
+
 class EventLogHandler(logging.Handler):
     """Copies log records into an :class:`EventLog`.
 
@@ -95,7 +99,8 @@ class EventLogHandler(logging.Handler):
         if getattr(record, "delivered", False):
             return
         try:
-            fields = dict(getattr(record, "fields", {}) or {})
+            fields = {(f"field_{k}" if k in RESERVED else k): v
+                      for k, v in dict(getattr(record, "fields", {}) or {}).items()}
             self.events.log(getattr(record, "event", "log"), level=record.levelname, logger=record.name,
                             message=record.getMessage(), **fields)
         except StorageError:  # a full disk: the run itself reports it, no traceback from logging
