@@ -123,6 +123,21 @@ def test_a_real_import_error_is_not_called_a_stop(monkeypatch: pytest.MonkeyPatc
         main(["validate", "x.toml"])
 
 
+def test_a_run_stopped_by_the_limits_does_not_suggest_resume(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """breadboard16's 10-ohm output-off release loads the free state; training then asks for codes
+    the worst-case check refuses (step 36). A resume asks for the same state and fails again, so
+    the line says what to change instead of `labnet resume`."""
+    rig = ROOT / "protocols" / "rigs" / "breadboard16.toml"
+    assert main(["run", str(ROOT / "protocols" / "allostery.toml"), "--rig", str(rig), "--dry-run",
+                 "--out", str(tmp_path), "--quiet"]) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("labnet: failed: edge (") and "in the worst case" in line, line
+    assert "labnet resume" not in line and "a resume would ask for the same state" in line, line
+    (session,) = tmp_path.iterdir()
+    assert str(session) in line
+
+
 def test_ctrl_c_mid_run_hint_is_quoted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     _fault_after(monkeypatch, 40, KeyboardInterrupt())

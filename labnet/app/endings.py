@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shlex
 
+from labnet.core.errors import LimitError
 from labnet.experiments.signals import signals_received
 
 #: Commands that open instruments (or the simulator's): a stop during them ends in the safe state.
@@ -42,7 +43,11 @@ def _after(exc: BaseException) -> str:
     parts = [] if safe is None else [
         "sources are in the safe state" if safe else "THE SAFE STATE WAS NOT CONFIRMED: check the sources"]
     if session is not None:
-        if getattr(exc, "labnet_resumable", True):
+        if isinstance(exc, LimitError):  # training asked for a state the limits refuse: a resume asks again
+            parts.append("a resume would ask for the same state: lower the task's voltages or eta, narrow the code "
+                         "range or use a release that does not load the nodes, and run again (the rows so far are "
+                         f"kept in {session})")
+        elif getattr(exc, "labnet_resumable", True):
             parts.append(f"continue with `{resume_hint(session)}`")
         else:
             command = getattr(exc, "labnet_command", "the command")
