@@ -70,6 +70,7 @@ _FIELDS: dict[str, tuple[str, float | None, float | None, tuple[str, ...] | None
     "tolerance": ("float", 0.0, 0.99, None),
     "deadband_siemens": ("float", 0.0, None, None),
     "max_taps": ("int", 1, 1_000_000, None),
+    "update_probability": ("float", 0.0, 1.0, None),
     "n_tasks": ("int", 1, 10_000, None),
     "seed": ("int", 0, 2**63 - 1, None),
 }
@@ -185,6 +186,9 @@ def _check_point(file: str, i: int, p: PointSpec) -> None:
     if (p.rule != "continuous") != bool(p.part):
         raise ConfigError(file, "base.rule", f"point {i}: tap rules ({', '.join(RULES[1:])}) need a part and a part "
                           f"needs one of them, got rule {p.rule!r}, part {p.part!r}")
+    if not 0.0 < p.update_probability <= 1.0 or (p.update_probability < 1.0 and not p.part):
+        raise ConfigError(file, "base.update_probability", f"point {i}: expected 0 < update_probability <= 1, "
+                          f"below 1 only with a tap rule (a part), got {p.update_probability!r}, part {p.part!r}")
     if p.part and p.inputs == "force":
         raise ConfigError(file, "base.part", f"point {i}: tap-quantised parts are supported with voltage inputs only")
     if not p.k_min_siemens <= p.k0_min_siemens <= p.k0_max_siemens <= p.k_max_siemens:

@@ -64,6 +64,8 @@ class PointSpec:
     the edges are then tap-quantised parts with R_AB drawn within ±``tolerance`` (relative) around
     the nominal value, initial codes nearest the drawn k₀, and ``rule`` one of the tap rules
     (``sign`` with ``deadband_siemens``, ``stochastic``, ``coupled`` = nearest tap; ≤ ``max_taps`` per step).
+    ``update_probability`` p: desynchronous updates (Wycoff et al. 2022) — each edge applies its tap
+    change with probability p per step, independently (tap rules; :func:`labnet.core.rules.desynchronise`).
     """
 
     network: str = "random"
@@ -89,6 +91,7 @@ class PointSpec:
     tolerance: float = 0.0
     deadband_siemens: float = 0.0
     max_taps: int = 4
+    update_probability: float = 1.0
     n_tasks: int = 1
     sweep_seed: int = 0
     seed: int = 0
@@ -155,7 +158,8 @@ def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: Poin
     if taps is None:
         r = train_packed([_packed_run(net, k0, x, t, p)], steps=p.steps, block=p.block)[0]
         return r.k, r.steps_run, r.steps_to_target
-    rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps)
+    rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps,
+                update_probability=p.update_probability)
     cl = CoupledLearning(net, None, x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta, rule=rule,
                          model=taps.model, codes=taps.codes, code_range=(0, taps.max_code), seed=taps.seed)
     run, hit = train_in_blocks(cl, p)
