@@ -43,6 +43,7 @@ from labnet.config.schema import Table, quiet, read_toml
 from labnet.core.errors import ConfigError
 from labnet.core.network import check_name
 from labnet.core.parts import CATALOG
+from labnet.core.rules import RULE_FORMULAS
 from labnet.insilico.effects import INPUTS, NETWORKS, RULES, PointSpec
 
 # field -> (kind, lo, hi, choices); lo/hi inclusive
@@ -71,6 +72,8 @@ _FIELDS: dict[str, tuple[str, float | None, float | None, tuple[str, ...] | None
     "deadband_siemens": ("float", 0.0, None, None),
     "max_taps": ("int", 1, 1_000_000, None),
     "update_probability": ("float", 0.0, 1.0, None),
+    "formula": ("str", None, None, RULE_FORMULAS),
+    "power_lambda": ("float", 0.0, 1.0, None),
     "n_tasks": ("int", 1, 10_000, None),
     "seed": ("int", 0, 2**63 - 1, None),
 }
@@ -189,6 +192,10 @@ def _check_point(file: str, i: int, p: PointSpec) -> None:
     if not 0.0 < p.update_probability <= 1.0 or (p.update_probability < 1.0 and not p.part):
         raise ConfigError(file, "base.update_probability", f"point {i}: expected 0 < update_probability <= 1, "
                           f"below 1 only with a tap rule (a part), got {p.update_probability!r}, part {p.part!r}")
+    if (p.formula != "coupled" and not p.part) or (p.power_lambda and p.formula != "power_efficient"):
+        raise ConfigError(file, "base.formula" if p.formula != "coupled" else "base.power_lambda",
+                          f"point {i}: formula = \"power_efficient\" needs a tap rule (a part) and power_lambda only "
+                          f"applies to it, got formula {p.formula!r}, power_lambda {p.power_lambda!r}, part {p.part!r}")
     if p.part and p.inputs == "force":
         raise ConfigError(file, "base.part", f"point {i}: tap-quantised parts are supported with voltage inputs only")
     if not p.k_min_siemens <= p.k0_min_siemens <= p.k0_max_siemens <= p.k_max_siemens:

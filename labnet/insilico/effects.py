@@ -66,6 +66,7 @@ class PointSpec:
     (``sign`` with ``deadband_siemens``, ``stochastic``, ``coupled`` = nearest tap; ≤ ``max_taps`` per step).
     ``update_probability`` p: desynchronous updates (Wycoff et al. 2022) — each edge applies its tap
     change with probability p per step, independently (tap rules; :func:`labnet.core.rules.desynchronise`).
+    ``formula = "power_efficient"`` (tap rules): Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²] with λ = ``power_lambda``.
     """
 
     network: str = "random"
@@ -92,6 +93,8 @@ class PointSpec:
     deadband_siemens: float = 0.0
     max_taps: int = 4
     update_probability: float = 1.0
+    formula: str = "coupled"
+    power_lambda: float = 0.0
     n_tasks: int = 1
     sweep_seed: int = 0
     seed: int = 0
@@ -159,7 +162,7 @@ def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: Poin
         r = train_packed([_packed_run(net, k0, x, t, p)], steps=p.steps, block=p.block)[0]
         return r.k, r.steps_run, r.steps_to_target
     rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps,
-                update_probability=p.update_probability)
+                update_probability=p.update_probability, formula=p.formula, power_lambda=p.power_lambda)
     cl = CoupledLearning(net, None, x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta, rule=rule,
                          model=taps.model, codes=taps.codes, code_range=(0, taps.max_code), seed=taps.seed)
     run, hit = train_in_blocks(cl, p)

@@ -44,7 +44,7 @@ from scipy.linalg import lapack
 from labnet.core.conductance import ConductanceModel
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network
-from labnet.core.rules import Rule, apply_step, clip_conductance, coupled_learning
+from labnet.core.rules import Rule, apply_step, clip_conductance, power_efficient
 from labnet.core.solvers import ReducedLaplacian
 from labnet.core.threads import ThreadLimit, limited
 from labnet.insilico import batched as _kernels
@@ -155,9 +155,9 @@ class CoupledLearning:
         self.eta = float(eta)
         self.k_min, self.k_max = k_min, k_max
         self.rng = np.random.default_rng(seed)
-        self.rule = rule
-        self.model = model
-        self.quantised = codes is not None
+        self.rule, self.model = rule, model
+        self.quantised = codes is not None  # below: λ of the power-efficient rule (tap rules only; 0 = coupled)
+        self._lam = rule.power_lambda if self.quantised and rule is not None and rule.formula == "power_efficient" else 0.0
         if self.quantised:
             if model is None or rule is None or code_range is None:
                 raise ConfigError("<code>", "codes", "quantised training needs rule, model and code_range")
@@ -259,7 +259,7 @@ class CoupledLearning:
             g_out, dv_f = g[self.out_pos], self.d_free @ g + self.d_in @ x.T  # (n_out, n), (E, n)
             dv_c = dv_f + self.d_free @ (z @ np.linalg.solve(z[self.out_pos], self.eta * (t.T - g_out)))
             err = float(np.mean((g_out.T - t) ** 2))  # R = D_f Z S⁻¹ (E, n_out) is never formed
-            return coupled_learning(dv_f, dv_c, alpha=self.alpha, eta=self.eta).reshape(-1), err
+            return power_efficient(dv_f, dv_c, alpha=self.alpha, eta=self.eta, lam=self._lam).reshape(-1), err
         g, z = self.responses()
         q_f, r, g_out = self._drops(g, z)
         err = float(np.mean((x @ g_out.T - t) ** 2))
@@ -267,12 +267,12 @@ class CoupledLearning:
         if n <= self.n_in + self.n_out:  # explicit per-sample drops, (E, n)
             dv_f = q_f @ x.T
             dv_c = dv_f + eta * (r @ (t.T - g_out @ x.T))
-            return coupled_learning(dv_f, dv_c, alpha=self.alpha, eta=eta).reshape(-1), err
+            return power_efficient(dv_f, dv_c, alpha=self.alpha, eta=eta, lam=self._lam).reshape(-1), err
         m = self._moments_all if idx is None else self._moments(idx)
         n_in, q_c = self.n_in, np.concatenate([q_f - eta * (r @ g_out), eta * r], axis=1)  # ΔV^C = Q_C [x; t]
         mean_f2 = np.einsum("ej,jk,ek->e", q_f, m[:n_in, :n_in], q_f)
         mean_c2 = np.einsum("ej,jk,ek->e", q_c, m, q_c)
-        return (self.alpha / eta) * (mean_f2 - mean_c2), err
+        return (self.alpha / eta) * ((1.0 - self._lam) * mean_f2 - mean_c2), err
 
     @limited
     def step(self, samples: np.ndarray | None = None) -> float:
