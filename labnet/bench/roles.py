@@ -94,3 +94,28 @@ class Clock(Protocol):
         """Seconds since the rig was opened."""
 
     def sleep(self, seconds: float) -> None: ...
+
+
+@runtime_checkable
+class CurrentSources(Protocol):
+    """Current sources on named channels (e.g. a Keithley 2450 sourcing current), each with a
+    voltage limit; a channel not being driven has its output off."""
+
+    channels: tuple[str, ...]
+
+    def apply_currents(self, currents: Mapping[str, float], vlim: Mapping[str, float]) -> None:
+        """Drive exactly the given channels at the given currents (A) with voltage limits (V, > 0),
+        outputs on; turn every other channel's output off."""
+
+    def read_voltages(self, channels: Sequence[str]) -> np.ndarray:
+        """Voltage (V) at each channel's terminal, shape (len(channels),)."""
+
+    def tripped(self, channels: Sequence[str]) -> np.ndarray:
+        """Whether each channel's voltage limit has tripped (bool, shape (len(channels),))."""
+
+    def safe_state(self) -> None:
+        """All channels to 0 A and outputs off. Must work even after earlier errors."""
+
+    def identity(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...

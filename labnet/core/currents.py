@@ -1,0 +1,97 @@
+"""Kirchhoff solves with current-sourced (Neumann) nodes, and current sources with a voltage limit.
+
+With edge conductances k (S, shape (E,)), held nodes h (voltage sources, ground among them) and
+currents I (A) injected into some of the other nodes (positive = into the node), the free nodes f
+satisfy
+
+    L_ff V_f = I_f − L_fh V_h,        L = Δᵀ diag(k) Δ.
+
+A real current source (the Keithley 2450 sourcing current) has a voltage limit VLIM: when the
+network would need |V_n| > VLIM to take the set current, the output is held at sign(I_n)·VLIM and
+delivers less than |I_n| (its compliance has tripped). :func:`solve_compliant` finds that state by
+an active set: a node whose voltage passes ±VLIM becomes a held node at ±VLIM; a held (tripped)
+node whose delivered current would exceed |I_n| or change sign is released back to a current node.
+For a resistor network the map from the tripped set to the voltages is monotone, so the iteration
+ends after at most one change per source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from labnet.core.errors import ConfigError
+from labnet.core.network import Network
+from labnet.core.physics import laplacian_dense
+
+
+def solve_injected(
+    network: Network,
+    conductances: np.ndarray,
+    held: Mapping[str, float],
+    injected: Mapping[str, float],
+) -> np.ndarray:
+    """Node voltages (V, shape (N,)) with ``held`` nodes at given voltages (V; ground at 0 V unless
+    given) and ``injected`` currents (A, into the node) at others; dense solve of L_ff V_f = I_f − L_fh V_h."""
+    held = dict(held)
+    held.setdefault(network.ground, 0.0)
+    both = set(held) & set(injected)
+    if both:
+        raise ConfigError("<code>", "injected", f"nodes both held and current-driven: {sorted(both)}")
+    for name in list(held) + list(injected):
+        if name not in network.index:
+            raise ConfigError("<code>", "held/injected", f"unknown node {name!r}")
+    n = network.n_nodes
+    lap = laplacian_dense(network, np.asarray(conductances, dtype=float))
+    h_idx = np.array([network.index[x] for x in held], dtype=int)
+    f_mask = np.ones(n, dtype=bool)
+    f_mask[h_idx] = False
+    v = np.zeros(n)
+    v[h_idx] = [float(x) for x in held.values()]
+    i_inj = np.zeros(n)
+    for name, cur in injected.items():
+        i_inj[network.index[name]] = float(cur)
+    f_idx = np.flatnonzero(f_mask)
+    rhs = i_inj[f_idx] - lap[np.ix_(f_idx, h_idx)] @ v[h_idx]
+    v[f_idx] = np.linalg.solve(lap[np.ix_(f_idx, f_idx)], rhs)
+    return v
+
+
+def solve_compliant(
+    network: Network,
+    conductances: np.ndarray,
+    held: Mapping[str, float],
+    currents: Mapping[str, float],
+    vlim: Mapping[str, float],
+) -> tuple[np.ndarray, dict[str, bool], dict[str, float]]:
+    """State of the network with current sources that have voltage limits.
+
+    Parameters: ``currents`` node -> set current (A), ``vlim`` node -> voltage limit (V, > 0).
+    Returns (voltages V shape (N,), tripped node -> bool, delivered current A per source node).
+    """
+    lap = laplacian_dense(network, np.asarray(conductances, dtype=float))
+    for name in currents:
+        if not vlim.get(name, 0.0) > 0:
+            raise ConfigError("<code>", "vlim", f"current source at {name!r} needs a voltage limit > 0, got {vlim.get(name)!r}")
+    tripped: set[str] = set()
+    for _ in range(2 * len(currents) + 2):
+        hv = dict(held)
+        hv.update({x: float(np.sign(currents[x])) * float(vlim[x]) for x in tripped})
+        v = solve_injected(network, conductances, hv, {x: c for x, c in currents.items() if x not in tripped})
+        delivered = lap @ v
+        changed = False
+        for x, cur in currents.items():
+            i = network.index[x]
+            if x in tripped:
+                d = float(delivered[i])
+                if d * cur < 0 or abs(d) > abs(cur):
+                    tripped.discard(x)
+                    changed = True
+            elif abs(v[i]) > vlim[x] * (1 + 1e-12):
+                tripped.add(x)
+                changed = True
+        if not changed:
+            out = {x: (float(delivered[network.index[x]]) if x in tripped else float(c)) for x, c in currents.items()}
+            return v, {x: x in tripped for x in currents}, out
+    raise RuntimeError("compliance active set did not settle")  # pragma: no cover - monotone network
