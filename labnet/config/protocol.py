@@ -23,6 +23,7 @@ A training protocol::
     formula = "coupled"         # coupled | power_efficient: Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²]
     power_lambda = 0.0          # λ of the power-efficient rule, 0..1
     update_probability = 1.0    # desynchronous updates: each edge moves with this probability
+    update_order = "simultaneous"; update_groups = 1  # random: 1/groups of the edges per step, random order
 
     [train]
     steps = 300
@@ -36,8 +37,8 @@ A training protocol::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,7 @@ from labnet.core.errors import ConfigError
 from labnet.core.network import Network, check_name
 from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
 from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
+from labnet.core.update_order import UPDATE_ORDERS
 from labnet.experiments.settings import KEEP_CHOICES, MEASUREMENT_CHOICES, TrainSettings, planning_problem
 
 PROTOCOL_KINDS = ("train",)
@@ -153,9 +155,7 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
     rt = top.table("rule")
     rt.refuse_renamed(RENAMED_RULE_KEYS)
 
-    def rd(name: str) -> Any:
-        return default(Rule, name)
-
+    rd: Callable[[str], Any] = lambda name: default(Rule, name)  # noqa: E731
     rule = Rule(
         kind=rt.str("kind", rd("kind"), choices=RULE_KINDS),
         eta=rt.float("eta", rd("eta"), lo=0.0, hi=1.0, lo_open=True),
@@ -165,15 +165,14 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         formula=rt.str("formula", rd("formula"), choices=RULE_FORMULAS),
         power_lambda=rt.float("power_lambda", rd("power_lambda"), lo=0.0, hi=1.0),
         update_probability=rt.float("update_probability", rd("update_probability"), lo=0.0, hi=1.0, lo_open=True),
-    )
+        update_order=rt.str("update_order", rd("update_order"), choices=UPDATE_ORDERS),
+        update_groups=rt.int("update_groups", rd("update_groups"), lo=1, hi=len(network.edges)), order_seed=file_seed)
     if rule.power_lambda and rule.formula != "power_efficient":
         raise rt.error("power_lambda", 'only used with formula = "power_efficient"')
     rt.finish()
     tt = top.table("train")
 
-    def td(name: str) -> Any:
-        return default(TrainSettings, name)
-
+    td: Callable[[str], Any] = lambda name: default(TrainSettings, name)  # noqa: E731
     train = TrainSettings(
         steps=tt.int("steps", td("steps"), lo=0, hi=10_000_000),
         batch=tt.int("batch", td("batch"), lo=1, hi=100_000),
@@ -190,7 +189,7 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
     for k in ("analysis", "calibration"):
         top.declare(k, "table", {})  # optional tables (key reference)
     extra = {k: top.raw(k) for k in ("analysis", "calibration") if top.has(k)}
-    if extra:  # [analysis] -> AnalysisSettings, [calibration] -> {"table": path}
+    if extra:  # [analysis] -> AnalysisSettings, [calibration] -> {"table": path}; the CLI seed wins
         extra = validate_extra(extra, f, network, rig_spec, file_seed if seed is None else seed)
     top.finish()
     if steps is not None:
@@ -203,7 +202,7 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
     if seed is not None:
         if seed < 0:
             raise ConfigError("--seed", "seed", f"expected a non-negative integer, got {seed}")
-        file_seed = seed
+        file_seed, rule = seed, replace(rule, order_seed=seed)
     return Protocol(p, name, kind, file_seed, rig_spec, network, task_table, rule, train,
                     text=p.read_text(encoding="utf-8"), extra=extra)
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from labnet.core.update_order import order_step
+
 
 def coupled_learning(dv_free: np.ndarray, dv_clamped: np.ndarray, *, alpha: float, eta: float) -> np.ndarray:
     """Continuous coupled-learning update Δk (S), same shape as the inputs.
@@ -135,6 +137,9 @@ class Rule:
         λ of the power-efficient rule (0 ≤ λ ≤ 1).
     update_probability : float
         Desynchronous updates: each edge applies its tap change with this probability per step.
+    update_order : {"simultaneous", "random"}
+        ``random``: edges move in a random order, one of ``update_groups`` parts per step
+        (:mod:`labnet.core.update_order`, Wycoff et al. 2022); ``order_seed`` seeds the permutations.
     """
 
     kind: str = "sign"
@@ -145,6 +150,9 @@ class Rule:
     formula: str = "coupled"
     power_lambda: float = 0.0
     update_probability: float = 1.0
+    update_order: str = "simultaneous"
+    update_groups: int = 1
+    order_seed: int = 0
 
     def dk(self, dv_free: np.ndarray, dv_clamped: np.ndarray) -> np.ndarray:
         """Δk (S) per edge for this rule's formula, α and η."""
@@ -152,13 +160,15 @@ class Rule:
             return power_efficient(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta, lam=self.power_lambda)
         return coupled_learning(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta)
 
-    def step(self, dk: np.ndarray, slope: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def step(self, dk: np.ndarray, slope: np.ndarray, rng: np.random.Generator, index: int = 1) -> np.ndarray:
         """Integer tap changes, shape (E,), realising Δk on parts with local slope dk/dD (each kept
-        with probability ``update_probability``)."""
+        with probability ``update_probability``; at training step ``index`` only the edges the
+        update order lets move)."""
         if self.kind == "sign":
             taps = sign_step(dk, slope, deadband=self.deadband_siemens)
         elif self.kind == "stochastic":
             taps = stochastic_step(dk, slope, rng, max_taps=self.max_taps)
         else:
             taps = nearest_step(dk, slope, max_taps=self.max_taps)
+        taps = order_step(taps, self.update_order, index, self.update_groups, self.order_seed)
         return desynchronise(taps, self.update_probability, rng)

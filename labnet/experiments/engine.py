@@ -313,7 +313,7 @@ class Engine:
         # a batch of one: its own values (the mean of one value is that value, bit for bit)
         dk = dks[0] if len(dks) == 1 else np.mean(dks, axis=0)
         codes = self.rig.codes
-        step = self.rule.step(dk, self.rig.model.slope(codes), self.rng)
+        step = self.rule.step(dk, self.rig.model.slope(codes), self.rng, self.step)
         new = apply_step(codes, step, self.rig.limits.code_min, self.rig.limits.code_max)
         self.rig.write_codes(new)
         err = errs[0] if len(errs) == 1 else float(np.mean(errs))
