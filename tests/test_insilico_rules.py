@@ -6,13 +6,10 @@ Kirchhoff solves of the free and the clamped state."""
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from labnet.config.sweep_file import load_sweep
-from labnet.core.errors import ConfigError
 from labnet.core.physics import solve
 from labnet.core.rules import Rule, coupled_learning, power_efficient
 from labnet.insilico.effects import PointSpec, _voltage_point, build_network, run_point
@@ -75,17 +72,3 @@ def test_power_efficient_points_dissipate_less_than_coupled() -> None:
             power.append(float(np.sum(cl.k * dv_f ** 2)))
         lower += power[1] < power[0]
     assert lower >= 4, lower
-
-
-@pytest.mark.parametrize("extra,key", [
-    ('formula = "power_efficient"', "base.formula"),
-    ('power_lambda = 0.3\npart = "X9C103"\nrule = "sign"', "base.power_lambda"),
-    ('formula = "hebbian"', "base.formula"),
-])
-def test_bad_formula_keys_are_one_line(tmp_path: Path, extra: str, key: str) -> None:
-    f = tmp_path / "s.toml"
-    f.write_text(f'[sweep]\nname = "r"\n[base]\nnodes = 10\nedges = 20\n{extra}\n[[axis]]\nseeds = 2\n')
-    with pytest.raises(ConfigError) as e:
-        load_sweep(f)
-    msg = str(e.value)
-    assert "\n" not in msg and str(f) in msg and key in msg, msg

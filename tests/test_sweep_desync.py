@@ -54,18 +54,22 @@ def test_a_point_is_reproducible_and_p_changes_it() -> None:
     assert c["err_after"] != a["err_after"]
 
 
-@pytest.mark.parametrize("extra,why", [
-    ('update_probability = 0.5', "below 1 only with a tap rule"),
-    ('update_probability = 0.0\npart = "X9C103"\nrule = "sign"', "expected 0 < update_probability <= 1"),
-    ('update_probability = 1.5\npart = "X9C103"\nrule = "sign"', "update_probability"),
+@pytest.mark.parametrize("extra,needles", [
+    ('update_probability = 0.5', ("base.update_probability", "below 1 only with a tap rule")),
+    ('update_probability = 0.0\npart = "X9C103"\nrule = "sign"',
+     ("base.update_probability", "expected 0 < update_probability <= 1")),
+    ('update_probability = 1.5\npart = "X9C103"\nrule = "sign"', ("update_probability",)),
+    ('formula = "power_efficient"', ("base.formula",)),  # the power-efficient rule (tests/test_insilico_rules.py)
+    ('power_lambda = 0.3\npart = "X9C103"\nrule = "sign"', ("base.power_lambda",)),
+    ('formula = "hebbian"', ("base.formula",)),
 ])
-def test_bad_update_probability_is_one_line(tmp_path: Path, extra: str, why: str) -> None:
+def test_bad_rule_keys_of_a_point_are_one_line(tmp_path: Path, extra: str, needles: tuple[str, ...]) -> None:
     f = tmp_path / "s.toml"
     f.write_text(f'[sweep]\nname = "d"\n[base]\nnodes = 10\nedges = 20\n{extra}\n[[axis]]\nseeds = 2\n')
     with pytest.raises(ConfigError) as e:
         load_sweep(f)
     msg = str(e.value)
-    assert "\n" not in msg and str(f) in msg and "update_probability" in msg and why in msg, msg
+    assert "\n" not in msg and str(f) in msg and all(n in msg for n in needles), msg
 
 
 def test_sweep_file_takes_it_as_an_axis(tmp_path: Path) -> None:

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_rule_variants import _protocol  # the allostery protocol with extra [rule] lines
 
 from labnet.core.errors import ConfigError
 from labnet.core.rules import Rule
 from labnet.core.update_order import moving_edges, order_step
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_each_edge_moves_exactly_once_per_sweep_in_random_order() -> None:
@@ -45,15 +44,6 @@ def test_rule_step_uses_the_order() -> None:
     r = Rule(kind="coupled", max_taps=4, update_order="random", update_groups=3, order_seed=2)
     moved = np.array([r.step(dk, slope, np.random.default_rng(0), s) != 0 for s in (1, 2, 3)])
     assert np.all(moved.sum(axis=0) == 1) and np.all(moved.sum(axis=1) == 4)
-
-
-def _protocol(tmp: Path, rule_lines: str, steps: int | None = None) -> Path:
-    text = (ROOT / "protocols" / "allostery.toml").read_text().replace(
-        'rig = "rigs/sim16.toml"', f'rig = "{(ROOT / "protocols" / "rigs" / "sim16.toml").as_posix()}"')
-    text = text.replace("deadband_siemens = 1e-7    # S\n", "deadband_siemens = 1e-7    # S\n" + rule_lines)
-    p = tmp / "p.toml"
-    p.write_text(text, encoding="utf-8")
-    return p
 
 
 @pytest.mark.parametrize("lines, key", [('update_order = "shuffled"\n', "rule.update_order"),

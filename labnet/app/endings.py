@@ -34,7 +34,6 @@ def stop_message(command: str | None, exc: BaseException) -> str:
     return f"labnet: stopped ({why}); no instrument was open"
 
 
-
 def _after(exc: BaseException) -> str:
     """What the stop or failure left: the safe state (when known; a stop always ends in it or
     says not), and how to go on (resume, or run again)."""

@@ -11,8 +11,8 @@ network would need |V_n| > VLIM to take the set current, the output is held at s
 delivers less than |I_n| (its compliance has tripped). :func:`solve_compliant` finds that state by
 an active set: a node whose voltage passes ±VLIM becomes a held node at ±VLIM; a held (tripped)
 node whose delivered current would exceed |I_n| or change sign is released back to a current node.
-For a resistor network the map from the tripped set to the voltages is monotone, so the iteration
-ends after at most one change per source.
+The loop is bounded (2·sources + 2 rounds) and raises if the set has not settled; that it always
+settles for a resistor network (monotone in the tripped set) is expected, not proven here.
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ def solve_injected(
 ) -> np.ndarray:
     """Node voltages (V, shape (N,)) with ``held`` nodes at given voltages (V; ground at 0 V unless
     given) and ``injected`` currents (A, into the node) at others; dense solve of L_ff V_f = I_f − L_fh V_h."""
+    return _solve(network, laplacian_dense(network, np.asarray(conductances, dtype=float)), held, injected)
+
+
+def _solve(network: Network, lap: np.ndarray, held: Mapping[str, float], injected: Mapping[str, float]) -> np.ndarray:
+    """:func:`solve_injected` on a dense Laplacian ``lap`` (S, shape (N, N)) already assembled."""
     held = dict(held)
     held.setdefault(network.ground, 0.0)
     both = set(held) & set(injected)
@@ -43,7 +48,6 @@ def solve_injected(
         if name not in network.index:
             raise ConfigError("<code>", "held/injected", f"unknown node {name!r}")
     n = network.n_nodes
-    lap = laplacian_dense(network, np.asarray(conductances, dtype=float))
     h_idx = np.array([network.index[x] for x in held], dtype=int)
     f_mask = np.ones(n, dtype=bool)
     f_mask[h_idx] = False
@@ -78,7 +82,7 @@ def solve_compliant(
     for _ in range(2 * len(currents) + 2):
         hv = dict(held)
         hv.update({x: float(np.sign(currents[x])) * float(vlim[x]) for x in tripped})
-        v = solve_injected(network, conductances, hv, {x: c for x, c in currents.items() if x not in tripped})
+        v = _solve(network, lap, hv, {x: c for x, c in currents.items() if x not in tripped})
         delivered = lap @ v
         changed = False
         for x, cur in currents.items():
@@ -94,4 +98,4 @@ def solve_compliant(
         if not changed:
             out = {x: (float(delivered[network.index[x]]) if x in tripped else float(c)) for x, c in currents.items()}
             return v, {x: x in tripped for x in currents}, out
-    raise RuntimeError("compliance active set did not settle")  # pragma: no cover - monotone network
+    raise RuntimeError("compliance active set did not settle")  # pragma: no cover - not seen on resistor networks
