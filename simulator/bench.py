@@ -45,6 +45,7 @@ class SimBench:
         self.board = EmulatedBoard(model, self._faults, board_timing)
         self.instruments: dict[str, Any] = {}
         self._driven: dict[str, dict[str, float]] = {}
+        self._injected: dict[str, dict[str, tuple[float, float]]] = {}
 
     @property
     def faults(self) -> FaultPlan:
@@ -90,6 +91,14 @@ class SimBench:
         for d in self._driven.values():
             merged.update(d)
         self.model.drive(merged)
+
+    def set_currents(self, instrument: str, outputs: Mapping[str, tuple[float, float]]) -> None:
+        """An emulated SMU reports its outputs sourcing current (full channel name -> (A, VLIM V))."""
+        self._injected[instrument] = dict(outputs)
+        merged: dict[str, tuple[float, float]] = {}
+        for d in self._injected.values():
+            merged.update(d)
+        self.model.inject(merged)
 
 
 def register(bench: SimBench) -> SimBench:

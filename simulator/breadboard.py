@@ -36,34 +36,10 @@ from labnet.core.nonideal import SimSettings
 from labnet.core.parts import PartSpec
 from labnet.core.physics import Solver, reduced_laplacian, thevenin_resistance
 from labnet.core.release import Release
+from simulator.clock import VirtualClock
+from simulator.current_drive import CurrentNodes
 from simulator.release import ReleaseCircuit
 from simulator.wiring import PhysicalWiring
-
-
-class VirtualClock:
-    """Modelled bench time (s). Emulators ``charge`` what an action would take on the bench."""
-
-    #: :class:`labnet.core.state.Stateful`: the modelled time (s).
-    STATE_SCHEMA: ClassVar[dict[str, Any]] = {"t": float}
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def state(self) -> dict[str, Any]:
-        return {"t": float(self.t)}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.t = float(state["t"])
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.charge(seconds)
-
-    def charge(self, seconds: float) -> None:
-        if seconds > 0:
-            self.t += float(seconds)
 
 
 class Breadboard:
@@ -126,6 +102,11 @@ class Breadboard:
         self.source_offset = dict(zip(src_ch, draw.uniform(-s.source_offset_v, s.source_offset_v, len(src_ch))))
         self._node_of_source = {ch: n for n, ch in network.source_channels.items()}
         self._node_of_meter = {ch: self.wiring.node_of_meter(ch) for ch in network.meter_channels.values()}
+        if network.current_channels and not self.release.ideal:
+            raise ConfigError(network.file, "network.current_channels",
+                              "current sources with off-states or switches ([release]) are not modelled")
+        #: the Keithley 2450 outputs sourcing current (simulator.current_drive)
+        self.currents = CurrentNodes(self.wiring.network, network.current_channels)
         self.codes = np.full(e, part.power_up_code, dtype=np.int64)
         self.driven: dict[str, float] = {}  # source channel -> set voltage, outputs on
         self.nplc = 1.0
@@ -231,6 +212,16 @@ class Breadboard:
             for ch, v in self.driven.items()
         }
 
+    def inject(self, currents: Mapping[str, tuple[float, float]]) -> None:
+        """Current sources: exactly these channels source (channel -> (A, VLIM V)); the others are off."""
+        self.currents.inject(currents)
+
+    def current_tripped(self, channel: str) -> bool:
+        return self.currents.tripped(self.wired_conductances(), self.held_voltages(), channel)
+
+    def current_terminal_v(self, channel: str) -> float:
+        return self.currents.terminal_v(self.wired_conductances(), self.held_voltages(), channel)
+
     def node_of_source(self, channel: str) -> str:
         return self._node_of_source[channel]
 
@@ -288,6 +279,8 @@ class Breadboard:
     def node_voltages(self) -> np.ndarray:
         """True node voltages (V), shape (N,), with no meter attached."""
         held = self.held_voltages()
+        if self.currents.injected:
+            return self.currents.solve(self.wired_conductances(), held)[0]
         if self._circuit is not None:
             return self._circuit.node_voltages(self.wired_conductances(), held, self.switches)
         solver = self._solver(held)
@@ -296,6 +289,10 @@ class Breadboard:
     def source_currents(self, channels: Sequence[str]) -> np.ndarray:
         """Current (A) each driven channel pushes into the network (0 for an output that is off)."""
         held = self.held_voltages()
+        if self.currents.injected:
+            nodes = [self._node_of_source[ch] for ch in channels if ch in self.driven]
+            got = dict(zip(nodes, self.currents.delivered(self.wired_conductances(), held, nodes)))
+            return np.array([got[self._node_of_source[ch]] if ch in self.driven else 0.0 for ch in channels])
         if self._circuit is not None:
             return self._circuit.source_currents(self.wired_conductances(), held, self.switches, channels)
         solver = self._solver(held)
@@ -320,7 +317,10 @@ class Breadboard:
         plan = None if self._circuit is not None else self._read_plans.get(key)
         if plan is None and self._circuit is None:
             plan = self._read_plans[key] = self._read_plan(*key)
-        if self._circuit is not None:  # off-states or switches: the augmented network
+        if self.currents.injected:  # current sources (simulator.current_drive)
+            out, r_th = self.currents.read(self.wired_conductances(), held,
+                                           [self._node_of_meter[ch] for ch in channels], loaded)
+        elif self._circuit is not None:  # off-states or switches: the augmented network
             nodes = [self._node_of_meter[ch] for ch in channels]
             out, r_th = self._circuit.read(self.wired_conductances(), held, self.switches, nodes, loaded)
         elif isinstance(plan, tuple):  # a plan, or False: too many free nodes

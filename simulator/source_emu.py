@@ -21,6 +21,7 @@ from typing import Any
 
 from labnet.core.release import SMU_ZERO_OFF_OHM
 from simulator.scpi_core import ScpiEmulator, ScpiError, VisaTiming, need, number
+from simulator.smu_current import CurrentFunction
 
 
 class _SourceEmulator(ScpiEmulator):
@@ -128,8 +129,9 @@ LANGUAGES = {"SCPI": "SCPI", "TSP": "TSP", "SCPI2400": "SCPI2400"}
 SOURCE_RANGES_V = (0.02, 0.2, 2.0, 20.0, 200.0)
 
 
-class Keithley2450Emulator(_SourceEmulator):
-    """The Keithley 2450 SMU sourcing voltage.
+class Keithley2450Emulator(CurrentFunction, _SourceEmulator):
+    """The Keithley 2450 SMU sourcing voltage, or current with a voltage limit
+    (:mod:`simulator.smu_current`).
 
     ``lang`` is the command set it was last booted in (``*LANG?``; default ``"SCPI"``). In
     ``TSP`` (or ``SCPI2400``) mode only the IEEE 488.2 common commands (``*IDN?``, ``*LANG``,
@@ -166,6 +168,7 @@ class Keithley2450Emulator(_SourceEmulator):
             ("OUTP", True): lambda a, c: str(int(self.on[1])),
             ("SOUR:VOLT", True): lambda a, c: f"{self.level[1]:+.6E}",
             ("MEAS:CURR", True): lambda a, c: f"{self.currents([1])[0]:+.6E}",
+            **self.current_handlers(),
         })
 
     #: Output relay operations (HIMP off-state: the relay opens at every output off and closes
@@ -204,10 +207,19 @@ class Keithley2450Emulator(_SourceEmulator):
         super().write(data)
 
     def rst(self) -> None:
+        self.rst_current()
         self.range_v = 20.0
         self.smod = "NORM"  # the 2450's *RST off-state (2450 Reference Manual: smu.OFFMODE_NORMAL default)
         super().rst()
+        self.publish_current()
         self._publish_off(SMU_ZERO_OFF_OHM)
+
+    def _publish(self) -> None:
+        """Voltage outputs reach the model only while the function is voltage."""
+        if self.__dict__.get("function", "VOLT") == "VOLT":
+            super()._publish()
+        else:
+            self.bench.set_outputs(self.device, {})
 
     def _onoff(self, a: list[str]) -> bool:
         need(a, 1)
@@ -217,13 +229,19 @@ class Keithley2450Emulator(_SourceEmulator):
 
     def _func(self, a: list[str], c: list[int] | None) -> None:
         need(a, 1)
-        if a[0].upper().strip('"') not in ("VOLT", "VOLTAGE"):
-            raise ScpiError(-221, "Settings conflict; only voltage sourcing is emulated")
+        f = {"VOLT": "VOLT", "VOLTAGE": "VOLT", "CURR": "CURR", "CURRENT": "CURR"}.get(a[0].upper().strip('"'))
+        if f is None:
+            raise ScpiError(-224)
+        self.set_function(f)
+        self._publish()
 
     def _sens(self, a: list[str], c: list[int] | None) -> None:
         need(a, 1)
-        if a[0].upper().strip('"') not in ("CURR", "CURRENT", "CURR:DC"):
-            raise ScpiError(-221, "Settings conflict; only current sensing is emulated")
+        f = {"CURR": "CURR", "CURRENT": "CURR", "CURR:DC": "CURR", "VOLT": "VOLT", "VOLTAGE": "VOLT",
+             "VOLT:DC": "VOLT"}.get(a[0].upper().strip('"'))
+        if f is None:
+            raise ScpiError(-221, "Settings conflict; only current and voltage sensing are emulated")
+        self.set_sense(f)
 
     def _volt(self, a: list[str], c: list[int] | None) -> None:
         need(a, 1)
@@ -265,3 +283,4 @@ class Keithley2450Emulator(_SourceEmulator):
             self.relay_operations += 1
         self.on[1] = on
         self._publish()
+        self.publish_current()

@@ -18,12 +18,14 @@ import serial
 from pyvisa import rname
 
 import simulator  # noqa: F401 - registers the sim:// pyserial handler
+from drivers.current_source import Keithley2450Current, RoutedCurrentSources
 from drivers.daq970a import DAQ970A, Keysight34970A
 from drivers.digipot import DigipotBoard
 from drivers.events import EventBuffer
 from drivers.sources import E36312A, Keithley2450, RoutedSources
 from labnet.bench.catalog import SOURCES
 from labnet.bench.rig import Rig, WallClock
+from labnet.config.current_file import current_limits as limits_of_currents
 from labnet.config.rigfile import InstrumentsSpec, RigSpec
 from labnet.core.errors import ConfigError, InstrumentError
 from labnet.core.network import Network
@@ -183,7 +185,15 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
                           label=f"meter ({ins.meter.model})", retries=ins.meter.options["retries"],
                           sleep=clock.sleep, on_event=pending)
         drivers: dict[str, Any] = {}
+        currents: dict[str, Keithley2450Current] = {}
         for p, v in ins.sources.items():
+            if v.options.get("function") == "current":
+                currents[p] = Keithley2450Current(
+                    resource(v, f"instruments.sources.{p}.address"), max_current_a=v.options["max_current_a"],
+                    vlim_v=v.options["vlim_v"], off_state=v.options["off_state"], label=f"current source {p} ({v.model})",
+                    retries=v.options["retries"], sleep=clock.sleep, on_event=pending)
+                currents[p].setup()
+                continue
             cls = E36312A if v.model == "E36312A" else Keithley2450
             limits = {ch: spec.limits.channel_limit(f"{p}.{ch}") for ch in SOURCES[v.model].channels}
             smod = {"off_state": v.options["off_state"]} if v.model == "Keithley2450" else {}
@@ -193,6 +203,8 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
                              sleep=clock.sleep, on_event=pending)
             drivers[p].setup()
         sources = RoutedSources(drivers)
+        current_sources = RoutedCurrentSources(currents) if currents else None
+        current_limits = limits_of_currents(net, ins.sources)
     except BaseException:
         for r in opened:
             try:
@@ -202,7 +214,8 @@ def _build_wired(spec: RigSpec, net: Network, sim_seed: int | None) -> Rig:
         raise
     return Rig(net, spec.part, board, sources, meter, spec.limits, clock=clock, name=spec.name,
                simulated=spec.simulated, extra=extra, switches=board if spec.release.switches else None,
-               switch_channels=spec.release.switches or None)
+               switch_channels=spec.release.switches or None, current_sources=current_sources,
+               current_limits=current_limits)
 
 
 def dry_run_spec(spec: RigSpec) -> RigSpec:

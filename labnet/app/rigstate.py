@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drivers.current_source import Keithley2450Current, RoutedCurrentSources
 from drivers.daq970a import DAQ970A, Keysight34970A
 from drivers.digipot import DigipotBoard
 from drivers.sources import E36312A, Keithley2450, RoutedSources
@@ -68,6 +69,9 @@ def state_parts(rig: Rig) -> dict[str, Any]:
     for name, role in (("digipots", rig.digipots), ("meter", rig.meter), ("sources", rig.sources)):
         if isinstance(role, RoutedSources):
             drivers[name] = {p: inst for p, inst in role.instruments.items() if isinstance(inst, Stateful)}
+            if isinstance(rig.current_sources, RoutedCurrentSources):  # current sources: source tables too
+                drivers[name].update({p: inst for p, inst in rig.current_sources.instruments.items()
+                                      if isinstance(inst, Stateful)})
         elif isinstance(role, Stateful):
             drivers[name] = role
     parts: dict[str, Any] = {"rig": rig, "drivers": drivers}
@@ -91,7 +95,8 @@ def expected_layout(spec: RigSpec) -> dict[str, Any]:
             layout["simulator"] = {"model": Breadboard}
         return layout
     layout["drivers"] = {"digipots": DigipotBoard, "meter": _METERS.get(ins.meter.model, DAQ970A),
-                         "sources": {p: _SOURCES[s.model] for p, s in ins.sources.items()}}
+                         "sources": {p: Keithley2450Current if s.options.get("function") == "current"
+                                     else _SOURCES[s.model] for p, s in ins.sources.items()}}
     if spec.simulated:
         from pyvisa import rname
 

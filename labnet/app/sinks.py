@@ -72,12 +72,14 @@ def state_columns(rig: Rig) -> list[str]:
 
 
 def state_columns_of(net: Network) -> list[str]:
-    """CSV columns of a measured state: time, step, phase, split, sample, applied voltages,
-    every node voltage, every code, error and (classification) the predicted class."""
+    """CSV columns of a measured state: time, step, phase, split, sample, applied voltages
+    (``set_<node>``, V) and currents (``iset_<node>``, A, at current-driven nodes), every node
+    voltage, every code, error and (classification) the predicted class."""
     src_nodes = [n for n in net.nodes if n in net.source_channels]
     return (
         ["time_s", "bench_s", "step", "phase", "split", "sample"]
         + [f"set_{n}" for n in src_nodes]
+        + [f"iset_{n}" for n in net.nodes if n in net.current_channels]
         + [f"v_{n}" for n in net.nodes]
         + [f"code_e{j}" for j in range(net.n_edges)]
         + ["error", "predicted", "attempt"]
@@ -91,6 +93,7 @@ class CsvSink:
         self.writer = writer
         self.net = rig.network
         self.src_nodes = [n for n in self.net.nodes if n in self.net.source_channels]
+        self.cur_nodes = [n for n in self.net.nodes if n in self.net.current_channels]
         self.clock = clock
         self.attempt = attempt
 
@@ -110,6 +113,9 @@ class CsvSink:
             for n in self.src_nodes:
                 if n in ev.held:
                     row[f"set_{n}"] = ev.held[n]
+            for n in self.cur_nodes:
+                if n in ev.held:
+                    row[f"iset_{n}"] = ev.held[n]
             for n, v in zip(self.net.nodes, ev.voltages):
                 row[f"v_{n}"] = float(v)
             for j, c in enumerate(ev.codes):

@@ -65,6 +65,11 @@ class SourceModel:
     bipolar : bool
         Whether it sources negative voltages too (an SMU); a supply such as the E36312A sources
         0 V and up only, so validation refuses a negative setpoint on its channels.
+    ranges_a : tuple of float
+        Fixed source *current* ranges (A), ascending, of an instrument that sources current
+        (``function = "current"``); empty for one that sources voltage only.
+    vlim_v : tuple of float
+        (smallest, largest) voltage limit (V) of its current source.
     """
 
     name: str
@@ -72,6 +77,8 @@ class SourceModel:
     max_current_limit_a: float = 1.0
     ranges_v: tuple[float, ...] = ()
     bipolar: bool = False
+    ranges_a: tuple[float, ...] = ()
+    vlim_v: tuple[float, float] = (0.0, 0.0)
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -85,11 +92,16 @@ METERS: Mapping[str, MeterModel] = MappingProxyType({
 })
 #: Voltage sources (``[instruments.sources.*] model``): the E36312A triple supply (0-6 V / 5 A,
 #: 0-25 V / 1 A, 0-25 V / 1 A: positive outputs only, as drivers.sources.E36312A enforces) and the
-#: Keithley 2450 SMU (four-quadrant, ±200 V).
+#: Keithley 2450 SMU (four-quadrant, ±200 V; it sources current too: Model 2450 Reference Manual
+#: 2450-901-01 Rev. B, :SOURce[1]:<function>:RANGe (6-74/6-75) "The fixed current source ranges are
+#: 10 nA, 100 nA, 1 µA, 10 µA, 100 µA, 1 mA, 10 mA, 100 mA, and 1 A"; :SOURce[1]:<function>:<x>LIMit
+#: (6-71): the current source's voltage limit VLIM, default 21 V, at most 210 V; the smallest, 20 mV,
+#: from the 2450 datasheet's voltage-limit accuracy table).
 SOURCES: Mapping[str, SourceModel] = MappingProxyType({
     "E36312A": SourceModel("E36312A", MappingProxyType({"1": 6.0, "2": 25.0, "3": 25.0}), 1.0),
     "Keithley2450": SourceModel("Keithley2450", MappingProxyType({"1": 200.0}), 1.05,
-                                (0.02, 0.2, 2.0, 20.0, 200.0), bipolar=True),
+                                (0.02, 0.2, 2.0, 20.0, 200.0), bipolar=True,
+                                ranges_a=(1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1.0), vlim_v=(0.02, 210.0)),
 })
 #: Mains frequencies (Hz) a rig may declare (``[rig] mains_hz``): one power-line cycle, the unit
 #: of the meters' NPLC integration time, is 1/mains_hz s.

@@ -21,9 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from labnet.bench.current_drive import CurrentDrive
 from labnet.bench.transitions import plan_ramp, plan_sources
 from labnet.core.bounds import Neighbours, edge_current_bound, neighbours
 from labnet.core.conductance import ConductanceModel
+from labnet.core.currents import solve_compliant
 from labnet.core.errors import LimitError
 from labnet.core.network import Network
 from labnet.core.parts import BENCH_DELTA_T_K, PartSpec
@@ -71,9 +73,11 @@ TABLE_SIGMAS = 4.0
 Pattern = Mapping[str, float]
 
 
-class LimitChecks:
+class LimitChecks(CurrentDrive):
     """Worst-case checks of a rig (mixed into :class:`labnet.bench.rig.Rig`, which sets these
-    attributes and the caches in its ``__init__``)."""
+    attributes and the caches in its ``__init__``). A pattern may hold current-driven nodes
+    (amperes; :class:`labnet.bench.current_drive.CurrentDrive`): each is bounded over the voltage
+    interval its source's limit allows."""
 
     network: Network
     part: PartSpec
@@ -109,7 +113,11 @@ class LimitChecks:
         if not held:
             return np.zeros(self.network.n_edges)
         k = self.model.conductance(c)
-        volts = self._pattern_solver(k, tuple(held)).solve(dict(held))
+        volts_held, amps = self.split(held)
+        if amps:
+            volts = solve_compliant(self.network, k, volts_held, amps, {n: self.current_limits[n][1] for n in amps})[0]
+        else:
+            volts = self._pattern_solver(k, tuple(held)).solve(dict(held))
         return edge_currents(self.network, k, volts)
 
     def refuse_unless_safe(self, old: Pattern, new: Pattern, old_codes: np.ndarray, new_codes: np.ndarray) -> None:
@@ -178,7 +186,10 @@ class LimitChecks:
         rel, off = lim.source_error_rel, lim.source_error_v
         options: list[tuple[int, list[tuple[float, float] | None]]] = []
         vmin = vmax = 0.0
+        cur = self.current_limits
         for node in set(old) | set(new):
+            if node in cur:
+                continue
             levels = sorted({float(p[node]) for p in (old, new) if node in p})
             switched = not (node in old and node in new)
             if switched:
@@ -189,6 +200,10 @@ class LimitChecks:
                 opts.append(None)
             options.append((net.index[node], opts))
             vmin, vmax = min(vmin, opts[0][0]), max(vmax, opts[len(ends) - 1][1])  # type: ignore[index]
+        if cur:
+            for node, (lo_v, hi_v), switched in self.current_ranges(old, new, vmin, vmax):
+                options.append((net.index[node], [(lo_v, hi_v), None] if switched else [(lo_v, hi_v)]))
+                vmin, vmax = min(vmin, lo_v), max(vmax, hi_v)
         if not options:
             return np.zeros(net.n_edges)
         for node in self.off_loaded:  # released through a loading off-state: between floating and 0 V
@@ -233,8 +248,8 @@ class LimitChecks:
         """|currents| (A), (E,), of one real state of a corner — every part at its most conductive
         (``k``), every node at its setpoint — if one exceeds the rating (then the verdict needs no
         bound), else None. Skipped where ``k`` is not finite."""
-        if not np.all(np.isfinite(k)):
-            return None
+        if not np.all(np.isfinite(k)) or any(self.network.nodes[i] in self.current_limits for i, _ in options):
+            return None  # a current node's interval is not a state it can be held at
         held = {self.network.nodes[i]: 0.5 * (o[0] + o[1]) for (i, _), o in zip(options, corner) if o is not None}
         if not held:
             return None
@@ -306,6 +321,9 @@ class LimitChecks:
     # ------------------------------------------------------------------ helpers
     def _check_voltages(self, held: Pattern) -> None:
         source_channels = self.network.source_channels
+        if self.current_limits:
+            held, amps = self.split(held)
+            self.check_currents(amps)
         for node, v in held.items():
             ch = source_channels.get(node)
             if ch is None:

@@ -10,7 +10,6 @@ off) when used as a context manager. :class:`Limits` and :class:`WallClock` (in
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import asdict
 from types import TracebackType
@@ -21,8 +20,9 @@ import numpy as np
 from labnet.bench.clock import WallClock
 from labnet.bench.limits import LimitChecks, Limits
 from labnet.bench.planned import PlannedChanges
+from labnet.bench.plausible import implausible
 from labnet.bench.release import SwitchRelease
-from labnet.bench.roles import Clock, CurrentSensing, Digipots, Meter, Sources, Switches
+from labnet.bench.roles import Clock, CurrentSensing, CurrentSources, Digipots, Meter, Sources, Switches
 from labnet.core.conductance import ConductanceModel, PartModel
 from labnet.core.errors import InstrumentError, LimitError
 from labnet.core.network import Network
@@ -57,6 +57,11 @@ class Rig(PlannedChanges):
     switch_channels : mapping node -> int, optional
         The switch channel of each switched node; with them a node is released by opening its
         switch (the source stays on behind it), without them by its source's output-off.
+    current_sources : CurrentSources, optional
+        The current sources of the nodes in ``network.current_channels`` (their pattern values
+        are amperes; :mod:`labnet.bench.current_drive`).
+    current_limits : mapping node -> (A, V), optional
+        Largest |current| and the voltage limit VLIM of each current-driven node.
     """
 
     def __init__(
@@ -75,6 +80,8 @@ class Rig(PlannedChanges):
         extra: Mapping[str, Any] | None = None,
         switches: Switches | None = None,
         switch_channels: Mapping[str, int] | None = None,
+        current_sources: CurrentSources | None = None,
+        current_limits: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.network = network
         self.part = part
@@ -87,6 +94,7 @@ class Rig(PlannedChanges):
         self.name = name
         self.simulated = simulated
         self.extra = dict(extra or {})
+        self._init_currents(current_sources, current_limits)
         self.release: SwitchRelease | None = None
         if switch_channels:
             if switches is None:
@@ -116,6 +124,8 @@ class Rig(PlannedChanges):
     # ------------------------------------------------------------------ life cycle
     def open(self) -> Rig:
         """Put sources in the safe state, configure the meter, learn the present codes."""
+        if self.current_sources is not None:
+            self.current_sources.safe_state()
         self.sources.safe_state()
         if self.release is not None:
             self.release.open_all()
@@ -127,7 +137,10 @@ class Rig(PlannedChanges):
     def close(self) -> None:
         """Safe state, then close every instrument (each attempted even if one fails)."""
         errors: list[BaseException] = []
-        for action in (self.safe_state, self.digipots.close, self.sources.close, self.meter.close):
+        closers = [self.safe_state, self.digipots.close, self.sources.close, self.meter.close]
+        if self.current_sources is not None:
+            closers.append(self.current_sources.close)
+        for action in closers:
             try:
                 action()
             except Exception as exc:  # noqa: BLE001 - every instrument must get its chance
@@ -163,6 +176,11 @@ class Rig(PlannedChanges):
         for attempt in range(1, self.safe_state_attempts + 1):
             try:
                 switch_error: Exception | None = None
+                if self.current_sources is not None:  # first: no current pushes into an undriven network
+                    try:
+                        self.current_sources.safe_state()
+                    except Exception as exc:  # noqa: BLE001 - the voltage sources must still go safe
+                        switch_error = exc
                 if self.release is not None:
                     try:
                         self.release.open_all()
@@ -284,11 +302,13 @@ class Rig(PlannedChanges):
 
     def _drive(self, held: dict[str, float]) -> None:
         """Send one pattern (release-aware: switches opened first, closed after) and record it."""
-        pattern = held
+        pattern, amps = self.split(held)
         if self.release is not None:  # release by switch: open first, the source stays on behind it
-            self.release.open_released(held)
-            pattern = self.release.source_pattern(held)
+            self.release.open_released(pattern)
+            pattern = self.release.source_pattern(pattern)
         self.sources.apply({self.network.source_channels[n]: v for n, v in pattern.items()})
+        if self.current_limits:
+            self.drive_currents(amps)
         if self.release is not None:
             self.release.close_held(held)
         self._held = held
@@ -334,6 +354,8 @@ class Rig(PlannedChanges):
                 v[self.network.index[self.network.ground]] = 0.0
             problem = self.implausible(v)
             if problem is None:
+                if self.current_limits:
+                    self.note_trips(self.split(self._held)[1])
                 return v
             log.warning("implausible meter reading (%s), reading again", problem,
                         extra={"event": "retry", "fields": {"action": "measure", "attempt": attempt + 1,
@@ -341,34 +363,12 @@ class Rig(PlannedChanges):
         raise InstrumentError(f"meter: reading implausible after {self.measure_rereads + 1} scans: {problem}")
 
     def implausible(self, v: np.ndarray) -> str | None:
-        """Why a scan ``v`` (V, shape (N,)) cannot be right for the applied pattern, or None.
-
-        A passive resistor network obeys the maximum principle: every node lies between the
-        lowest and highest held voltage (ground, 0 V, included); a driven node reads its setpoint.
-        Tolerance: 2 % of the span plus 20 mV (source errors, meter loading and noise are far
-        smaller; a wildly-off reading is far larger). NaN from an unmetered node is ignored.
-        """
-        held = dict(self._held)
-        ends = [0.0, *held.values()]
-        lo, hi = min(ends), max(ends)
-        tol = 0.02 * (hi - lo) + 0.02
-        vals = v.tolist()  # plain floats: the same comparisons, without numpy's per-call cost on 10 values
-        isfinite = math.isfinite
-        for i in self._metered_list:
-            if not isfinite(vals[i]):
-                return "non-finite value"
-        j, worst = 0, -math.inf  # the node furthest outside [lo, hi] (first of equals, NaN ignored)
-        for i, x in enumerate(vals):
-            d = x - hi if x - hi >= lo - x else lo - x
-            if d > worst and isfinite(x):
-                j, worst = i, d
-        if vals[j] > hi + tol or vals[j] < lo - tol:
-            return f"node {self.network.nodes[j]} reads {vals[j]:.6g} V outside [{lo:.6g}, {hi:.6g}] V"
-        for node, sv in held.items():
-            i = self.network.index[node]
-            if node in self.network.meter_channels and abs(vals[i] - sv) > 0.02 * abs(sv) + 0.02:
-                return f"driven node {node} reads {vals[i]:.6g} V, set to {sv:.6g} V"
-        return None
+        """Why a scan ``v`` (V, shape (N,)) cannot be right for the applied pattern, or None
+        (:func:`labnet.bench.plausible.implausible`; a current node spans up to its VLIM)."""
+        held, amps = self.split(self._held)
+        ends = [0.0, *held.values(), *(s * self.current_limits[n][1] for n, i in amps.items()
+                                       for s in (-1.0, 1.0) if s * i > 0)]
+        return implausible(self.network, held, ends, v, self._metered_list)
 
     def describe(self) -> dict[str, Any]:
         """Everything the session header should say about this rig."""
@@ -383,7 +383,7 @@ class Rig(PlannedChanges):
             "simulated": self.simulated,
             "part": self.part.to_dict(),
             "limits": asdict(self.limits),
-            "instruments": ident,
+            "instruments": {**ident, **self.current_identity()},
             **self.extra,
         }
 

@@ -48,6 +48,7 @@ from labnet.config.analysis_file import validate_extra
 from labnet.config.rigfile import RigSpec, load_rig
 from labnet.config.schema import Table, default, read_toml
 from labnet.config.shipped import default_rig_path
+from labnet.config.task_limits import check_task_levels, input_kind
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network, check_name
 from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
@@ -150,7 +151,7 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
     network = read_roles(top, rig_spec.network, f)
     task_t = top.table("task")
     task_table = dict(task_t.data)
-    _check_task_voltages(make_task(task_table, network, np.random.default_rng(0), f), task_table, network,
+    check_task_levels(make_task(task_table, network, np.random.default_rng(0), f), task_table, network,
                          rig_spec, f)  # validate now, against the rig's source limits too
     rt = top.table("rule")
     rt.refuse_renamed(RENAMED_RULE_KEYS)
@@ -207,43 +208,6 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
                     text=p.read_text(encoding="utf-8"), extra=extra)
 
 
-def _check_task_voltages(task: Task, table: dict[str, Any], network: Network, rig: RigSpec, file: str) -> None:
-    """Refuse a task whose input or target voltages the rig's sources would refuse.
-
-    Inputs are driven at the input nodes; outputs are clamped between their free value and
-    the target, so targets must be drivable by the output nodes' sources as well: within the
-    channel's limit (V, absolute) and, on a source that sources 0 V and up only (the E36312A),
-    not negative — what the driver would refuse mid-run is refused here, before anything opens.
-    """
-    ranges = table.get("input_range_v")
-    for role, nodes, arrays, key in (
-        ("input", network.inputs, (task.train.inputs, task.test.inputs), "task.inputs_v"),
-        ("output", network.outputs, (task.train.targets, task.test.targets), "task.targets_v"),
-    ):
-        values = np.concatenate(arrays)
-        hi, lo = np.max(values, axis=0), np.min(values, axis=0)
-        if role == "input" and isinstance(ranges, list) and len(ranges) == 2:
-            hi = np.maximum(hi, float(ranges[1]))
-            lo = np.minimum(lo, float(ranges[0]))
-            key = "task.input_range_v"
-        if role == "output" and task.patterns is not None:
-            key = "task.patterns_v" if "patterns_v" in table else "task"
-        n = len(nodes)
-        for node, v_hi, v_lo in zip(nodes, np.broadcast_to(hi, (n,)), np.broadcast_to(lo, (n,))):
-            ch = network.source_channels.get(node)
-            if ch is None:
-                raise ConfigError(file, "roles", f"{role} node {node!r} has no source channel in rig {rig.path}")
-            lim = rig.limits.channel_limit(ch)
-            v = max(abs(float(v_hi)), abs(float(v_lo)))
-            if v > lim:
-                raise ConfigError(file, key, f"{v:g} V at {role} node {node!r} exceeds the {lim:g} V limit of its "
-                                  f"source channel {ch} (rig file {rig.path})")
-            model = rig.unipolar_source(ch)
-            if model is not None and v_lo < 0:
-                raise ConfigError(file, key, f"{float(v_lo):g} V at {role} node {node!r} is negative: its source "
-                                  f"channel {ch} ({model}, rig file {rig.path}) sources 0 V and up only")
-
-
 def make_task(table: dict[str, Any], network: Network, rng: np.random.Generator, file: str) -> Task:
     """Build a Task from a protocol's ``[task]`` table, validating it against the network roles."""
     t = Table(table, file, "task")
@@ -251,8 +215,12 @@ def make_task(table: dict[str, Any], network: Network, rng: np.random.Generator,
     n_in, n_out = len(network.inputs), len(network.outputs)
     if n_in == 0 or n_out == 0:
         raise ConfigError(file, "roles", "the network needs at least one input and one output node for training")
+    if kind != "allostery" and any(n in network.current_channels for n in network.inputs):
+        raise t.error("kind", f"{kind!r} with current-driven inputs (network.current_channels): only allostery "
+                              "tasks (inputs_a) drive inputs by current so far")
     if kind == "allostery":
-        x = t.floats("inputs_v", length=n_in, lo=-100, hi=100)
+        x = t.floats("inputs_a", length=n_in, lo=-1.05, hi=1.05) if input_kind(t, network) == "a" else \
+            t.floats("inputs_v", length=n_in, lo=-100, hi=100)
         y = t.floats("targets_v", length=n_out, lo=-100, hi=100)
         t.finish()
         return allostery(np.array(x), np.array(y))

@@ -91,6 +91,7 @@ from typing import Any
 
 from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, MAINS_HZ, MAINS_HZ_DEFAULT, METERS, SOURCES
 from labnet.bench.rig import Limits
+from labnet.config.current_file import check_current_channels, current_keys
 from labnet.config.release_file import load_release, source_off_keys
 from labnet.config.schema import Table, read_toml
 from labnet.config.wiring_file import load_wiring
@@ -266,6 +267,9 @@ def load_rig(path: str | Path) -> RigSpec:
         elif kind != derived:
             raise ConfigError(f, "rig.kind", f"kind {kind!r} but the instrument addresses are "
                               f"{'simulated' if derived == 'simulator' else 'real'}")
+    if network.current_channels and (instruments is None or transport == "direct"):
+        raise ConfigError(f, "network.current_channels", "current inputs need the instruments (a Keithley2450 "
+                          'table with function = "current"; rig.transport = "wire")')
     if transport == "wire" and instruments is None:
         raise ConfigError(f, "instruments", "missing required table (rig.transport = \"wire\" needs the instrument addresses)")
     if transport == "direct" and kind != "simulator":
@@ -333,15 +337,17 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
     for prefix in st.data:
         s = st.table(prefix)
         model = s.str("model", choices=list(SOURCES))
+        cur = current_keys(s, model, limits.max_source_v)
         sources[prefix] = VisaSpec(model, _address(s), {
-            "current_limit_a": s.float("current_limit_a", SOURCE_CURRENT_LIMIT_A, lo=0.0,
-                                       hi=SOURCES[model].max_current_limit_a, lo_open=True),
-            "retries": s.int("retries", SCPI_RETRIES, lo=0, hi=SCPI_RETRIES_MAX), **source_off_keys(s, model)})
+            **({} if cur else {"current_limit_a": s.float("current_limit_a", SOURCE_CURRENT_LIMIT_A, lo=0.0,
+                                                          hi=SOURCES[model].max_current_limit_a, lo_open=True)}),
+            "retries": s.int("retries", SCPI_RETRIES, lo=0, hi=SCPI_RETRIES_MAX), **source_off_keys(s, model), **cur})
         s.finish()
     st.finish()
     t.finish()
     if not sources:
         raise ConfigError(t.file, "instruments.sources", "expected at least one source instrument table")
+    check_current_channels(t.file, network, sources)
     for node, full in network.source_channels.items():
         prefix, dot, ch = full.partition(".")
         if not dot or prefix not in sources:

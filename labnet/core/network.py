@@ -36,6 +36,7 @@ NETWORK_KEYS: dict[str, tuple[str, Any]] = {
     "edge_channels": ("list of integers (digipot channel per edge)", "(0, 1, 2, … in edge order)"),
     "meter_channels": ("table node = channel name", "(none: no meter)"),
     "source_channels": ("table node = channel name", "(none: no sources)"),
+    "current_channels": ("table node = current-source channel name (inputs driven by current)", "(none)"),
 }
 
 
@@ -60,6 +61,11 @@ class Network:
         Meter channel of each measured node (default: the node name).
     source_channels : mapping node -> str, optional
         Source channel of each driven node (default: the node name for inputs and outputs).
+    current_channels : mapping node -> str, optional
+        Current-source channel of each node driven by a current (a Keithley 2450 sourcing current
+        with a voltage limit): such an input is a force, not a held voltage (an output with one is
+        nudged by a current — equilibrium propagation — not clamped); it needs no
+        ``source_channels`` entry (default: none).
     file : str
         Where the description came from, for error messages.
     key : str
@@ -83,6 +89,7 @@ class Network:
         edge_channels: Sequence[int] | None = None,
         meter_channels: Mapping[str, str] | None = None,
         source_channels: Mapping[str, str] | None = None,
+        current_channels: Mapping[str, str] | None = None,
         file: str = CODE,
         key: str = "network",
     ) -> None:
@@ -104,6 +111,7 @@ class Network:
             if source_channels is None
             else {str(k): str(v) for k, v in source_channels.items()}
         )
+        self.current_channels: dict[str, str] = {str(k): str(v) for k, v in (current_channels or {}).items()}
         self._validate()
 
     # ------------------------------------------------------------------ validation
@@ -156,15 +164,24 @@ class Network:
         _unique(self.edge_channels, self._err, "edge_channels", "digipot channel")
         if any(c < 0 for c in self.edge_channels):
             raise self._err("edge_channels", "channels must be >= 0")
-        for table, name in ((self.meter_channels, "meter_channels"), (self.source_channels, "source_channels")):
+        for table, name in ((self.meter_channels, "meter_channels"), (self.source_channels, "source_channels"),
+                            (self.current_channels, "current_channels")):
             for n in table:
                 if n not in seen:
                     raise self._err(f"{name}.{n}", f"unknown node {n!r}")
             _unique(list(table.values()), self._err, name, "channel")
+        for n, ch in self.current_channels.items():
+            if n not in self.inputs and n not in self.outputs:
+                raise self._err(f"current_channels.{n}", f"node {n!r} is neither an input nor an output")
+            if n in self.source_channels:
+                raise self._err(f"current_channels.{n}", f"node {n!r} also has a voltage source channel "
+                                f"({self.source_channels[n]}): a node is driven by a voltage or by a current")
+            if ch in self.source_channels.values():
+                raise self._err(f"current_channels.{n}", f"channel {ch!r} is also a voltage source channel")
         for n in self.inputs + self.outputs:
-            if n not in self.source_channels:
+            if n not in self.source_channels and n not in self.current_channels:
                 raise self._err("source_channels", f"node {n!r} is an input/output but has no source channel")
-        if self.ground in self.source_channels:
+        if self.ground in self.source_channels or self.ground in self.current_channels:
             raise self._err(f"source_channels.{self.ground}", "the ground node is wired to ground, not to a source")
         n_comp = self._components()
         if n_comp > 1:
@@ -246,6 +263,7 @@ class Network:
             edge_channels=self.edge_channels,
             meter_channels=self.meter_channels,
             source_channels=self.source_channels,
+            current_channels={n: c for n, c in self.current_channels.items() if n in set(inputs) | set(outputs)},
             file=file,
             key=key,
         )
@@ -261,6 +279,7 @@ class Network:
             "edge_channels": list(self.edge_channels),
             "meter_channels": dict(self.meter_channels),
             "source_channels": dict(self.source_channels),
+            **({"current_channels": dict(self.current_channels)} if self.current_channels else {}),
         }
 
     @classmethod
@@ -293,7 +312,7 @@ class Network:
         if ch is not None and not (isinstance(ch, list) and all(isinstance(c, int) and not isinstance(c, bool) for c in ch)):
             raise ConfigError(file, f"{key}.edge_channels", "expected a list of integers")
         maps = {}
-        for m in ("meter_channels", "source_channels"):
+        for m in ("meter_channels", "source_channels", "current_channels"):
             v = table.get(m)
             if v is not None and not isinstance(v, Mapping):
                 raise ConfigError(file, f"{key}.{m}", "expected a table node = channel")
@@ -313,6 +332,7 @@ class Network:
             edge_channels=ch,
             meter_channels=maps["meter_channels"],
             source_channels=maps["source_channels"],
+            current_channels=maps["current_channels"],
             file=file,
             key=key,
         )
