@@ -2,7 +2,7 @@
 
 The limit check (:mod:`labnet.bench.bounds`) predicts; the simulator knows. :class:`CurrentMonitor`
 patches :class:`~simulator.breadboard.Breadboard` so that after every change of its state —
-every source command an emulated supply executes (``drive``, one per SCPI command), every
+every source command an emulated supply executes (``drive``/``inject``, one per SCPI command), every
 wiper move (``set_code``/``set_codes``, an X9C up/down part walked one tap at a time as its INC
 pulses move it), a board reset, a restored checkpoint — it computes the true edge currents
 k_e·ΔV_e (A, drawn parts, drift and source errors included, no meter attached) and keeps the
@@ -49,7 +49,7 @@ class CurrentMonitor:
     def record(self, model: Breadboard) -> None:
         """Evaluate the present state of ``model`` and keep it if it is the worst so far."""
         self.peak.states += 1
-        if not model.driven:
+        if not model.driven and not model.currents.injected:
             return
         v = model.node_voltages()
         k = model.conductances()
@@ -102,9 +102,11 @@ def _walk_set_codes(fn: Callable[..., Any]) -> Callable[..., Any]:
 def watch_edge_currents() -> Iterator[CurrentMonitor]:
     """Patch :class:`Breadboard` for the duration; yields the monitor (``monitor.peak``)."""
     mon = CurrentMonitor()
-    saved = {name: getattr(Breadboard, name) for name in ("drive", "set_code", "set_codes", "reset", "restore")}
+    saved = {name: getattr(Breadboard, name) for name in ("drive", "inject", "set_code", "set_codes", "reset",
+                                                          "restore")}
     if not _ACTIVE:
         Breadboard.drive = _wrap(saved["drive"])  # type: ignore[method-assign]
+        Breadboard.inject = _wrap(saved["inject"])  # type: ignore[method-assign]
         Breadboard.set_code = _walk_set_code(saved["set_code"])  # type: ignore[method-assign]
         Breadboard.set_codes = _walk_set_codes(saved["set_codes"])  # type: ignore[method-assign]
         Breadboard.reset = _wrap(saved["reset"])  # type: ignore[method-assign]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from drivers.current_source import Keithley2450Current
 from drivers.daq970a import DAQ970A, Keysight34970A
 from drivers.scpi_params import Command
 from drivers.sources import E36312A, Keithley2450
@@ -81,10 +82,28 @@ def smu_flow(s: Keithley2450) -> None:
     s.apply({})
 
 
+SMU_I_SCRIPT = [SMU_IDN, ("*LANG?", "SCPI"), ("*RST;*CLS", None), (":SOUR:FUNC CURR", None),
+                (":SOUR:CURR:RANG 0.001", None), (":SOUR:CURR:VLIM 1", None), (':SENS:FUNC "VOLT"', None),
+                (":SENS:VOLT:RANG:AUTO ON", None), (":OUTP:SMOD HIMP", None), (":OUTP OFF;:SOUR:CURR 0", None), NO_ERR,
+                (":SOUR:CURR:VLIM 0.5;:SOUR:CURR 0.00015;:OUTP ON;:SYST:ERR?", OK), (":MEAS:VOLT?", "+4.570000E-01"),
+                (":SOUR:CURR:VLIM:TRIP?", "0"), (":SOUR:CURR 5e-05;:SYST:ERR?", OK), (":OUTP OFF;:SYST:ERR?", OK)]
+
+
+def smu_current_flow(s: Keithley2450Current) -> None:
+    s.setup()
+    s.apply_currents({"1": 1.5e-4}, {"1": 0.5})
+    assert s.read_voltages(["1"])[0] == pytest.approx(0.457)
+    assert not s.tripped(["1"])[0]
+    s.apply_currents({"1": 5e-5}, {"1": 0.5})  # only the level changes: only the level is sent
+    s.apply_currents({})
+
+
 FLOWS: dict[str, tuple[type, dict[str, Any], list[tuple[str, str | None]], Callable[[Any], None]]] = {
     "DAQ970A": (DAQ970A, {}, DAQ_SCRIPT, daq_flow),
     "E36312A": (E36312A, {"max_v": {"1": 1.0, "2": 1.0, "3": 1.0}}, PSU_SCRIPT, psu_flow),
     "Keithley2450": (Keithley2450, {"max_v": {"1": 1.0}, "current_limit_a": 1e-3}, SMU_SCRIPT, smu_flow),
+    "Keithley2450-current": (Keithley2450Current, {"max_current_a": 1e-3, "vlim_v": 1.0}, SMU_I_SCRIPT,
+                             smu_current_flow),
 }
 
 
@@ -95,6 +114,7 @@ class Case:
     model: str
     header: str
     manual: str
+    flow: str = ""  # the driver flow that sends it (default: the model's)
 
 
 DAQ = "Keysight DAQ970A/DAQ973A Programming Guide"
@@ -155,6 +175,20 @@ CASES = [
          "manual source range is selected, the level cannot exceed the specified range'"),
     Case("Keithley2450", ":MEAS:CURR?", f"{K2450}, :MEASure[:<function>]?: one measurement of the function (A)"),
     Case("Keithley2450", "SYST:ERR?", f"{K2450}, :SYSTem:ERRor[:NEXT]?: oldest error of the queue"),
+    Case("Keithley2450", ":SOUR:CURR:RANG", f"{K2450}, :SOURce[1]:<function>:RANGe (6-75): 'The fixed current source "
+         "ranges are 10 nA, 100 nA, 1 µA, 10 µA, 100 µA, 1 mA, 10 mA, 100 mA, and 1 A'", "Keithley2450-current"),
+    Case("Keithley2450", ":SOUR:CURR:VLIM", f"{K2450}, :SOURce[1]:<function>:<x>LIMit[:LEVel] (6-71): "
+         "':SOURce[1]:CURRent:VLIMit[:LEVel] <n>' — 'The Model 2450 cannot source levels that exceed this limit'",
+         "Keithley2450-current"),
+    Case("Keithley2450", ":SOUR:CURR", f"{K2450}, :SOURce[1]:<function>[:LEVel][:IMMediate][:AMPLitude] (6-70): the "
+         "current level", "Keithley2450-current"),
+    Case("Keithley2450", ":SOUR:CURR:VLIM:TRIP?", f"{K2450}, :SOURce[1]:<function>:<x>LIMit[:LEVel]:TRIPped? (6-72): "
+         "'If the source did not exceed the set limits, the return is 0. If the source did exceed the set limits, the "
+         "return is 1.'", "Keithley2450-current"),
+    Case("Keithley2450", ":SENS:VOLT:RANG:AUTO", f"{K2450}, [:SENSe[1]]:<function>:RANGe:AUTO (6-50): voltage "
+         "autorange", "Keithley2450-current"),
+    Case("Keithley2450", ":MEAS:VOLT?", f"{K2450}, :MEASure[:<function>]?: one measurement of the function (V)",
+         "Keithley2450-current"),
 ]
 
 
@@ -181,7 +215,7 @@ def table_rows() -> set[tuple[str, str]]:
 def test_every_message_follows_its_manual_section(case: Case) -> None:
     """Each message is sent exactly as scripted (bytes and order) in its driver's flow, its reply
     parsed, and it follows the manual section cited in ``case.manual``."""
-    cls, kw, script, flow = FLOWS[case.model]
+    cls, kw, script, flow = FLOWS[case.flow or case.model]
     with expected_protocol(cls, script, **kw) as inst:
         flow(inst)
         sent = [header(u) for msg in inst.resource.written for u in units(msg)]
@@ -241,6 +275,13 @@ def test_every_message_the_drivers_send_on_the_emulators_is_in_the_table() -> No
             m.close()
         psu = E36312A(res("psu1", "E36312A"), max_v={"1": 1, "2": 1, "3": 1})
         smu = Keithley2450(res("smu", "Keithley2450"), max_v={"1": 1}, current_limit_a=1e-3)
+        smu_i = Keithley2450Current(res("smu", "Keithley2450"), max_current_a=1e-3, vlim_v=1.0)
+        smu_i.setup()
+        smu_i.apply_currents({"1": 2e-4}, {"1": 0.8})
+        smu_i.read_voltages(["1"])
+        smu_i.tripped(["1"])
+        smu_i.safe_state()
+        smu_i.errors()
         for src, pattern in ((psu, {"1": 0.5, "3": 0.2}), (smu, {"1": 0.4})):
             src.setup()
             src.apply(pattern)
@@ -256,7 +297,8 @@ def test_every_message_the_drivers_send_on_the_emulators_is_in_the_table() -> No
             missing = {header(u) for msg in msgs for u in units(msg)} - {h for mdl, h in rows if mdl == model}
             assert not missing, f"{model}: sent but not in drivers/SCPI.md: {sorted(missing)}"
         for model, cls in (("DAQ970A", DAQ970A), ("E36312A", E36312A), ("Keithley2450", Keithley2450)):
-            declared = {header(v.template) for v in vars(cls).values() if isinstance(v, Command)}
+            declared = {header(v.template) for c in (cls, *([Keithley2450Current] if cls is Keithley2450 else []))
+                        for v in vars(c).values() if isinstance(v, Command)}
             assert declared <= {h for mdl, h in rows if mdl == model}, (model, declared)
     finally:
         unregister(bench.name)

@@ -112,7 +112,7 @@ def load_session_data(folder: str | Path) -> SessionData:
     if task is not None:
         x, y = task.train.inputs.mean(axis=0), task.train.targets.mean(axis=0)
     else:
-        x = np.asarray(spec.get("inputs_v", np.ones(len(network.inputs))), float)
+        x = np.asarray(spec.get("inputs_a", spec.get("inputs_v", np.ones(len(network.inputs)))), float)
         y = np.asarray(spec.get("targets_v", np.ones(len(network.outputs))), float)
     w = y / np.linalg.norm(y) if np.linalg.norm(y) > 0 else np.ones_like(y)
     if (f / "tracking.csv").exists() and (f / "tracking_modes.csv").exists():

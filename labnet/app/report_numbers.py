@@ -27,7 +27,7 @@ import pandas as pd
 
 from labnet.app.report_data import SessionData
 from labnet.app.report_task import confusion, eval_steps
-from labnet.core.quantities import QUANTITIES
+from labnet.core.quantities import QUANTITIES, over
 
 #: Name of the numbers file next to report.md.
 REPORT_JSON = "report.json"
@@ -41,9 +41,10 @@ def _num(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _entry(name: str, before: Any, after: Any, before_step: Any, after_step: Any, **extra: Any) -> dict[str, Any]:
+def _entry(name: str, before: Any, after: Any, before_step: Any, after_step: Any, force: bool = False,
+           **extra: Any) -> dict[str, Any]:
     q = QUANTITIES[name]
-    return {"name": name, "symbol": q.symbol, "unit": q.unit, "over": q.over, "definition": q.definition,
+    return {"name": name, "symbol": q.symbol, "unit": q.unit, "over": over(name, force), "definition": q.definition,
             "before": None if before is None else _num(before), "after": None if after is None else _num(after),
             "before_step": None if before_step is None else int(before_step),
             "after_step": None if after_step is None else int(after_step), **extra}
@@ -75,7 +76,8 @@ def session_numbers(d: SessionData, kept: dict[str, Any] | None = None) -> dict[
         t = d.tracking.sort_values("step")
         a, b = t.iloc[0], t.iloc[-1]
         for col, name in _TRACKED.items():
-            out[name] = _entry(name, a[col], b[col], a["step"], b["step"])
+            out[name] = _entry(name, a[col], b[col], a["step"], b["step"],
+                               force=any(n in d.network.current_channels for n in d.network.inputs))
     out.update(_probe_numbers(d.tracking))
     return {"quantities": out, "classification": classes or None, "kept": kept}
 

@@ -24,6 +24,9 @@ def parse_probe_settings(t: Table, network: Network, max_v: float, rig: RigSpec 
     source sources 0 V and up only)."""
     drive = tuple(t.strs("drive", list(network.inputs)))
     for n in drive:
+        if n in network.current_channels:
+            raise t.error("drive", f"node {n!r} is driven by a current source (network.current_channels): the probe "
+                                   "applies random voltages; list nodes with voltage sources")
         if n not in network.source_channels:
             raise t.error("drive", f"node {n!r} has no source channel")
     if len(set(drive)) != len(drive) or not drive:

@@ -283,7 +283,10 @@ def task_modes(network: Network, conductances: np.ndarray, inputs_v: Mapping[str
     """Eigenmodes of the free-state Hessian and their alignment with the task.
 
     The free state holds ground and the network's inputs (at ``inputs_v``: a mapping node -> V
-    or an array in ``network.inputs`` order); the outputs float. ``output_weights`` (n_out,)
+    or an array in ``network.inputs`` order); the outputs float. When the inputs are driven by
+    current sources (``network.current_channels``; ``inputs_v`` then holds their currents, A) they
+    are forces, not held voltages: H is the Laplacian over every non-ground node and F the
+    injected currents (the talk's setting). ``output_weights`` (n_out,)
     define A = Σ_o w_o e_o (default: all ones; for several outputs a natural choice is the
     target vector divided by its norm). Dense (all modes) for small networks; for large ones
     the 50 lowest modes by shift-invert, and D_eff, ḡ from those (they dominate both sums).
@@ -292,9 +295,14 @@ def task_modes(network: Network, conductances: np.ndarray, inputs_v: Mapping[str
         vin = np.array([float(inputs_v[n]) for n in network.inputs])
     else:
         vin = np.asarray(inputs_v, dtype=float)
-    red = reduced_hessian(network, conductances, list(network.inputs))
-    v_held = np.concatenate([[0.0], vin])
-    force = input_force(red.l_fh, v_held)
+    if any(n in network.current_channels for n in network.inputs):  # force inputs
+        red = reduced_hessian(network, conductances, [])
+        pos = {int(i): j for j, i in enumerate(red.free_idx)}
+        force = np.zeros(red.free_idx.size)
+        force[[pos[network.index[n]] for n in network.inputs]] = vin
+    else:
+        red = reduced_hessian(network, conductances, list(network.inputs))
+        force = input_force(red.l_fh, np.concatenate([[0.0], vin]))
     a = output_functional(network, red.free_idx, list(network.outputs), output_weights)
     lam, vecs = eigenmodes(red.h, None if red.dense else min(50, red.h.shape[0] - 2))
     f, an, c = mode_shares(lam, vecs, force, a)

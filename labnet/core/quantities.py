@@ -40,6 +40,8 @@ class Quantity:
 
 
 _H_F = "H_F: free nodes, voltage-driven (ground and inputs held); model conductances"
+#: what H is over when the inputs are forces (current sources): ground alone is held
+H_FORCE_OVER = "H: every non-ground node, force inputs (current sources; ground held); model conductances"
 _PROBE = "probe: measured free-node voltages, random voltages at the drive nodes"
 
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
@@ -68,4 +70,13 @@ QUANTITIES: dict[str, Quantity] = {q.name: q for q in (
              "D_eff(probe) computed from the rig's model instead of measured: same drive nodes, same voltage range"),
 )}
 
-__all__ = ["QUANTITIES", "Quantity"]
+
+
+def over(name: str, force_inputs: bool = False) -> str:
+    """What quantity ``name`` is computed over; for a network whose inputs are current sources
+    the Hessian quantities are over every non-ground node (:data:`H_FORCE_OVER`)."""
+    q = QUANTITIES[name]
+    return H_FORCE_OVER if force_inputs and q.over == _H_F else q.over
+
+
+__all__ = ["H_FORCE_OVER", "QUANTITIES", "Quantity", "over"]
