@@ -79,7 +79,7 @@ def test_dk_is_the_ep_formula_on_explicit_solves(seed: int) -> None:
     net2, k2 = _network(10 + seed, n_out=2)
     xs, ts = rng.uniform(0, 1, (7, 2)), rng.uniform(0, 1, (7, 2))
     ep2 = EquilibriumPropagation(net2, k2, xs, ts, alpha=alpha, beta=beta, method=("dense", "direct", "pcg")[seed])
-    for idx in (None, np.array([4, 1, 1, 6])):
+    for idx in (None, np.array([4, 1, 1, 6]), np.array([3])):  # all, a batch (moments), one sample (own solves)
         sel = slice(None) if idx is None else idx
         dk2, _ = ep2.gradient(idx)
         want2 = _explicit_dk(net2, k2, xs[sel], ts[sel], alpha, beta)
@@ -192,3 +192,7 @@ def test_sweep_points_take_ep_and_record_beta(tmp_path: Path) -> None:
     rows = run_chunk([(0, dataclasses.asdict(sw.points[0]))])
     assert rows[0]["formula"] == "ep" and rows[0]["beta_siemens"] == 2e-5
     assert rows[0]["err_after"] < rows[0]["err_before"]
+    alone = run_point(sw.points[0])  # the chunk ran EP (not the packed coupled-learning trainer)
+    assert all(rows[0][m] == alone[m] for m in ("err_after", "dk_rel", "lam_min_after"))
+    cl = run_point(dataclasses.replace(sw.points[0], formula="coupled", beta_siemens=0.0))
+    assert cl["err_after"] != alone["err_after"]
