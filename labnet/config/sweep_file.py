@@ -45,6 +45,7 @@ from labnet.core.network import check_name
 from labnet.core.parts import CATALOG
 from labnet.core.rules import RULE_FORMULAS
 from labnet.insilico.effects import INPUTS, NETWORKS, RULES, PointSpec
+from labnet.insilico.ep import EP_FORMULA
 
 # field -> (kind, lo, hi, choices); lo/hi inclusive
 _FIELDS: dict[str, tuple[str, float | None, float | None, tuple[str, ...] | None]] = {
@@ -72,8 +73,9 @@ _FIELDS: dict[str, tuple[str, float | None, float | None, tuple[str, ...] | None
     "deadband_siemens": ("float", 0.0, None, None),
     "max_taps": ("int", 1, 1_000_000, None),
     "update_probability": ("float", 0.0, 1.0, None),
-    "formula": ("str", None, None, RULE_FORMULAS),
+    "formula": ("str", None, None, (*RULE_FORMULAS, EP_FORMULA)),
     "power_lambda": ("float", 0.0, 1.0, None),
+    "beta_siemens": ("float", 0.0, None, None),
     "n_tasks": ("int", 1, 10_000, None),
     "seed": ("int", 0, 2**63 - 1, None),
 }
@@ -192,7 +194,9 @@ def _check_point(file: str, i: int, p: PointSpec) -> None:
     if not 0.0 < p.update_probability <= 1.0 or (p.update_probability < 1.0 and not p.part):
         raise ConfigError(file, "base.update_probability", f"point {i}: expected 0 < update_probability <= 1, "
                           f"below 1 only with a tap rule (a part), got {p.update_probability!r}, part {p.part!r}")
-    if (p.formula != "coupled" and not p.part) or (p.power_lambda and p.formula != "power_efficient"):
+    if p.formula == EP_FORMULA or p.beta_siemens:
+        _check_ep(file, i, p)
+    elif (p.formula != "coupled" and not p.part) or (p.power_lambda and p.formula != "power_efficient"):
         raise ConfigError(file, "base.formula" if p.formula != "coupled" else "base.power_lambda",
                           f"point {i}: formula = \"power_efficient\" needs a tap rule (a part) and power_lambda only "
                           f"applies to it, got formula {p.formula!r}, power_lambda {p.power_lambda!r}, part {p.part!r}")
@@ -201,6 +205,16 @@ def _check_point(file: str, i: int, p: PointSpec) -> None:
     if not p.k_min_siemens <= p.k0_min_siemens <= p.k0_max_siemens <= p.k_max_siemens:
         raise ConfigError(file, "base.k0_min_siemens",
                           f"point {i}: need k_min_siemens <= k0_min_siemens <= k0_max_siemens <= k_max_siemens")
+
+
+def _check_ep(file: str, i: int, p: PointSpec) -> None:
+    """Equilibrium propagation (:mod:`labnet.insilico.ep`): a finite nudge beta_siemens > 0, voltage inputs, one target."""
+    if p.formula != EP_FORMULA or not p.beta_siemens > 0.0:
+        raise ConfigError(file, "base.beta_siemens", f"point {i}: formula = \"ep\" needs beta_siemens > 0 (S, finite) and "
+                          f"beta_siemens only applies to it, got formula {p.formula!r}, beta_siemens {p.beta_siemens!r}")
+    if p.inputs != "voltage" or p.n_tasks != 1 or p.power_lambda:
+        raise ConfigError(file, "base.formula", f"point {i}: formula = \"ep\" runs with voltage inputs, one target and "
+                          f"no power_lambda, got inputs {p.inputs!r}, n_tasks {p.n_tasks}, power_lambda {p.power_lambda!r}")
 
 
 def load_sweep(path: str | Path) -> Sweep:

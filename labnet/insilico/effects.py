@@ -44,6 +44,7 @@ from labnet.core.parts import get_part
 from labnet.core.physics import Solver
 from labnet.core.rules import Rule, clip_conductance, coupled_learning
 from labnet.insilico.capacity import task_targets
+from labnet.insilico.ep import EP_FORMULA, point_trainer
 from labnet.insilico.packed import PackedRun, shape_of, train_packed
 from labnet.insilico.trainer import CoupledLearning
 
@@ -66,7 +67,8 @@ class PointSpec:
     (``sign`` with ``deadband_siemens``, ``stochastic``, ``coupled`` = nearest tap; ≤ ``max_taps`` per step).
     ``update_probability`` p: desynchronous updates (Wycoff et al. 2022) — each edge applies its tap
     change with probability p per step, independently (tap rules; :func:`labnet.core.rules.desynchronise`).
-    ``formula = "power_efficient"`` (tap rules): Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²] with λ = ``power_lambda``.
+    ``formula = "power_efficient"`` (tap rules): Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²] with λ = ``power_lambda``;
+    ``formula = "ep"``: equilibrium propagation with nudge ``beta_siemens`` (:mod:`labnet.insilico.ep`; α in S²/V²).
     """
 
     network: str = "random"
@@ -95,6 +97,7 @@ class PointSpec:
     update_probability: float = 1.0
     formula: str = "coupled"
     power_lambda: float = 0.0
+    beta_siemens: float = 0.0
     n_tasks: int = 1
     sweep_seed: int = 0
     seed: int = 0
@@ -102,12 +105,10 @@ class PointSpec:
 
 #: Metric columns of a point's result, in order (the parameters are the PointSpec fields).
 METRICS = (
-    "lam_min_before", "lam_min_after", "lam_ratio",
-    "abs_share_before", "abs_share_after", "share_before", "share_after",
-    "deff_before", "deff_after", "deff_ratio", "gbar_before", "gbar_after", "gbar_ratio",
-    "response_before", "response_after", "target", "err_before", "err_after", "dk_rel", "steps_run",
-    "steps_to_target", "reached", "lam_falls", "share_rises", "deff_falls", "gbar_rises", "all_four",
-    "lam_mean_before", "lam_mean_after", "lam_mean_ratio",
+    "lam_min_before", "lam_min_after", "lam_ratio", "abs_share_before", "abs_share_after", "share_before", "share_after",
+    "deff_before", "deff_after", "deff_ratio", "gbar_before", "gbar_after", "gbar_ratio", "response_before", "response_after",
+    "target", "err_before", "err_after", "dk_rel", "steps_run", "steps_to_target", "reached", "lam_falls", "share_rises",
+    "deff_falls", "gbar_rises", "all_four", "lam_mean_before", "lam_mean_after", "lam_mean_ratio",
 )
 
 #: The four effects, as the boolean columns that count them.
@@ -158,13 +159,16 @@ def train_voltage(net: Network, k0: np.ndarray, x: np.ndarray, t: float, p: Poin
     (:func:`labnet.insilico.packed.train_packed`, here with one run), so a point gives the same
     numbers alone as packed with others in :func:`run_chunk`.
     """
-    if taps is None:
+    if p.formula == EP_FORMULA:  # equilibrium propagation, continuous or on taps (labnet.insilico.ep)
+        cl: CoupledLearning = point_trainer(net, k0, x, t, p, taps)
+    elif taps is None:
         r = train_packed([_packed_run(net, k0, x, t, p)], steps=p.steps, block=p.block)[0]
         return r.k, r.steps_run, r.steps_to_target
-    rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps,
-                update_probability=p.update_probability, formula=p.formula, power_lambda=p.power_lambda)
-    cl = CoupledLearning(net, None, x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta, rule=rule,
-                         model=taps.model, codes=taps.codes, code_range=(0, taps.max_code), seed=taps.seed)
+    else:
+        rule = Rule(kind=p.rule, eta=p.eta, alpha=p.alpha, deadband_siemens=p.deadband_siemens, max_taps=p.max_taps,
+                    update_probability=p.update_probability, formula=p.formula, power_lambda=p.power_lambda)
+        cl = CoupledLearning(net, None, x[None, :], np.array([[t]]), alpha=p.alpha, eta=p.eta, rule=rule,
+                             model=taps.model, codes=taps.codes, code_range=(0, taps.max_code), seed=taps.seed)
     run, hit = train_in_blocks(cl, p)
     return np.asarray(cl.k), run, hit
 
@@ -194,8 +198,7 @@ def force_modes(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray) -
     lam, vecs = eigenmodes(red.h)
     f, an, c = mode_shares(lam, vecs, force, a)
     resp = float(np.sum(c))
-    return TaskModes(lam, f, an, c, resp, float(c[0] / resp), float(abs(c[0]) / np.sum(np.abs(c))),
-                     model_deff(lam), model_gbar(lam))
+    return TaskModes(lam, f, an, c, resp, float(c[0] / resp), float(abs(c[0]) / np.abs(c).sum()), model_deff(lam), model_gbar(lam))
 
 
 def train_force(net: Network, k: np.ndarray, force: np.ndarray, a: np.ndarray, t: float,
@@ -333,8 +336,8 @@ def prepare_voltage(p: PointSpec) -> VoltagePoint:
 
 def finish_voltage(vp: VoltagePoint, k1: np.ndarray, steps_run: int, hit: float,
                     p: PointSpec) -> dict[str, float | int | bool]:
-    before, after = task_modes(vp.net, vp.k0, vp.x), task_modes(vp.net, k1, vp.x)
     """The point's metrics (:data:`METRICS`) from its trained conductances ``k1`` (E,) in S."""
+    before, after = task_modes(vp.net, vp.k0, vp.x), task_modes(vp.net, k1, vp.x)
     o1 = _output(vp.net, k1, vp.x)
     held = list(vp.net.inputs)
     return _row(before, after, vp.t, (vp.o0 - vp.t) ** 2, (o1 - vp.t) ** 2, vp.k0, k1, steps_run, hit, p.tol,
@@ -343,7 +346,7 @@ def finish_voltage(vp: VoltagePoint, k1: np.ndarray, steps_run: int, hit: float,
 
 def packable(p: PointSpec) -> bool:
     """Points trained by the continuous rule with voltage inputs go through the packed trainer."""
-    return p.inputs == "voltage" and not p.part and p.n_tasks == 1
+    return p.inputs == "voltage" and not p.part and p.n_tasks == 1 and p.formula != EP_FORMULA
 
 
 def run_chunk(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, object]]:
@@ -392,8 +395,6 @@ def _chunk_rows(points: list[tuple[int, dict[str, object]]]) -> list[dict[str, o
             for j, (index, fields) in enumerate(points)]
 
 
-__all__ = [
-    "EFFECTS", "INPUTS", "METRICS", "NETWORKS", "PointSpec", "RULES", "Taps", "VoltagePoint", "build_network",
-    "finish_voltage", "force_modes", "mean_eigenvalue", "packable", "prepare_voltage", "quantise", "run_chunk",
-    "run_point", "run_tasks_point", "train_force", "train_in_blocks", "train_voltage",
-]
+__all__ = ["EFFECTS", "INPUTS", "METRICS", "NETWORKS", "PointSpec", "RULES", "Taps", "VoltagePoint", "build_network",
+           "finish_voltage", "force_modes", "mean_eigenvalue", "packable", "prepare_voltage", "quantise", "run_chunk",
+           "run_point", "run_tasks_point", "train_force", "train_in_blocks", "train_voltage"]
