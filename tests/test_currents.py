@@ -88,3 +88,51 @@ def test_bad_inputs_are_one_line_errors() -> None:
         solve_injected(net, k, {"a": 1.0}, {"a": 1e-3})
     with pytest.raises(ConfigError, match="voltage limit"):
         solve_compliant(net, k, {}, {"a": 1e-3}, {})
+
+
+def _cycling_cases() -> list[tuple[Network, np.ndarray, dict[str, float], dict[str, float]]]:
+    """Random networks with two positive current sources at 0.9 V limits and sources at −0.4 V and
+    above (the property test of tests/test_current_inputs.py), including those on which the simple
+    active-set loop cycles."""
+    out = []
+    for seed in range(200):
+        rng = np.random.default_rng([seed, 151])
+        n = int(rng.integers(8, 20))
+        net = random_network(n, int(rng.integers(n + 2, min(40, n * (n - 1) // 2) + 1)), seed=rng, n_inputs=3,
+                             n_outputs=1)
+        k = 10 ** rng.uniform(-5, -3, net.n_edges)
+        held = {net.inputs[0]: -0.4, net.outputs[0]: float(rng.uniform(-0.4, 0.8))}
+        cur = {x: float(rng.uniform(0, 2e-3)) for x in net.inputs[1:]}
+        out.append((net, k, held, cur))
+    return out
+
+
+def test_compliance_is_the_bounded_energy_minimum() -> None:
+    """The compliant state minimises ½VᵀLV − IᵀV over the source nodes' voltages ≤ VLIM (the other
+    free nodes eliminated): checked against SciPy's L-BFGS-B on 200 random networks (1e-6 V), among
+    them those where two sources push each other past their limits (the loop alone cycles there)."""
+    from scipy.optimize import minimize
+
+    for net, k, held, cur in _cycling_cases():
+        v, tripped, out = solve_compliant(net, k, held, cur, dict.fromkeys(cur, 0.9))
+        lap = net.laplacian(k).toarray()
+        hv = {**held, net.ground: 0.0}
+        src = list(cur)
+        free = [x for x in net.nodes if x not in hv]
+        f_idx = net.indices(free)
+        h_idx = net.indices(list(hv))
+        vh = np.array(list(hv.values()))
+        i_f = np.array([cur.get(x, 0.0) for x in free])
+        scale = 1.0 / float(np.median(k))  # a well-scaled objective (S -> dimensionless) for L-BFGS-B
+        lff, lfh, i_f = scale * lap[np.ix_(f_idx, f_idx)], scale * lap[np.ix_(f_idx, h_idx)], scale * i_f
+
+        def energy(x: np.ndarray) -> tuple[float, np.ndarray]:
+            g = lff @ x + lfh @ vh - i_f
+            return float(0.5 * x @ lff @ x + x @ (lfh @ vh) - i_f @ x), g
+
+        bounds = [(None, 0.9) if x in src else (None, None) for x in free]
+        res = minimize(energy, np.zeros(len(free)), jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"ftol": 1e-15, "gtol": 1e-13, "maxiter": 20000})
+        assert np.max(np.abs(res.x - v[f_idx])) < 1e-6
+        for x in src:
+            assert out[x] <= cur[x] * (1 + 1e-9) and (tripped[x] or out[x] == cur[x])

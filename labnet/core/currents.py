@@ -11,12 +11,17 @@ network would need |V_n| > VLIM to take the set current, the output is held at s
 delivers less than |I_n| (its compliance has tripped). :func:`solve_compliant` finds that state by
 an active set: a node whose voltage passes ±VLIM becomes a held node at ±VLIM; a held (tripped)
 node whose delivered current would exceed |I_n| or change sign is released back to a current node.
-The loop is bounded (2·sources + 2 rounds) and raises if the set has not settled; that it always
-settles for a resistor network (monotone in the tripped set) is expected, not proven here.
+The state is the minimiser of the energy ½VᵀLV − IᵀV with every source node bounded by its limit
+(a strictly convex quadratic programme: L_ff is positive definite), whose optimality conditions
+are exactly the compliance model — a clamped source delivers I − μ with μ of I's sign, 0 ≤ |I − μ|
+≤ |I| — so the tripped set is unique. The loop above usually finds it in one or two rounds; where
+it cycles (seen on random networks, two sources pushing each other past their limits) every
+subset of sources is tried for those conditions (:func:`_enumerate`, at most 2^12 solves).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 
 import numpy as np
@@ -98,4 +103,27 @@ def solve_compliant(
         if not changed:
             out = {x: (float(delivered[network.index[x]]) if x in tripped else float(c)) for x, c in currents.items()}
             return v, {x: x in tripped for x in currents}, out
-    raise RuntimeError("compliance active set did not settle")  # pragma: no cover - not seen on resistor networks
+    return _enumerate(network, lap, held, currents, vlim)
+
+
+def _enumerate(network: Network, lap: np.ndarray, held: Mapping[str, float], currents: Mapping[str, float],
+               vlim: Mapping[str, float]) -> tuple[np.ndarray, dict[str, bool], dict[str, float]]:
+    """The tripped set that satisfies the optimality conditions, by trying every subset (fewest first)."""
+    names = list(currents)
+    if len(names) > 12:
+        raise RuntimeError(f"compliance active set did not settle ({len(names)} current sources)")
+    tol = 1e-12
+    for size in range(len(names) + 1):
+        for subset in itertools.combinations(names, size):
+            hv = dict(held)
+            hv.update({x: float(np.sign(currents[x])) * float(vlim[x]) for x in subset})
+            v = _solve(network, lap, hv, {x: c for x, c in currents.items() if x not in subset})
+            delivered = lap @ v
+            ok = all(abs(v[network.index[x]]) <= vlim[x] * (1 + tol) for x in names if x not in subset)
+            for x in subset:
+                d, cur = float(delivered[network.index[x]]), currents[x]
+                ok = ok and d * cur >= -tol * abs(cur) and abs(d) <= abs(cur) * (1 + tol)
+            if ok:
+                out = {x: (float(delivered[network.index[x]]) if x in subset else float(c)) for x, c in currents.items()}
+                return v, {x: x in subset for x in names}, out
+    raise RuntimeError("no tripped set satisfies the compliance conditions")  # pragma: no cover - the QP has one
