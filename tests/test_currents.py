@@ -126,9 +126,8 @@ def test_compliance_is_the_bounded_energy_minimum() -> None:
         scale = 1.0 / float(np.median(k))  # a well-scaled objective (S -> dimensionless) for L-BFGS-B
         lff, lfh, i_f = scale * lap[np.ix_(f_idx, f_idx)], scale * lap[np.ix_(f_idx, h_idx)], scale * i_f
 
-        def energy(x: np.ndarray) -> tuple[float, np.ndarray]:
-            g = lff @ x + lfh @ vh - i_f
-            return float(0.5 * x @ lff @ x + x @ (lfh @ vh) - i_f @ x), g
+        def energy(x: np.ndarray, lff: np.ndarray = lff, b: np.ndarray = lfh @ vh - i_f) -> tuple[float, np.ndarray]:
+            return float(0.5 * x @ lff @ x + x @ b), lff @ x + b
 
         bounds = [(None, 0.9) if x in src else (None, None) for x in free]
         res = minimize(energy, np.zeros(len(free)), jac=True, method="L-BFGS-B", bounds=bounds,
