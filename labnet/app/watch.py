@@ -95,7 +95,8 @@ def draw_session(fig: Any, axes: Any, view: SessionView, started: float) -> None
     ax.set_title(f"codes of {len(codes)} edges")
     ax = axes[1, 0]
     nodes = tail.names("v_")
-    phases = [("free", {"phase": "free"}), ("clamped", {"phase": "clamped"})] if kind == "train" else [("latest", {})]
+    second = "nudged" if tail.last({"phase": "nudged"}) is not None else "clamped"  # equilibrium propagation
+    phases = [("free", {"phase": "free"}), (second, {"phase": second})] if kind == "train" else [("latest", {})]
     width = 0.8 / len(phases)
     for j, (label, where) in enumerate(phases):
         row = tail.last(where) if where else (tail.rows[-1] if tail.rows else None)

@@ -19,6 +19,14 @@ node or a negative current source at that voltage, so the minimum is ≥ m. Symm
 Every state with the current node at its realised voltage is a state of the same network with the
 node *held* there, so bounding it as held within that interval
 (:func:`labnet.core.bounds.edge_current_bound`) is sound.
+
+A second bound, by superposition: a state with current sources delivering d_j (|d_j| ≤ |I_j|, a
+clamped source delivers less) is the state with those nodes floating plus the responses to each
+d_j alone, sources zeroed. A unit current into node j alone flows to the held nodes down a
+potential that peaks at j; the edges leaving the set of nodes at or above either end of an edge
+carry exactly the unit current between them, all in one direction, so no edge carries more than 1.
+Hence |I_e| ≤ bound(current nodes floating)_e + Σ_j |I_j|. The limit check takes the smaller of
+the two per edge (:meth:`labnet.bench.limits.LimitChecks.transition_bound`).
 """
 
 from __future__ import annotations

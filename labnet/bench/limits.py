@@ -157,6 +157,20 @@ class LimitChecks(CurrentDrive):
                     <= self.limits.max_edge_current_a)
 
     def transition_bound(self, old: Pattern, new: Pattern, old_codes: np.ndarray, new_codes: np.ndarray) -> np.ndarray:
+        """Bound (A), shape (E,), on every edge current in every state between two bench states
+        (:meth:`_voltage_bound`). With current-driven nodes, the smaller of two sound bounds per
+        edge: the current nodes held anywhere their limit allows, and superposition — the
+        current nodes floating, plus Σ_j max |I_j| (no edge carries more than a current injected
+        into the network; :mod:`labnet.bench.current_drive`)."""
+        cur = self.current_limits
+        if not cur or not any(n in cur for n in (*old, *new)):
+            return self._voltage_bound(old, new, old_codes, new_codes)
+        (vo, ao), (vn, an) = self.split(old), self.split(new)
+        extra = sum(max(abs(float(ao.get(n, 0.0))), abs(float(an.get(n, 0.0)))) for n in {*ao, *an})
+        held = self._voltage_bound(old, new, old_codes, new_codes)
+        return np.minimum(held, self._voltage_bound(vo, vn, old_codes, new_codes) + extra)
+
+    def _voltage_bound(self, old: Pattern, new: Pattern, old_codes: np.ndarray, new_codes: np.ndarray) -> np.ndarray:
         """Bound (A), shape (E,), on every edge current in every state between two bench states.
 
         The states: a source node in both patterns anywhere between its two levels (a supply

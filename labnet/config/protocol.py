@@ -20,7 +20,7 @@ A training protocol::
     eta = 0.5; alpha = 1e-3     # alpha in S/V²
     deadband_siemens = 0.0      # S: |Δk| below it moves no tap (sign rule)
     max_taps = 4
-    formula = "coupled"         # coupled | power_efficient: Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²]
+    formula = "coupled"         # coupled | power_efficient: Δk = (α/η)[(1−λ)(ΔV^F)² − (ΔV^C)²] | ep (β below)
     power_lambda = 0.0          # λ of the power-efficient rule, 0..1
     update_probability = 1.0    # desynchronous updates: each edge moves with this probability
     update_order = "simultaneous"; update_groups = 1  # random: 1/groups of the edges per step, random order
@@ -48,10 +48,10 @@ from labnet.config.analysis_file import validate_extra
 from labnet.config.rigfile import RigSpec, load_rig
 from labnet.config.schema import Table, default, read_toml
 from labnet.config.shipped import default_rig_path
-from labnet.config.task_limits import check_task_levels, input_kind
+from labnet.config.task_limits import check_nudge, check_task_levels, input_kind
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network, check_name
-from labnet.core.rules import RULE_FORMULAS, RULE_KINDS, Rule
+from labnet.core.rules import BENCH_FORMULAS, RULE_KINDS, Rule
 from labnet.core.tasks import Samples, Task, allostery, classification, load_iris, regression
 from labnet.core.update_order import UPDATE_ORDERS
 from labnet.experiments.settings import KEEP_CHOICES, MEASUREMENT_CHOICES, TrainSettings, planning_problem
@@ -163,13 +163,15 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         alpha=rt.float("alpha", rd("alpha"), lo=0.0, lo_open=True),
         deadband_siemens=rt.float("deadband_siemens", rd("deadband_siemens"), lo=0.0),
         max_taps=rt.int("max_taps", rd("max_taps"), lo=1, hi=rig_spec.part.max_code),
-        formula=rt.str("formula", rd("formula"), choices=RULE_FORMULAS),
+        formula=rt.str("formula", rd("formula"), choices=BENCH_FORMULAS),
         power_lambda=rt.float("power_lambda", rd("power_lambda"), lo=0.0, hi=1.0),
+        beta_siemens=rt.float("beta_siemens", rd("beta_siemens"), lo=0.0),
         update_probability=rt.float("update_probability", rd("update_probability"), lo=0.0, hi=1.0, lo_open=True),
         update_order=rt.str("update_order", rd("update_order"), choices=UPDATE_ORDERS),
         update_groups=rt.int("update_groups", rd("update_groups"), lo=1, hi=len(network.edges)), order_seed=file_seed)
     if rule.power_lambda and rule.formula != "power_efficient":
         raise rt.error("power_lambda", 'only used with formula = "power_efficient"')
+    check_nudge(rt, rule, network)
     rt.finish()
     tt = top.table("train")
 

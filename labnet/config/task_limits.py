@@ -12,6 +12,7 @@ from labnet.config.rigfile import RigSpec
 from labnet.config.schema import Table
 from labnet.core.errors import ConfigError
 from labnet.core.network import Network
+from labnet.core.rules import Rule
 from labnet.core.tasks import Task
 
 
@@ -60,6 +61,8 @@ def check_task_levels(task: Task, table: dict[str, Any], network: Network, rig: 
             key = "task.patterns_v" if "patterns_v" in table else "task"
         n = len(nodes)
         for node, v_hi, v_lo in zip(nodes, np.broadcast_to(hi, (n,)), np.broadcast_to(lo, (n,))):
+            if node in cur and role == "output":  # equilibrium propagation: nudged by a current, not clamped
+                continue
             if node in cur:
                 a = max(abs(float(v_hi)), abs(float(v_lo)))
                 if a > cur[node][0]:
@@ -79,3 +82,22 @@ def check_task_levels(task: Task, table: dict[str, Any], network: Network, rig: 
             if model is not None and v_lo < 0:
                 raise ConfigError(file, key, f"{float(v_lo):g} V at {role} node {node!r} is negative: its source "
                                   f"channel {ch} ({model}, rig file {rig.path}) sources 0 V and up only")
+
+
+def check_nudge(rt: Table, rule: Rule, network: Network) -> None:
+    """The second state's outputs fit the rule: clamped (coupled learning, power-efficient) needs a
+    voltage source at every output, nudged (``formula = "ep"``, β > 0) a current source."""
+    cur = [o for o in network.outputs if o in network.current_channels]
+    if rule.formula == "ep":
+        if not rule.beta_siemens > 0:
+            raise rt.error("beta_siemens", f'formula = "ep" needs the nudge β > 0 (S), got {rule.beta_siemens:g}')
+        if len(cur) != len(network.outputs):
+            raise rt.error("formula", f'"ep" nudges the outputs by currents: outputs '
+                                      f"{[o for o in network.outputs if o not in cur]} have no current source "
+                                      "(network.current_channels)")
+        return
+    if rule.beta_siemens:
+        raise rt.error("beta_siemens", 'only used with formula = "ep"')
+    if cur:
+        raise rt.error("formula", f"{rule.formula!r} clamps the outputs with voltage sources; outputs {cur} are "
+                                  'current-driven: use formula = "ep"')

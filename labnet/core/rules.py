@@ -56,6 +56,16 @@ def power_efficient(dv_free: np.ndarray, dv_clamped: np.ndarray, *, alpha: float
     return g.mean(axis=-1) if g.ndim > 1 else g
 
 
+def equilibrium_propagation(dv_free: np.ndarray, dv_nudged: np.ndarray, *, alpha: float, beta: float) -> np.ndarray:
+    """Equilibrium propagation Δk (S): (α/β)[(ΔV^F)² − (ΔV^N)²] (Scellier & Bengio 2017; Kendall et
+    al. 2020 for resistor networks), the nudged state with a current β(V_T − V^F) injected at each
+    output (β in S, α in S²/V²); same shapes as :func:`coupled_learning`. As β → 0 it descends
+    C = ½Σ(V_o − V_T)² (Δk → −2α ∂C/∂k); for one output at β = η/Z_oo it equals coupled learning
+    with α_CL = α·η/β."""
+    g = (np.asarray(dv_free) ** 2 - np.asarray(dv_nudged) ** 2) * (alpha / beta)
+    return g.mean(axis=-1) if g.ndim > 1 else g
+
+
 def desynchronise(step: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
     """Keep each edge's update with probability ``p`` (independent draws), zero elsewhere; shape of
     ``step``. ``p = 1`` returns ``step`` unchanged and draws nothing."""
@@ -112,6 +122,8 @@ def apply_step(codes: np.ndarray, step: np.ndarray, code_min: int, code_max: int
 RULE_KINDS = ("sign", "stochastic", "coupled")
 #: What Δk is computed from: coupled learning, or its power-efficient variant.
 RULE_FORMULAS = ("coupled", "power_efficient")
+#: formulas of a bench rule (``[rule] formula``): these and equilibrium propagation
+BENCH_FORMULAS = (*RULE_FORMULAS, "ep")
 
 
 @dataclass(frozen=True)
@@ -131,10 +143,13 @@ class Rule:
         Dead band of the sign rule (S).
     max_taps : int
         Largest tap step per update.
-    formula : {"coupled", "power_efficient"}
-        Δk of coupled learning, or of its power-efficient variant with weight ``power_lambda``.
+    formula : {"coupled", "power_efficient", "ep"}
+        Δk of coupled learning, of its power-efficient variant with weight ``power_lambda``, or of
+        equilibrium propagation (outputs nudged by currents β(V_T − V^F), not clamped).
     power_lambda : float
         λ of the power-efficient rule (0 ≤ λ ≤ 1).
+    beta_siemens : float
+        β of equilibrium propagation (S); α is then in S²/V².
     update_probability : float
         Desynchronous updates: each edge applies its tap change with this probability per step.
     update_order : {"simultaneous", "random"}
@@ -149,6 +164,7 @@ class Rule:
     max_taps: int = 4
     formula: str = "coupled"
     power_lambda: float = 0.0
+    beta_siemens: float = 0.0
     update_probability: float = 1.0
     update_order: str = "simultaneous"
     update_groups: int = 1
@@ -156,9 +172,18 @@ class Rule:
 
     def dk(self, dv_free: np.ndarray, dv_clamped: np.ndarray) -> np.ndarray:
         """Δk (S) per edge for this rule's formula, α and η."""
+        if self.formula == "ep":
+            return equilibrium_propagation(dv_free, dv_clamped, alpha=self.alpha, beta=self.beta_siemens)
         if self.formula == "power_efficient":
             return power_efficient(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta, lam=self.power_lambda)
         return coupled_learning(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta)
+
+    def nudge(self, free_out: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """The second state's output setpoints: clamp voltages V_F + η(V_T − V_F) (V), or for
+        equilibrium propagation the nudge currents β(V_T − V_F) (A)."""
+        if self.formula == "ep":
+            return self.beta_siemens * (target - free_out)
+        return free_out + self.eta * (target - free_out)
 
     def step(self, dk: np.ndarray, slope: np.ndarray, rng: np.random.Generator, index: int = 1) -> np.ndarray:
         """Integer tap changes, shape (E,), realising Δk on parts with local slope dk/dD (each kept

@@ -3,13 +3,12 @@
 One training step, for each sample of the batch::
 
     apply inputs -> settle -> measure V^F
-    clamp outputs at V_O^F + η (V_T − V_O^F) -> settle -> measure V^C
+    clamp outputs at V_O^F + η (V_T − V_O^F) -> settle -> measure V^C  (EP: inject β(V_T − V_O^F))
     Δk_j from the rule on ΔV_j^F, ΔV_j^C          (local: per edge)
 
 then one quantised update of every code (batch-averaged Δk), written to the digipots.
 Evaluation measures the free state of train and test samples. The engine emits events
-(:mod:`labnet.experiments.events`); sinks (the session writer, the progress bar, live plots)
-subscribe to them.
+(:mod:`labnet.experiments.events`); sinks (the session writer, progress bar, plots) subscribe.
 
 The engine runs cycles (:meth:`Engine.cycles`); it does not own the run's life. Its **safe
 points** are after every measured state (its row emitted) and between steps (after the
@@ -62,9 +61,7 @@ class Engine:
     ----------
     rig : Rig
         An open rig (its network carries the roles the task uses).
-    task : Task
-    rule : Rule
-    settings : TrainSettings
+    task, rule, settings : Task, Rule, TrainSettings
     seed : int
         Seeds the batch draw and stochastic rounding.
     """
@@ -82,6 +79,9 @@ class Engine:
         self.inputs = list(net.inputs)
         self.outputs = list(net.outputs)
         self.out_idx = net.indices(self.outputs)
+        # equilibrium propagation: outputs nudged by currents (0 A, i.e. floating, in the free state)
+        self._second = "nudged" if rule.formula == "ep" else "clamped"
+        self._idle = {o: 0.0 for o in self.outputs if rig.is_current(o)}
         self._sinks: list[Callable[[Event], None]] = []
         self.step = 0
         self.evaluations: list[Evaluated] = []
@@ -224,8 +224,8 @@ class Engine:
         return v
 
     def free_state(self, x: np.ndarray, **kw: Any) -> np.ndarray:
-        """Apply inputs ``x`` (n_in,), outputs floating; measured node voltages (N,)."""
-        return self._measure(dict(zip(self.inputs, map(float, x))), **kw)
+        """Apply inputs ``x`` (n_in,), outputs floating (current-driven ones at 0 A); measured voltages (N,)."""
+        return self._measure({**dict(zip(self.inputs, map(float, x))), **self._idle}, **kw)
 
     def clamped_state(self, x: np.ndarray, clamp_v: np.ndarray, **kw: Any) -> np.ndarray:
         """Apply inputs ``x`` and hold outputs at ``clamp_v`` (n_out,); measured voltages (N,)."""
@@ -292,7 +292,6 @@ class Engine:
         self.step += 1
         tr = self.task.train
         batch = self.rng.integers(0, len(tr), size=self.settings.batch) if len(tr) > 1 else np.zeros(1, int)
-        eta = self.rule.eta
         net = self.rig.network
         dks = []
         errs: list[float] = []
@@ -303,7 +302,7 @@ class Engine:
             err_free = self._last_error  # the free state's error, as sample_error(of, t) gives it
             assert err_free is not None  # measured with its target
             errs.append(err_free)
-            vc = self.clamped_state(x, of + eta * (t - of), step=self.step, phase="clamped", split="train",
+            vc = self.clamped_state(x, self.rule.nudge(of, t), step=self.step, phase=self._second, split="train",
                                     sample=int(s), target=None)
             dvf, dvc = net.delta_v(vf), net.delta_v(vc)
             if self.plan is not None:
