@@ -118,3 +118,31 @@ def test_a_unit_injection_carries_at_most_its_current_through_any_edge() -> None
         k = 10 ** rng.uniform(-6, -2, net.n_edges)
         v = solve_injected(net, k, {net.inputs[0]: 0.0}, {net.outputs[0]: 1.0})
         assert np.max(np.abs(k * net.delta_v(v))) <= 1.0 + 1e-9
+
+
+@pytest.mark.parametrize("proto_name", ["allostery-ep.toml", "allostery-current.toml"])
+def test_current_sessions_crash_and_resume_exactly(proto_name: str, tmp_path: Path) -> None:
+    """A crash mid-step (the current sources on), then ``resume``: the safe state holds (current
+    sources off first), and the resumed session's rows equal the uninterrupted run's."""
+    import pandas as pd
+    from test_resume import Crash, CrashAt
+
+    from labnet.app.runner import resume_session, run_protocol
+    from labnet.config.protocol import load_protocol
+    from labnet.session.status import read_status
+
+    text = (ROOT / "protocols" / proto_name).read_text().replace('rig = "rigs/', f'rig = "{ROOT}/protocols/rigs/')
+    text = text.replace("steps = 300", "steps = 12").replace("eval_every = 10", "eval_every = 4")
+    p = tmp_path / "p.toml"
+    p.write_text(text)
+    ref = run_protocol(load_protocol(p), session_dir=tmp_path / "ref", progress=False)
+    folder = tmp_path / "s"
+    with pytest.raises(Crash):
+        run_protocol(load_protocol(p), session_dir=folder, progress=False, subscribers=[CrashAt(13)])
+    st = read_status(folder)
+    assert st["status"] == "failed" and st["safe_state"] is True
+    out = resume_session(folder, progress=False)
+    assert out.result.status == "completed"
+    np.testing.assert_array_equal(out.result.final_codes, ref.result.final_codes)
+    pd.testing.assert_frame_equal(read_session(folder).drop(columns=["time_s", "attempt"]),
+                                  read_session(ref.session).drop(columns=["time_s", "attempt"]))

@@ -4,9 +4,9 @@
 stopped or crashed one from its last checkpoint (``labnet.session.checkpoint``) and appends to the
 same CSV. Both set the session up inside a :class:`labnet.experiments.lifecycle.RunOwner`, the
 one owner of the run's life: the first Ctrl-C, SIGTERM or SIGHUP asks for a stop at the
-engine's next safe point, a second forces it; the cleanup cannot be interrupted; the rig ends
-in the safe state, and how the run ended is recorded in ``status.json`` and in a final
-``# run_ended`` line of the CSV (:class:`labnet.app.record.SessionRecord`). Sinks: :mod:`labnet.app.sinks`.
+engine's next safe point, a second forces it; the cleanup cannot be interrupted; the rig ends in the
+safe state, and how the run ended is in ``status.json`` and a final ``# run_ended`` CSV line
+(:class:`labnet.app.record.SessionRecord`). Sinks: :mod:`labnet.app.sinks`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from labnet.app.sinks import (
 )
 from labnet.app.summary import RunOutcome, summary
 from labnet.bench.rig import Rig
+from labnet.config.current_file import max_currents
 from labnet.config.protocol import SESSION_DATA, Protocol, load_protocol
 from labnet.core.errors import ConfigError, StorageError
 from labnet.core.state import layout_of
@@ -274,7 +275,7 @@ def load_session(folder: str | Path, mode: str = "same") -> tuple[Protocol, dict
         check_checkpoint(ck, expected_layout(protocol.rig), Engine, f / CHECKPOINT_NAME)
         spec = protocol.rig
         check_checkpoint_values(ck, f / CHECKPOINT_NAME, steps=steps, network=protocol.network, limits=spec.limits,
-                                taps=spec.part.positions)
+                                taps=spec.part.positions, currents=max_currents(spec))
         check_evaluations(f, ck, f / CHECKPOINT_NAME)
     if not check_csv(f, ck, state_columns_of(protocol.network), expected_header(protocol)):
         return protocol, None, 0, dry_run  # stopped before its first row (and checkpoint): start it again

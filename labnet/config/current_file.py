@@ -84,3 +84,9 @@ def current_limits(network: Network, sources: Mapping[str, Any] | None) -> dict[
         opts = (sources or {})[full.partition(".")[0]].options
         out[node] = (float(opts["max_current_a"]), float(opts["vlim_v"]))
     return out
+
+
+def max_currents(spec: Any) -> dict[str, float]:
+    """node -> largest |I| (A) of every current-driven node of a rig (a RigSpec)."""
+    sources = None if spec.instruments is None else spec.instruments.sources
+    return {n: a for n, (a, _) in current_limits(spec.network, sources).items()}

@@ -113,23 +113,27 @@ def _check_codes(codes: Any, file: str, entry: str, n: int, lo: int, hi: int) ->
             raise _fail(file, f"{entry}[{j}]", f"expected an integer code {lo}..{hi}, got {c!r}")
 
 
-def _check_pattern(pattern: Any, file: str, entry: str, limit: Mapping[str, float], *, bounded: bool = True) -> None:
-    """A node (or channel) -> V pattern: known keys, finite voltages, within ``limit`` if ``bounded``."""
+def _check_pattern(pattern: Any, file: str, entry: str, limit: Mapping[str, float], *, bounded: bool = True,
+                   amps: frozenset[str] = frozenset()) -> None:
+    """A node (or channel) -> V pattern (A at the nodes in ``amps``, current-driven): known keys,
+    finite values, within ``limit`` if ``bounded``."""
     if not isinstance(pattern, dict):
         raise _fail(file, entry, f"expected an object, got {type(pattern).__name__}")
     for where, v in pattern.items():
         if where not in limit:
             raise _fail(file, f"{entry}.{where}", f"no source drives {where!r} on this rig")
+        unit, what = ("A", "a current") if where in amps else ("V", "a voltage")
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
-            raise _fail(file, f"{entry}.{where}", f"expected a voltage (V), got {v!r}")
+            raise _fail(file, f"{entry}.{where}", f"expected {what} ({unit}), got {v!r}")
         if bounded and abs(v) > limit[where] * (1 + 1e-9) + 1e-12:
-            raise _fail(file, f"{entry}.{where}", f"{v} V exceeds the {limit[where]:g} V source limit")
+            raise _fail(file, f"{entry}.{where}", f"{v} {unit} exceeds the {limit[where]:g} {unit} source limit")
 
 
 def check_checkpoint_values(ck: Mapping[str, Any], file: str | Path, *, steps: int, network: Network,
-                            limits: Limits, taps: int) -> None:
+                            limits: Limits, taps: int, currents: Mapping[str, float] | None = None) -> None:
     """Refuse a checkpoint (whose layout already fits) with values the run cannot continue
-    from; ``steps``: the run's length, ``taps``: the part's positions."""
+    from; ``steps``: the run's length, ``taps``: the part's positions, ``currents``: node -> the
+    largest current (A) of each current-driven node."""
     f = str(file)
     step = ck["step"]
     if not 0 <= step <= steps:
@@ -140,7 +144,8 @@ def check_checkpoint_values(ck: Mapping[str, Any], file: str | Path, *, steps: i
         if ck[key] < 0:
             raise _fail(f, key, f"expected >= 0, got {ck[key]}")
     _check_keep_records(ck["engine"], f)
-    by_node = {n: limits.channel_limit(ch) for n, ch in network.source_channels.items()}
+    by_node = {n: limits.channel_limit(ch) for n, ch in network.source_channels.items()} | dict(currents or {})
+    amps = frozenset(currents or {})
     by_channel = {ch: limits.channel_limit(ch) for ch in network.source_channels.values()}
     for path, v in _walk(dict(ck), ""):
         if isinstance(v, float) and not math.isfinite(v):
@@ -154,7 +159,7 @@ def check_checkpoint_values(ck: Mapping[str, Any], file: str | Path, *, steps: i
                          limits.code_max if host else taps - 1)
         elif last in _PATTERNS:
             # ``driven``: the simulator's outputs (setpoints through its source errors): no bound
-            _check_pattern(v, f, path, by_channel if last == "driven" else by_node, bounded=last == "held")
+            _check_pattern(v, f, path, by_channel if last == "driven" else by_node, bounded=last == "held", amps=amps)
         elif isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 and path.startswith("state."):
             raise _fail(f, path, f"expected >= 0 (a count or a time), got {v}")
 
