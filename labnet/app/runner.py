@@ -78,9 +78,8 @@ RESUME_MODES = ("same", "dry_run", "on_bench")
 
 
 def run_kind(protocol: Protocol, dry_run: bool) -> dict[str, Any]:
-    """What kind of rig a session runs on, as run.json and the CSV header record it:
-    ``simulated`` (the simulator, including a dry run), ``dry_run`` (a bench rig file run on its
-    emulated twin), ``rig_file`` (the rig file given), ``rig_kind`` (that file's kind)."""
+    """What rig a session runs on (run.json, CSV header): ``simulated`` (the simulator, a dry run too), ``dry_run``
+    (a bench rig file on its emulated twin), ``rig_file`` (the file given), ``rig_kind`` (its kind)."""
     return {"simulated": protocol.rig.simulated, "dry_run": dry_run, "rig_file": str(protocol.rig.path),
             "rig_kind": "bench" if dry_run else protocol.rig.kind}
 
@@ -268,14 +267,14 @@ def load_session(folder: str | Path, mode: str = "same") -> tuple[Protocol, dict
     except ValueError as exc:
         raise ConfigError(str(f), "checkpoint.json", str(exc)) from None
     if ck is not None and run.get("dry_run") is True and not dry_run and "simulator" in ck.get("state", {}):
-        raise ConfigError(str(f / RUN_NAME), "dry_run", "the session is a dry run and its checkpoint holds the "
-                          "simulator's state, which the real bench cannot continue (--on-bench); resume it as a "
-                          "dry run or start a new run on the bench")
+        raise ConfigError(str(f / RUN_NAME), "dry_run", "the session is a dry run and its checkpoint holds the simulator's "
+                          "state, which the real bench cannot continue (--on-bench); resume it as a dry run or "
+                          "start a new run on the bench")
     if ck is not None:  # before anything is built or opened: the rig file says which parts there will be
-        check_checkpoint(ck, expected_layout(protocol.rig), Engine, f / CHECKPOINT_NAME)
-        spec = protocol.rig
-        check_checkpoint_values(ck, f / CHECKPOINT_NAME, steps=steps, network=protocol.network, limits=spec.limits,
-                                taps=spec.part.positions, currents=max_currents(spec))
+        rs = protocol.rig
+        check_checkpoint(ck, expected_layout(rs), Engine, f / CHECKPOINT_NAME)
+        check_checkpoint_values(ck, f / CHECKPOINT_NAME, steps=steps, network=protocol.network, limits=rs.limits,
+                                taps=rs.part.positions, currents=max_currents(rs))
         check_evaluations(f, ck, f / CHECKPOINT_NAME)
     if not check_csv(f, ck, state_columns_of(protocol.network), expected_header(protocol)):
         return protocol, None, 0, dry_run  # stopped before its first row (and checkpoint): start it again
