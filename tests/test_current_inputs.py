@@ -258,3 +258,13 @@ def test_inputs_a_on_a_voltage_rig_is_refused(tmp_path: Path, spy: Spy, capsys: 
 
 
 
+
+
+def test_doctor_identifies_current_sources_and_checks_the_wiring(capsys: pytest.CaptureFixture) -> None:
+    """``labnet doctor`` sets the 2450s up in current mode (outputs off, the nodes float during the
+    wiring check) and finds the simulated bench wired as its file says."""
+    from labnet.app.cli import main
+
+    assert main(["doctor", str(RIG)]) == 0
+    out = capsys.readouterr().out
+    assert "MODEL 2450, SIM-sim16-current-smu1" in out and "findings: none" in out

@@ -21,6 +21,7 @@ import pyvisa
 import serial
 from serial.tools import list_ports
 
+from drivers.current_source import Keithley2450Current
 from drivers.daq970a import DAQ970A, Keysight34970A
 from drivers.digipot import DigipotBoard
 from drivers.sources import E36312A, Keithley2450
@@ -180,6 +181,10 @@ def identify(spec: RigSpec, sleep: Callable[[float], None] = time.sleep) -> list
         limits = {ch: spec.limits.channel_limit(f"{p}.{ch}") for ch in SOURCES[v.model].channels}
 
         def make(r: Any, cls: Any = cls, v: VisaSpec = v, p: str = p, limits: dict[str, float] = limits) -> Any:
+            if v.options.get("function") == "current":  # a 2450 sourcing current: set up in current mode
+                return Keithley2450Current(r, max_current_a=v.options["max_current_a"], vlim_v=v.options["vlim_v"],
+                                           label=f"current source {p} ({v.model})", retries=v.options["retries"],
+                                           sleep=sleep)
             return cls(r, max_v=limits, current_limit_a=v.options["current_limit_a"], label=f"source {p} ({v.model})",
                        retries=v.options["retries"], sleep=sleep)
 
