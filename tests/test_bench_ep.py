@@ -120,10 +120,13 @@ def test_a_unit_injection_carries_at_most_its_current_through_any_edge() -> None
         assert np.max(np.abs(k * net.delta_v(v))) <= 1.0 + 1e-9
 
 
-@pytest.mark.parametrize("proto_name", ["allostery-ep.toml", "allostery-current.toml"])
-def test_current_sessions_crash_and_resume_exactly(proto_name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("proto_name", "crash_at"), [("allostery-ep.toml", 13), ("allostery-ep.toml", 6),
+                                                     ("allostery-current.toml", 13), ("allostery-current.toml", 6)])
+def test_current_sessions_crash_and_resume_exactly(proto_name: str, crash_at: int, tmp_path: Path) -> None:
     """A crash mid-step (the current sources on), then ``resume``: the safe state holds (current
-    sources off first), and the resumed session's rows equal the uninterrupted run's."""
+    sources off first), the checkpoint's held pattern may hold negative nudge currents (refused as
+    "a count or a time" before: found by the fault campaign on sim16-ep), and the resumed rows
+    equal the uninterrupted run's."""
     import pandas as pd
     from test_resume import Crash, CrashAt
 
@@ -138,7 +141,7 @@ def test_current_sessions_crash_and_resume_exactly(proto_name: str, tmp_path: Pa
     ref = run_protocol(load_protocol(p), session_dir=tmp_path / "ref", progress=False)
     folder = tmp_path / "s"
     with pytest.raises(Crash):
-        run_protocol(load_protocol(p), session_dir=folder, progress=False, subscribers=[CrashAt(13)])
+        run_protocol(load_protocol(p), session_dir=folder, progress=False, subscribers=[CrashAt(crash_at)])
     st = read_status(folder)
     assert st["status"] == "failed" and st["safe_state"] is True
     out = resume_session(folder, progress=False)

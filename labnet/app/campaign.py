@@ -40,6 +40,7 @@ import pandas as pd
 from labnet.app.rigstate import sim_model
 from labnet.app.runner import RunOutcome, resume_session, run_protocol
 from labnet.config.protocol import Protocol, load_protocol
+from labnet.config.rigfile import load_rig
 from labnet.config.shipped import default_rig_path
 from labnet.core.errors import LabnetError
 from labnet.experiments.engine import StateMeasured
@@ -89,7 +90,15 @@ def campaign_protocol(folder: str | Path, *, rig: str | Path | None = None, step
     f = Path(folder)
     f.mkdir(parents=True, exist_ok=True)
     p = f / "campaign.toml"
-    p.write_text(PROTOCOL.format(rig=Path(rig or default_rig_path()).resolve(), steps=steps), encoding="utf-8")
+    path = Path(rig or default_rig_path()).resolve()
+    text = PROTOCOL.format(rig=path, steps=steps)
+    net = load_rig(path).network
+    if any(n in net.current_channels for n in net.inputs):  # force inputs (sim16-current.toml)
+        text = text.replace("inputs_v = [1.0, 0.3]\ntargets_v = [0.25, 0.15]",
+                            "inputs_a = [1.5e-4, 5e-5]\ntargets_v = [0.30, 0.33]")
+    if any(n in net.current_channels for n in net.outputs):  # nudged outputs: equilibrium propagation (sim16-ep.toml)
+        text = text.replace("alpha = 1e-3", 'alpha = 4e-7\nformula = "ep"\nbeta_siemens = 2e-4')
+    p.write_text(text, encoding="utf-8")
     return load_protocol(p)
 
 
@@ -160,7 +169,7 @@ def _model_sources_on(rig: Any) -> int:
     model = sim_model(rig)
     if model is None:
         raise RuntimeError("campaign: no simulator model behind the rig")
-    return int(bool(model.driven))
+    return int(bool(model.driven) or bool(model.currents.injected))
 
 
 def _check_rows(folder: Path, attempts: list[RowRecorder], rep: RunReport) -> None:

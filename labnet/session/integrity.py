@@ -160,7 +160,8 @@ def check_checkpoint_values(ck: Mapping[str, Any], file: str | Path, *, steps: i
         elif last in _PATTERNS:
             # ``driven``: the simulator's outputs (setpoints through its source errors): no bound
             _check_pattern(v, f, path, by_channel if last == "driven" else by_node, bounded=last == "held", amps=amps)
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 and path.startswith("state."):
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0 and path.startswith("state.") \
+                and parent.rpartition(".")[2] not in _PATTERNS:  # a pattern's setpoint may be negative
             raise _fail(f, path, f"expected >= 0 (a count or a time), got {v}")
 
 
