@@ -10,6 +10,10 @@ Prints per variant and seed the modelled bench time (s, the rig clock: the summa
 Usage::
 
     python benchmarks/bench_plan.py [--seeds 1 2 3 4 5] [--steps 300] [--variants fixed planned]
+    python benchmarks/bench_plan.py --pickup 0 2e-5 1e-4 3e-4   # line-frequency pickup (V peak) on sim16
+
+``--pickup`` sets the simulated bench's ``[simulator] mains_pickup_v`` (and so what the planner
+assumes): each value runs every variant and seed.
 """
 
 from __future__ import annotations
@@ -33,18 +37,23 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--variants", nargs="+", default=["fixed", "planned", "planned-reread"])
+    ap.add_argument("--pickup", type=float, nargs="+", default=[None])
     args = ap.parse_args()
     rows: dict[str, list[tuple[int, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in args.variants:
-            for seed in args.seeds:
-                proto = load_protocol(ROOT / "protocols" / "allostery.toml", steps=args.steps, seed=seed)
-                proto = replace(proto, train=replace(proto.train, measurement=variant))
-                if seed == args.seeds[0]:
-                    plan = measurement_plan(proto)
-                    print(f"{variant}: " + ("every state at the rig's NPLC" if plan is None else plan.text()))
-                o = run_protocol(proto, Path(tmp) / variant, progress=False)
-                rows.setdefault(variant, []).append((seed, o.result.bench_s, float(o.result.final.train["mse"])))
+        for pk in args.pickup:
+            for variant in args.variants:
+                name = variant if pk is None else f"{variant}, pickup {pk:g} V"
+                for seed in args.seeds:
+                    proto = load_protocol(ROOT / "protocols" / "allostery.toml", steps=args.steps, seed=seed)
+                    proto = replace(proto, train=replace(proto.train, measurement=variant))
+                    if pk is not None:
+                        proto = replace(proto, rig=replace(proto.rig, sim={**proto.rig.sim, "mains_pickup_v": pk}))
+                    if seed == args.seeds[0]:
+                        plan = measurement_plan(proto)
+                        print(f"{name}: " + ("every state at the rig's NPLC" if plan is None else plan.text()))
+                    o = run_protocol(proto, Path(tmp) / name.replace(" ", "_").replace(",", ""), progress=False)
+                    rows.setdefault(name, []).append((seed, o.result.bench_s, float(o.result.final.train["mse"])))
     print()
     print(f"| variant | seed | bench time (s, modelled) | final train error (V²) |   ({args.steps} steps)")
     print("|---|---:|---:|---:|")

@@ -38,6 +38,7 @@ from labnet.core.physics import Solver, reduced_laplacian, thevenin_resistance
 from labnet.core.release import Release
 from simulator.clock import VirtualClock
 from simulator.current_drive import CurrentNodes
+from simulator.pickup import pickup
 from simulator.release import ReleaseCircuit
 from simulator.wiring import PhysicalWiring
 
@@ -334,6 +335,8 @@ class Breadboard:
             out = out / (1.0 + r_th / s.meter_input_ohm)
         if s.meter_noise_v > 0:
             out = out + self.rng.normal(0.0, s.meter_noise_v / math.sqrt(nplc), out.shape)
+        if s.mains_pickup_v > 0:  # line-frequency pickup at floating nodes (simulator.pickup)
+            out = out + pickup(self.rng, s.mains_pickup_v, nplc, np.array([self._node_of_meter[c] not in held for c in channels]))
         if s.meter_resolution_v > 0:
             out = np.round(out / s.meter_resolution_v) * s.meter_resolution_v
         return out

@@ -5,7 +5,8 @@
 band, the meter's NPLC choices from :mod:`labnet.bench.catalog`, one power-line cycle from
 ``[rig] mains_hz``, the meter noise at 1 NPLC from the rig's ``[simulator] meter_noise_v`` (the
 simulator's default when the rig file has no ``[simulator]`` table) and ``v_scale`` the largest
-source voltage the rig allows (``[limits] max_source_v``).
+source voltage the rig allows (``[limits] max_source_v``); the line-frequency pickup from
+``[simulator] mains_pickup_v`` and the meter's normal-mode rejection per NPLC (catalog).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def measurement_plan(protocol: Protocol) -> MeasurementPlan | None:
     rule = protocol.rule
     return plan_measurement(alpha=rule.alpha, deadband_s=rule.deadband_siemens, sigma1_v=sigma1,
                             v_scale=spec.limits.max_source_v, nplc_choices=model.nplc, nplc_reread=nplc,
-                            plc_s=1.0 / spec.mains_hz, scan=scan,
+                            plc_s=1.0 / spec.mains_hz, scan=scan, nmr_db=model.nmr_db,
+                            pickup_v=float(spec.sim.get("mains_pickup_v", SimSettings().mains_pickup_v)),
                             on_marginal="reread" if protocol.train.measurement == "planned-reread" else "hold")
 
 

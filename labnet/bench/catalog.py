@@ -30,6 +30,11 @@ class MeterModel:
         Multiplexer slots (1 … slots).
     channels_per_slot : int
         Channels per multiplexer module (01 … channels_per_slot).
+    nmr_db : mapping NPLC -> dB
+        Normal-mode (line-frequency) rejection at each integration time: Agilent 34970A/34972A
+        User's Guide, ch. 7 "Rejecting Power-Line Noise Voltages" (the DAQ970A User's Guide, ch. 4,
+        repeats the text): 0 dB at 0.02 and 0.2 PLC, 60 dB at 1, 90 at 2, 95 at 10, 100 at 20,
+        105 at 100, 110 dB at 200 PLC.
     """
 
     name: str
@@ -37,6 +42,8 @@ class MeterModel:
     ranges_v: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0, 300.0)
     slots: int = 3
     channels_per_slot: int = 20
+    nmr_db: Mapping[float, float] = field(default_factory=lambda: MappingProxyType(
+        {0.02: 0.0, 0.2: 0.0, 1.0: 60.0, 2.0: 90.0, 10.0: 95.0, 20.0: 100.0, 100.0: 105.0, 200.0: 110.0}))
 
     def channel_ok(self, channel: str) -> bool:
         """Whether ``channel`` is an ``SCC`` channel name (slot digit, two-digit channel), e.g. ``"101"``."""

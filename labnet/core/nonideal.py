@@ -34,6 +34,10 @@ class SimSettings:
         Meter resolution (V); readings are rounded to it.
     meter_input_ohm : float
         Meter input resistance (Ω).
+    mains_pickup_v : float
+        Line-frequency pickup (V peak) at every node no source holds: a reading integrates it
+        over its aperture, so it is rejected at whole PLCs and not below 1 PLC
+        (:mod:`simulator.pickup`; 0: none).
     source_gain_error, source_offset_v : float
         Per-channel gain error (relative) and offset (V) drawn uniform in ±value.
     drift_kelvin : float
@@ -51,6 +55,7 @@ class SimSettings:
     meter_noise_v: float = 20e-6
     meter_resolution_v: float = 1e-6
     meter_input_ohm: float = 10e6
+    mains_pickup_v: float = 0.0
     source_gain_error: float = 5e-4
     source_offset_v: float = 1e-3
     drift_kelvin: float = 0.5
@@ -105,6 +110,7 @@ def sim_ranges(max_code: int, tempco_ppm_per_k: float) -> dict[str, Range]:
         "meter_noise_v": Range(0.0, MAX_SIM_VOLTS),
         "meter_resolution_v": Range(0.0, MAX_SIM_VOLTS),
         "meter_input_ohm": Range(0.0, None),
+        "mains_pickup_v": Range(0.0, MAX_SIM_VOLTS),
         "source_gain_error": Range(0.0, 1.0, hi_open=True),
         "source_offset_v": Range(0.0, MAX_SIM_VOLTS),
         "drift_kelvin": drift,

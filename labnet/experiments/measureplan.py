@@ -9,6 +9,12 @@ the difference of two node readings (σ√2), so to first order
 
 and with ``|ΔV| ≤ v_scale`` (the largest applied voltage) ``σ_D ≤ 4 σ(n) v_scale``.
 
+Line-frequency pickup of amplitude A (V peak) at the floating nodes adds, per reading,
+A·10^(−NMR(n)/20)·sin φ with a random phase (:mod:`simulator.pickup`; the meter's normal-mode
+rejection NMR(n) from :data:`labnet.bench.catalog.METERS`, 34970A/34972A User's Guide ch. 7:
+0 dB below 1 PLC, ≥ 60 dB at whole PLCs), so ``σ(n)² = σ₁²/n + (A·10^(−NMR/20))²/2``: below
+1 PLC pickup is not averaged out and a plan with pickup picks whole PLCs.
+
 :func:`plan_measurement` picks the cheapest allowed NPLC whose bound ``σ_D`` is at most
 ``tolerance · d/α`` for the training states, re-reads a step's states at ``nplc_reread``
 (the rig's configured NPLC) only when some edge's decision is marginal
@@ -19,7 +25,7 @@ so reported errors are measured as before. Pure functions; no instrument is touc
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -85,16 +91,24 @@ class MeasurementPlan:
                 f"integration {self.step_s * 1e3:.1f} ms per step without re-reads")
 
 
+def reading_sigma(sigma1_v: float, nplc: float, pickup_v: float = 0.0, nmr_db: float = 0.0) -> float:
+    """RMS error (V) of one reading at ``nplc``: white noise σ₁/√n and pickup A·10^(−NMR/20)/√2."""
+    return math.sqrt(sigma1_v ** 2 / nplc + 0.5 * (pickup_v * 10.0 ** (-nmr_db / 20.0)) ** 2)
+
+
 def plan_measurement(*, alpha: float, deadband_s: float, sigma1_v: float, v_scale: float,
                      nplc_choices: Sequence[float], nplc_reread: float, plc_s: float,
                      scan: Sequence[str], tolerance: float = 2.0, k_sigma: float = 2.0,
-                     on_marginal: str = "hold") -> MeasurementPlan:
+                     on_marginal: str = "hold", pickup_v: float = 0.0,
+                     nmr_db: Mapping[float, float] | None = None) -> MeasurementPlan:
     """The cheapest plan whose bounded noise of ``D`` is at most ``tolerance · d/α``.
 
     ``alpha`` (S/V²), ``deadband_s`` (S), ``sigma1_v`` the meter noise at 1 NPLC (V),
     ``v_scale`` the largest |ΔV| (V), ``nplc_choices`` the meter's allowed NPLC values,
     ``nplc_reread`` the NPLC of re-reads and evaluations (the rig's), ``plc_s`` one power-line
-    cycle (s), ``scan`` the metered nodes. A tighter (smaller) ``tolerance`` → never fewer NPLC.
+    cycle (s), ``scan`` the metered nodes, ``pickup_v`` the line-frequency pickup (V peak) and
+    ``nmr_db`` the meter's normal-mode rejection per NPLC (needed when ``pickup_v`` > 0). A
+    tighter (smaller) ``tolerance`` → never fewer NPLC.
     """
     if alpha <= 0 or deadband_s <= 0:
         raise ValueError("planned measurement needs alpha > 0 and a dead band > 0 (the sign rule)")
@@ -102,14 +116,21 @@ def plan_measurement(*, alpha: float, deadband_s: float, sigma1_v: float, v_scal
         raise ValueError("tolerance must be > 0 and k_sigma >= 0")
     if on_marginal not in ON_MARGINAL:
         raise ValueError(f"on_marginal: expected one of {ON_MARGINAL}, got {on_marginal!r}")
+    if pickup_v > 0 and nmr_db is None:
+        raise ValueError("pickup_v > 0 needs the meter's nmr_db")
+    nmr = dict(nmr_db or {})
+
+    def sigma(n: float) -> float:
+        return reading_sigma(sigma1_v, n, pickup_v, nmr.get(n, 0.0))
+
     threshold = deadband_s / alpha
     allowed = sorted(n for n in nplc_choices if n <= nplc_reread) or [nplc_reread]
     chosen = allowed[-1]
     for n in allowed:  # ascending: the first that meets the bound is the cheapest
-        if 4.0 * sigma1_v / math.sqrt(n) * v_scale <= threshold * tolerance:
+        if 4.0 * sigma(n) * v_scale <= threshold * tolerance:
             chosen = n
             break
-    sigma_v = sigma1_v / math.sqrt(chosen)
+    sigma_v = sigma(chosen)
     step_s = 2 * len(scan) * chosen * plc_s
     return MeasurementPlan(float(chosen), float(nplc_reread), float(k_sigma), sigma_v, 4.0 * sigma_v * v_scale,
                            threshold, tuple(scan), step_s, on_marginal)
@@ -121,4 +142,4 @@ def marginal_edges(plan: MeasurementPlan, dv_f: np.ndarray, dv_c: np.ndarray) ->
     return np.asarray(np.abs(np.abs(d) - plan.threshold_v2) < plan.k_sigma * plan.sigma_d(dv_f, dv_c))
 
 
-__all__ = ["ON_MARGINAL", "MeasurementPlan", "marginal_edges", "plan_measurement"]
+__all__ = ["ON_MARGINAL", "MeasurementPlan", "marginal_edges", "plan_measurement", "reading_sigma"]
