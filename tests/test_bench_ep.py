@@ -36,9 +36,12 @@ def test_ep_formula_and_nudge() -> None:
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("ep")
-    assert main(["run", str(PROTO), "--steps", "150", "--quiet", "--out", str(out)]) == 0
-    return next(out.iterdir())
+    out = tmp_path_factory.mktemp("ep")  # every state at 1 NPLC: the formula, not the plan's holds, decides
+    text = PROTO.read_text().replace('rig = "rigs/', f'rig = "{ROOT}/protocols/rigs/').replace(
+        "settle_s = 0.01", 'settle_s = 0.01\nmeasurement = "fixed"')
+    (out / "p.toml").write_text(text)
+    assert main(["run", str(out / "p.toml"), "--steps", "150", "--quiet", "--out", str(out / "s")]) == 0
+    return next((out / "s").iterdir())
 
 
 def test_ep_on_the_bench_learns_and_records_its_nudges(session: Path) -> None:

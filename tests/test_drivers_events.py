@@ -34,7 +34,7 @@ def faulted_rig(proto, **rates: float):
 
 
 def test_driver_retries_and_recoveries_are_session_events_with_their_kinds(tmp_path):
-    proto = campaign_protocol(tmp_path, steps=10)
+    proto = campaign_protocol(tmp_path, steps=20)
     rig = faulted_rig(proto, visa_timeout=0.05, scpi_error=0.03, garble=0.1)
     out = run_protocol(proto, session_dir=tmp_path / "s", rig=rig, progress=False)
     assert out.result.status == "completed"

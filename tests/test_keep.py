@@ -47,6 +47,7 @@ deadband_siemens = 1e-7
 steps = 60
 eval_every = 10
 settle_s = 0.01
+measurement = "fixed"  # this run overshoots (its best evaluation is not its last), which keep = "best" needs
 """
 
 

@@ -35,6 +35,10 @@ class MeterModel:
         User's Guide, ch. 7 "Rejecting Power-Line Noise Voltages" (the DAQ970A User's Guide, ch. 4,
         repeats the text): 0 dB at 0.02 and 0.2 PLC, 60 dB at 1, 90 at 2, 95 at 10, 100 at 20,
         105 at 100, 110 dB at 200 PLC.
+    bits : mapping NPLC -> bits
+        A/D resolution at each integration time (same table): 15 bits at 0.02 PLC, 18 at 0.2, 20
+        at 1, 21 at 2, 24 at 10, 25 at 20, 26 at 100 and 200 PLC; taken over the range's span with
+        its 20 % overrange, one count is 2.4 · range / 2^bits (:meth:`lsb_v`).
     """
 
     name: str
@@ -44,6 +48,12 @@ class MeterModel:
     channels_per_slot: int = 20
     nmr_db: Mapping[float, float] = field(default_factory=lambda: MappingProxyType(
         {0.02: 0.0, 0.2: 0.0, 1.0: 60.0, 2.0: 90.0, 10.0: 95.0, 20.0: 100.0, 100.0: 105.0, 200.0: 110.0}))
+    bits: Mapping[float, int] = field(default_factory=lambda: MappingProxyType(
+        {0.02: 15, 0.2: 18, 1.0: 20, 2.0: 21, 10.0: 24, 20.0: 25, 100.0: 26, 200.0: 26}))
+
+    def lsb_v(self, nplc: float, range_v: float) -> float:
+        """One count (V) at ``nplc`` on the ``range_v`` range (see ``bits``)."""
+        return 2.4 * range_v / 2 ** self.bits[nplc]
 
     def channel_ok(self, channel: str) -> bool:
         """Whether ``channel`` is an ``SCC`` channel name (slot digit, two-digit channel), e.g. ``"101"``."""

@@ -32,7 +32,7 @@ A training protocol::
     target_error = 0.0          # V²; stop early below it
     settle_s = 0.01
     keep = "final"              # final | best: end in the last state or the best evaluated one
-    measurement = "fixed"       # fixed | planned | planned-reread: NPLC per state from the rule's dead band
+    measurement = "auto"        # auto | fixed | planned | planned-reread: NPLC per state from the rule's dead band
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def load_protocol(path: str | Path, *, rig: str | Path | None = None, steps: int
         keep=tt.str("keep", td("keep"), choices=KEEP_CHOICES),
         measurement=tt.str("measurement", td("measurement"), choices=MEASUREMENT_CHOICES),
     )
-    if problem := planning_problem(train.measurement, rule.kind, rule.deadband_siemens):
+    if problem := planning_problem(train.measurement, rule.kind, rule.deadband_siemens, rule.formula):
         raise tt.error("measurement", problem)
     tt.finish()
     for k in ("analysis", "calibration"):

@@ -178,6 +178,12 @@ class Rule:
             return power_efficient(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta, lam=self.power_lambda)
         return coupled_learning(dv_free, dv_clamped, alpha=self.alpha, eta=self.eta)
 
+    @property
+    def dk_scale(self) -> float:
+        """Δk per unit of D = (ΔV^F)² − (ΔV^C)² (S/V²): α/η for coupled learning, α/β for
+        equilibrium propagation (the power-efficient rule's D weighs ΔV^F² by 1 − λ)."""
+        return self.alpha / (self.beta_siemens if self.formula == "ep" else self.eta)
+
     def nudge(self, free_out: np.ndarray, target: np.ndarray) -> np.ndarray:
         """The second state's output setpoints: clamp voltages V_F + η(V_T − V_F) (V), or for
         equilibrium propagation the nudge currents β(V_T − V_F) (A)."""

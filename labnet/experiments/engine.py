@@ -171,11 +171,9 @@ class Engine:
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from :meth:`state` output: step, generator, evaluations, codes, sources.
 
-        The codes are re-written to every digipot (not only those the host thinks changed) and
-        verified where the part reads back (:meth:`Rig.restore_codes`); the voltage pattern held
-        at the checkpoint is applied again (limits checked), so sources and their drivers are
-        in the state the uninterrupted run had when it went on.
-        """
+        The codes are re-written to every digipot and verified where the part reads back
+        (:meth:`Rig.restore_codes`); the pattern held at the checkpoint is applied again (limits
+        checked), so sources and drivers are as the uninterrupted run had them."""
         self.step = int(state["step"])
         self.rng.bit_generator.state = state["rng"]
         self.evaluations = [Evaluated(int(e["step"]), dict(e["train"]), dict(e["test"])) for e in state["evaluations"]]
@@ -188,6 +186,9 @@ class Engine:
         self.rig.restore_codes(np.asarray(state["codes"], dtype=np.int64))
         if state.get("held"):  # the sources as they were: instruments and drivers in the same state
             self.rig.apply(state["held"])
+        if self.plan is not None:  # the meter's NPLC as it was: the reread one right after an evaluation
+            ev = self.evaluations[-1].step if self.evaluations else None
+            self.rig.set_nplc(self.plan.nplc_reread if ev == self.step else self.plan.nplc_train)
 
     def preflight(self, codes: np.ndarray | None = None) -> None:
         """Check every input pattern of the task at ``codes`` (default: the present codes; the run

@@ -1,19 +1,24 @@
 """Measurement planning: the meter's integration time per state from what the rule tolerates.
 
-The sign rule moves an edge one tap when ``|Δk| = α |(ΔV^F)² − (ΔV^C)²|`` exceeds its dead
-band ``d`` (S); only the sign of ``D = (ΔV^F)² − (ΔV^C)²`` beyond ``d/α`` (V²) matters. A reading
+The sign rule moves an edge one tap when ``|Δk| = a |(ΔV^F)² − (ΔV^C)²|`` exceeds its dead
+band ``d`` (S), with ``a`` the rule's Δk per unit of D (α/η for coupled learning, α/β for
+equilibrium propagation); only the sign of ``D = (ΔV^F)² − (ΔV^C)²`` beyond ``d/a`` (V²) matters. A reading
 at ``n`` NPLC has Gaussian noise ``σ(n) = σ₁/√n`` per node (V; σ₁ at 1 NPLC). An edge's ΔV is
 the difference of two node readings (σ√2), so to first order
 
     σ_D(n) = 2 √2 σ(n) √((ΔV^F)² + (ΔV^C)²)    (V²)
 
-and with ``|ΔV| ≤ v_scale`` (the largest applied voltage) ``σ_D ≤ 4 σ(n) v_scale``.
+and with ``|ΔV| ≤ v_scale`` ``σ_D ≤ 4 σ(n) v_scale``; the plan takes ``v_scale`` as the typical
+edge drop (``labnet.app.measurement.typical_drop``), so edges with larger drops may be marginal
+more often — they are held (``k_sigma`` = 3: a held decision is one whose sign a 3σ error could flip).
 
 Line-frequency pickup of amplitude A (V peak) at the floating nodes adds, per reading,
 A·10^(−NMR(n)/20)·sin φ with a random phase (:mod:`simulator.pickup`; the meter's normal-mode
 rejection NMR(n) from :data:`labnet.bench.catalog.METERS`, 34970A/34972A User's Guide ch. 7:
 0 dB below 1 PLC, ≥ 60 dB at whole PLCs), so ``σ(n)² = σ₁²/n + (A·10^(−NMR/20))²/2``: below
-1 PLC pickup is not averaged out and a plan with pickup picks whole PLCs.
+1 PLC pickup is not averaged out and a plan with pickup picks whole PLCs. The A/D resolution falls
+with the integration time too (same guide: 15 bits at 0.02 PLC, 18 at 0.2, 20 at 1 PLC): one count
+q adds q²/12.
 
 :func:`plan_measurement` picks the cheapest allowed NPLC whose bound ``σ_D`` is at most
 ``tolerance · d/α`` for the training states, re-reads a step's states at ``nplc_reread``
@@ -91,23 +96,28 @@ class MeasurementPlan:
                 f"integration {self.step_s * 1e3:.1f} ms per step without re-reads")
 
 
-def reading_sigma(sigma1_v: float, nplc: float, pickup_v: float = 0.0, nmr_db: float = 0.0) -> float:
-    """RMS error (V) of one reading at ``nplc``: white noise σ₁/√n and pickup A·10^(−NMR/20)/√2."""
-    return math.sqrt(sigma1_v ** 2 / nplc + 0.5 * (pickup_v * 10.0 ** (-nmr_db / 20.0)) ** 2)
+def reading_sigma(sigma1_v: float, nplc: float, pickup_v: float = 0.0, nmr_db: float = 0.0,
+                  lsb_v: float = 0.0) -> float:
+    """RMS error (V) of one reading at ``nplc``: white noise σ₁/√n, pickup A·10^(−NMR/20)/√2 and
+    the A/D count ``lsb_v``/√12."""
+    return math.sqrt(sigma1_v ** 2 / nplc + 0.5 * (pickup_v * 10.0 ** (-nmr_db / 20.0)) ** 2 + lsb_v ** 2 / 12.0)
 
 
 def plan_measurement(*, alpha: float, deadband_s: float, sigma1_v: float, v_scale: float,
                      nplc_choices: Sequence[float], nplc_reread: float, plc_s: float,
-                     scan: Sequence[str], tolerance: float = 2.0, k_sigma: float = 2.0,
+                     scan: Sequence[str], tolerance: float = 2.0, k_sigma: float = 3.0,
                      on_marginal: str = "hold", pickup_v: float = 0.0,
-                     nmr_db: Mapping[float, float] | None = None) -> MeasurementPlan:
+                     nmr_db: Mapping[float, float] | None = None,
+                     lsb_v: Mapping[float, float] | None = None) -> MeasurementPlan:
     """The cheapest plan whose bounded noise of ``D`` is at most ``tolerance · d/α``.
 
-    ``alpha`` (S/V²), ``deadband_s`` (S), ``sigma1_v`` the meter noise at 1 NPLC (V),
-    ``v_scale`` the largest |ΔV| (V), ``nplc_choices`` the meter's allowed NPLC values,
+    ``alpha`` the rule's Δk per unit of D (S/V²: α/η for coupled learning, α/β for EP —
+    :attr:`labnet.core.rules.Rule.dk_scale`), ``deadband_s`` (S), ``sigma1_v`` the meter noise at 1 NPLC (V),
+    ``v_scale`` the typical |ΔV| (V), ``nplc_choices`` the meter's allowed NPLC values,
     ``nplc_reread`` the NPLC of re-reads and evaluations (the rig's), ``plc_s`` one power-line
     cycle (s), ``scan`` the metered nodes, ``pickup_v`` the line-frequency pickup (V peak) and
-    ``nmr_db`` the meter's normal-mode rejection per NPLC (needed when ``pickup_v`` > 0). A
+    ``nmr_db`` the meter's normal-mode rejection per NPLC (needed when ``pickup_v`` > 0),
+    ``lsb_v`` one A/D count per NPLC on the range in use (the manual's resolution). A
     tighter (smaller) ``tolerance`` → never fewer NPLC.
     """
     if alpha <= 0 or deadband_s <= 0:
@@ -121,7 +131,7 @@ def plan_measurement(*, alpha: float, deadband_s: float, sigma1_v: float, v_scal
     nmr = dict(nmr_db or {})
 
     def sigma(n: float) -> float:
-        return reading_sigma(sigma1_v, n, pickup_v, nmr.get(n, 0.0))
+        return reading_sigma(sigma1_v, n, pickup_v, nmr.get(n, 0.0), (lsb_v or {}).get(n, 0.0))
 
     threshold = deadband_s / alpha
     allowed = sorted(n for n in nplc_choices if n <= nplc_reread) or [nplc_reread]

@@ -19,13 +19,18 @@ CORRECTIONS = ("auto", "none", "inl")
 KEEP_CHOICES = ("final", "best")
 
 
-#: ``[train] measurement`` values: "fixed" (every state at the rig's NPLC), "planned" (marginal
+#: ``[train] measurement`` values: "auto" (the default: "planned" where the rule and the rig allow it
+#: and it is cheaper, else "fixed"), "fixed" (every state at the rig's NPLC), "planned" (marginal
 #: decisions held) or "planned-reread" (both states read again at the rig's NPLC when one is marginal).
-MEASUREMENT_CHOICES = ("fixed", "planned", "planned-reread")
+MEASUREMENT_CHOICES = ("auto", "fixed", "planned", "planned-reread")
 
 
-def planning_problem(measurement: str, rule_kind: str, deadband_s: float) -> str | None:
+def planning_problem(measurement: str, rule_kind: str, deadband_s: float, formula: str = "coupled") -> str | None:
     """Why ``[train] measurement`` cannot be planned for this rule (None: it can, or it is fixed)."""
+    if measurement == "auto":
+        return None
+    if formula == "power_efficient" and measurement != "fixed":
+        return f'"{measurement}" plans D = (ΔV^F)² − (ΔV^C)²; the power-efficient rule weighs them otherwise'
     if measurement == "fixed" or (rule_kind == "sign" and deadband_s > 0):
         return None
     return f'"{measurement}" needs [rule] kind = "sign" with deadband_siemens > 0, got kind {rule_kind!r}'
@@ -54,7 +59,10 @@ class TrainSettings:
         (the codes of the evaluation with the lowest train error, written back and re-measured
         once training ends: ``# kept`` line in the CSV, ``phase = "kept"`` rows).
     measurement : str
-        ``"fixed"``: every state at the rig's NPLC; ``"planned"``: training states at the NPLC
+        ``"auto"`` (default): ``"planned"`` when the rule is the sign rule with a dead band (not the
+        power-efficient formula), the rig is wired (its meter changes NPLC between states) and the
+        plan reads faster than the rig's NPLC; else ``"fixed"``. ``"fixed"``: every state at the
+        rig's NPLC; ``"planned"``: training states at the NPLC
         :func:`labnet.experiments.measureplan.plan_measurement` picks from the sign rule's dead
         band, re-read at the rig's NPLC where a decision is marginal.
     """
@@ -66,7 +74,7 @@ class TrainSettings:
     settle_s: float = 0.01
     eval_train_max: int = 0
     keep: str = "final"
-    measurement: str = "fixed"
+    measurement: str = "auto"
 
 
 @dataclass(frozen=True)
