@@ -73,11 +73,11 @@ class PcgSolve(DirectSolve):
         self._diff_old: np.ndarray | None = None
         self._n_hist = 0
 
-    def responses(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
+    def solve_all(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> np.ndarray:
         if not self._tuning:
-            return self._responses(k, combos, stats)
+            return self._solve_all(k, combos, stats)
         t0 = time.perf_counter()
-        out = self._responses(k, combos, stats)
+        out = self._solve_all(k, combos, stats)
         self._tune(time.perf_counter() - t0)
         return out
 
@@ -103,7 +103,7 @@ class PcgSolve(DirectSolve):
         """Change the history length (the difference table holds the longest choice: nothing is lost)."""
         self.history = m
 
-    def _responses(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
+    def _solve_all(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> np.ndarray:
         lap, rhs = self.system(k, combos)
         guess = self._guess if self._guess is not None and self._guess.shape == rhs.shape else None
         if self.factor is None or self._stale or guess is None:
@@ -133,8 +133,7 @@ class PcgSolve(DirectSolve):
                     self._stale = True
         self._guess = x
         self._push_history(x)
-        c = combos.shape[1]
-        return x[:, :c], x[:, c:]
+        return x
 
     def _warm_start(self, lap: sp.csc_matrix, rhs: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Starting guess for PCG and its residual: per column, the Galerkin (A-norm optimal) solution
