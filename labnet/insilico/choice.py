@@ -17,7 +17,7 @@ plus the dense drops E·F·cols; direct: Σ c_j² + solves; PCG: ≈1.5 iteratio
 mat-vecs, the warm start's Gram products and a refresh every ~10 steps). The two constants of
 every strategy (:data:`COSTS`) were fitted by ``python benchmarks/bench_methods.py --fit`` on
 Delaunay and lattice networks of 60–16k edges and two tasks, every method timed interleaved on
-a 2-core machine (``benchmarks/results-methods-2026-12-02.txt``; CHOLMOD's constants are
+a 2-core machine (``benchmarks/results-methods-2026-12-03.txt``; CHOLMOD's constants are
 QDLDL's: not installable as a wheel, not measured). The choice is deterministic for a network
 (reruns and sweep workers get the same method), and the predicted times are kept on the
 trainer (``CoupledLearning.choice``) so a wrong choice can be seen.
