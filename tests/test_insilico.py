@@ -205,6 +205,31 @@ def test_banded_single_sample_path_equals_general_path(net: Network) -> None:
     np.testing.assert_allclose(dk, ref, rtol=0, atol=1e-10 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("method", ["direct", "pcg"])
+@pytest.mark.parametrize("n_samples", [1, 3])
+def test_sparse_single_sample_path_equals_general_path(method: str, n_samples: int) -> None:
+    """The sparse strategies' lean one-sample step (SolveStrategy.single) against gradient + apply
+    and against fresh direct solves (PCG: only with one training sample)."""
+    net = delaunay_network(348, seed=0, n_inputs=2, n_outputs=2)
+    k, x, t = _setup(net, n_samples)
+    kw = dict(alpha=ALPHA, eta=ETA, k_min=1e-5, k_max=1e-2, method=method)
+    a = CoupledLearning(net, k, x, t, **kw)
+    b = CoupledLearning(net, k, x, t, **kw)
+    for i in range(30):
+        s = None if n_samples == 1 else [i % n_samples]
+        ea = a.step(s)
+        dk, eb = b.gradient(s)
+        b.apply(dk)
+        assert ea == pytest.approx(eb, rel=1e-9)
+    np.testing.assert_allclose(a.k, b.k, rtol=1e-9)
+    assert a.stats.steps == 30 and a.stats.factorisations + a.stats.pcg_solves >= 30
+    ref, _ = reference_dk(net, a.k, x[:1], t[:1])
+    a.k, k_before = a.k.copy(), a.k.copy()
+    a.step(None if n_samples == 1 else [0])
+    np.testing.assert_allclose(a.k - k_before, np.clip(k_before + ref, 1e-5, 1e-2) - k_before, rtol=0,
+                               atol=1e-9 * np.abs(ref).max())
+
+
 def test_training_reduces_error_allostery() -> None:
     net = breadboard16()
     k, _, _ = _setup(net, 1)

@@ -79,8 +79,9 @@ _depth = 0
 
 class ThreadLimit:
     """Context manager: every BLAS/OpenMP pool limited to ``threads`` while inside, restored on
-    exit. Re-entrant (only the outermost one acts) and cheap (~4 µs per enter and exit with two
-    pools), so it can wrap every training step.
+    exit. Re-entrant (only the outermost one acts) and cheap: 4–9 µs per outermost enter and
+    exit with two pools, 0.25 µs nested (measured 2026-12-03, load ~4), so it can wrap every
+    training step (``train`` pays it once per call, a loop over ``step`` once per step).
 
     ``threads``: as :func:`resolve_threads` (None: ``$LABNET_THREADS`` or 1; 0: no limit).
     """

@@ -17,7 +17,7 @@ plus the dense drops E·F·cols; direct: Σ c_j² + solves; PCG: ≈1.5 iteratio
 mat-vecs, the warm start's Gram products and a refresh every ~10 steps). The two constants of
 every strategy (:data:`COSTS`) were fitted by ``python benchmarks/bench_methods.py --fit`` on
 Delaunay and lattice networks of 60–16k edges and two tasks, every method timed interleaved on
-a 2-core machine (``benchmarks/results-methods-2026-12-02.txt``; CHOLMOD's constants are
+a 2-core machine (``benchmarks/results-methods-2026-12-03.txt``; CHOLMOD's constants are
 QDLDL's: not installable as a wheel, not measured). The choice is deterministic for a network
 (reruns and sweep workers get the same method), and the predicted times are kept on the
 trainer (``CoupledLearning.choice``) so a wrong choice can be seen.
@@ -43,20 +43,21 @@ NEVER_DENSE = 3000
 HISTORY = 8
 
 #: (overhead s, s per flop) of each cost model, fitted by ``benchmarks/bench_methods.py --splu
-#: --fit`` (2026-12-02, 2 cores at load average 5–10: only the ratios matter for the choice).
+#: --fit`` (2026-12-03, 2 cores at load average 3–4, after the sparse strategies got the lean
+#: one-sample step: ``benchmarks/results-methods-2026-12-03.txt``; only the ratios matter).
 #: ``kernel`` (numba, not installed where the fit ran) is scaled from the documented
-#: 255/256-edge kernel times (benchmarks/README.md: 0.028 / 0.023 ms) by the ratio of this fit's
-#: band prediction to the documented band time at 255 edges (0.073 / 0.038 ms).
+#: 255/256-edge kernel times (benchmarks/README.md: 0.028 / 0.023 ms) by the ratio of the band
+#: prediction at 255 edges of this fit to that of the 2026-12-02 fit (0.68).
 COSTS: dict[str, tuple[float, float]] = {
-    "dense": (4.3e-05, 7.4e-11),
-    "band": (2.4e-05, 2.4e-10),
-    "kernel": (4.0e-06, 8.5e-10),
-    "direct/qdldl": (1.7e-04, 1.5e-09),
-    "direct/cholmod": (1.7e-04, 1.5e-09),
-    "direct/splu": (2.3e-04, 5.9e-09),
-    "pcg/qdldl": (3.6e-04, 5.3e-10),
-    "pcg/cholmod": (3.6e-04, 5.3e-10),
-    "pcg/splu": (4.1e-04, 4.6e-10),
+    "dense": (2.7e-05, 4.8e-11),
+    "band": (2.1e-05, 1.4e-10),
+    "kernel": (2.7e-06, 5.8e-10),
+    "direct/qdldl": (3.7e-05, 6.6e-10),
+    "direct/cholmod": (3.7e-05, 6.6e-10),
+    "direct/splu": (6.7e-05, 3.3e-09),
+    "pcg/qdldl": (1.2e-04, 2.5e-10),
+    "pcg/cholmod": (1.2e-04, 2.5e-10),
+    "pcg/splu": (1.7e-04, 3.5e-10),
 }
 
 

@@ -78,9 +78,10 @@ class DenseSolve(SolveStrategy):
         stats.factorisations += 1
         return x[:, :c], x[:, c:]
 
-    def single(self, k: np.ndarray, x_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def single(self, k: np.ndarray, x_in: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
         """The sample's own right-hand side and the output columns in one LAPACK solve (band or
         full Cholesky); drops by one dense product."""
+        stats.factorisations += 1
         band = self.band
         if band is not None:  # Cholesky in the reverse Cuthill–McKee band
             f, bw = self.n_free, band["bw"]

@@ -14,6 +14,12 @@ refactorisation — the point where refreshing starts to pay — or the iteratio
 and keeps the fastest (the best length depends on the network and the trajectory: measured on
 Delaunay networks, 4 at 16k edges (1.30 vs 1.47 ms per step with 8), 6 at 33k, 8 at 65k). The
 choice is timed, so two runs may pick differently; the solutions agree to ``rtol`` either way.
+Both this choice and the measured ``refresh_cost`` use the thread's CPU time
+(:func:`time.thread_time`), not wall time: on a loaded machine wall time also counts the slices
+other processes got, which made the choice erratic (measured at 16k edges, load average 4.6
+from other sessions: wall-time trials of 3.5–9.2 ms per step, history 8 picked where 4 is
+fastest; thread CPU time: 1.8–2.4 ms, 4 picked in every run). After the trials the
+difference table keeps only the chosen length (it kept all 8 before).
 """
 
 from __future__ import annotations
@@ -73,12 +79,12 @@ class PcgSolve(DirectSolve):
         self._diff_old: np.ndarray | None = None
         self._n_hist = 0
 
-    def responses(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
+    def solve_all(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> np.ndarray:
         if not self._tuning:
-            return self._responses(k, combos, stats)
-        t0 = time.perf_counter()
-        out = self._responses(k, combos, stats)
-        self._tune(time.perf_counter() - t0)
+            return self._solve_all(k, combos, stats)
+        t0 = time.thread_time()
+        out = self._solve_all(k, combos, stats)
+        self._tune(time.thread_time() - t0)
         return out
 
     def _tune(self, seconds: float) -> None:
@@ -103,7 +109,7 @@ class PcgSolve(DirectSolve):
         """Change the history length (the difference table holds the longest choice: nothing is lost)."""
         self.history = m
 
-    def _responses(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray]:
+    def _solve_all(self, k: np.ndarray, combos: np.ndarray, stats: StepStats) -> np.ndarray:
         lap, rhs = self.system(k, combos)
         guess = self._guess if self._guess is not None and self._guess.shape == rhs.shape else None
         if self.factor is None or self._stale or guess is None:
@@ -133,8 +139,7 @@ class PcgSolve(DirectSolve):
                     self._stale = True
         self._guess = x
         self._push_history(x)
-        c = combos.shape[1]
-        return x[:, :c], x[:, c:]
+        return x
 
     def _warm_start(self, lap: sp.csc_matrix, rhs: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         """Starting guess for PCG and its residual: per column, the Galerkin (A-norm optimal) solution
@@ -174,7 +179,7 @@ class PcgSolve(DirectSolve):
 
     def _push_history(self, x: np.ndarray) -> None:
         """Add a solution (n, c) to the Newton-difference table of the last ``history`` solutions."""
-        w = max(self.history, HISTORY_CHOICES[-1] if self._tuning or self.history_trials else 1)
+        w = max(self.history, HISTORY_CHOICES[-1] if self._tuning else 1)  # after tuning: only what is used
         n, c = x.shape
         if self._diff is None or self._diff_old is None or self._diff.shape[1:] != (c, n):
             self._diff = np.zeros((w, c, n))
@@ -193,11 +198,11 @@ class PcgSolve(DirectSolve):
         assert self.factor is not None
         t_f = t_i = np.inf
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             self.factor.refactor(lap)
-            t1 = time.perf_counter()
+            t1 = time.thread_time()
             self.factor.solve(lap @ rhs)
-            t2 = time.perf_counter()
+            t2 = time.thread_time()
             t_f, t_i = min(t_f, t1 - t0), min(t_i, t2 - t1)
         self.factor.n_factorisations -= 3  # calibration, not training
         return float(t_f / max(t_i, 1e-9))

@@ -77,8 +77,8 @@ class SolveStrategy(ABC):
         """G·C (F, c) and Z (F, n_out) for conductances ``k`` (E,) (S) and input patterns
         ``combos`` C (n_in, c); factorisations and PCG work are counted in ``stats``."""
 
-    def single(self, k: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def single(self, k: np.ndarray, x: np.ndarray, stats: StepStats) -> tuple[np.ndarray, np.ndarray] | None:
         """Lean path for one sample with inputs ``x`` (n_in,) (V): the drops D_f·[V_f | Z]
-        (E, 1 + n_out) and the output rows of [V_f | Z] (n_out, 1 + n_out); one factorisation.
-        None: this strategy has no such path (the trainer takes the general one)."""
+        (E, 1 + n_out) and the output rows of [V_f | Z] (n_out, 1 + n_out); work counted in
+        ``stats``. None: this strategy has no such path (the trainer takes the general one)."""
         return None

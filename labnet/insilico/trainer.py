@@ -202,8 +202,8 @@ class CoupledLearning:
         # incidence pieces: drops ΔV = D_f V_f + D_in x
         self.d_free = self.solver.d_free
         self.d_in = red.d_held[:, 1:].toarray()  # (E, n_in)
-        if method == "dense":
-            self._c_in = self.d_in @ self.inputs.T  # (E, S): input part of every sample's drops
+        # (E, S): input part of every sample's drops (the lean one-sample path), or per step (large E·S)
+        self._c_in = self.d_in @ self.inputs.T if method == "dense" or self.inputs.shape[0] == 1 else None
         self._moments_all = self._moments(np.arange(self.inputs.shape[0]))
         self._kernel: BatchedCoupledLearning | None = None
         if (method == "dense" and not self.quantised and _kernels.HAVE_NUMBA and red.n_free <= KERNEL_MAX
@@ -274,20 +274,22 @@ class CoupledLearning:
         mean_c2 = np.einsum("ej,jk,ek->e", q_c, m, q_c)
         return (self.alpha / eta) * ((1.0 - self._lam) * mean_f2 - mean_c2), err
 
-    @limited
-    def step(self, samples: np.ndarray | None = None) -> float:
+    def _step(self, samples: np.ndarray | None = None) -> float:
         """One training step on ``samples`` (default: all — a full-batch epoch); returns the mean
         free-state error (V²) measured before the update."""
         if samples is None and self._kernel is not None:
             return float(self._run_kernel(1)[0])
-        if self.method == "dense" and not self.quantised:  # DenseSolve.single: the lean path
-            if samples is None and self.inputs.shape[0] == 1:
-                return self._step_dense_single(0)
-            if samples is not None and np.size(samples) == 1:
-                return self._step_dense_single(int(np.reshape(samples, -1)[0]))
+        # one sample: the strategy's lean path (SolveStrategy.single); PCG's warm start wants one fixed sample
+        one = self.inputs.shape[0] == 1 or (samples is not None and np.size(samples) == 1 and self.method != "pcg")
+        if one and not self.quantised:
+            lean = self._step_single(0 if samples is None else int(np.reshape(samples, -1)[0]))
+            if lean is not None:
+                return lean
         dk, err = self.gradient(samples)
         self.apply(dk)
         return err
+
+    step = epoch = limited(_step)
 
     def _run_kernel(self, steps: int) -> np.ndarray:
         kern = self._kernel
@@ -301,17 +303,18 @@ class CoupledLearning:
         self.stats.factorisations += steps
         return errs[:, 0]
 
-    def _step_dense_single(self, s: int) -> float:
-        """Lean path for one sample on a small network: the sample's own right-hand side and the
-        output columns in one LAPACK solve, drops by one dense product. Same result as
-        ``gradient([s])`` + ``apply`` to round-off (tested)."""
-        lean = self.solver.single(self.k, self.inputs[s])
-        assert lean is not None
+    def _step_single(self, s: int) -> float | None:
+        """Lean path for one sample: the sample's own right-hand side and the output columns in
+        one solve, drops by one product (:meth:`SolveStrategy.single`). Same result as
+        ``gradient([s])`` + ``apply`` to round-off (tested); None if the strategy has no such path."""
+        lean = self.solver.single(self.k, self.inputs[s], self.stats)
+        if lean is None:
+            return None
         w, xo = lean
         o = xo[:, 0]
         d = self.targets[s] - o
         _, mu, info = _dposv(xo[:, 1:], d * self.eta, lower=1)  # S⁻¹ η (t − o)
-        dv_f = w[:, 0] + self._c_in[:, s]
+        dv_f = w[:, 0] + (self._c_in[:, s] if self._c_in is not None else self.d_in @ self.inputs[s])
         delta = w[:, 1:] @ mu  # ΔV^C − ΔV^F
         # Δk = (α/η)[(ΔV^F)² − (ΔV^C)²] = −(α/η) δ (2ΔV^F + δ)
         dv_f *= 2.0
@@ -322,10 +325,7 @@ class CoupledLearning:
         np.minimum(k, self.k_max, out=k)
         self.k = k
         self.stats.steps += 1
-        self.stats.factorisations += 1
         return float(d @ d) / d.size
-
-    epoch = step
 
     def apply(self, dk: np.ndarray) -> None:
         """Apply a conductance change Δk (S), shape (E,): clipped (continuous) or as taps (quantised)."""
@@ -350,8 +350,7 @@ class CoupledLearning:
         errs = np.empty(steps)
         s = self.inputs.shape[0]
         for i in range(steps):
-            idx = None if batch is None else self.rng.integers(0, s, size=batch)
-            errs[i] = self.step(idx)
+            errs[i] = self._step(None if batch is None else self.rng.integers(0, s, size=batch))
         return errs
 
     @limited
