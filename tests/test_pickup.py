@@ -107,7 +107,7 @@ def test_the_planners_noise_bound_holds_with_pickup(pickup_v: float) -> None:
 
 def test_negative_pickup_is_a_one_line_error(tmp_path: Path) -> None:
     text = (ROOT / "protocols" / "rigs" / "sim16.toml").read_text().replace(
-        "meter_input_ohm = 1e7", "meter_input_ohm = 1e7\nmains_pickup_v = -1e-4")
+        "mains_pickup_v = 0.0", "mains_pickup_v = -1e-4")
     (tmp_path / "r.toml").write_text(text)
     with pytest.raises(ConfigError, match=r"simulator\.mains_pickup_v"):
         load_rig(tmp_path / "r.toml")

@@ -108,14 +108,14 @@ class EquilibriumPropagation(CoupledLearning):
         sq = np.einsum("ej,jk,ek->e", bmat, m, bmat)
         return -a * (2.0 * cross + b * sq), float(np.mean((x @ g_out.T - t) ** 2))
 
-    @limited
-    def step(self, samples: np.ndarray | None = None) -> float:
-        """One EP step on ``samples`` (default: all); the mean free error (V²) before the update."""
+    def _step(self, samples: np.ndarray | None = None) -> float:
+        """One EP step on ``samples`` (default: all); the mean free error (V²) before the update
+        (``train`` calls it unwrapped, inside one thread limit)."""
         dk, err = self.gradient(samples)
         self.apply(dk)
         return err
 
-    epoch = step
+    step = epoch = limited(_step)
 
     @limited
     def states(self, samples: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
