@@ -33,8 +33,9 @@ import numpy as np
 from drivers.scpi import ScpiInstrument
 from drivers.scpi_params import Choice, Command, Query, Range
 from drivers.scpi_text import join_commands
+from drivers.sources import Routed, refuse_non_scpi
 from labnet.bench.catalog import SOURCES
-from labnet.core.errors import InstrumentError, LimitError
+from labnet.core.errors import LimitError
 
 __all__ = ["Keithley2450Current", "RoutedCurrentSources"]
 
@@ -103,12 +104,7 @@ class Keithley2450Current(ScpiInstrument):
         """Identify, check the SCPI command set (``*LANG?``), ``*RST;*CLS``, current function,
         fixed range, VLIM, voltage sensing, the off-state, then the safe state; verified."""
         self.idn()
-        lang = self.language().upper()
-        if lang != "SCPI":
-            raise InstrumentError(
-                f"{self.label}: the instrument runs the {lang} command set (*LANG? says {lang!r}), not SCPI; "
-                "switch it: front panel MENU > System > Settings > Command Set > SCPI, or send '*LANG SCPI', "
-                "then restart the instrument (the change takes effect at power-up)")
+        refuse_non_scpi(self.label, self.language())
         cls = type(self)
 
         def steps() -> None:
@@ -207,19 +203,11 @@ class Keithley2450Current(ScpiInstrument):
                 "vlim_v": self.vlim_max_v, "source_range_a": self.source_range_a}
 
 
-class RoutedCurrentSources:
+class RoutedCurrentSources(Routed):
     """The CurrentSources role over several instruments: ``"<prefix>.<channel>"`` names."""
 
     def __init__(self, instruments: Mapping[str, Keithley2450Current]) -> None:
-        self.instruments = dict(instruments)
-        self.channels = tuple(f"{p}.{c}" for p, inst in self.instruments.items() for c in inst.channels)
-
-    def _split(self, channel: str) -> tuple[str, str]:
-        prefix, dot, ch = str(channel).partition(".")
-        if not dot or prefix not in self.instruments:
-            raise LimitError(f"current source channel {channel!r}: expected <instrument>.<channel> with instrument "
-                             f"one of {', '.join(self.instruments)}")
-        return prefix, ch
+        super().__init__(instruments, "current source")
 
     def _per(self, values: Mapping[str, float]) -> dict[str, dict[str, float]]:
         per: dict[str, dict[str, float]] = {p: {} for p in self.instruments}
@@ -242,27 +230,3 @@ class RoutedCurrentSources:
 
     def tripped(self, channels: Sequence[str]) -> np.ndarray:
         return np.array([bool(self.instruments[p].tripped([c])[0]) for p, c in map(self._split, channels)], dtype=bool)
-
-    def safe_state(self) -> None:
-        """Every instrument to 0 A, outputs off; each is attempted even if another fails."""
-        errors: list[Exception] = []
-        for inst in self.instruments.values():
-            try:
-                inst.safe_state()
-            except Exception as exc:  # noqa: BLE001 - every instrument must get its chance
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
-    def identity(self) -> dict[str, Any]:
-        return {p: inst.identity() for p, inst in self.instruments.items()}
-
-    def close(self) -> None:
-        errors: list[Exception] = []
-        for inst in self.instruments.values():
-            try:
-                inst.close()
-            except Exception as exc:  # noqa: BLE001
-                errors.append(exc)
-        if errors:
-            raise errors[0]

@@ -27,7 +27,18 @@ from drivers.scpi_text import join_commands
 from labnet.bench.catalog import SOURCES
 from labnet.core.errors import InstrumentError, LimitError
 
-__all__ = ["E36312A", "Keithley2450", "RoutedSources", "ScpiSource", "join_commands"]
+__all__ = ["E36312A", "Keithley2450", "Routed", "RoutedSources", "ScpiSource", "join_commands", "refuse_non_scpi"]
+
+
+def refuse_non_scpi(label: str, lang: str) -> None:
+    """InstrumentError unless a Keithley 2450's ``*LANG?`` reply is SCPI (Model 2450 Reference
+    Manual, Appendix B "*LANG": another command set takes effect only after a restart)."""
+    lang = lang.upper()
+    if lang != "SCPI":
+        raise InstrumentError(
+            f"{label}: the instrument runs the {lang} command set (*LANG? says {lang!r}), not SCPI; "
+            "switch it: front panel MENU > System > Settings > Command Set > SCPI, or send '*LANG SCPI', "
+            "then restart the instrument (the change takes effect at power-up)")
 
 
 class ScpiSource(ScpiInstrument):
@@ -246,12 +257,7 @@ class Keithley2450(ScpiSource):
         return next(r for r in self.ranges_v if r >= lim)
 
     def _check_mode(self) -> None:
-        lang = self.language().upper()
-        if lang != "SCPI":
-            raise InstrumentError(
-                f"{self.label}: the instrument runs the {lang} command set (*LANG? says {lang!r}), not SCPI; "
-                "switch it: front panel MENU > System > Settings > Command Set > SCPI, or send '*LANG SCPI', "
-                "then restart the instrument (the change takes effect at power-up)")
+        refuse_non_scpi(self.label, self.language())
     output = Command(":OUTP {state}", "Output on or off.", state=Choice("ON", "OFF"))
     measure_current = Query(":MEAS:CURR?", float, "Measured current (A).")
     off_mode = Command(":OUTP:SMOD {state}", "Output-off state.", state=Choice("HIMP", "NORM", "ZERO"))
@@ -287,7 +293,52 @@ class Keithley2450(ScpiSource):
         return out
 
 
-class RoutedSources:
+class Routed:
+    """Several instruments behind ``"<prefix>.<channel>"`` channel names: the routing and the
+    every-instrument actions that the Sources and CurrentSources roles share.
+
+    Parameters
+    ----------
+    instruments : mapping prefix -> driver (with ``channels``, ``safe_state``, ``identity``, ``close``)
+    what : str
+        How errors name a channel (``"source"``, ``"current source"``).
+    """
+
+    def __init__(self, instruments: Mapping[str, Any], what: str = "source") -> None:
+        self.instruments = dict(instruments)
+        self.what = what
+        self.channels = tuple(f"{p}.{c}" for p, inst in self.instruments.items() for c in inst.channels)
+
+    def _split(self, channel: str) -> tuple[str, str]:
+        prefix, dot, ch = str(channel).partition(".")
+        if not dot or prefix not in self.instruments:
+            raise LimitError(f"{self.what} channel {channel!r}: expected <instrument>.<channel> with instrument "
+                             f"one of {', '.join(self.instruments)}")
+        return prefix, ch
+
+    def _each(self, action: str) -> None:
+        """``action`` on every instrument, each attempted even if another fails; the first error raised."""
+        errors: list[Exception] = []
+        for inst in self.instruments.values():
+            try:
+                getattr(inst, action)()
+            except Exception as exc:  # noqa: BLE001 - every instrument must get its chance
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def safe_state(self) -> None:
+        """Every instrument to its safe state (0 V or 0 A, outputs off)."""
+        self._each("safe_state")
+
+    def identity(self) -> dict[str, Any]:
+        return {p: inst.identity() for p, inst in self.instruments.items()}
+
+    def close(self) -> None:
+        self._each("close")
+
+
+class RoutedSources(Routed):
     """The Sources role over several instruments: ``"<prefix>.<channel>"`` names.
 
     Parameters
@@ -296,16 +347,8 @@ class RoutedSources:
     """
 
     def __init__(self, instruments: Mapping[str, ScpiSource]) -> None:
-        self.instruments = dict(instruments)
-        self.channels = tuple(f"{p}.{c}" for p, inst in self.instruments.items() for c in inst.channels)
+        super().__init__(instruments)
         self._splits: dict[str, tuple[str, str]] = {}  # channel name -> (instrument, channel)
-
-    def _split(self, channel: str) -> tuple[str, str]:
-        prefix, dot, ch = str(channel).partition(".")
-        if not dot or prefix not in self.instruments:
-            raise LimitError(f"source channel {channel!r}: expected <instrument>.<channel> with instrument one of "
-                             f"{', '.join(self.instruments)}")
-        return prefix, ch
 
     def apply(self, voltages: Mapping[str, float]) -> None:
         """Drive exactly these channels; all other outputs off. Every instrument checks its
@@ -326,17 +369,6 @@ class RoutedSources:
             else:
                 inst.apply(per[p])
 
-    def safe_state(self) -> None:
-        """Every instrument to 0 V, outputs off; each is attempted even if another fails."""
-        errors: list[Exception] = []
-        for inst in self.instruments.values():
-            try:
-                inst.safe_state()
-            except Exception as exc:  # noqa: BLE001 - every instrument must get its chance
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
     def read_currents(self, channels: Sequence[str]) -> np.ndarray:
         out = np.zeros(len(channels))
         for i, name in enumerate(channels):
@@ -344,15 +376,3 @@ class RoutedSources:
             out[i] = self.instruments[p].read_currents([ch])[0]
         return out
 
-    def identity(self) -> dict[str, Any]:
-        return {p: inst.identity() for p, inst in self.instruments.items()}
-
-    def close(self) -> None:
-        errors: list[Exception] = []
-        for inst in self.instruments.values():
-            try:
-                inst.close()
-            except Exception as exc:  # noqa: BLE001
-                errors.append(exc)
-        if errors:
-            raise errors[0]

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_bad_input import Spy, _check, _run, spy  # noqa: F401 - the spy fixture
+from test_currents import _cycling_cases
 from test_ngspice import _spice_name, netlist, run_ngspice
 
-from labnet import random_network
 from labnet.app.build import build_rig
 from labnet.config.rigfile import load_rig
 from labnet.core.currents import solve_compliant
@@ -142,15 +142,9 @@ def test_the_bound_with_current_nodes_holds_for_every_part_in_tolerance(seed: in
 
 def test_positive_currents_keep_every_node_above_the_lowest_source() -> None:
     """The proof's step (labnet/bench/current_drive.py): with every injected current ≥ 0 no node
-    goes below the lowest held voltage (here −0.4 V), whatever trips; 200 random networks."""
-    for seed in range(200):
-        rng = np.random.default_rng([seed, 151])
-        n = int(rng.integers(8, 20))
-        net = random_network(n, int(rng.integers(n + 2, min(40, n * (n - 1) // 2) + 1)), seed=rng, n_inputs=3,
-                             n_outputs=1)
-        k = 10 ** rng.uniform(-5, -3, net.n_edges)
-        held = {net.inputs[0]: -0.4, net.outputs[0]: float(rng.uniform(-0.4, 0.8))}
-        cur = {n: float(rng.uniform(0, 2e-3)) for n in net.inputs[1:]}
+    goes below the lowest held voltage (here −0.4 V), whatever trips; 200 random networks
+    (tests/test_currents.py's cases, limits 0.9 V)."""
+    for net, k, held, cur in _cycling_cases():
         v = solve_compliant(net, k, held, cur, dict.fromkeys(cur, 0.9))[0]
         assert v.min() >= -0.4 - 1e-12 and v.max() <= 0.9 + 1e-12
 
