@@ -16,12 +16,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from labnet.core.nonideal import SimSettings
+from labnet.core.settling import RESPONSES, SourceResponse
 from labnet.core.state import collect, restore_parts
 from simulator.board import BoardTiming, EmulatedBoard
 from simulator.breadboard import Breadboard
 from simulator.faults import FaultPlan
 
 _BENCHES: dict[str, SimBench] = {}
+
+
+def output_response(model: str, settings: SimSettings) -> SourceResponse | None:
+    """How an emulated ``model``'s voltage outputs settle: the documented response
+    (:data:`labnet.core.settling.RESPONSES`), else the E36312A's from the simulated bench's
+    ``supply_tau_s``/``supply_dead_s`` (None when both are 0: the outputs step at once)."""
+    if model in RESPONSES:
+        return RESPONSES[model]
+    if model == "E36312A" and (settings.supply_tau_s > 0 or settings.supply_dead_s > 0):
+        return SourceResponse(settings.supply_dead_s, settings.supply_tau_s, "the simulated bench's supply_tau_s")
+    return None
 
 
 class SimBench:
@@ -82,6 +95,11 @@ class SimBench:
 
         inst = make_emulator(model, self, device, prefix, **options)
         self.instruments[device] = inst
+        response = output_response(model, self.model.settings)
+        if response is not None:  # its outputs settle after a change (simulator.settling)
+            for ch in self.model.network.source_channels.values():
+                if ch.startswith(f"{prefix}."):
+                    self.model.settling.set_response(ch, response)
         return inst
 
     def set_outputs(self, instrument: str, outputs: Mapping[str, float]) -> None:

@@ -6,16 +6,15 @@ What it models (all seeded through one ``numpy.random.Generator``):
   part's tolerance, R_W drawn around the typical wiper resistance, and an optional integral
   non-linearity INL(D) = a·sin(πD/N) (taps);
 * wipers at the part's power-up code after a power-up or reset;
-* sources with a small per-channel gain and offset error; a source whose output is off leaves
-  its node floating, unless the rig's :class:`~labnet.core.release.Release` gives its off-state
-  a resistance to 0 V, and analog switches between sources and nodes (on-resistance in series,
-  leakage when open; :mod:`simulator.release`);
+* sources with a small per-channel gain and offset error, outputs that settle after a change
+  (:mod:`simulator.settling`); an output that is off leaves its node floating unless the rig's
+  :class:`~labnet.core.release.Release` gives its off-state a resistance to 0 V; analog switches
+  (on-resistance, leakage when open; :mod:`simulator.release`);
 * the wiring as built (:mod:`simulator.wiring`): open, shorted or swapped edges, swapped meter
   leads and loaded nodes from the rig file's ``[simulator.wiring]`` table (none by default);
 * a meter with finite input resistance (it loads the node it measures), Gaussian noise that
   falls as 1/√NPLC, and finite resolution;
-* slow temperature drift (a sinusoid plus a seeded random phase) acting through the part's
-  tempco;
+* slow temperature drift (a sinusoid plus a seeded random phase) through the part's tempco;
 * a virtual clock that every emulated action charges.
 """
 
@@ -40,6 +39,7 @@ from simulator.clock import VirtualClock
 from simulator.current_drive import CurrentNodes
 from simulator.pickup import pickup
 from simulator.release import ReleaseCircuit
+from simulator.settling import OutputSettling
 from simulator.wiring import PhysicalWiring
 
 
@@ -67,7 +67,8 @@ class Breadboard:
     #: (R_AB, R_W, INL, source errors, the drift's phase) is fixed by ``settings.seed``; the
     #: drift is a function of the clock's time. ``switches``: node -> closed, of the analog switches.
     STATE_SCHEMA: ClassVar[dict[str, Any]] = {"rng": dict, "clock": VirtualClock, "codes": list, "driven": dict,
-                                              "nplc": float, "resets": int, "switches": dict}
+                                              "nplc": float, "resets": int, "switches": dict,
+                                              "settling": OutputSettling}
 
     def __init__(self, network: Network, part: PartSpec, settings: SimSettings | None = None,
                  clock: VirtualClock | None = None, noise_seed: int | None = None,
@@ -110,6 +111,7 @@ class Breadboard:
         self.currents = CurrentNodes(self.wiring.network, network.current_channels)
         self.codes = np.full(e, part.power_up_code, dtype=np.int64)
         self.driven: dict[str, float] = {}  # source channel -> set voltage, outputs on
+        self.settling = OutputSettling()  # outputs on their way to a new setpoint (simulator.settling)
         self.nplc = 1.0
         self.resets = 0
         self._cache: tuple[Any, Solver, dict[tuple[str, ...], np.ndarray]] | None = None
@@ -121,7 +123,7 @@ class Breadboard:
     def state(self) -> dict[str, Any]:
         return {"rng": self.rng.bit_generator.state, "clock": self.clock.state(),
                 "codes": [int(c) for c in self.codes], "driven": dict(self.driven), "nplc": float(self.nplc),
-                "resets": int(self.resets), "switches": dict(self.switches)}
+                "resets": int(self.resets), "switches": dict(self.switches), "settling": self.settling.state()}
 
     def restore(self, state: dict[str, Any]) -> None:
         codes = np.asarray(state["codes"], dtype=np.int64)
@@ -134,6 +136,7 @@ class Breadboard:
         self.nplc = float(state["nplc"])
         self.resets = int(state["resets"])
         self.switches = {n: bool(state["switches"].get(n, False)) for n in self.switches}
+        self.settling.restore(state["settling"])
 
     # ------------------------------------------------------------------ parts
     def temperature_delta_k(self, t: float | None = None) -> float:
@@ -186,11 +189,8 @@ class Breadboard:
             raise ValueError(f"code outside 0..{self.part.max_code}")
         self.codes[np.asarray(edges, dtype=np.int64)] = c
 
-    def set_code(self, edge: int, code: int) -> None:
-        """Move one wiper (``set_codes`` for a single edge)."""
-        if not 0 <= code <= self.part.max_code:
-            raise ValueError(f"code outside 0..{self.part.max_code}")
-        self.codes[edge] = code
+    def set_code(self, edge: int, code: int) -> None:  # one wiper: set_codes for one edge
+        self.set_codes([edge], [code])
 
     def reset(self) -> None:
         """Power-on reset of the board: every wiper back to its power-up code."""
@@ -204,14 +204,16 @@ class Breadboard:
         for ch in voltages:
             if ch not in self._node_of_source:
                 raise KeyError(ch)
-        self.driven = {ch: float(v) for ch, v in voltages.items()}
+        new = {ch: float(v) for ch, v in voltages.items()}
+        if self.settling.responses:
+            self.settling.drive(self.driven, new, self.clock.now())
+        self.driven = new
 
     def held_voltages(self) -> dict[str, float]:
-        """True voltage at every driven node (node -> V), source errors included."""
-        return {
-            self._node_of_source[ch]: v * self.source_gain[ch] + self.source_offset[ch] * (v != 0.0)
-            for ch, v in self.driven.items()
-        }
+        """True voltage at every driven node (node -> V), source errors and unsettled outputs included."""
+        st, now = self.settling, self.clock.now()
+        return {self._node_of_source[ch]: (v + (st.residual(ch, now) if st.moves else 0.0)) * self.source_gain[ch]
+                + self.source_offset[ch] * (v != 0.0) for ch, v in self.driven.items()}
 
     def inject(self, currents: Mapping[str, tuple[float, float]]) -> None:
         """Current sources: exactly these channels source (channel -> (A, VLIM V)); the others are off."""
@@ -226,15 +228,16 @@ class Breadboard:
     def node_of_source(self, channel: str) -> str:
         return self._node_of_source[channel]
 
+    def node_of_meter(self, channel: str) -> str:
+        return self._node_of_meter[channel]
+
     def set_off_resistance(self, channel: str, ohm: float) -> None:
         """An emulated source reports the off-state of ``channel``: its resistance to 0 V
         while the output is off (``math.inf``: the node floats)."""
         if channel not in self._node_of_source:
             raise KeyError(channel)
-        off = dict(self.release.off_ohm)
-        if math.isinf(ohm):
-            off.pop(channel, None)
-        else:
+        off = {c: o for c, o in self.release.off_ohm.items() if c != channel}
+        if not math.isinf(ohm):
             off[channel] = float(ohm)
         if off != dict(self.release.off_ohm):
             self.release = replace(self.release, off_ohm=off)
@@ -251,8 +254,7 @@ class Breadboard:
             self.switches[n] = bool(c)
 
     def reset_switches(self) -> None:
-        """Every switch open (the board's reset: its control pins go high-impedance, the
-        pull-downs open the switches)."""
+        """Every switch open (the board's reset: control pins high-impedance, pull-downs open them)."""
         self.set_switches(dict.fromkeys(self.switches, False))
 
     # ------------------------------------------------------------------ truth
@@ -384,9 +386,6 @@ class Breadboard:
         # diag(L_ff⁻¹) by solving against the identity (potri would do, but it wakes OpenBLAS's
         # threads, whose spinning costs more CPU than the whole read)
         return v, np.concatenate((zeros_h, np.diagonal(_dpotrs(c, eye, lower=1)[0])))[sel]
-
-    def node_of_meter(self, channel: str) -> str:
-        return self._node_of_meter[channel]
 
     def describe(self) -> dict[str, Any]:
         """The part draw and settings, for the session header (truth the bench would not know)."""

@@ -13,6 +13,14 @@ initial codes, largest over the train samples; an edge with larger drops has a l
 held when its decision is marginal); the line-frequency pickup from
 ``[simulator] mains_pickup_v``, the meter's normal-mode rejection and resolution per NPLC on the
 rig's range (catalog).
+
+With a plan the rig also waits after each change only as long as the changed outputs need
+(:func:`settle_model`, :mod:`labnet.bench.settle`): the sources' responses from their datasheets
+(:data:`labnet.core.settling.RESPONSES`) or as the rig file states them
+(:mod:`labnet.config.response_file`), to a residual of :data:`SETTLE_FRACTION` of one reading's
+noise at the evaluation NPLC. A residual δ at a node moves an edge's D = (ΔV^F)² − (ΔV^C)² by at
+most 2|ΔV|δ, against the noise σ_D ≥ 2√2·σ|ΔV| of D from the two readings: δ = σ/20 biases D by
+under 4 % of its noise.
 """
 
 from __future__ import annotations
@@ -23,11 +31,17 @@ from typing import Any
 import numpy as np
 
 from labnet.bench.catalog import METERS
+from labnet.bench.rig import Rig
+from labnet.bench.settle import SettleModel
 from labnet.config.protocol import Protocol
 from labnet.core.conductance import PartModel
 from labnet.core.currents import solve_injected
 from labnet.core.nonideal import SimSettings
-from labnet.experiments.measureplan import MeasurementPlan, plan_measurement
+from labnet.core.settling import RESPONSES, X9C_WIPER_CHANGE_S, SourceResponse
+from labnet.experiments.measureplan import MeasurementPlan, plan_measurement, reading_sigma
+
+#: Tolerated settling residual at a node, as a fraction of one reading's noise (see above).
+SETTLE_FRACTION = 0.05
 
 
 def typical_drop(protocol: Protocol, max_samples: int = 20) -> float:
@@ -56,26 +70,68 @@ def measurement_plan(protocol: Protocol) -> MeasurementPlan | None:
     if mode == "auto" and (rule.kind != "sign" or rule.deadband_siemens <= 0 or rule.formula == "power_efficient"
                            or spec.transport != "wire"):
         return None
-    meter = spec.instruments.meter if spec.instruments is not None else None
-    model = METERS[meter.model] if meter is not None else METERS["DAQ970A"]
-    nplc = float(meter.options.get("nplc", 1.0)) if meter is not None else 1.0
-    rng_v = float(meter.options.get("range_v", 10.0)) if meter is not None else 10.0
-    sigma1 = float(spec.sim.get("meter_noise_v", SimSettings().meter_noise_v))
+    noise = _noise(protocol)
     net = spec.network
     scan = tuple(n for n in net.nodes if n in net.meter_channels)
-    plan = plan_measurement(alpha=rule.dk_scale, deadband_s=rule.deadband_siemens, sigma1_v=sigma1,
-                            v_scale=typical_drop(protocol), nplc_choices=model.nplc, nplc_reread=nplc,
-                            plc_s=1.0 / spec.mains_hz, scan=scan, nmr_db=model.nmr_db,
-                            lsb_v={n: model.lsb_v(n, rng_v) for n in model.nplc},
-                            pickup_v=float(spec.sim.get("mains_pickup_v", SimSettings().mains_pickup_v)),
+    plan = plan_measurement(alpha=rule.dk_scale, deadband_s=rule.deadband_siemens, sigma1_v=noise["sigma1_v"],
+                            v_scale=typical_drop(protocol), nplc_choices=noise["nplc_choices"],
+                            nplc_reread=noise["nplc"], plc_s=1.0 / spec.mains_hz, scan=scan, nmr_db=noise["nmr_db"],
+                            lsb_v=noise["lsb_v"], pickup_v=noise["pickup_v"],
                             on_marginal="reread" if mode == "planned-reread" else "hold")
-    return None if mode == "auto" and plan.nplc_train >= nplc else plan
+    return None if mode == "auto" and plan.nplc_train >= noise["nplc"] else plan
+
+
+def _noise(protocol: Protocol) -> dict[str, Any]:
+    """The meter's noise figures of the rig (see the module docstring)."""
+    spec = protocol.rig
+    meter = spec.instruments.meter if spec.instruments is not None else None
+    model = METERS[meter.model] if meter is not None else METERS["DAQ970A"]
+    rng_v = float(meter.options.get("range_v", 10.0)) if meter is not None else 10.0
+    return {"nplc": float(meter.options.get("nplc", 1.0)) if meter is not None else 1.0, "nplc_choices": model.nplc,
+            "sigma1_v": float(spec.sim.get("meter_noise_v", SimSettings().meter_noise_v)), "nmr_db": model.nmr_db,
+            "lsb_v": {n: model.lsb_v(n, rng_v) for n in model.nplc},
+            "pickup_v": float(spec.sim.get("mains_pickup_v", SimSettings().mains_pickup_v))}
+
+
+def settle_model(protocol: Protocol, plan: MeasurementPlan | None) -> SettleModel | None:
+    """How a planned run's rig times its waits (None without a plan: every state waits ``settle_s``)."""
+    spec = protocol.rig
+    if plan is None or spec.instruments is None:
+        return None
+    responses: dict[str, SourceResponse] = {}
+    for node, full in spec.network.source_channels.items():
+        prefix = full.split(".")[0]
+        src = spec.instruments.sources.get(prefix)
+        if src is None or src.options.get("function") == "current":
+            continue
+        if "response_tau_s" in src.options:
+            responses[node] = SourceResponse(float(src.options["response_dead_s"]), float(src.options["response_tau_s"]),
+                                             f"stated in the rig file ([instruments.sources.{prefix}])")
+        elif src.model in RESPONSES:
+            responses[node] = RESPONSES[src.model]
+    n = _noise(protocol)
+    sigma = reading_sigma(n["sigma1_v"], n["nplc"], n["pickup_v"], n["nmr_db"].get(n["nplc"], 0.0),
+                          n["lsb_v"].get(n["nplc"], 0.0))
+    switched = spec.release is not None and bool(spec.release.switches)
+    return SettleModel(responses, SETTLE_FRACTION * min(sigma, plan.sigma_v),
+                       X9C_WIPER_CHANGE_S if spec.part.name.upper().startswith("X9C") else 0.0,
+                       spec.limits.max_source_v if switched else 0.0)
+
+
+def planned(rig: Rig, protocol: Protocol) -> MeasurementPlan | None:
+    """The run's measurement plan, with the rig set to time its waits by it (:func:`settle_model`)."""
+    plan = measurement_plan(protocol)
+    rig.settle_model = settle_model(protocol, plan)
+    return plan
 
 
 def plan_record(protocol: Protocol) -> dict[str, Any]:
     """``measurement_plan`` for the session header of a planned run (nothing for a fixed one: its header as before)."""
     plan = measurement_plan(protocol)
-    return {} if plan is None else {"measurement_plan": plan.record()}
+    if plan is None:
+        return {}
+    settle = settle_model(protocol, plan)
+    return {"measurement_plan": plan.record(), **({} if settle is None else {"settle_model": settle.record()})}
 
 
 def plan_text(protocol: Protocol, bench_s: float, steps: int) -> str:
@@ -87,8 +143,25 @@ def plan_text(protocol: Protocol, bench_s: float, steps: int) -> str:
         head = f"  measurement: fixed, every state at {nplc:g} NPLC ([train] measurement = \"planned\" plans it)"
     else:
         head = "  " + plan.text()
+        settle = settle_model(protocol, plan)
+        if settle is not None:
+            head += "\n  " + settle_text(settle, protocol.train.settle_s)
     per = f", {bench_s / steps * 1e3:.1f} ms per step (evaluations included)" if steps else ""
     return f"{head}\n  modelled bench time of the run: {bench_s:.1f} s{per}"
 
 
-__all__ = ["measurement_plan", "plan_record", "plan_text"]
+def settle_text(model: SettleModel, settle_s: float) -> str:
+    """The dry run's lines on how the planned run waits: the tolerated residual, each response
+    with the nodes it drives, the wait of the others and after a code write."""
+    by: dict[tuple[float, float, str], list[str]] = {}
+    for node, r in model.responses.items():
+        by.setdefault((r.dead_s, r.tau_s, r.basis), []).append(node)
+    rows = [f"    {', '.join(nodes)}: dead {d * 1e3:g} ms, tau {t * 1e3:.3g} ms ({basis})"
+            for (d, t, basis), nodes in by.items()]
+    wiper = f"; at least {model.wiper_s * 1e3:g} ms after a code write (wiper change)" if model.wiper_s else ""
+    return "\n".join([f"settling: each state waits until at most {model.tolerance_v * 1e6:.2g} µV of every step "
+                      f"is left (t_d + tau ln(step/residual)); other changes wait settle_s = {settle_s * 1e3:g} ms"
+                      f"{wiper}", *rows])
+
+
+__all__ = ["SETTLE_FRACTION", "measurement_plan", "plan_record", "plan_text", "planned", "settle_model", "settle_text"]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from labnet.app.build import build_rig, dry_run_spec
-from labnet.app.measurement import measurement_plan, plan_record
+from labnet.app.measurement import plan_record, planned
 from labnet.app.record import SessionRecord
 from labnet.app.rigstate import expected_layout, state_parts
 from labnet.app.sinks import (
@@ -362,7 +362,7 @@ def _execute(protocol: Protocol, rig: Rig, folder: Path, *, attempt: int, checkp
             writer.comment("resumed", marker)
             writer.sync()
             events.log("resume_point", **marker)
-        engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, protocol.seed, measurement_plan(protocol))
+        engine = Engine(rig, protocol.build_task(), protocol.rule, protocol.train, protocol.seed, planned(rig, protocol))
         owner.attach(engine)
         engine.subscribe(CsvSink(writer, rig, lambda: time.perf_counter() - t0, attempt))
         restored = None if checkpoint is None else engine_state(checkpoint, folder)

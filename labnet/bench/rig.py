@@ -23,6 +23,7 @@ from labnet.bench.planned import PlannedChanges
 from labnet.bench.plausible import implausible
 from labnet.bench.release import SwitchRelease
 from labnet.bench.roles import Clock, CurrentSensing, CurrentSources, Digipots, Meter, Sources, Switches
+from labnet.bench.settle import SettleTracking
 from labnet.core.conductance import ConductanceModel, PartModel
 from labnet.core.errors import InstrumentError, LimitError
 from labnet.core.network import Network
@@ -32,7 +33,7 @@ from labnet.core.physics import Solver
 log = logging.getLogger("labnet.bench.rig")
 
 
-class Rig(PlannedChanges):
+class Rig(PlannedChanges, SettleTracking):
     """A bench: ``network`` + ``part`` wired to ``digipots``, ``sources``, ``meter``.
 
     Parameters
@@ -283,6 +284,7 @@ class Rig(PlannedChanges):
     def _set_record(self, codes: np.ndarray) -> None:
         """Keep ``codes`` (E,) as the host record."""
         self._codes = codes
+        self._note_codes()
 
     def conductances(self, codes: np.ndarray | None = None) -> np.ndarray:
         """Model conductances (S), shape (E,), at ``codes`` (default: present codes)."""
@@ -311,6 +313,7 @@ class Rig(PlannedChanges):
             self.drive_currents(amps)
         if self.release is not None:
             self.release.close_held(held)
+        self._note_change(self._held, held)
         self._held = held
 
     @property

@@ -93,6 +93,7 @@ from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, MAINS_HZ, MAINS_H
 from labnet.bench.rig import Limits
 from labnet.config.current_file import check_current_channels, current_keys
 from labnet.config.release_file import load_release, source_off_keys
+from labnet.config.response_file import response_keys
 from labnet.config.schema import Table, read_toml
 from labnet.config.wiring_file import load_wiring
 from labnet.core.errors import ConfigError
@@ -341,7 +342,8 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
         sources[prefix] = VisaSpec(model, _address(s), {
             **({} if cur else {"current_limit_a": s.float("current_limit_a", SOURCE_CURRENT_LIMIT_A, lo=0.0,
                                                           hi=SOURCES[model].max_current_limit_a, lo_open=True)}),
-            "retries": s.int("retries", SCPI_RETRIES, lo=0, hi=SCPI_RETRIES_MAX), **source_off_keys(s, model), **cur})
+            "retries": s.int("retries", SCPI_RETRIES, lo=0, hi=SCPI_RETRIES_MAX), **source_off_keys(s, model), **cur,
+            **response_keys(s, bool(cur))})
         s.finish()
     st.finish()
     t.finish()

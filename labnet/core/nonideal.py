@@ -40,6 +40,11 @@ class SimSettings:
         (:mod:`simulator.pickup`; 0: none).
     source_gain_error, source_offset_v : float
         Per-channel gain error (relative) and offset (V) drawn uniform in ±value.
+    supply_tau_s, supply_dead_s : float
+        Output response of every simulated E36312A channel after a new setpoint: dead time, then
+        a first-order approach with time constant ``supply_tau_s`` (:mod:`labnet.core.settling`;
+        no figure is documented for the E36312A, so the simulated bench states its own; 0: the
+        output steps at once). The simulated Keithley 2450 follows its datasheet's settling time.
     drift_kelvin : float
         Amplitude (K) of the slow temperature swing.
     drift_period_s : float
@@ -58,6 +63,8 @@ class SimSettings:
     mains_pickup_v: float = 0.0
     source_gain_error: float = 5e-4
     source_offset_v: float = 1e-3
+    supply_tau_s: float = 0.0
+    supply_dead_s: float = 0.0
     drift_kelvin: float = 0.5
     drift_period_s: float = 3600.0
     wiring: WiringFaults = WiringFaults()
@@ -84,6 +91,8 @@ class Range(NamedTuple):
 #: Largest noise, resolution and offset (V) a simulated bench may have: beyond 1 V the
 #: instruments (signals of at most a few volts) would measure nothing but the non-ideality.
 MAX_SIM_VOLTS = 1.0
+#: Longest simulated source response time (s): a supply slower than this is not one to train with.
+MAX_SETTLE_S = 10.0
 #: Largest temperature swing (K): the digipots' whole operating range (-40 to 85 °C) is 125 K.
 MAX_DRIFT_KELVIN = 100.0
 
@@ -113,9 +122,11 @@ def sim_ranges(max_code: int, tempco_ppm_per_k: float) -> dict[str, Range]:
         "mains_pickup_v": Range(0.0, MAX_SIM_VOLTS),
         "source_gain_error": Range(0.0, 1.0, hi_open=True),
         "source_offset_v": Range(0.0, MAX_SIM_VOLTS),
+        "supply_tau_s": Range(0.0, MAX_SETTLE_S),
+        "supply_dead_s": Range(0.0, MAX_SETTLE_S),
         "drift_kelvin": drift,
         "drift_period_s": Range(0.0, None, lo_open=True),
     }
 
 
-__all__ = ["MAX_DRIFT_KELVIN", "MAX_SIM_VOLTS", "Range", "SimSettings", "sim_ranges"]
+__all__ = ["MAX_DRIFT_KELVIN", "MAX_SETTLE_S", "MAX_SIM_VOLTS", "Range", "SimSettings", "sim_ranges"]

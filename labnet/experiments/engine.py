@@ -210,7 +210,7 @@ class Engine:
     def _measure(self, held: dict[str, float], step: int, phase: str, split: str, sample: int,
                  target: np.ndarray | None) -> np.ndarray:
         self.rig.apply(held)
-        self._settle(self.settings.settle_s)
+        self._settle(self.rig.wait_for(self.settings.settle_s))
         v = self.rig.measure()
         err = pred = None
         if target is not None:
@@ -322,7 +322,7 @@ class Engine:
         return done
 
     def _settle_then_check(self) -> None:
-        self._settle(self.settings.settle_s)
+        self._settle(self.rig.wait_for(self.settings.settle_s))
         self._safe_point()
 
     def _planned_dk(self, x: np.ndarray, dvf: np.ndarray, dvc: np.ndarray) -> np.ndarray:
