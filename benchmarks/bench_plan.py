@@ -12,6 +12,12 @@ Usage::
     python benchmarks/bench_plan.py [--seeds 1 2 3 4 5] [--steps 300] [--variants fixed planned]
     python benchmarks/bench_plan.py --pickup 0 2e-5 1e-4 3e-4   # line-frequency pickup (V peak) on sim16
 
+A variant ``<mode>:settle_s`` is ``<mode>`` with the rig file's stated source responses dropped,
+so that every change waits the protocol's ``settle_s`` as before settle times were derived
+(``auto:settle_s`` against ``auto``: what the derived waits save)::
+
+    python benchmarks/bench_plan.py --variants fixed auto:settle_s auto
+
 ``--pickup`` sets the simulated bench's ``[simulator] mains_pickup_v`` (and so what the planner
 assumes): each value runs every variant and seed.
 """
@@ -22,6 +28,7 @@ import argparse
 import tempfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +37,14 @@ from labnet.app.runner import run_protocol
 from labnet.config.protocol import load_protocol
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _without_stated_responses(proto: Any) -> Any:
+    """``proto`` with the rig file's ``response_tau_s``/``response_dead_s`` dropped."""
+    ins = proto.rig.instruments
+    sources = {p: replace(v, options={k: o for k, o in v.options.items() if not k.startswith("response_")})
+               for p, v in ins.sources.items()}
+    return replace(proto, rig=replace(proto.rig, instruments=replace(ins, sources=sources)))
 
 
 def main() -> None:
@@ -46,7 +61,10 @@ def main() -> None:
                 name = variant if pk is None else f"{variant}, pickup {pk:g} V"
                 for seed in args.seeds:
                     proto = load_protocol(ROOT / "protocols" / "allostery.toml", steps=args.steps, seed=seed)
-                    proto = replace(proto, train=replace(proto.train, measurement=variant))
+                    mode, _, settle = variant.partition(":")
+                    proto = replace(proto, train=replace(proto.train, measurement=mode))
+                    if settle == "settle_s":  # no stated responses: every change waits settle_s
+                        proto = _without_stated_responses(proto)
                     if pk is not None:
                         proto = replace(proto, rig=replace(proto.rig, sim={**proto.rig.sim, "mains_pickup_v": pk}))
                     if seed == args.seeds[0]:

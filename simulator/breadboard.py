@@ -140,11 +140,8 @@ class Breadboard:
 
     # ------------------------------------------------------------------ parts
     def temperature_delta_k(self, t: float | None = None) -> float:
-        t = self.clock.now() if t is None else t
-        s = self.settings
-        if s.drift_kelvin == 0:
-            return 0.0
-        return s.drift_kelvin * math.sin(2 * math.pi * t / s.drift_period_s + self.drift_phase)
+        s, t = self.settings, self.clock.now() if t is None else t
+        return 0.0 if s.drift_kelvin == 0 else s.drift_kelvin * math.sin(2 * math.pi * t / s.drift_period_s + self.drift_phase)
 
     def resistance(self, codes: np.ndarray | None = None, t: float | None = None) -> np.ndarray:
         """True resistance (Ω) of every edge, shape (E,), at ``codes`` (default: the wipers)."""
@@ -189,8 +186,11 @@ class Breadboard:
             raise ValueError(f"code outside 0..{self.part.max_code}")
         self.codes[np.asarray(edges, dtype=np.int64)] = c
 
-    def set_code(self, edge: int, code: int) -> None:  # one wiper: set_codes for one edge
-        self.set_codes([edge], [code])
+    def set_code(self, edge: int, code: int) -> None:
+        """Move one wiper (``set_codes`` for a single edge; its own code: the monitor walks it)."""
+        if not 0 <= code <= self.part.max_code:
+            raise ValueError(f"code outside 0..{self.part.max_code}")
+        self.codes[edge] = code
 
     def reset(self) -> None:
         """Power-on reset of the board: every wiper back to its power-up code."""

@@ -56,6 +56,7 @@ def test_current_inputs_below_the_limit_agree_with_ngspice(rig, tmp_path: Path) 
     reports no trip and its terminal voltage, and the meter reads the nodes within its noise."""
     rig.apply({"n1": 1.5e-4, "n2": 5e-5, "n3": 0.3})
     model = get_bench("sim16-current").model
+    rig.settle(0.05)  # the E36312A output settles (supply_tau_s: simulator.settling)
     k = model.wired_conductances()
     truth = model.node_voltages()
     held = model.held_voltages()

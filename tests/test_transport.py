@@ -237,6 +237,7 @@ def test_sources_drive_the_model_and_measure_its_current(bench):
     psu.apply({"1": 1.0, "2": 0.3})
     smu.apply({"1": 0.2})
     assert bench.model.driven == {"psu1.1": 1.0, "psu1.2": 0.3, "smu.1": 0.2}
+    bench.clock.sleep(0.05)  # the supply's outputs settle (sim16's supply_tau_s, simulator.settling)
     i = psu.read_currents(["1", "2"])
     assert np.allclose(i, bench.model.source_currents(["psu1.1", "psu1.2"]))
     assert smu.read_currents(["1"])[0] == pytest.approx(bench.model.source_currents(["smu.1"])[0])

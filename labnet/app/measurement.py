@@ -115,13 +115,15 @@ def settle_model(protocol: Protocol, plan: MeasurementPlan | None) -> SettleMode
     switched = spec.release is not None and bool(spec.release.switches)
     return SettleModel(responses, SETTLE_FRACTION * min(sigma, plan.sigma_v),
                        X9C_WIPER_CHANGE_S if spec.part.name.upper().startswith("X9C") else 0.0,
-                       spec.limits.max_source_v if switched else 0.0)
+                       spec.limits.max_source_v if switched else 0.0,
+                       frozenset(spec.release.switches) if spec.release is not None else frozenset())
 
 
 def planned(rig: Rig, protocol: Protocol) -> MeasurementPlan | None:
     """The run's measurement plan, with the rig set to time its waits by it (:func:`settle_model`)."""
     plan = measurement_plan(protocol)
     rig.settle_model = settle_model(protocol, plan)
+    rig.settle_fallback_s = protocol.train.settle_s  # between the steps of a planned transition too
     return plan
 
 

@@ -38,6 +38,9 @@ class PlannedChanges(LimitChecks):
     def _set_record(self, codes: np.ndarray) -> None:  # the rig's
         raise NotImplementedError
 
+    def settle_between_steps(self) -> None:  # the rig's (labnet.bench.settle.SettleTracking)
+        raise NotImplementedError
+
     def _apply_planned(self, old: dict[str, float], held: dict[str, float], codes: np.ndarray) -> None:
         """Drive the single-channel steps from ``old`` to just before ``held`` (LimitError if none)."""
         steps = self.plan_sources(old, held, codes)
@@ -47,6 +50,7 @@ class PlannedChanges(LimitChecks):
         self.planned_transitions += 1
         for p in steps[:-1]:
             self._drive(p)
+            self.settle_between_steps()
 
     def _send_codes(self, old: np.ndarray, new: np.ndarray) -> None:
         """Write the channels whose code changes from ``old`` to ``new`` (one message batch)."""

@@ -33,7 +33,7 @@ from labnet.core.physics import Solver
 log = logging.getLogger("labnet.bench.rig")
 
 
-class Rig(PlannedChanges, SettleTracking):
+class Rig(SettleTracking, PlannedChanges):
     """A bench: ``network`` + ``part`` wired to ``digipots``, ``sources``, ``meter``.
 
     Parameters

@@ -9,11 +9,15 @@ residual ``ε`` (:func:`labnet.core.settling.settle_time`). The wait of a state 
 over the channels that changed since the last reading; a node without a known response (no
 documented figure and none stated in the rig file, or a current-driven node) waits the
 protocol's ``settle_s``. After a code write the wipers need the part's "INC to V_W change" time
-(``wiper_s``; X9C: :data:`labnet.core.settling.X9C_WIPER_CHANGE_S`). Releasing a node (its
-output off, its switch open) leaves a resistive network without a source to wait for: no wait.
+(``wiper_s``; X9C: :data:`labnet.core.settling.X9C_WIPER_CHANGE_S`). A node released by opening
+its switch leaves a resistive network without a source to wait for (the switch driver waits for
+the switch itself); a node released by turning its output off waits as for a step to 0 V (an
+electronic off-state drives the output down — the E3631A guide's OUTPut[:STATe]: "less than 0.6
+volts of opposite polarity" — and how fast is the output's response).
 
 :class:`SettleTracking` (a base of :class:`labnet.bench.rig.Rig`) notes every change as it is
-sent and answers :meth:`SettleTracking.wait_for` when the engine is about to read.
+sent and answers :meth:`SettleTracking.wait_for` when the engine is about to read; the steps of
+a planned transition (:mod:`labnet.bench.planned`) wait for each other the same way.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class SettleModel:
     tolerance_v: float = 1e-6
     wiper_s: float = 0.0
     reconnect_v: float = 0.0
+    #: Nodes released by a switch (no wait on release).
+    switched: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not (self.tolerance_v > 0 and math.isfinite(self.tolerance_v)):
@@ -67,11 +73,20 @@ class SettleModel:
                 continue
             step = abs(v - before) if before is not None else abs(v) + self.reconnect_v
             t = max(t, settle_time(resp, step, self.tolerance_v))
+        for node, v in old.items():
+            if node in new or node in self.switched:
+                continue
+            resp = self.responses.get(node)  # turned off: its output goes down to the off-state
+            if resp is None:
+                unknown = True
+            else:
+                t = max(t, settle_time(resp, v, self.tolerance_v))
         return t, unknown
 
     def record(self) -> dict[str, Any]:
         """JSON-able form (the session header's ``settle_model``)."""
         return {"tolerance_v": self.tolerance_v, "wiper_s": self.wiper_s, "reconnect_v": self.reconnect_v,
+                "switched": sorted(self.switched),
                 "responses": {n: {"dead_s": r.dead_s, "tau_s": r.tau_s, "basis": r.basis}
                               for n, r in self.responses.items()}}
 
@@ -82,6 +97,9 @@ class SettleTracking:
     clock: Any
     #: How this rig's changes settle (None: every state waits the protocol's ``settle_s``).
     settle_model: SettleModel | None = None
+    #: Wait (s) for a change the model cannot time, between the steps of a planned transition
+    #: (the protocol's ``settle_s``, set by the application; 0: the steps follow one another).
+    settle_fallback_s: float = 0.0
     _ready_at: float = -math.inf  # when the changes with a known response have settled
     _unknown_at: float | None = None  # last change at a node without a known response
 
@@ -99,6 +117,12 @@ class SettleTracking:
         m = self.settle_model
         if m is not None and m.wiper_s > 0:
             self._ready_at = max(self._ready_at, self.clock.now() + m.wiper_s)
+
+    def settle_between_steps(self) -> None:
+        """Between two steps of a planned transition: wait until the last step has settled, so
+        the next starts from the state the plan checked (an output still moving from an earlier
+        level would put the bench outside the checked steps' hull)."""
+        self.clock.sleep(self.wait_for(self.settle_fallback_s))
 
     def wait_for(self, fallback_s: float) -> float:
         """Seconds to wait before reading (``fallback_s`` without a model; else what the changes
