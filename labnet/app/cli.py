@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--dry-run", action="store_true",
                      help="run on the simulator (a bench rig's addresses replaced by emulated ones)")
     doc.add_argument("--seed", type=int, help="seed of the simulator's run-to-run noise (default: the rig's)")
+    doc.add_argument("--responses", action="store_true",
+                     help="also measure each voltage source's step response (response_tau_s for the rig file)")
 
     wat = sub.add_parser("watch", help="live view of a running session or sweep (from another terminal)",
                          description="Follow a running session (training, calibrate, probe) or sweep folder and "
@@ -285,7 +287,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     spec = load_rig(args.rig)  # validated before anything is opened (bad input: exit 2)
     from labnet.app.doctor import run_doctor
 
-    report = run_doctor(spec, dry_run=bool(args.dry_run), sim_seed=args.seed)
+    report = run_doctor(spec, dry_run=bool(args.dry_run), sim_seed=args.seed, responses=bool(args.responses))
     if args.json:
         import json
 

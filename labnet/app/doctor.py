@@ -8,6 +8,8 @@
    (:mod:`labnet.experiments.wiring_check`, :mod:`~labnet.experiments.wiring_verdict`): a few
    code vectors and safe source patterns, node voltages, Kirchhoff least squares over every
    single wiring fault. The rig ends in the safe state whatever happens.
+4. With ``responses``, each voltage source's step response is measured and the rig-file lines
+   that state it are printed (:mod:`labnet.app.doctor_response`).
 
 :class:`DoctorReport` gives the readable report (:meth:`~DoctorReport.text`), the JSON findings
 (:meth:`~DoctorReport.to_dict`) and the exit code (0 clean, 1 findings).
@@ -23,8 +25,10 @@ import numpy as np
 
 from labnet.app.build import build_rig, dry_run_spec, register_sim_bench
 from labnet.app.doctor_ident import InstrumentCheck, identify, serial_ports, visa_resources
+from labnet.app.doctor_response import check_responses, responses_text
 from labnet.config.rigfile import RigSpec
 from labnet.core.errors import LabnetError
+from labnet.experiments.response_check import ResponseFit
 from labnet.experiments.settings import CalibrationSettings
 from labnet.experiments.wiring_check import WiringDesign, measure_wiring, wiring_design
 from labnet.experiments.wiring_verdict import Finding, WiringVerdict, judge
@@ -45,6 +49,7 @@ class DoctorReport:
     bench_s: float = 0.0
     wall_s: float = 0.0
     known_loads: dict[str, float] = field(default_factory=dict)
+    responses: list[ResponseFit] | None = None  # --responses
 
     @property
     def exit_code(self) -> int:
@@ -65,6 +70,7 @@ class DoctorReport:
                 "amplitude_v": d.amplitude_v if d else None},
             "declared_off_state_ohm": {n: round(1.0 / g, 3) for n, g in self.known_loads.items()},
             "bench_s": round(self.bench_s, 3), "wall_s": round(self.wall_s, 3),
+            **({} if self.responses is None else {"responses": [f.to_dict() for f in self.responses]}),
         }
 
     def text(self) -> str:
@@ -114,6 +120,11 @@ class DoctorReport:
                 lines.append(f"  next: {nxt.hypothesis.text(net)} (score +{nxt.score - v.best.score:.0f})")
         elif s.transport == "wire" and any(not c.ok for c in self.instruments):
             lines.append("wiring check: skipped (an instrument is missing or different)")
+        if self.responses is not None and s.instruments is not None:
+            from labnet.bench.catalog import METERS
+
+            lines += responses_text(self.responses, METERS[s.instruments.meter.model].nplc[0],
+                                    {p: v.model for p, v in s.instruments.sources.items()})
         if self.findings:
             lines.append(f"findings ({len(self.findings)}):")
             lines += [f"  - {f.text}" for f in self.findings]
@@ -140,9 +151,10 @@ def declared_loads(spec: RigSpec) -> dict[str, float]:
 
 
 def run_doctor(spec: RigSpec, *, dry_run: bool = False, sim_seed: int | None = None, scans: int = 2,
-               settle_s: float = 0.05) -> DoctorReport:
+               settle_s: float = 0.05, responses: bool = False) -> DoctorReport:
     """Check a validated rig (module docstring). ``dry_run``: a bench rig on its emulated twin
-    (like ``labnet run --dry-run``); ``sim_seed`` seeds a simulator's run-to-run noise."""
+    (like ``labnet run --dry-run``); ``sim_seed`` seeds a simulator's run-to-run noise;
+    ``responses``: measure the sources' step responses too."""
     t0 = time.perf_counter()
     dry = dry_run and not spec.simulated
     spec = dry_run_spec(spec) if dry_run else spec
@@ -165,6 +177,9 @@ def run_doctor(spec: RigSpec, *, dry_run: bool = False, sim_seed: int | None = N
         with rig:
             t_bench = rig.clock.now()
             data = measure_wiring(rig, design)
+            if responses and spec.instruments is not None:
+                report.responses, found = check_responses(rig, spec)
+                report.findings += found
             report.bench_s = rig.clock.now() - t_bench
     except LabnetError as exc:
         report.findings.append(Finding("wiring_check_failed", f"wiring check stopped: {exc}"))
