@@ -46,8 +46,10 @@ def test_fit_recovers_an_exponential_and_flags_a_ramp() -> None:
     f = fit_response("n1", "psu1.1", d, r, 0.5, 1e-6)
     assert f.tau_s == pytest.approx(5e-4, rel=1e-9) and f.first_order
     assert f.dead_s == 0.0  # A = 0.3·e^-0.6 < 0.5: no dead time to count
-    late = fit_response("n1", "psu1.1", d, 0.5 * np.exp(-(d - 1e-3) / 5e-4), 0.5, 1e-6)
-    assert late.dead_s == pytest.approx(1e-3, rel=1e-9)  # A = 0.5·e^2: t_d = τ ln(A/Δ)
+    dl = np.array([0.0, 4e-4, 8e-4, 1.2e-3, 1.6e-3, 2.4e-3, 3.2e-3, 4.8e-3])
+    late = fit_response("n1", "psu1.1", dl, np.minimum(0.5, 0.5 * np.exp(-(dl - 1e-3) / 5e-4)), 0.5, 1e-6)
+    assert late.points == 5  # the flat readings of the dead time are left out
+    assert late.tau_s == pytest.approx(5e-4, rel=1e-9) and late.dead_s == pytest.approx(1e-3, rel=1e-9)
     ramp = np.clip(0.5 - 250.0 * (d + 1e-4), 0, None)  # slew-limited at 250 V/s
     assert not fit_response("n1", "psu1.1", d, ramp, 0.5, 1e-6).first_order
     fast = fit_response("n7", "smu.1", d, np.full(d.size, 1e-7), 0.5, 1e-6)

@@ -154,7 +154,10 @@ def render(rig: Path = DEFAULT_RIG) -> str:
         "(`python -m serial.tools.list_ports`, `pyvisa-info`).",
         f"3. `labnet validate {rel}` — the file is consistent (nothing is opened).",
         f"4. `labnet doctor {rel}` — every instrument answers and is the model the rig names; the wiring "
-        "check's residuals name any open, shorted or swapped edge, swapped meter channel or loading released source.",
+        "check's residuals name any open, shorted or swapped edge, swapped meter channel or loading released source. "
+        "Add `--responses` once: it measures how fast each supply settles and prints the "
+        "`response_tau_s`/`response_dead_s` lines for the rig file (without them a planned run waits `settle_s` "
+        "after every change on that supply).",
         f"5. `labnet calibrate protocols/calibrate.toml --rig {rel}` — every edge's R(D) in situ.",
         f"6. `labnet run protocols/allostery.toml --rig {rel} --dry-run` — the same drivers on the emulated bench: "
         "the plan and its modelled time.",

@@ -50,6 +50,7 @@ class DoctorReport:
     wall_s: float = 0.0
     known_loads: dict[str, float] = field(default_factory=dict)
     responses: list[ResponseFit] | None = None  # --responses
+    responses_s: float = 0.0  # their bench time (s)
 
     @property
     def exit_code(self) -> int:
@@ -124,7 +125,7 @@ class DoctorReport:
             from labnet.bench.catalog import METERS
 
             lines += responses_text(self.responses, METERS[s.instruments.meter.model].nplc[0],
-                                    {p: v.model for p, v in s.instruments.sources.items()})
+                                    {p: v.model for p, v in s.instruments.sources.items()}, self.responses_s)
         if self.findings:
             lines.append(f"findings ({len(self.findings)}):")
             lines += [f"  - {f.text}" for f in self.findings]
@@ -177,10 +178,11 @@ def run_doctor(spec: RigSpec, *, dry_run: bool = False, sim_seed: int | None = N
         with rig:
             t_bench = rig.clock.now()
             data = measure_wiring(rig, design)
+            report.bench_s = rig.clock.now() - t_bench
             if responses and spec.instruments is not None:
                 report.responses, found = check_responses(rig, spec)
                 report.findings += found
-            report.bench_s = rig.clock.now() - t_bench
+                report.responses_s = rig.clock.now() - t_bench - report.bench_s
     except LabnetError as exc:
         report.findings.append(Finding("wiring_check_failed", f"wiring check stopped: {exc}"))
         report.wall_s = time.perf_counter() - t0

@@ -76,10 +76,11 @@ def per_instrument(fits: list[ResponseFit]) -> dict[str, tuple[float | None, flo
     return out
 
 
-def responses_text(fits: list[ResponseFit], nplc: float, models: dict[str, str]) -> list[str]:
+def responses_text(fits: list[ResponseFit], nplc: float, models: dict[str, str], bench_s: float = 0.0) -> list[str]:
     """The report's lines: each channel's fit, then the rig-file lines per instrument
     (``models``: source prefix -> instrument model, for the documented responses)."""
-    lines = [f"source responses (each output stepped alone; meter at {nplc:g} NPLC, equivalent-time sampling):"]
+    lines = [f"source responses (each output stepped alone; meter at {nplc:g} NPLC, equivalent-time sampling; "
+             f"bench time {bench_s:.1f} s):"]
     for f in fits:
         if f.tau_s is None:
             what = "settled before the first reading (faster than this meter resolves)"

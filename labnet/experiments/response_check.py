@@ -34,6 +34,8 @@ import numpy as np
 
 #: Delays (s) after the step: 0, then 0.1 ms doubling to 0.82 s.
 DELAYS_S: tuple[float, ...] = (0.0, *(1e-4 * 2 ** k for k in range(14)))
+#: A point whose residual is above this fraction of the step is still in the dead time (not fitted).
+MOVED = 0.95
 #: A fit with a point of r ≥ 20 σ off it by more than this fraction is "not first-order".
 MAX_MISFIT = 0.25
 
@@ -86,14 +88,17 @@ class ResponseFit:
 
 def fit_response(node: str, channel: str, delays_s: Sequence[float], residuals_v: Sequence[float],
                  step_v: float, noise_v: float, k_noise: float = 5.0) -> ResponseFit:
-    """Fit ``r(d) = A e^(−d/τ)`` to the residuals above ``k_noise · noise_v`` (at least 3 points,
-    else τ = None); ``dead_s = max(0, τ ln(A/|step|))``. Pure."""
+    """Fit ``r(d) = A e^(−d/τ)`` to the residuals above ``k_noise · noise_v`` and below
+    :data:`MOVED` of the step (readings still in the dead time are flat: not the exponential), at
+    least 3 points, else τ = None; ``dead_s = max(0, τ ln(A/|step|))``. Pure."""
     d = np.asarray(delays_s, dtype=float)
     r = np.asarray(residuals_v, dtype=float) * math.copysign(1.0, step_v)  # positive while still rising
-    use = r > k_noise * noise_v
-    # only the leading run of points above the noise (a later noise spike is not the response)
-    lead = int(np.argmin(use)) if not use.all() else use.size
-    use[lead:] = False
+    use = (r > k_noise * noise_v) & (r < MOVED * abs(step_v))  # above the noise; the output has begun to move
+    # one run of points: from the first that moved to the first under the noise (a later spike is noise)
+    first = int(np.argmax(use)) if use.any() else use.size
+    rest = use[first:]
+    end = first + (int(np.argmin(rest)) if not rest.all() else rest.size)
+    use[end:] = False
     tau = dead = None
     misfit = 0.0
     if np.count_nonzero(use) >= 3:
@@ -165,4 +170,4 @@ def measure_response(rig: Any, node: str, *, low_v: float, high_v: float, nplc: 
             rig.set_nplc(float(nplc_before))
 
 
-__all__ = ["DELAYS_S", "MAX_MISFIT", "ResponseFit", "fit_response", "measure_response"]
+__all__ = ["DELAYS_S", "MAX_MISFIT", "MOVED", "ResponseFit", "fit_response", "measure_response"]
