@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -34,11 +35,11 @@ def rig_text(*, initial_code: int = 10, max_v: float = 1.0, part: str = "X9C103"
     t = t.replace("initial_code = 49        # mid-scale, the X9C power-up code", f"initial_code = {initial_code}")
     t = t.replace("max_source_v = 1.0       # V, every source channel", f"max_source_v = {max_v}")
     t = t.replace('model = "X9C103"', f'model = "{part}"')
+    rng = next(r for r in (1.0, 10.0, 100.0, 300.0) if 1.2 * r >= max_v)  # the meter's range for max_v
     if wide:  # 20 V: the 6 V channels at their maximum, the meter on its 100 V range
         t = t.replace("code_max = 99\n", 'code_max = 99\nsource_max_v = { "psu1.1" = 6.0, "psu2.1" = 6.0 }\n', 1)
-        t = t.replace("nplc = 1.0               # power-line cycles per reading",
-                      "nplc = 1.0\nrange_v = 100.0")
-    return t
+        rng = 100.0
+    return re.sub(r"^range_v = 1\.0 .*$", f"range_v = {rng}", t, count=1, flags=re.M)
 
 
 def probe_text(rig: str, *, v_max: float, drive: str | None = None, samples: int = 200,

@@ -305,8 +305,9 @@ class Breadboard:
         return np.array([inj[self.network.index[self._node_of_source[ch]]] if ch in self.driven else 0.0
                          for ch in channels])
 
-    def meter_read(self, channels: Sequence[str], nplc: float | None = None) -> np.ndarray:
-        """Scan the given meter channels: loaded, noisy, quantised readings (V).
+    def meter_read(self, channels: Sequence[str], nplc: float | None = None, counts_v: Any = None) -> np.ndarray:
+        """Scan the given meter channels: loaded, noisy, quantised readings (V; rounded to
+        ``meter_resolution_v`` or each channel's A/D count ``counts_v``, whichever is coarser).
 
         A channel loads its node with the meter's input resistance while it is read: the
         reading is V_i / (1 + R_th,i / R_in) for a floating node (R_th: Thevenin resistance
@@ -339,9 +340,8 @@ class Breadboard:
             out = out + self.rng.normal(0.0, s.meter_noise_v / math.sqrt(nplc), out.shape)
         if s.mains_pickup_v > 0:  # line-frequency pickup at floating nodes (simulator.pickup)
             out = out + pickup(self.rng, s.mains_pickup_v, nplc, np.array([self._node_of_meter[c] not in held for c in channels]))
-        if s.meter_resolution_v > 0:
-            out = np.round(out / s.meter_resolution_v) * s.meter_resolution_v
-        return out
+        q = s.meter_resolution_v if counts_v is None else np.maximum(s.meter_resolution_v, counts_v)
+        return np.round(out / q) * q if np.all(q > 0) else out
 
     def _read_plan(self, channels: tuple[str, ...], names: tuple[str, ...]) -> tuple[Any, ...] | bool:
         """What :meth:`_dense_read` needs for one scan list and one driven set (kept; the

@@ -35,6 +35,16 @@ TRIGGER_SOURCES = {**{k: v for v in ("IMM", "BUS", "EXT", "INT", "TIM") for k in
                    "EXT": "EXTERNAL", "INT": "INTERNAL", "TIM": "TIMER", "BUS": "BUS"}[v])},
                    **{f"{a}{n}": f"ALAR{n}" for n in "1234" for a in ("ALAR", "ALARM")}}
 MAX_TRIGGER_COUNT = 1_000_000
+#: A/D resolution (bits) per integration time (NPLC): Agilent 34970A/34972A User's Guide, ch. 7
+#: (the integration time / resolution table; labnet.bench.catalog.MeterModel.bits is the same).
+#: One count over a range with its 20 % overrange is 2.4 · range / 2^bits (:func:`count_v`).
+A_D_BITS = {0.02: 15, 0.2: 18, 1.0: 20, 2.0: 21, 10.0: 24, 20.0: 25, 100.0: 26, 200.0: 26}
+
+
+def count_v(nplc: float, range_v: float) -> float:
+    """One A/D count (V) at ``nplc`` on the ``range_v`` range."""
+    return 2.4 * range_v / 2 ** A_D_BITS[float(nplc)]
+
 
 class DAQ970AEmulator(ScpiEmulator):
     """Scanning DMM with a 20-channel multiplexer in slot 1 (channels 101-120)."""
@@ -96,6 +106,7 @@ class DAQ970AEmulator(ScpiEmulator):
 
     def rst(self) -> None:
         self._figures: tuple[list[int], tuple[float, float, float]] | None = None
+        self._counts: dict[tuple[int, ...], list[float]] = {}  # scan -> one A/D count per channel
         self.dcv: dict[int, float] = {}
         self.nplc: dict[int, float] = {}
         self.autozero: dict[int, str] = {}
@@ -154,7 +165,7 @@ class DAQ970AEmulator(ScpiEmulator):
         return chans
 
     def _conf(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures = None
+        self._figures, self._counts = None, {}
         chans = self._chans(chans)
         if len(args) > 2:
             raise ScpiError(-108)
@@ -169,7 +180,7 @@ class DAQ970AEmulator(ScpiEmulator):
         self.scan = sorted(chans)
 
     def _nplc(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures = None
+        self._figures, self._counts = None, {}
         need(args, 1)
         v = number(args[0])
         if v not in NPLC_VALUES:
@@ -178,7 +189,7 @@ class DAQ970AEmulator(ScpiEmulator):
             self.nplc[ch] = v
 
     def _zero(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures = None
+        self._figures, self._counts = None, {}
         need(args, 1)
         mode = args[0].upper()
         mode = {"0": "OFF", "1": "ON"}.get(mode, mode)
@@ -188,7 +199,7 @@ class DAQ970AEmulator(ScpiEmulator):
             self.autozero[ch] = mode
 
     def _delay(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures = None
+        self._figures, self._counts = None, {}
         need(args, 1)
         v = number(args[0])
         if not 0 <= v <= 60:
@@ -197,13 +208,18 @@ class DAQ970AEmulator(ScpiEmulator):
             self.delay[ch] = v
 
     def _scan(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures = None
+        self._figures, self._counts = None, {}
         if args:
             raise ScpiError(-108)
         chans = self._chans(chans)
         if any(ch not in self.dcv for ch in chans):
             raise ScpiError(-221, "Settings conflict; channel not configured")
         self.scan = sorted(set(chans))
+
+    def _count_list(self, scan: tuple[int, ...]) -> list[float]:
+        """One A/D count (V) of each scanned channel at its NPLC and range (kept until reconfigured)."""
+        c = self._counts[scan] = [count_v(self.nplc.get(ch, 1.0), self.dcv[ch]) for ch in scan]
+        return c
 
     def _scan_figures(self) -> tuple[float, float, float]:
         """(lowest NPLC, integration time, scan time) of the present scan list, kept until the
@@ -254,10 +270,12 @@ class DAQ970AEmulator(ScpiEmulator):
         scan = tuple(self.scan)
         names, wired = self._wiring.get(scan) or self._wire(scan)
         nplc, integ, scan_s = self._scan_figures()
+        counts = self._counts.get(scan) or self._count_list(scan)  # one A/D count per channel (the manual's bits)
         if len(wired) == len(names):  # every scanned channel is wired to a node
-            vals = model.meter_read(wired, nplc).tolist()
+            vals = model.meter_read(wired, nplc, counts).tolist()
         else:
-            got = dict(zip(wired, model.meter_read(wired, nplc).tolist())) if wired else {}
+            wc = [c for c, n in zip(counts, names) if n in set(wired)]
+            got = dict(zip(wired, model.meter_read(wired, nplc, wc).tolist())) if wired else {}
             vals = [got.get(n, 0.0) for n in names]
         dcv = self.dcv
         out = [9.9e37 if abs(v) > 1.2 * dcv[ch] else v for v, ch in zip(vals, scan)]  # overload

@@ -356,7 +356,7 @@ CASES = [
     Case("meter-model", file=R, change=sub('model = "DAQ970A"', 'model = "DAQ6510"'),
          expect=(R, "instruments.meter.model", "one of")),
     Case("meter-nplc", file=R, change=sub("nplc = 1.0", "nplc = 3.0"), expect=(R, "instruments.meter.nplc", "one of")),
-    Case("meter-range", file=R, change=sub("nplc = 1.0", "nplc = 1.0\nrange_v = 5.0"),
+    Case("meter-range", file=R, change=sub("range_v = 1.0 ", "range_v = 5.0 "),
          expect=(R, "instruments.meter.range_v", "one of")),
     Case("meter-address-number", file=R, change=sub('address = "TCPIP0::sim16::daq::INSTR@sim"', "address = 5"),
          expect=(R, "instruments.meter.address", "string")),

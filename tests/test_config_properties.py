@@ -95,7 +95,7 @@ def rig_files(draw: st.DrawFn) -> dict[str, Any]:
             "source_channels": dict(zip(driven, channels)),
         },
         "parts": {"model": part_name, "initial_code": draw(st.integers(code_min, code_max))},
-        "limits": {"max_source_v": draw(st.floats(0.01, 6.0)),
+        "limits": {"max_source_v": (max_v := draw(st.floats(0.01, 6.0))),
                    "max_edge_current_a": draw(st.floats(1e-6, part.max_current_a)),
                    "code_min": code_min, "code_max": code_max},
         "simulator": sim,
@@ -103,7 +103,8 @@ def rig_files(draw: st.DrawFn) -> dict[str, Any]:
             "board": {"address": f"sim://{draw(names)}", "baud": draw(st.sampled_from([9600, 115200])),
                       "timeout_s": draw(st.floats(0.01, 60.0)), "retries": draw(st.integers(0, 20))},
             "meter": {"model": meter, "address": "TCPIP0::h::daq::INSTR@sim",
-                      "nplc": draw(st.sampled_from(mm.nplc)), "range_v": draw(st.sampled_from(mm.ranges_v))},
+                      "nplc": draw(st.sampled_from(mm.nplc)),
+                      "range_v": draw(st.sampled_from([r for r in mm.ranges_v if 1.2 * r >= max_v]))},  # holds max_v
             "sources": {p: {"model": "E36312A", "address": f"TCPIP0::h::{p}::INSTR@sim",
                             "current_limit_a": draw(st.floats(1e-4, SOURCES["E36312A"].max_current_limit_a))}
                         for p in psus},

@@ -193,10 +193,10 @@ def _run_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rig_text: st
     seen: list[float] = []
     real = Breadboard.meter_read
 
-    def read(self: Breadboard, channels: list[str], nplc: float | None = None) -> np.ndarray:
+    def read(self: Breadboard, channels: list[str], nplc: float | None = None, counts_v: object = None) -> np.ndarray:
         now = self.clock.now()
         seen.append(max((abs(self.settling.residual(ch, now)) * self.source_gain[ch] for ch in self.driven), default=0.0))
-        return real(self, channels, nplc)
+        return real(self, channels, nplc, counts_v)
 
     monkeypatch.setattr(Breadboard, "meter_read", read)
     rig = tmp_path / "rig.toml"

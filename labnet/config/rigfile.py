@@ -92,6 +92,7 @@ from typing import Any
 from labnet.bench.catalog import BOARD_BAUD, BOARD_BAUD_RATES, MAINS_HZ, MAINS_HZ_DEFAULT, METERS, SOURCES
 from labnet.bench.rig import Limits
 from labnet.config.current_file import check_current_channels, current_keys
+from labnet.config.meter_range import check_meter_range
 from labnet.config.release_file import load_release, source_off_keys
 from labnet.config.response_file import response_keys
 from labnet.config.schema import Table, read_toml
@@ -362,6 +363,7 @@ def _instruments(t: Table, network: Network, limits: Limits) -> InstrumentsSpec:
         if limits.channel_limit(full) > hw_v[ch]:
             raise ConfigError(t.file, "limits.max_source_v", f"{limits.channel_limit(full)} V on {full} exceeds the "
                               f"{sources[prefix].model}'s {hw_v[ch]} V maximum")
+    check_meter_range(m, meter.options["range_v"], network, limits, sources)
     return InstrumentsSpec(board, meter, sources)
 
 

@@ -31,7 +31,9 @@ class SimSettings:
     meter_noise_v : float
         RMS meter noise (V) at 1 PLC.
     meter_resolution_v : float
-        Meter resolution (V); readings are rounded to it.
+        Meter resolution (V); readings are rounded to it, or through the emulated DAQ970A/34970A
+        to one A/D count of its NPLC and range where that is coarser (the 34970A/34972A guide's
+        bits per NPLC: :data:`simulator.daq_emu.A_D_BITS`).
     meter_input_ohm : float
         Meter input resistance (Ω).
     mains_pickup_v : float
