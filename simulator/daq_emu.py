@@ -105,8 +105,7 @@ class DAQ970AEmulator(ScpiEmulator):
         return self._wiring[scan]
 
     def rst(self) -> None:
-        self._figures: tuple[list[int], tuple[float, float, float]] | None = None
-        self._counts: dict[tuple[int, ...], list[float]] = {}  # scan -> one A/D count per channel
+        self._figures: tuple[list[int], tuple[float, float, float, list[float]]] | None = None
         self.dcv: dict[int, float] = {}
         self.nplc: dict[int, float] = {}
         self.autozero: dict[int, str] = {}
@@ -165,7 +164,7 @@ class DAQ970AEmulator(ScpiEmulator):
         return chans
 
     def _conf(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures, self._counts = None, {}
+        self._figures = None
         chans = self._chans(chans)
         if len(args) > 2:
             raise ScpiError(-108)
@@ -180,7 +179,7 @@ class DAQ970AEmulator(ScpiEmulator):
         self.scan = sorted(chans)
 
     def _nplc(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures, self._counts = None, {}
+        self._figures = None
         need(args, 1)
         v = number(args[0])
         if v not in NPLC_VALUES:
@@ -189,7 +188,7 @@ class DAQ970AEmulator(ScpiEmulator):
             self.nplc[ch] = v
 
     def _zero(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures, self._counts = None, {}
+        self._figures = None
         need(args, 1)
         mode = args[0].upper()
         mode = {"0": "OFF", "1": "ON"}.get(mode, mode)
@@ -199,7 +198,7 @@ class DAQ970AEmulator(ScpiEmulator):
             self.autozero[ch] = mode
 
     def _delay(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures, self._counts = None, {}
+        self._figures = None
         need(args, 1)
         v = number(args[0])
         if not 0 <= v <= 60:
@@ -208,7 +207,7 @@ class DAQ970AEmulator(ScpiEmulator):
             self.delay[ch] = v
 
     def _scan(self, args: list[str], chans: list[int] | None) -> None:
-        self._figures, self._counts = None, {}
+        self._figures = None
         if args:
             raise ScpiError(-108)
         chans = self._chans(chans)
@@ -216,19 +215,16 @@ class DAQ970AEmulator(ScpiEmulator):
             raise ScpiError(-221, "Settings conflict; channel not configured")
         self.scan = sorted(set(chans))
 
-    def _count_list(self, scan: tuple[int, ...]) -> list[float]:
-        """One A/D count (V) of each scanned channel at its NPLC and range (kept until reconfigured)."""
-        c = self._counts[scan] = [count_v(self.nplc.get(ch, 1.0), self.dcv[ch]) for ch in scan]
-        return c
-
-    def _scan_figures(self) -> tuple[float, float, float]:
-        """(lowest NPLC, integration time, scan time) of the present scan list, kept until the
-        configuration changes (every configuring command and ``*RST`` drop them)."""
+    def _scan_figures(self) -> tuple[float, float, float, list[float]]:
+        """(lowest NPLC, integration time, scan time, one A/D count (V) of each channel at its NPLC
+        and range) of the present scan list, kept until the configuration changes (every
+        configuring command and ``*RST`` drop them)."""
         c = self._figures
         if c is None or c[0] is not self.scan:
             nplc = min(self.nplc.get(ch, 1.0) for ch in self.scan)
             integ = sum(self.nplc.get(ch, 1.0) * self.plc_s for ch in self.scan)
-            c = self._figures = (self.scan, (nplc, integ, self.scan_time_s()))
+            counts = [count_v(self.nplc.get(ch, 1.0), self.dcv[ch]) for ch in self.scan]
+            c = self._figures = (self.scan, (nplc, integ, self.scan_time_s(), counts))
         return c[1]
 
     def scan_time_s(self) -> float:
@@ -269,8 +265,7 @@ class DAQ970AEmulator(ScpiEmulator):
         model = self.bench.model
         scan = tuple(self.scan)
         names, wired = self._wiring.get(scan) or self._wire(scan)
-        nplc, integ, scan_s = self._scan_figures()
-        counts = self._counts.get(scan) or self._count_list(scan)  # one A/D count per channel (the manual's bits)
+        nplc, integ, scan_s, counts = self._scan_figures()  # counts: the manual's bits per NPLC and range
         if len(wired) == len(names):  # every scanned channel is wired to a node
             vals = model.meter_read(wired, nplc, counts).tolist()
         else:

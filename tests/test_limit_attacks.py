@@ -105,6 +105,19 @@ def _rig(tmp_path: Path, **kw):  # type: ignore[no-untyped-def]
     return build_rig(load_rig(f))
 
 
+def safe_patterns(rig, count: int = 40, seed: int = 0) -> list[dict[str, float]]:  # type: ignore[no-untyped-def]
+    """``count`` random patterns of n2, n3, n5, n6 in 0-20 V on the 20 V rig, each safe in the
+    worst case at the rig's present codes (an open rig)."""
+    rng = np.random.default_rng(seed)
+    codes = rig.codes
+    patterns: list[dict[str, float]] = []
+    while len(patterns) < count:
+        p = dict(zip(["n2", "n3", "n5", "n6"], map(float, rng.uniform(0, 20, 4))))
+        if rig.is_safe(p, p, codes, codes):
+            patterns.append(p)
+    return patterns
+
+
 class _Recording:
     """Wraps a role and records each call of ``name``."""
 
@@ -127,15 +140,8 @@ def test_in_between_states_are_planned_on_a_20_v_rig(tmp_path: Path, caplog: pyt
     changes are not safe in one message and are reordered or ramped; the truth stays within the
     rating at every source command."""
     rig = _rig(tmp_path, initial_code=99, max_v=20.0, wide=True)
-    rng = np.random.default_rng(0)
-    drive = ["n2", "n3", "n5", "n6"]
     with rig, watch_edge_currents() as mon, caplog.at_level("INFO", logger="labnet.bench.rig"):
-        codes = rig.codes
-        patterns: list[dict[str, float]] = []
-        while len(patterns) < 40:
-            p = dict(zip(drive, map(float, rng.uniform(0, 20, 4))))
-            if rig.is_safe(p, p, codes, codes):
-                patterns.append(p)
+        patterns = safe_patterns(rig)
         rig.sources = _Recording(rig.sources, "apply")
         for p in patterns:
             rig.apply(p)
@@ -165,15 +171,8 @@ def test_planned_changes_reach_the_session_event_log(tmp_path: Path, capsys: pyt
     events = EventLog(tmp_path)
     undo = attach_event_log(events)
     try:
-        rng = np.random.default_rng(0)
         with rig:
-            codes = rig.codes
-            patterns: list[dict[str, float]] = []
-            while len(patterns) < 40:
-                p = dict(zip(["n2", "n3", "n5", "n6"], map(float, rng.uniform(0, 20, 4))))
-                if rig.is_safe(p, p, codes, codes):
-                    patterns.append(p)
-            for p in patterns:
+            for p in safe_patterns(rig):
                 rig.apply(p)
     finally:
         detach_event_log(events, undo)

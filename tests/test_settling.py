@@ -29,7 +29,7 @@ from external import need
 
 from labnet.app.build import build_rig
 from labnet.app.cli import main
-from labnet.app.measurement import settle_model
+from labnet.app.measurement import measurement_plan, settle_model
 from labnet.bench.settle import SettleModel, SettleTracking
 from labnet.config.protocol import load_protocol
 from labnet.config.rigfile import load_rig
@@ -175,8 +175,6 @@ def test_the_wait_is_the_longest_any_change_needs() -> None:
 
 def test_sim16_settles_by_the_stated_and_the_documented_responses() -> None:
     protocol = load_protocol(ALLOSTERY)
-    from labnet.app.measurement import measurement_plan
-
     plan = measurement_plan(protocol)
     m = settle_model(protocol, plan)
     assert plan is not None and m is not None
@@ -201,8 +199,6 @@ def _run_recording(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rig_text: st
     monkeypatch.setattr(Breadboard, "meter_read", read)
     rig = tmp_path / "rig.toml"
     rig.write_text(rig_text)
-    from labnet.app.measurement import measurement_plan
-
     protocol = load_protocol(ALLOSTERY, rig=rig)
     m = settle_model(protocol, measurement_plan(protocol))
     assert m is not None
@@ -312,8 +308,6 @@ def test_ngspice_transient_every_node_is_settled_at_the_derived_wait(tmp_path: P
     EXP sources); at 80 % of the wait some node is not."""
     need("ngspice", apt="ngspice", why="the independent transient check of the settling model")
     protocol = load_protocol(ALLOSTERY)
-    from labnet.app.measurement import measurement_plan
-
     m = settle_model(protocol, measurement_plan(protocol))
     assert m is not None
     net = protocol.network
@@ -336,10 +330,7 @@ def test_the_steps_of_a_planned_transition_wait_for_each_other(tmp_path: Path, t
     steps. Each step must start from the state the plan checked: with the waits timed by the
     responses, no output is further than the tolerance from its level when the next step is sent;
     with steps back to back (no model, no fallback: what a fixed wait did) outputs are volts away."""
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import limit_attacks  # the attack files, shared with the benchmark script
+    from test_limit_attacks import limit_attacks, safe_patterns  # limit_attacks: benchmarks/, shared
 
     (tmp_path / "rig.toml").write_text(limit_attacks.rig_text(initial_code=99, max_v=20.0, wide=True))
     spec = load_rig(tmp_path / "rig.toml")
@@ -359,15 +350,8 @@ def test_the_steps_of_a_planned_transition_wait_for_each_other(tmp_path: Path, t
         drive(held)
 
     rig._drive = recorded  # type: ignore[method-assign]
-    rng = np.random.default_rng(0)
     with rig:
-        codes = rig.codes
-        patterns: list[dict[str, float]] = []
-        while len(patterns) < 40:
-            p = dict(zip(["n2", "n3", "n5", "n6"], map(float, rng.uniform(0, 20, 4))))
-            if rig.is_safe(p, p, codes, codes):
-                patterns.append(p)
-        for p in patterns:
+        for p in safe_patterns(rig):
             rig.apply(p)
             rig.settle(rig.wait_for(0.01))  # as the engine does before a reading
         assert rig.planned_transitions >= 10

@@ -4,11 +4,11 @@ No settling figure is documented for some supplies (the E36312A: :mod:`labnet.co
 the response a planned run times its waits by (:mod:`labnet.bench.settle`) has to be measured.
 For each voltage-sourced, metered node, with every other source released:
 
-1. hold the node at ``low_v`` and wait ``rest_s``; read ``repeats`` scans: the low level;
+1. hold the node at ``low_v``, then at ``high_v``, waiting ``rest_s`` each time, and read a few
+   scans of each: the settled levels and the noise of one reading;
 2. for each delay ``d`` of a geometric grid: hold it at ``low_v``, wait ``rest_s``, step it to
    ``high_v``, wait ``d``, read one scan (equivalent-time sampling: one point per step); ``repeats``
-   steps per delay, averaged;
-3. read the settled high level after ``rest_s``.
+   steps per delay, averaged; stop once two delays running are within the noise of the high level.
 
 The residual ``r(d) = V_final − V(d)`` of a first-order output is ``A e^(−d/τ)``: the meter's
 latency (command, trigger, the node's place in the scan) and its aperture only scale ``A``, so τ
@@ -138,10 +138,10 @@ def measure_response(rig: Any, node: str, *, low_v: float, high_v: float, nplc: 
             rig.settle(rest_s)
             return np.array([scan() for _ in range(max(repeats, 4))])
 
-        lo = settled(low_v)
+        lo, hi = settled(low_v), settled(high_v)
+        final, noise = float(np.mean(hi)), _noise(lo, hi, quantum_v)
         res: list[float] = []
         below = 0
-        hi_guess = None
         for d in delays_s:
             vals = []
             for _ in range(repeats):
@@ -151,16 +151,9 @@ def measure_response(rig: Any, node: str, *, low_v: float, high_v: float, nplc: 
                 rig.settle(d)
                 vals.append(scan())
             res.append(float(np.mean(vals)))
-            if hi_guess is None:
-                hi = settled(high_v)
-                hi_guess = float(np.mean(hi))
-            noise = _noise(lo, hi, quantum_v)
-            below = below + 1 if abs(hi_guess - res[-1]) <= 5.0 * noise / math.sqrt(repeats) else 0
+            below = below + 1 if abs(final - res[-1]) <= 5.0 * noise / math.sqrt(repeats) else 0
             if below >= 2:  # settled for two delays running: the rest is noise
                 break
-        hi = settled(high_v)
-        final = float(np.mean(hi))
-        noise = _noise(lo, hi, quantum_v)
         step = final - float(np.mean(lo))
         resid = [final - v for v in res]
         ch = rig.network.source_channels[node]
